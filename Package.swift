@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Hot numeric code is compiled with bounds checks off in release builds.
+let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "moonlab",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "moonlab", targets: ["moonlab"]),
+        .library(name: "MoonLua", targets: ["MoonLua"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C system libraries
+        .systemLibrary(name: "CLua", path: "Sources/CLua", pkgConfig: "lua5.4",
+                       providers: [.apt(["liblua5.4-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CReadline", path: "Sources/CReadline", pkgConfig: "readline",
+                       providers: [.apt(["libreadline-dev"])]),
+        // Lua macro shims, the error trampoline, the panic handler, the interrupt hook
+        .target(name: "CLuaShim", dependencies: ["CLua", "CReadline"]),
+
+        // Layers (each imports only the ones below it)
+        .target(name: "MoonTensor", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "MoonModels", dependencies: ["MoonTensor"], swiftSettings: fast),
+        .target(name: "MoonEnvs", dependencies: ["MoonTensor"], swiftSettings: fast),
+        .target(name: "MoonTrain", dependencies: ["MoonTensor", "MoonModels", "MoonEnvs"], swiftSettings: fast),
+        .target(name: "MoonLua",
+                dependencies: ["CLua", "CLuaShim", "CReadline", "MoonTensor", "MoonModels", "MoonEnvs", "MoonTrain"]),
+        .executableTarget(name: "moonlab",
+                          dependencies: ["MoonLua", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
+        // Tests
+        .testTarget(name: "MoonTensorTests", dependencies: ["MoonTensor"]),
+        .testTarget(name: "MoonModelsTests", dependencies: ["MoonModels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MoonEnvsTests", dependencies: ["MoonEnvs"]),
+        .testTarget(name: "MoonLuaTests", dependencies: ["MoonLua", "CLua", "CLuaShim"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,6 @@
+import XCTest
+@testable import MoonEnvs
+
+final class MoonEnvsSmokeTests: XCTestCase {
+    func testModuleLoads() { XCTAssertFalse(MoonEnvsInfo.version.isEmpty) }
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import MoonTensor
+
+final class MoonTensorSmokeTests: XCTestCase {
+    func testModuleLoads() { XCTAssertFalse(MoonTensorInfo.version.isEmpty) }
+}
