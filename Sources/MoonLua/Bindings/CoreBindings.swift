@@ -1,0 +1,128 @@
+import CLua
+import CLuaShim
+import Foundation
+
+/// moonlab's version string.
+public let moonlabVersion = "0.1.0"
+
+extension LuaState {
+    /// Installs every `moon.*` binding.
+    func installBindings() {
+        installCoreBindings()
+    }
+
+    func installCoreBindings() {
+        lua_pushstring(L, moonlabVersion)
+        pushTable(path: "moon")
+        moon_insert(L, -2)
+        setRawField(-2, "version")
+        moon_pop(L, 1)
+
+        register("help", doc: """
+            help([x]) -- prints documentation.
+              help()            an overview of moonlab's modules
+              help(f)           the doc string of a function moonlab exports
+              help(moon.tensor) the functions of a module, one line each
+              help(obj)         the methods of a moonlab object
+              help("moon.env.make") the same, looked up by name
+            """) { call in
+            print(call.state.helpText(call))
+            return 0
+        }
+
+        register("moon.inspect", doc: """
+            moon.inspect(value [, opts]) -> string -- the REPL's rendering of a value: cycle-safe, limited in depth
+            and length. opts: depth (3), items (40).
+            """) { call in
+            let opts = try call.options(2, allowed: ["depth", "items"])
+            var printer = PrettyPrinter()
+            printer.maxDepth = try opts.integer("depth", default: 3)
+            printer.maxItems = try opts.integer("items", default: 40)
+            return call.push(printer.render(call.state, at: 1))
+        }
+
+        register("moon.clock", doc: "moon.clock() -> number -- wall-clock seconds (monotonic), for timing.") { call in
+            var ts = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &ts)
+            return call.push(Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9)
+        }
+    }
+
+    /// The text `help` prints for its argument.
+    func helpText(_ call: LuaCall) -> String {
+        if call.isNoneOrNil(1) {
+            return """
+                moonlab \(moonlabVersion): a scriptable workbench for training agentic VLM policies (GTR-Turbo).
+                Modules: \(moduleNames().joined(separator: ", "))
+                help(moon.<module>) lists a module; help(f) documents a function; Tab completes names.
+                """
+        }
+        if lua_type(L, 1) == LUA_TSTRING, let path = string(at: 1) {
+            let top = lua_gettop(L)
+            defer { lua_settop(L, top) }
+            moon_pushglobaltable(L)
+            for part in path.split(separator: ".") {
+                guard lua_type(L, -1) == LUA_TTABLE else { return "help: no such name '\(path)'" }
+                rawField(-1, String(part))
+            }
+            if lua_type(L, -1) == LUA_TNIL { return "help: no such name '\(path)'" }
+            return helpText(forValueAt: lua_gettop(L), name: path)
+        }
+        return helpText(forValueAt: 1, name: nil)
+    }
+
+    private func helpText(forValueAt idx: Int32, name: String?) -> String {
+        if let d = doc(forValueAt: idx) { return d }
+        switch lua_type(L, idx) {
+        case LUA_TTABLE:
+            var lines: [String] = []
+            lua_pushnil(L)
+            while moon_next(L, idx) != 0 {
+                if lua_type(L, -2) == LUA_TSTRING, let k = string(at: -2) {
+                    let first = doc(forValueAt: -1)?.split(separator: "\n").first.map(String.init)
+                    let kind = typeName(at: -1)
+                    lines.append(first ?? "\(name.map { $0 + "." } ?? "")\(k) (\(kind))")
+                }
+                moon_pop(L, 1)
+            }
+            return lines.isEmpty ? "(empty table)" : lines.sorted().joined(separator: "\n")
+        case LUA_TUSERDATA:
+            guard lua_getmetatable(L, idx) != 0 else { return "userdata (no documentation)" }
+            rawField(-1, "__name")
+            let tname = string(at: -1) ?? "userdata"
+            moon_pop(L, 1)
+            rawField(-1, "__methods")
+            var lines = ["\(tname) methods:"]
+            if lua_type(L, -1) == LUA_TTABLE {
+                let t = lua_gettop(L)
+                var entries: [String] = []
+                lua_pushnil(L)
+                while moon_next(L, t) != 0 {
+                    if let k = string(at: -2) {
+                        entries.append("  " + (doc(forValueAt: -1)?.split(separator: "\n").first.map(String.init) ?? k))
+                    }
+                    moon_pop(L, 1)
+                }
+                lines += entries.sorted()
+            }
+            moon_pop(L, 2)
+            return lines.joined(separator: "\n")
+        case LUA_TFUNCTION:
+            return "\(name ?? "function"): no documentation (not a moonlab export)"
+        default:
+            return "\(typeName(at: idx)) value: no documentation"
+        }
+    }
+
+    private func moduleNames() -> [String] {
+        pushTable(path: "moon")
+        var names: [String] = []
+        lua_pushnil(L)
+        while moon_next(L, -2) != 0 {
+            if lua_type(L, -1) == LUA_TTABLE, let k = string(at: -2) { names.append("moon." + k) }
+            moon_pop(L, 1)
+        }
+        moon_pop(L, 1)
+        return names.sorted()
+    }
+}
