@@ -82,4 +82,9 @@ void moon_request_interrupt(lua_State *L);
 typedef char **(*moon_complete_fn)(const char *text, int start, int end);
 void moon_install_completion(moon_complete_fn fn);
 char **moon_completion_matches(const char *text, char **candidates, int count);
+
+/// Opens a pseudo-terminal master; writes the slave's path into `slave_name`. Returns the fd or -1.
+int moon_pty_open(char *slave_name, size_t size);
+/// glibc's POSIX_SPAWN_SETSID flag.
+short moon_spawn_setsid_flag(void);
 #endif
