@@ -139,7 +139,7 @@ extension Tensor {
             out.record(GradNode("index_select", [self]) { g in
                 let gc = g.contiguous()
                 let z = Tensor.empty(inShape, zeroed: true)
-                let gp = gc.fptr, zp = z.fptr
+                let gp = gc.fptr, zp = z.fptr, ip = idx.iptr
                 for r in 0..<outer { for j in 0..<m {
                     let dst = zp + (r * n + Int(ip[j])) * inner, src = gp + (r * m + j) * inner
                     for i in 0..<inner { dst[i] += src[i] }
