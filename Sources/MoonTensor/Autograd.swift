@@ -41,8 +41,8 @@ extension Tensor {
 /// A recorded op: its inputs and a closure mapping the output gradient to input gradients.
 final class GradNode {
     let name: String
-    let inputs: [Tensor]
-    let backward: (Tensor) throws -> [Tensor?]
+    var inputs: [Tensor]
+    var backward: ((Tensor) throws -> [Tensor?])?
     private var saved: [(Storage, Int)] = []
 
     init(_ name: String, _ inputs: [Tensor], saving: [Tensor] = [],
@@ -51,6 +51,20 @@ final class GradNode {
         self.inputs = inputs
         self.backward = backward
         if !saving.isEmpty { saved = saving.map { ($0.storage, $0.storage.version) } }
+    }
+
+    /// Frees a graph iteratively (a long chain released recursively would overflow the stack).
+    static func teardown(_ root: GradNode) {
+        var stack = [root]
+        while let n = stack.popLast() {
+            n.backward = nil  // drops the closure's references to the inputs
+            for i in 0..<n.inputs.count {
+                if isKnownUniquelyReferenced(&n.inputs[i]), let f = n.inputs[i].gradFn {
+                    n.inputs[i].gradFn = nil
+                    stack.append(f)
+                }
+            }
+        }
     }
 
     func checkSaved() throws {
@@ -120,7 +134,8 @@ extension Tensor {
                 if let fn = t.gradFn {
                     if t.retainsGrad { t.accumulateGrad(g) }
                     try fn.checkSaved()
-                    let gs = try fn.backward(g)
+                    guard let bw = fn.backward else { continue }
+                    let gs = try bw(g)
                     for (inp, gi) in zip(fn.inputs, gs) where inp.requiresGrad {
                         guard let gi else { continue }
                         let key = ObjectIdentifier(inp)

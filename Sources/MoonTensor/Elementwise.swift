@@ -344,7 +344,7 @@ extension Tensor {
             try inplace2(self, s, "copy_") { _, b in b }
         } else {
             if s.shape != shape {
-                let bs = try broadcastShapes(shape, s.shape, "copy_")
+                let bs = try? broadcastShapes(shape, s.shape, "copy_")
                 if bs != shape { throw TensorError("copy_", arg: "#1", "shape \(fmt(s.shape)) cannot be broadcast to \(fmt(shape))") }
             }
             let so = broadcastStrides(s, to: shape)
@@ -358,8 +358,10 @@ extension Tensor {
     }
     /// Sets every element to `value`.
     @discardableResult
-    public func fill_(_ value: Float) throws -> Tensor {
-        try checkWritable("fill_")
+    public func fill_(_ value: Float) throws -> Tensor { try fill(value, op: "fill_") }
+
+    private func fill(_ value: Float, op: String) throws -> Tensor {
+        try checkWritable(op)
         if dtype == .float32 { inplace1(self) { _ in value } } else {
             let v = Int64(value), base = storage.ints
             forEachRow(shape, strides, offset) { st, s, n in for j in 0..<n { base[st + j * s] = v } }
@@ -369,7 +371,7 @@ extension Tensor {
     }
     /// Sets every element to zero.
     @discardableResult
-    public func zero_() throws -> Tensor { try fill_(0) }
+    public func zero_() throws -> Tensor { try fill(0, op: "zero_") }
 }
 
 // MARK: operators

@@ -72,7 +72,7 @@ func map2(_ a: Tensor, _ b: Tensor, _ op: String, _ f: (Float, Float) -> Float) 
 @inline(__always)
 func inplace2(_ t: Tensor, _ other: Tensor, _ op: String, _ f: (Float, Float) -> Float) throws {
     if other.shape != t.shape {
-        let bs = try broadcastShapes(t.shape, other.shape, op)
+        let bs = try? broadcastShapes(t.shape, other.shape, op)
         if bs != t.shape {
             throw TensorError(op, arg: "#1", "shape \(fmt(other.shape)) cannot be broadcast to \(fmt(t.shape))")
         }

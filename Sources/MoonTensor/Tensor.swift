@@ -48,6 +48,13 @@ public final class Tensor {
         self.isContiguous = isContiguousLayout(shape, strides)
     }
 
+    deinit {
+        if let node = gradFn {
+            gradFn = nil
+            GradNode.teardown(node)
+        }
+    }
+
     /// A fresh contiguous tensor with uninitialised (or zeroed) elements. Internal: shape must be valid.
     @inline(__always)
     static func empty(_ shape: [Int], dtype: DType = .float32, zeroed: Bool = false) -> Tensor {
