@@ -1,0 +1,136 @@
+import Foundation
+
+// Internal elementwise kernels (no autograd). Contiguous fast paths are split across threads.
+
+/// out[i] = f(x[i]) for a float32 tensor.
+@inline(__always)
+func map1(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+    let out = Tensor.empty(x.shape)
+    let o = out.fptr
+    if x.isContiguous {
+        let p = x.fptr
+        parallelRange(x.count) { lo, hi in
+            for i in lo..<hi { o[i] = f(p[i]) }
+        }
+    } else {
+        let base = x.storage.floats
+        var k = 0
+        forEachRow(x.shape, x.strides, x.offset) { start, s, n in
+            for j in 0..<n { o[k + j] = f(base[start + j * s]) }
+            k += n
+        }
+    }
+    return out
+}
+
+/// out = f(a, b) with NumPy broadcasting, float32 inputs.
+@inline(__always)
+func map2(_ a: Tensor, _ b: Tensor, _ op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
+    if a.shape == b.shape && a.isContiguous && b.isContiguous {
+        let out = Tensor.empty(a.shape)
+        let o = out.fptr, p = a.fptr, q = b.fptr
+        parallelRange(a.count) { lo, hi in
+            for i in lo..<hi { o[i] = f(p[i], q[i]) }
+        }
+        return out
+    }
+    let shape = try broadcastShapes(a.shape, b.shape, op)
+    let out = Tensor.empty(shape)
+    let o = out.fptr
+    if b.count == 1 && a.isContiguous && a.shape == shape {
+        let p = a.fptr, s = b.storage.floats[b.offset]
+        parallelRange(a.count) { lo, hi in
+            for i in lo..<hi { o[i] = f(p[i], s) }
+        }
+        return out
+    }
+    if a.count == 1 && b.isContiguous && b.shape == shape {
+        let q = b.fptr, s = a.storage.floats[a.offset]
+        parallelRange(b.count) { lo, hi in
+            for i in lo..<hi { o[i] = f(s, q[i]) }
+        }
+        return out
+    }
+    let sa = broadcastStrides(a, to: shape), sb = broadcastStrides(b, to: shape)
+    let pa = a.storage.floats, pb = b.storage.floats
+    var k = 0
+    forEachRow2(shape, sa, a.offset, sb, b.offset) { ia, da, ib, db, n in
+        if da == 1 && db == 1 {
+            for j in 0..<n { o[k + j] = f(pa[ia + j], pb[ib + j]) }
+        } else if da == 1 && db == 0 {
+            let s = pb[ib]
+            for j in 0..<n { o[k + j] = f(pa[ia + j], s) }
+        } else {
+            for j in 0..<n { o[k + j] = f(pa[ia + j * da], pb[ib + j * db]) }
+        }
+        k += n
+    }
+    return out
+}
+
+/// self[i] = f(self[i], other[i]) in place; `other` broadcasts to self's shape.
+@inline(__always)
+func inplace2(_ t: Tensor, _ other: Tensor, _ op: String, _ f: (Float, Float) -> Float) throws {
+    if other.shape != t.shape {
+        let bs = try? broadcastShapes(t.shape, other.shape, op)
+        if bs != t.shape {
+            throw TensorError(op, arg: "#1", "shape \(fmt(other.shape)) cannot be broadcast to \(fmt(t.shape))")
+        }
+    }
+    if t.isContiguous && other.isContiguous && t.shape == other.shape {
+        let p = t.fptr, q = other.fptr
+        parallelRange(t.count) { lo, hi in
+            for i in lo..<hi { p[i] = f(p[i], q[i]) }
+        }
+        return
+    }
+    let so = broadcastStrides(other, to: t.shape)
+    let pa = t.storage.floats, pb = other.storage.floats
+    forEachRow2(t.shape, t.strides, t.offset, so, other.offset) { ia, da, ib, db, n in
+        for j in 0..<n { pa[ia + j * da] = f(pa[ia + j * da], pb[ib + j * db]) }
+    }
+}
+
+/// self[i] = f(self[i]) in place.
+@inline(__always)
+func inplace1(_ t: Tensor, _ f: (Float) -> Float) {
+    if t.isContiguous {
+        let p = t.fptr
+        parallelRange(t.count) { lo, hi in
+            for i in lo..<hi { p[i] = f(p[i]) }
+        }
+        return
+    }
+    let base = t.storage.floats
+    forEachRow(t.shape, t.strides, t.offset) { start, s, n in
+        for j in 0..<n { base[start + j * s] = f(base[start + j * s]) }
+    }
+}
+
+/// Sum of a float32 tensor's elements (Double accumulation).
+func sumAll(_ x: Tensor) -> Double {
+    var acc = 0.0
+    if x.isContiguous {
+        let p = x.fptr, n = x.count
+        var i = 0
+        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+        // Blocks of 1024 summed in float, blocks accumulated in double.
+        while i < n {
+            let e = Swift.min(n, i + 1024)
+            s0 = 0; s1 = 0; s2 = 0; s3 = 0
+            var j = i
+            while j + 4 <= e { s0 += p[j]; s1 += p[j + 1]; s2 += p[j + 2]; s3 += p[j + 3]; j += 4 }
+            while j < e { s0 += p[j]; j += 1 }
+            acc += Double((s0 + s1) + (s2 + s3))
+            i = e
+        }
+        return acc
+    }
+    let base = x.storage.floats
+    forEachRow(x.shape, x.strides, x.offset) { start, s, n in
+        var r: Float = 0
+        for j in 0..<n { r += base[start + j * s] }
+        acc += Double(r)
+    }
+    return acc
+}
