@@ -9,7 +9,9 @@ public typealias LuaFunction = (LuaCall) throws -> Int32
 final class FunctionBox {
     let name: String
     let body: LuaFunction
-    unowned let state: LuaState
+    /// Boxes are released by __gc, at the latest inside `lua_close` in the state's deinit, so the state's memory is
+    /// valid whenever a box runs (unowned(unsafe): plain `unowned` refuses access during deinit).
+    unowned(unsafe) let state: LuaState
     init(name: String, state: LuaState, body: @escaping LuaFunction) {
         self.name = name
         self.state = state
@@ -46,7 +48,11 @@ extension LuaState {
         switch error {
         case let e as LuaArgumentError: return e.message
         case let e as LuaError: return e.message
-        case let e as CustomStringConvertible: text = e.description
+        case let e as CustomStringConvertible:
+            text = e.description
+            // "matmul: argument #2 ..." raised inside "Tensor:matmul" reads "Tensor:matmul: argument #2 ..."
+            let leaf = name.split(whereSeparator: { $0 == "." || $0 == ":" }).last.map(String.init) ?? name
+            if text.hasPrefix(leaf + ": ") { return "\(name): " + text.dropFirst(leaf.count + 2) }
         default: text = String(describing: error)
         }
         return text.hasPrefix(name) ? text : "\(name): \(text)"

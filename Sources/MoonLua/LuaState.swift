@@ -13,6 +13,8 @@ public final class LuaState {
     public let stdlibPath: String?
     /// Metatable names of exported Swift types.
     var typeNames: [ObjectIdentifier: String] = [:]
+    /// Tells references whether this state is still open.
+    let lifetime = LuaLifetime()
 
     /// Creates a state with the standard libraries, `package.path` including moonlab's stdlib/, and (unless
     /// `bindings` is false) every `moon.*` binding.
@@ -28,7 +30,10 @@ public final class LuaState {
         if bindings { installBindings() }
     }
 
-    deinit { lua_close(L) }
+    deinit {
+        lua_close(L)
+        lifetime.closed = true
+    }
 
     // MARK: running code
 
@@ -188,6 +193,7 @@ public final class LuaState {
     /// Calls a Lua function value with arguments, in protected mode; returns its results.
     @discardableResult
     public func call(_ function: LuaRef, _ args: [LuaValue] = [], results: Int32 = LUA_MULTRET) throws -> [LuaValue] {
+        guard function.isValid && function.L == L else { throw LuaError(.runtime, "call of a function from a closed Lua state") }
         let base = lua_gettop(L)
         function.push()
         for a in args { push(a) }

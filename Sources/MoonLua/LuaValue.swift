@@ -25,32 +25,44 @@ public enum LuaValue: Equatable {
 }
 
 /// A strong reference (in the Lua registry) to a Lua value, released when the reference is deinitialised.
+/// A reference may outlive its state (a Swift object holding a Lua callback); it then does nothing.
 public final class LuaRef: Equatable {
-    unowned let state: LuaState
+    let L: OpaquePointer
+    let lifetime: LuaLifetime
     let ref: Int32
 
     /// References the value at stack index `index` (the stack is unchanged).
     init(state: LuaState, index: Int32) {
-        self.state = state
-        lua_pushvalue(state.L, index)
-        ref = luaL_ref(state.L, moon_registryindex())
+        L = state.L
+        lifetime = state.lifetime
+        lua_pushvalue(L, index)
+        ref = luaL_ref(L, moon_registryindex())
     }
 
-    deinit { luaL_unref(state.L, moon_registryindex(), ref) }
+    deinit { if !lifetime.closed { luaL_unref(L, moon_registryindex(), ref) } }
 
-    /// Pushes the referenced value.
-    public func push() { lua_rawgeti(state.L, moon_registryindex(), lua_Integer(ref)) }
+    /// Whether the state this reference belongs to is still open.
+    public var isValid: Bool { !lifetime.closed }
+
+    /// Pushes the referenced value (nil if the state was closed: callers check `isValid` first).
+    public func push() { lua_rawgeti(L, moon_registryindex(), lua_Integer(ref)) }
 
     /// The Lua type name of the referenced value.
     public var typeName: String {
         push()
-        defer { moon_pop(state.L, 1) }
-        return state.typeName(at: -1)
+        defer { moon_pop(L, 1) }
+        return String(cString: lua_typename(L, lua_type(L, -1)))
     }
 
     public static func == (a: LuaRef, b: LuaRef) -> Bool {
+        guard a.L == b.L else { return false }
         a.push(); b.push()
-        defer { moon_pop(a.state.L, 2) }
-        return lua_rawequal(a.state.L, -1, -2) != 0
+        defer { moon_pop(a.L, 2) }
+        return lua_rawequal(a.L, -1, -2) != 0
     }
+}
+
+/// Shared between a state and its references: set when the state is closed.
+final class LuaLifetime {
+    var closed = false
 }

@@ -9,6 +9,7 @@ extension LuaState {
     /// Installs every `moon.*` binding.
     func installBindings() {
         installCoreBindings()
+        installTensorBindings()
     }
 
     func installCoreBindings() {

@@ -1,0 +1,222 @@
+import CLua
+import CLuaShim
+import Foundation
+import MoonTensor
+
+/// Conversions between Lua values and tensors, and the Lua conventions for dims and positions.
+///
+/// Lua is 1-based: dims (`t:sum(1)` reduces the first dim) and positions (`t[1]`, `narrow(dim, start, n)`) count
+/// from 1, and negative values count from the end (-1 is the last). Index *tensors* (argmax results, gather and
+/// index_select indices, class targets, token ids) hold 0-based data, as in PyTorch, so that token ids flow
+/// unchanged between Lua and the models.
+extension LuaCall {
+    /// The tensor at argument `i`.
+    public func tensor(_ i: Int32, _ name: String = "") throws -> Tensor {
+        try object(i, name, as: Tensor.self)
+    }
+
+    /// A tensor argument that may also be a number or a (nested) table, converted to a tensor.
+    public func tensorLike(_ i: Int32, _ name: String = "") throws -> Tensor {
+        if let t = state.object(at: i, as: Tensor.self) { return t }
+        switch lua_type(L, i) {
+        case LUA_TNUMBER: return Tensor.scalar(Float(lua_tonumberx(L, i, nil)))
+        case LUA_TTABLE: return try state.tensor(fromTableAt: i, function: function, argument: i, name: name)
+        default: throw argumentError(i, name, expected: "moon.Tensor, number or table")
+        }
+    }
+
+    /// A Lua dim (1-based, negative from the end) converted to the 0-based/negative Swift convention.
+    public func dim(_ i: Int32, _ name: String = "dim") throws -> Int {
+        let d = try integer(i, name)
+        guard d != 0 else { throw argumentError(i, name, expected: "a non-zero dim (dims are 1-based)", got: "0") }
+        return d > 0 ? d - 1 : d
+    }
+
+    public func optionalDim(_ i: Int32, _ name: String = "dim") throws -> Int? {
+        isNoneOrNil(i) ? nil : try dim(i, name)
+    }
+
+    /// A shape given either as a table `{2, 3}` or as integers from argument `i` on (`2, 3`); returns the shape and
+    /// the index of the first argument after it.
+    public func shape(from i: Int32, _ name: String = "size") throws -> (shape: [Int], next: Int32) {
+        if lua_type(L, i) == LUA_TTABLE && state.object(at: i, as: Tensor.self) == nil {
+            let values = try numbers(i, name)
+            return (try values.map { v in
+                guard v == v.rounded(), v >= -1 else { throw argumentError(i, name, expected: "table of sizes", got: "\(v)") }
+                return Int(v)
+            }, i + 1)
+        }
+        var dims: [Int] = []
+        var k = i
+        while lua_type(L, k) == LUA_TNUMBER {
+            dims.append(try integer(k, name))
+            k += 1
+        }
+        if dims.isEmpty && !isNoneOrNil(i) && lua_type(L, i) != LUA_TTABLE {
+            throw argumentError(i, name, expected: "sizes (integers or a table)")
+        }
+        return (dims, k)
+    }
+
+    /// Pushes a tensor as a moon.Tensor userdata (and tells the collector about its bytes).
+    @discardableResult
+    public func push(tensor: Tensor) -> Int32 {
+        state.noteExternalAllocation(bytes: tensor.byteCount + 64)
+        state.push(object: tensor)
+        return 1
+    }
+
+    /// Pushes a Lua sequence of tensors.
+    @discardableResult
+    public func push(tensors: [Tensor]) -> Int32 {
+        lua_createtable(L, Int32(tensors.count), 0)
+        for (k, t) in tensors.enumerated() {
+            push(tensor: t)
+            lua_rawseti(L, -2, lua_Integer(k + 1))
+        }
+        return 1
+    }
+
+    /// A Lua sequence of tensors.
+    public func tensors(_ i: Int32, _ name: String = "") throws -> [Tensor] {
+        guard lua_type(L, i) == LUA_TTABLE else { throw argumentError(i, name, expected: "table of moon.Tensor") }
+        let n = Int(lua_rawlen(L, i))
+        var out: [Tensor] = []
+        for k in 0..<n {
+            lua_rawgeti(L, i, lua_Integer(k + 1))
+            defer { moon_pop(L, 1) }
+            guard let t = state.object(at: -1, as: Tensor.self) else {
+                throw argumentError(i, name, expected: "table of moon.Tensor", got: "\(typeName(-1)) at index \(k + 1)")
+            }
+            out.append(t)
+        }
+        return out
+    }
+}
+
+extension LuaState {
+    /// Builds a tensor from a nested Lua table of numbers (rectangular; booleans count as 0/1).
+    func tensor(fromTableAt idx: Int32, function: String, argument: Int32, name: String,
+                dtype: DType? = nil) throws -> Tensor {
+        let t = lua_absindex(L, idx)
+        var shape: [Int] = []
+        var values: [Double] = []
+        var allIntegers = true
+        func fail(_ what: String) -> LuaArgumentError {
+            let label = name.isEmpty ? "argument #\(argument)" : "argument #\(argument) '\(name)'"
+            return LuaArgumentError("\(function): \(label): \(what)")
+        }
+        // The shape comes from the first element at each depth; every element is then checked against it.
+        lua_pushvalue(L, t)
+        while lua_type(L, -1) == LUA_TTABLE && object(at: -1, as: Tensor.self) == nil {
+            let n = Int(lua_rawlen(L, -1))
+            shape.append(n)
+            guard n > 0, shape.count <= 16 else { break }
+            lua_rawgeti(L, -1, 1)
+            moon_remove(L, -2)
+        }
+        moon_pop(L, 1)
+        func fill(_ index: Int32, depth: Int) throws {
+            let n = Int(lua_rawlen(L, index))
+            guard n == shape[depth] else {
+                throw fail("ragged table: expected \(shape[depth]) elements at depth \(depth + 1), got \(n)")
+            }
+            for k in 0..<n {
+                lua_rawgeti(L, index, lua_Integer(k + 1))
+                defer { moon_pop(L, 1) }
+                let type = lua_type(L, -1)
+                if depth == shape.count - 1 {
+                    if type == LUA_TNUMBER {
+                        if lua_isinteger(L, -1) == 0 { allIntegers = false }
+                        values.append(lua_tonumberx(L, -1, nil))
+                    } else if type == LUA_TBOOLEAN {
+                        values.append(lua_toboolean(L, -1) != 0 ? 1 : 0)
+                    } else if type == LUA_TTABLE {
+                        throw fail("ragged table: a table where a number was expected at depth \(depth + 1)")
+                    } else {
+                        throw fail("expected numbers in the table, got \(typeName(at: -1)) at depth \(depth + 1)")
+                    }
+                } else {
+                    guard type == LUA_TTABLE else {
+                        throw fail("ragged table: expected a table at depth \(depth + 1), got \(typeName(at: -1))")
+                    }
+                    try fill(lua_gettop(L), depth: depth + 1)
+                }
+            }
+        }
+        try fill(t, depth: 0)
+        let expected = shape.reduce(1, *)
+        guard values.count == expected else { throw fail("ragged table: \(values.count) numbers for shape \(shape)") }
+        let type = dtype ?? .float32
+        _ = allIntegers
+        if type == .int64 {
+            return try Tensor(ints: values.map { Int($0) }, shape: shape)
+        }
+        return try Tensor(values.map { Float($0) }, shape: shape)
+    }
+
+    /// Pushes a tensor's values as a nested Lua table (numbers; 0-d tensors as a number).
+    func pushTable(of tensor: Tensor) {
+        let c = tensor.contiguous()
+        let isInt = c.dtype == .int64
+        let fl = isInt ? [] : c.toArray()
+        let ints = isInt ? c.toIntArray() : []
+        if c.ndim == 0 {
+            if isInt { lua_pushinteger(L, lua_Integer(ints[0])) } else { lua_pushnumber(L, Double(fl[0])) }
+            return
+        }
+        var pos = 0
+        func build(_ depth: Int) {
+            let n = c.shape[depth]
+            lua_createtable(L, Int32(n), 0)
+            for k in 0..<n {
+                if depth == c.ndim - 1 {
+                    if isInt { lua_pushinteger(L, lua_Integer(ints[pos])) } else { lua_pushnumber(L, Double(fl[pos])) }
+                    pos += 1
+                } else {
+                    build(depth + 1)
+                }
+                lua_rawseti(L, -2, lua_Integer(k + 1))
+            }
+        }
+        build(0)
+    }
+}
+
+/// Torch-style text of a tensor: values (rows of a matrix, slices of higher dims, truncated for large tensors) and
+/// a footer with type and size.
+func formatTensor(_ t: Tensor, maxElements: Int = 1000) -> String {
+    let c = t.contiguous()
+    let footer = "[moon.Tensor \(t.dtype) of size \(t.shape.isEmpty ? "scalar" : t.shape.map(String.init).joined(separator: "x"))"
+        + (t.requiresGrad ? ", requires_grad" : "") + "]"
+    if c.count == 0 { return "[empty tensor]\n" + footer }
+    let values: [Double] = c.dtype == .int64 ? c.toIntArray().map(Double.init) : c.toArray().map(Double.init)
+    func fmt(_ v: Double) -> String {
+        if c.dtype == .int64 { return String(Int(v)) }
+        if v == v.rounded() && abs(v) < 1e7 { return String(format: "%.0f", v) }
+        return String(format: "%.4g", v)
+    }
+    if c.ndim == 0 { return fmt(values[0]) + "\n" + footer }
+    let cols = c.shape.last!
+    let rows = c.count / cols
+    let showRows = rows > 24 ? Array(0..<10) + [-1] + Array(rows - 10..<rows) : Array(0..<rows)
+    let showCols = cols > 12 ? Array(0..<5) + [-1] + Array(cols - 5..<cols) : Array(0..<cols)
+    var cells: [[String]] = []
+    for r in showRows {
+        cells.append(showCols.map { col in (r < 0 || col < 0) ? "..." : fmt(values[r * cols + col]) })
+    }
+    let width = cells.flatMap { $0 }.map(\.count).max() ?? 1
+    var lines: [String] = []
+    let plane = c.ndim >= 2 ? c.shape[c.ndim - 2] : rows
+    for (k, r) in showRows.enumerated() {
+        if c.ndim > 2 && r >= 0 && r % plane == 0 {
+            var idx: [Int] = []
+            var rem = r / plane
+            for d in stride(from: c.ndim - 3, through: 0, by: -1) { idx.insert(rem % c.shape[d] + 1, at: 0); rem /= c.shape[d] }
+            lines.append("(" + idx.map(String.init).joined(separator: ",") + ",.,.) =")
+        }
+        lines.append(" " + cells[k].map { String(repeating: " ", count: width - $0.count) + $0 }.joined(separator: "  "))
+    }
+    _ = maxElements
+    return lines.joined(separator: "\n") + "\n" + footer
+}
