@@ -104,15 +104,24 @@ public class FormulaCardEnv: EnvBase {
     /// Number of formula lines reserved under "Formula:".
     var reservedFormulaLines: Int { 1 }
 
-    override func render(_ c: inout Canvas) {
-        let W = c.width, H = c.height
-        c.clear(.table)
+    /// Where the cards and the formula text go on a W×H image.
+    public struct Layout {
+        public var cards: [(x: Int, y: Int, w: Int, h: Int)]
+        public var textX: Int
+        /// Top of the "Formula:" line; formula lines follow every `lineHeight` pixels.
+        public var textY: Int
+        public var textScale: Int
+        public var lineHeight: Int
+        /// Small images join the formula without spaces; large ones with spaces, as the original.
+        public var compact: Bool
+    }
+
+    public func layout(width W: Int, height H: Int) -> Layout {
         let small = W < 150
         let ts = max(1, min(W, H * 3 / 2) / 150)
         let lineH = BitmapFont.lineHeight(scale: ts)
         let mx = max(1, W / 60), my = max(1, H / 60)
         let textBlock = lineH * (1 + reservedFormulaLines)
-        let areaTop = my
         let areaH = max(4, H - textBlock - 2 * my)
         let n = max(1, cards.count)
         let gap = max(1, W / 50)
@@ -121,20 +130,25 @@ public class FormulaCardEnv: EnvBase {
         if ch > areaH { ch = areaH; cw = ch * 5 / 7 }
         let rowW = n * cw + (n - 1) * gap
         var x = (W - rowW) / 2
-        let y = areaTop + (areaH - ch) / 2
-        for card in cards {
-            CardPainter.drawFace(card, on: &c, x: x, y: y, w: cw, h: ch)
-            x += cw + gap
-        }
-        let tx = mx + (small ? 0 : mx)
-        var ty = H - textBlock
-        c.text("Formula:", x: tx, y: ty, scale: ts, .white)
-        ty += lineH
-        let shown = small ? formula.joined() : formula.joined(separator: " ")
-        let maxChars = max(1, (W - tx - 1 + ts) / (6 * ts))
+        let y = my + (areaH - ch) / 2
+        var rects: [(x: Int, y: Int, w: Int, h: Int)] = []
+        for _ in 0..<cards.count { rects.append((x, y, cw, ch)); x += cw + gap }
+        return Layout(cards: rects, textX: mx + (small ? 0 : mx), textY: H - textBlock, textScale: ts,
+                      lineHeight: lineH, compact: small)
+    }
+
+    override func render(_ c: inout Canvas) {
+        let L = layout(width: c.width, height: c.height)
+        c.clear(.table)
+        for (card, r) in zip(cards, L.cards) { CardPainter.drawFace(card, on: &c, x: r.x, y: r.y, w: r.w, h: r.h) }
+        var ty = L.textY
+        c.text("Formula:", x: L.textX, y: ty, scale: L.textScale, .white)
+        ty += L.lineHeight
+        let shown = L.compact ? formula.joined() : formula.joined(separator: " ")
+        let maxChars = max(1, (c.width - L.textX - 1 + L.textScale) / (6 * L.textScale))
         for line in wrapText(shown, maxChars: maxChars) {
-            c.text(line, x: tx, y: ty, scale: ts, .white)
-            ty += lineH
+            c.text(line, x: L.textX, y: ty, scale: L.textScale, .white)
+            ty += L.lineHeight
         }
     }
 
