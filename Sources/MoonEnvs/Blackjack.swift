@@ -14,6 +14,7 @@ public final class BlackjackEnv: EnvBase, Env {
     }
 
     override var envName: String { "Blackjack" }
+    override var background: RGB { .table }
     override var actions: [String] { ["stand", "hit"] }
 
     /// A card from the infinite deck [A, 2..9, 10, 10, 10, 10]; a value-10 card is shown as J, Q or K (as GymCards).
@@ -45,7 +46,8 @@ public final class BlackjackEnv: EnvBase, Env {
     }
 
     /// Set specific hands (tests). Starts a fresh episode.
-    public func setHands(player: [Card], dealer: [Card]) {
+    public func setHands(player: [Card], dealer: [Card]) throws {
+        guard player.count >= 1, dealer.count >= 1 else { throw EnvError.badData("Blackjack.setHands: both hands need cards") }
         self.player = player; self.dealer = dealer; outcome = ""
         resetCounters()
     }
@@ -105,7 +107,6 @@ public final class BlackjackEnv: EnvBase, Env {
 
     override func render(_ c: inout Canvas) {
         let W = c.width, H = c.height
-        c.clear(.table)
         let ts = max(1, min(W, H * 3 / 2) / 150)
         let lineH = BitmapFont.lineHeight(scale: ts)
         let mx = max(1, W / 60), my = max(1, H / 60)

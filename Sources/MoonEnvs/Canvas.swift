@@ -24,12 +24,22 @@ public struct RGBImage: Equatable, Sendable {
     public init(width: Int, height: Int, fill: RGB = .white) {
         precondition(width >= 0 && height >= 0)
         self.width = width; self.height = height
-        var px = [UInt8](repeating: 0, count: width * height * 3)
-        px.withUnsafeMutableBufferPointer { p in
-            var i = 0
-            while i < p.count { p[i] = fill.r; p[i + 1] = fill.g; p[i + 2] = fill.b; i += 3 }
+        let n = width * height * 3
+        if fill.r == fill.g && fill.g == fill.b {
+            pixels = [UInt8](repeating: fill.r, count: n)
+        } else {
+            pixels = [UInt8](unsafeUninitializedCapacity: n) { p, count in
+                guard let base = p.baseAddress, n > 0 else { count = 0; return }
+                base[0] = fill.r; base[1] = fill.g; base[2] = fill.b
+                var done = 3
+                while done < n {  // doubling copies
+                    let k = min(done, n - done)
+                    (base + done).initialize(from: base, count: k)
+                    done += k
+                }
+                count = n
+            }
         }
-        pixels = px
     }
 
     public init(width: Int, height: Int, pixels: [UInt8]) {

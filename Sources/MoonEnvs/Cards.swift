@@ -8,6 +8,15 @@ public struct Card: Equatable, Hashable, Sendable, CustomStringConvertible {
         precondition((1...13).contains(rank), "Card rank must be 1...13")
         self.rank = rank; self.suit = suit
     }
+    /// From a code like "H4", "S10", "CT", "DK", "ha" (suit letter, then A, 2-10, T, J, Q or K).
+    public init?(code: String) {
+        let u = code.uppercased()
+        guard let first = u.first, let suit = Suit.from(letter: String(first)) else { return nil }
+        let r = String(u.dropFirst())
+        let ranks = ["A": 1, "T": 10, "J": 11, "Q": 12, "K": 13]
+        guard let rank = ranks[r] ?? Int(r), (1...13).contains(rank) else { return nil }
+        self.rank = rank; self.suit = suit
+    }
     /// Rank as printed on the card: A, 2 ... 10, J, Q, K.
     public var label: String {
         switch rank { case 1: return "A"; case 11: return "J"; case 12: return "Q"; case 13: return "K"; default: return String(rank) }

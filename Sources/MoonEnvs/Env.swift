@@ -6,6 +6,7 @@ public enum EnvError: Error, CustomStringConvertible, Equatable {
     case unknownOption(env: String, option: String, allowed: [String])
     case badOption(env: String, option: String, message: String)
     case badData(String)
+    case badAction(env: String, action: String, allowed: [String])
 
     public var description: String {
         switch self {
@@ -17,6 +18,8 @@ public enum EnvError: Error, CustomStringConvertible, Equatable {
             return "\(e): option '\(o)': \(m)"
         case .badData(let m):
             return m
+        case .badAction(let e, let a, let allowed):
+            return "\(e): '\(a)' is not an action (actions: \(allowed.joined(separator: " ")))"
         }
     }
 }
@@ -72,8 +75,8 @@ public protocol Env: AnyObject {
     func reset(seed: UInt64?) -> Observation
     /// One answer (free text) = one step.
     func step(_ response: String) -> StepResult
-    /// Step with an action string directly (no parsing); must be one of `actionSpace`.
-    func step(action: String) -> StepResult
+    /// Step with an action string directly (no parsing); throws `EnvError.badAction` unless it is in `actionSpace`.
+    func step(action: String) throws -> StepResult
     /// The current observation (rendered now).
     func currentObservation() -> Observation
     /// The solver's action for the current state.
@@ -130,6 +133,8 @@ public class EnvBase {
     func apply(_ action: String) -> Outcome { Outcome() }
     /// An illegal answer under invalid_penalty: reward -1, no move (subclasses may add blank/step counting).
     func applyIllegalPenalty() -> Outcome { Outcome(reward: -1, invalid: true) }
+    /// The background the canvas starts with (render need not clear it).
+    var background: RGB { .white }
     func render(_ canvas: inout Canvas) {}
     func promptText() -> String { "" }
     func stateDescription() -> String { "" }
@@ -157,7 +162,7 @@ public class EnvBase {
     public func currentObservation() -> Observation {
         var image: RGBImage? = nil
         if !common.textOnly {
-            var canvas = Canvas(width: common.width, height: common.height)
+            var canvas = Canvas(width: common.width, height: common.height, background: background)
             render(&canvas)
             image = canvas.image
         }
@@ -172,8 +177,8 @@ public class EnvBase {
         return run(parsed: parsed, illegal: parsed == nil)
     }
 
-    public func step(action: String) -> StepResult {
-        precondition(actions.contains(action), "\(envName): '\(action)' is not an action of this env")
+    public func step(action: String) throws -> StepResult {
+        guard actions.contains(action) else { throw EnvError.badAction(env: envName, action: action, allowed: actions) }
         return run(parsed: action, illegal: false)
     }
 

@@ -32,6 +32,7 @@ public class FormulaCardEnv: EnvBase {
 
     override var actions: [String] { numberActions + operatorActions }
     override var isCardTask: Bool { true }
+    override var background: RGB { .table }
 
     /// Deal the cards for a new episode (subclasses).
     func deal() -> [Card] { [] }
@@ -45,8 +46,10 @@ public class FormulaCardEnv: EnvBase {
     }
 
     /// Set a specific hand (tests, curricula). Starts a fresh episode with an empty formula.
-    public func setHand(_ hand: [Card]) {
-        precondition(hand.count == cards.count || cards.isEmpty, "setHand: wrong number of cards")
+    public func setHand(_ hand: [Card]) throws {
+        guard hand.count == cards.count else {
+            throw EnvError.badData("\(envName).setHand: expected \(cards.count) cards, got \(hand.count)")
+        }
         cards = hand
         numbers = cards.map { $0.value(faceAsTen: faceCardsAsTen) }
         formula = []; usedNumbers = []; solutionCache = nil
@@ -139,7 +142,6 @@ public class FormulaCardEnv: EnvBase {
 
     override func render(_ c: inout Canvas) {
         let L = layout(width: c.width, height: c.height)
-        c.clear(.table)
         for (card, r) in zip(cards, L.cards) { CardPainter.drawFace(card, on: &c, x: r.x, y: r.y, w: r.w, h: r.h) }
         var ty = L.textY
         c.text("Formula:", x: L.textX, y: ty, scale: L.textScale, .white)

@@ -26,8 +26,10 @@ public final class NumberLineEnv: EnvBase, Env {
     }
 
     /// Set a specific state (tests, curricula). Starts a fresh episode.
-    public func setState(current: Int, target: Int) {
-        precondition((0...maxPosition).contains(current) && (0...maxPosition).contains(target))
+    public func setState(current: Int, target: Int) throws {
+        guard (0...maxPosition).contains(current), (0...maxPosition).contains(target) else {
+            throw EnvError.badData("NumberLine.setState: current and target must be in 0...\(maxPosition)")
+        }
         start = current; position = current; self.target = target; stepsMade = 0
         resetCounters()
     }
@@ -73,7 +75,6 @@ public final class NumberLineEnv: EnvBase, Env {
 
     override func render(_ c: inout Canvas) {
         let W = c.width, H = c.height
-        c.clear(.white)
         let t = "Target: \(target)", cur = "Current: \(position)"
         let n = max(t.count, cur.count)
         let x0 = W / 10

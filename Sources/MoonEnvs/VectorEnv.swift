@@ -56,8 +56,10 @@ public final class VectorEnv {
     /// Step every env with its answer. A finished env is reset (continuing its random stream) and the
     /// returned result carries the new episode's first observation; `info.extra["final_observation_state"]`
     /// holds the final state text and `finalObservations[i]` the final observation.
-    public func step(_ responses: [String]) -> [StepResult] {
-        precondition(responses.count == envs.count, "VectorEnv.step: expected \(envs.count) responses, got \(responses.count)")
+    public func step(_ responses: [String]) throws -> [StepResult] {
+        guard responses.count == envs.count else {
+            throw EnvError.badData("VectorEnv.step: expected \(envs.count) responses, got \(responses.count)")
+        }
         var results: [StepResult] = []
         results.reserveCapacity(envs.count)
         finalObservations = Array(repeating: nil, count: envs.count)

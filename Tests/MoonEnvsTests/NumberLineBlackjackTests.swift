@@ -6,18 +6,18 @@ final class NumberLineTests: XCTestCase {
 
     func testRewards() throws {
         let env = try make()
-        env.setState(current: 2, target: 4)
+        try env.setState(current: 2, target: 4)
         var r = env.step(act("+"))
         XCTAssertEqual(r.reward, 0); XCTAssertFalse(r.done)                 // closer
         r = env.step(act("-"))
         XCTAssertEqual(r.reward, -1); XCTAssertFalse(r.done)                // farther
-        env.setState(current: 0, target: 3)
+        try env.setState(current: 0, target: 3)
         r = env.step(act("-"))
         XCTAssertEqual(r.reward, -1); XCTAssertEqual(env.position, 0)       // floored at 0, distance unchanged
-        env.setState(current: 5, target: 3)
+        try env.setState(current: 5, target: 3)
         r = env.step(act("+"))
         XCTAssertEqual(r.reward, -1); XCTAssertEqual(env.position, 5)       // capped at max
-        env.setState(current: 2, target: 3)
+        try env.setState(current: 2, target: 3)
         r = env.step(act("+"))
         XCTAssertEqual(r.reward, 1); XCTAssertTrue(r.terminated); XCTAssertTrue(r.info.success)
         XCTAssertEqual(r.info.extra["current"], "3"); XCTAssertEqual(r.info.extra["target"], "3")
@@ -25,7 +25,7 @@ final class NumberLineTests: XCTestCase {
 
     func testTruncationAfterTwiceMax() throws {
         let env = try make(["max_position": 3])
-        env.setState(current: 0, target: 3)
+        try env.setState(current: 0, target: 3)
         for i in 0..<5 {
             let r = env.step(act(i % 2 == 0 ? "+" : "-"))
             XCTAssertFalse(r.done, "step \(i)")
@@ -33,7 +33,7 @@ final class NumberLineTests: XCTestCase {
         let r = env.step(act("+"))  // 6th step = 2 × 3
         XCTAssertTrue(r.truncated); XCTAssertFalse(r.terminated)
         // reaching the target on the last step is termination, not truncation
-        env.setState(current: 0, target: 3)
+        try env.setState(current: 0, target: 3)
         for a in ["+", "-", "+", "+", "-"] { _ = env.step(act(a)) }
         XCTAssertEqual(env.position, 1)
         let r2 = env.step(act("+"))
@@ -64,12 +64,12 @@ final class NumberLineTests: XCTestCase {
             XCTAssertEqual(n, d)
         }
         let pen = try make(["invalid_penalty": true])
-        pen.setState(current: 1, target: 4)
+        try pen.setState(current: 1, target: 4)
         let r = pen.step("{\"action\": \"+ or -\"}")
         XCTAssertEqual(r.reward, -1); XCTAssertTrue(r.info.illegal); XCTAssertTrue(r.info.invalid); XCTAssertEqual(pen.position, 1)
         XCTAssertEqual(pen.stepsMade, 1)
         let def = try make()
-        def.setState(current: 1, target: 4)
+        try def.setState(current: 1, target: 4)
         let r2 = def.step("garbage}")
         XCTAssertTrue(r2.info.illegal); XCTAssertFalse(r2.info.invalid); XCTAssertNotNil(r2.info.action)
         XCTAssertNotEqual(def.position, 1)  // a random move was made
@@ -81,7 +81,7 @@ final class BlackjackTests: XCTestCase {
 
     func testBust() throws {
         let env = try make()
-        env.setHands(player: [card(10), card(6)], dealer: [card(9), card(7)])
+        try env.setHands(player: [card(10), card(6)], dealer: [card(9), card(7)])
         env.riggedDraws = [card(13)]
         let r = env.step(act("hit"))
         XCTAssertEqual(r.reward, -1); XCTAssertTrue(r.terminated); XCTAssertEqual(r.info.extra["outcome"], "bust")
@@ -89,7 +89,7 @@ final class BlackjackTests: XCTestCase {
 
     func testHitWithoutBust() throws {
         let env = try make()
-        env.setHands(player: [card(1), card(6)], dealer: [card(9), card(7)])
+        try env.setHands(player: [card(1), card(6)], dealer: [card(9), card(7)])
         env.riggedDraws = [card(9)]  // A+6+9 = 16 (ace now 1)
         let r = env.step(act("hit"))
         XCTAssertEqual(r.reward, 0); XCTAssertFalse(r.done)
@@ -99,41 +99,41 @@ final class BlackjackTests: XCTestCase {
 
     func testWinLossDraw() throws {
         let env = try make()
-        env.setHands(player: [card(10), card(9)], dealer: [card(10), card(8)])
+        try env.setHands(player: [card(10), card(9)], dealer: [card(10), card(8)])
         XCTAssertEqual(env.step(act("stand")).reward, 1)
-        env.setHands(player: [card(10), card(7)], dealer: [card(10), card(8)])
+        try env.setHands(player: [card(10), card(7)], dealer: [card(10), card(8)])
         var r = env.step(act("stand"))
         XCTAssertEqual(r.reward, -1); XCTAssertEqual(r.info.extra["outcome"], "loss")
-        env.setHands(player: [card(10), card(8)], dealer: [card(10), card(8)])
+        try env.setHands(player: [card(10), card(8)], dealer: [card(10), card(8)])
         r = env.step(act("stand"))
         XCTAssertEqual(r.reward, 0); XCTAssertEqual(r.info.extra["outcome"], "draw"); XCTAssertFalse(r.info.success)
         // dealer draws to 17 and busts
-        env.setHands(player: [card(10), card(2)], dealer: [card(10), card(6)])
+        try env.setHands(player: [card(10), card(2)], dealer: [card(10), card(6)])
         env.riggedDraws = [card(12)]
         r = env.step(act("stand"))
         XCTAssertEqual(r.reward, 1); XCTAssertEqual(env.dealer.count, 3)
         // dealer stands on soft 17
-        env.setHands(player: [card(10), card(7)], dealer: [card(1), card(6)])
+        try env.setHands(player: [card(10), card(7)], dealer: [card(1), card(6)])
         r = env.step(act("stand"))
         XCTAssertEqual(r.reward, 0); XCTAssertEqual(env.dealer.count, 2)
     }
 
     func testNaturals() throws {
         var env = try make()
-        env.setHands(player: [card(1), card(13)], dealer: [card(10), card(9)])
+        try env.setHands(player: [card(1), card(13)], dealer: [card(10), card(9)])
         XCTAssertEqual(env.step(act("stand")).reward, 1)       // natural off: plain win
         env = try make(["natural": true])
-        env.setHands(player: [card(1), card(13)], dealer: [card(10), card(9)])
+        try env.setHands(player: [card(1), card(13)], dealer: [card(10), card(9)])
         XCTAssertEqual(env.step(act("stand")).reward, 1.5)
-        env.setHands(player: [card(1), card(13)], dealer: [card(1), card(10)])
+        try env.setHands(player: [card(1), card(13)], dealer: [card(1), card(10)])
         XCTAssertEqual(env.step(act("stand")).reward, 0)       // both 21: draw, no bonus
         env = try make(["sab": true, "natural": true])
-        env.setHands(player: [card(1), card(13)], dealer: [card(10), card(9)])
+        try env.setHands(player: [card(1), card(13)], dealer: [card(10), card(9)])
         XCTAssertEqual(env.step(act("stand")).reward, 1)       // sab overrides natural
-        env.setHands(player: [card(1), card(13)], dealer: [card(10), card(5)])
+        try env.setHands(player: [card(1), card(13)], dealer: [card(10), card(5)])
         env.riggedDraws = [card(6)]                            // dealer reaches 21 with 3 cards
         XCTAssertEqual(env.step(act("stand")).reward, 1)       // natural beats a non-natural 21 under sab
-        env.setHands(player: [card(1), card(13)], dealer: [card(1), card(12)])
+        try env.setHands(player: [card(1), card(13)], dealer: [card(1), card(12)])
         XCTAssertEqual(env.step(act("stand")).reward, 0)
     }
 
@@ -159,7 +159,7 @@ final class BlackjackTests: XCTestCase {
         for i in 0..<4000 {
             _ = env.reset(seed: UInt64(i))
             for c in env.player + env.dealer { cards += 1; if c.blackjackValue == 10 { tens += 1; XCTAssertTrue(c.rank >= 11) } }
-            while true { let r = env.step(action: env.actionSpace[Int.random(in: 0...1)]); if r.done { total += r.reward; break } }
+            while true { let r = try env.step(action: env.actionSpace[Int.random(in: 0...1)]); if r.done { total += r.reward; break } }
         }
         XCTAssertLessThan(total / 4000, -0.2)
         XCTAssertEqual(Double(tens) / Double(cards), 4.0 / 13, accuracy: 0.02)

@@ -65,7 +65,7 @@ final class RenderTests: XCTestCase {
 
     func testNumberLineLegibleAt300() throws {
         let env = try EnvRegistry.make("NumberLine", options: ["size": 300]) as! NumberLineEnv
-        env.setState(current: 4, target: 1)
+        try env.setState(current: 4, target: 1)
         let img = env.currentObservation().image!
         // "Target: " is 8 characters at scale 4 bold (advance 26) from x = 30, y = 60
         XCTAssertEqual(readNumber(img, x: 30 + 8 * 26, y: 60, scale: 4, bold: true, candidates: 0...5), [1])
@@ -78,7 +78,7 @@ final class RenderTests: XCTestCase {
     func testCardsLegible() throws {
         for size in [64, 300] {
             let env = try EnvRegistry.make("Points24", options: ["size": .int(size)]) as! Points24Env
-            env.setHand([Card(rank: 10, suit: .hearts), Card(rank: 4, suit: .spades), Card(rank: 1, suit: .diamonds), Card(rank: 13, suit: .clubs)])
+            try env.setHand([Card(rank: 10, suit: .hearts), Card(rank: 4, suit: .spades), Card(rank: 1, suit: .diamonds), Card(rank: 13, suit: .clubs)])
             let img = env.currentObservation().image!
             let L = env.layout(width: size, height: size)
             XCTAssertEqual(L.cards.count, 4)
@@ -98,7 +98,7 @@ final class RenderTests: XCTestCase {
             let before = img.count(.white, x: 0, y: textTop + L.lineHeight, w: size, h: size - textTop - L.lineHeight)
             XCTAssertEqual(before, 0, "formula area empty at start")
             XCTAssertGreaterThan(img.count(.white, x: 0, y: textTop, w: size, h: L.lineHeight), 20, "Formula: label")
-            let after = env.step(action: "10").observation.image!
+            let after = try env.step(action: "10").observation.image!
             let lineArea = after.count(.white, x: 0, y: textTop + L.lineHeight, w: size, h: L.lineHeight)
             // "10" at the text scale: 10 + 19 glyph pixels
             XCTAssertEqual(lineArea, 29 * L.textScale * L.textScale)
@@ -108,12 +108,12 @@ final class RenderTests: XCTestCase {
     func testBlackjackAndEZPointsFrames() throws {
         for size in [64, 300] {
             let bj = try EnvRegistry.make("Blackjack", options: ["size": .int(size)]) as! BlackjackEnv
-            bj.setHands(player: [Card(rank: 1, suit: .hearts), Card(rank: 7, suit: .clubs)], dealer: [Card(rank: 12, suit: .spades), Card(rank: 5, suit: .hearts)])
+            try bj.setHands(player: [Card(rank: 1, suit: .hearts), Card(rank: 7, suit: .clubs)], dealer: [Card(rank: 12, suit: .spades), Card(rank: 5, suit: .hearts)])
             let img = bj.currentObservation().image!
             XCTAssertGreaterThan(img.count(.cardBack), 20)       // the hole card is face down
             XCTAssertGreaterThan(img.count(.red), 20)            // the ace of hearts
             XCTAssertEqual(img.pixel(x: size - 1, y: size - 1), .table)
-            let hit = bj.step(action: "hit").observation.image!
+            let hit = try bj.step(action: "hit").observation.image!
             XCTAssertNotEqual(hit, img)
             let ez = try EnvRegistry.make("EZPoints", options: ["size": .int(size)])
             let e = ez.reset(seed: 3).image!

@@ -39,9 +39,9 @@ final class RegistryTests: XCTestCase {
         }
         XCTAssertTrue(ez.currentObservation().prompt.contains("evaluates to 7"))
         let p = try EnvRegistry.make("Points24", options: ["target": 10]) as! Points24Env
-        p.setHand([card(1), card(2), card(3), card(4)])
-        for a in ["1", "+", "2", "+", "3", "+", "4"] { _ = p.step(action: a) }
-        XCTAssertEqual(p.step(action: "=").reward, 10)
+        try p.setHand([card(1), card(2), card(3), card(4)])
+        for a in ["1", "+", "2", "+", "3", "+", "4"] { _ = try p.step(action: a) }
+        XCTAssertEqual(try p.step(action: "=").reward, 10)
     }
 
     func testMaxEpisodeSteps() throws {
@@ -70,7 +70,7 @@ final class VectorEnvTests: XCTestCase {
         var finished: [EpisodeStats] = []
         var steps = 0
         while finished.count < 20 && steps < 1000 {
-            let rs = v.step(v.solverResponses())
+            let rs = try v.step(v.solverResponses())
             for (i, r) in rs.enumerated() where r.done {
                 XCTAssertNotNil(v.finalObservations[i])
                 XCTAssertNotNil(r.info.extra["final_observation_state"])
@@ -95,7 +95,7 @@ final class VectorEnvTests: XCTestCase {
     func testStatsOfFailures() throws {
         let v = try VectorEnv(name: "EZPoints", count: 2, options: ["obs_mode": "text"], seed: 1)
         // "=" at once: −1, done, not success
-        let rs = v.step(["\"action\": \"=\"", "bad"])
+        let rs = try v.step(["\"action\": \"=\"", "bad"])
         XCTAssertTrue(rs[0].done); XCTAssertEqual(rs[0].reward, -1)
         XCTAssertTrue(rs[1].info.illegal)
         let st = v.drainStats()
@@ -107,7 +107,7 @@ final class VectorEnvTests: XCTestCase {
         let b = try VectorEnv(name: "Points24", count: 3, options: ["obs_mode": "text"], seed: 7)
         XCTAssertEqual(a.observations.map { $0.stateText }, b.observations.map { $0.stateText })
         XCTAssertEqual(Set(a.observations.map { $0.stateText }).count, 3)
-        let ra = a.step(["x", "y", "z"]), rb = b.step(["x", "y", "z"])
+        let ra = try a.step(["x", "y", "z"]), rb = try b.step(["x", "y", "z"])
         XCTAssertEqual(ra.map { $0.info.action }, rb.map { $0.info.action })
     }
 }
