@@ -1,3 +1,5 @@
+import Foundation
+
 /// Expert solvers: formula search for EZPoints/Points24, basic strategy for Blackjack, and the NumberLine rule.
 
 /// Exhaustive search over formulas combining the given numbers (each used exactly once) with the given
@@ -59,6 +61,23 @@ public enum FormulaSolver {
     /// All formulas (token lists, deduplicated, shortest first) over `numbers` that the env would score
     /// as reaching `target`. Without parentheses only left-to-right chains are generated (EZPoints).
     public static func allSolutions(numbers: [Int], target: Int, operators: [String], allowParens: Bool) -> [[String]] {
+        let key = CacheKey(numbers: numbers.sorted(), target: target, operators: operators, allowParens: allowParens)
+        cacheLock.lock()
+        if let hit = cache[key] { cacheLock.unlock(); return hit }
+        cacheLock.unlock()
+        let result = search(numbers: key.numbers, target: target, operators: operators, allowParens: allowParens)
+        cacheLock.lock()
+        if cache.count > 100_000 { cache.removeAll() }
+        cache[key] = result
+        cacheLock.unlock()
+        return result
+    }
+
+    struct CacheKey: Hashable { var numbers: [Int]; var target: Int; var operators: [String]; var allowParens: Bool }
+    nonisolated(unsafe) static var cache: [CacheKey: [[String]]] = [:]
+    static let cacheLock = NSLock()
+
+    static func search(numbers: [Int], target: Int, operators: [String], allowParens: Bool) -> [[String]] {
         var found: [[String]] = []
         var seen = Set<[String]>()
         let goal = Rat(target)

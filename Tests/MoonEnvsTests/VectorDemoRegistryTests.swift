@@ -144,3 +144,24 @@ final class DemoTests: XCTestCase {
         print("envs: solver Points24 solvable fraction \(p24.solvableFraction!)")
     }
 }
+
+final class APIErrorTests: XCTestCase {
+    func testThrowingSetters() throws {
+        let p = try EnvRegistry.make("Points24") as! Points24Env
+        XCTAssertThrowsError(try p.setHand([card(1)]))
+        XCTAssertThrowsError(try p.step(action: "11")) { e in XCTAssertTrue("\(e)".contains("'11' is not an action")) }
+        let n = try EnvRegistry.make("NumberLine") as! NumberLineEnv
+        XCTAssertThrowsError(try n.setState(current: 9, target: 1))
+        let v = try VectorEnv(name: "Blackjack", count: 2)
+        XCTAssertThrowsError(try v.step(["hit"]))
+        XCTAssertThrowsError(try VectorEnv(name: "Blackjack", count: 0))
+    }
+
+    func testCardCodes() {
+        XCTAssertEqual(Card(code: "H10"), Card(rank: 10, suit: .hearts))
+        XCTAssertEqual(Card(code: "ct"), Card(rank: 10, suit: .clubs))
+        XCTAssertEqual(Card(code: "SA")?.label, "A")
+        XCTAssertEqual(Card(code: "DK")?.code, "DK")
+        XCTAssertNil(Card(code: "X5")); XCTAssertNil(Card(code: "H14")); XCTAssertNil(Card(code: ""))
+    }
+}
