@@ -60,11 +60,23 @@ public final class VectorEnv {
         guard responses.count == envs.count else {
             throw EnvError.badData("VectorEnv.step: expected \(envs.count) responses, got \(responses.count)")
         }
+        return try stepAll { i in envs[i].step(responses[i]) }
+    }
+
+    /// Step every env with an action string directly (no parsing); throws on an unknown action.
+    public func step(actions: [String]) throws -> [StepResult] {
+        guard actions.count == envs.count else {
+            throw EnvError.badData("VectorEnv.step: expected \(envs.count) actions, got \(actions.count)")
+        }
+        return try stepAll { i in try envs[i].step(action: actions[i]) }
+    }
+
+    private func stepAll(_ one: (Int) throws -> StepResult) throws -> [StepResult] {
         var results: [StepResult] = []
         results.reserveCapacity(envs.count)
         finalObservations = Array(repeating: nil, count: envs.count)
         for i in 0..<envs.count {
-            var r = envs[i].step(responses[i])
+            var r = try one(i)
             returns[i] += r.reward; lengths[i] += 1
             if r.info.illegal { illegal[i] += 1 }
             if r.info.invalid { invalid[i] += 1 }
