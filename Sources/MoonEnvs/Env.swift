@@ -88,6 +88,11 @@ public protocol Env: AnyObject {
     var isDone: Bool { get }
 }
 
+extension Env {
+    /// Start a new episode continuing the env's random streams.
+    @discardableResult public func reset() -> Observation { reset(seed: nil) }
+}
+
 /// Options shared by all envs.
 public struct CommonOptions: Sendable {
     public var width = 64
