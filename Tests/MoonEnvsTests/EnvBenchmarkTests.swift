@@ -49,5 +49,15 @@ final class EnvBenchmarkTests: XCTestCase {
         var n = 0
         while now() - t0 < secs { _ = env.reset(seed: nil); _ = env.solverResponse(); n += 1 }
         print(String(format: "envs: Points24 solver hands/s %.0f", Double(n) / (now() - t0)))
+        // exact fraction of deals (ranks uniform 1..13) that the solver can solve
+        for faces in [true, false] {
+            var solvable = 0, total = 0
+            for a in 1...13 { for b in 1...13 { for c in 1...13 { for d in 1...13 {
+                let nums = [a, b, c, d].map { faces ? min($0, 10) : $0 }
+                if FormulaSolver.solve(numbers: nums) != nil { solvable += 1 }
+                total += 1
+            } } } }
+            print(String(format: "envs: Points24 solvable fraction %.4f (treat_face_cards_as_10 = %@)", Double(solvable) / Double(total), faces ? "true" : "false"))
+        }
     }
 }
