@@ -1,3 +1,17 @@
 import MoonTensor
-/// MoonEnvs: the GymCards environments, canvas, bitmap font, solvers and the vector runner.
+
+/// MoonEnvs: the GymCards environments, canvas, bitmap font, PNG writer, solvers, demonstrations and the
+/// vector runner. Pure Swift; it does not use MoonTensor (images are `RGBImage`, `chwFloats()` gives [3,H,W]).
+///
+/// Quick tour:
+///   let env = try EnvRegistry.make("Points24", options: ["size": 64, "seed": 1])   // throws EnvError on bad options
+///   var obs = env.reset(seed: 42)              // Observation: image (RGBImage?, nil in obs_mode "text"), prompt, stateText
+///   let r = env.step("{\"thoughts\": \"...\", \"action\": \"(\"}")   // StepResult: observation, reward, terminated, truncated, info
+///   r.info.success / .illegal / .invalid / .parsedAction / .action / .extra["formula"]
+///   env.solverAction(), env.solverResponse()   // privileged teacher for the current state
+///   try Demos.generate(env: "Points24", n: 1000, options: [:], seed: 0)   // [Demo] (observation, response, action, ...)
+///   FormulaSolver.solve(numbers: [4, 7, 8, 8]) // ["7", "*", "8", "-", "4", "*", "8"] (shortest first) or nil
+///   let v = try VectorEnv(name: "NumberLine", count: 8, options: [:], seed: 0); try v.step(answers); v.drainStats()
+///   try PNG.write(obs.image!, to: "frame.png")
+///   ResponseFormat.split(answer) / .check(answer, env:, actions:)   // thought/action split, GTR format check
 public enum MoonEnvsInfo { public static let version = MoonTensorInfo.version }
