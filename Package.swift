@@ -39,6 +39,7 @@ let package = Package(
         .testTarget(name: "MoonTensorTests", dependencies: ["MoonTensor"]),
         .testTarget(name: "MoonModelsTests", dependencies: ["MoonModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MoonEnvsTests", dependencies: ["MoonEnvs"]),
+        .testTarget(name: "MoonTrainTests", dependencies: ["MoonTrain"]),
         .testTarget(name: "MoonLuaTests", dependencies: ["MoonLua", "CLua", "CLuaShim"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,6 @@
+import XCTest
+@testable import MoonTrain
+
+final class MoonTrainSmokeTests: XCTestCase {
+    func testModuleLoads() { XCTAssertFalse(MoonTrainInfo.version.isEmpty) }
+}
