@@ -10,6 +10,7 @@ extension LuaState {
     func installBindings() {
         installCoreBindings()
         installTensorBindings()
+        installEnvBindings()
     }
 
     func installCoreBindings() {
