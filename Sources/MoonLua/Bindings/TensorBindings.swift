@@ -95,6 +95,7 @@ extension LuaState {
         for (name, doc, make) in creation {
             let body: LuaFunction = { call in
                 let (shape, next) = try call.shape(from: 1)
+                try call.checkShape(shape, 1, "size")
                 let opts = try call.options(next, allowed: ["dtype", "requires_grad", "generator"])
                 let t = try make(shape, opts, call)
                 if try opts.boolean("requires_grad", default: false) { _ = try t.setRequiresGrad(true) }
@@ -106,6 +107,7 @@ extension LuaState {
         let functions: [(String, String, LuaFunction)] = [
             ("full", "moon.full(shape, value [, opts]) -> tensor filled with value. opts: dtype", { call in
                 let (shape, next) = try call.shape(from: 1)
+                try call.checkShape(shape, 1, "size")
                 let value = try call.number(next, "value")
                 let opts = try call.options(next + 1, allowed: ["dtype", "requires_grad"])
                 let t = try Tensor.full(shape, value: Float(value), dtype: try dtypeOption(opts) ?? .float32)
@@ -114,6 +116,11 @@ extension LuaState {
             }),
             ("arange", "moon.arange([start,] stop [, step]) -> values from start (default 0) up to but excluding stop", { call in
                 let a = try call.number(1, "start")
+                let stop = call.isNoneOrNil(2) ? a : try call.number(2, "stop")
+                let step = try call.optionalNumber(3, "step", default: 1)
+                let n = (stop - (call.isNoneOrNil(2) ? 0 : a)) / step
+                guard n.isFinite else { throw call.argumentError(3, "step", expected: "a finite range") }
+                try call.checkElementCount(Int(max(0, min(n, 1e18))), 2, "stop")
                 let t: Tensor
                 if call.isNoneOrNil(2) {
                     t = try Tensor.arange(0, Float(a))
@@ -123,20 +130,25 @@ extension LuaState {
                 return call.push(tensor: t)
             }),
             ("linspace", "moon.linspace(start, stop, n) -> n evenly spaced values including both ends", { call in
-                call.push(tensor: try Tensor.linspace(Float(try call.number(1, "start")), Float(try call.number(2, "stop")),
+                try call.checkElementCount(try call.integer(3, "n"), 3, "n")
+                return call.push(tensor: try Tensor.linspace(Float(try call.number(1, "start")), Float(try call.number(2, "stop")),
                                                       count: try call.integer(3, "n")))
             }),
             ("eye", "moon.eye(n [, m]) -> identity matrix", { call in
-                call.push(tensor: try Tensor.eye(try call.integer(1, "n"), call.isNoneOrNil(2) ? nil : try call.integer(2, "m")))
+                try call.checkShape([try call.integer(1, "n"), try call.optionalInteger(2, "m", default: 1)], 1, "n")
+                try call.checkShape([try call.integer(1, "n"), try call.optionalInteger(2, "m", default: try call.integer(1, "n"))], 1, "n")
+                return call.push(tensor: try Tensor.eye(try call.integer(1, "n"), call.isNoneOrNil(2) ? nil : try call.integer(2, "m")))
             }),
             ("randint", "moon.randint(low, high, shape [, opts]) -> int64 tensor uniform in [low, high). opts: generator", { call in
                 let low = try call.integer(1, "low"), high = try call.integer(2, "high")
                 let (shape, next) = try call.shape(from: 3)
+                try call.checkShape(shape, 3, "size")
                 let opts = try call.options(next, allowed: ["generator"])
                 return call.push(tensor: try Tensor.randint(low, high, shape, generator: try generatorOption(opts, call)))
             }),
             ("randperm", "moon.randperm(n [, opts]) -> a random permutation of 0..n-1 (int64). opts: generator", { call in
                 let opts = try call.options(2, allowed: ["generator"])
+                try call.checkElementCount(try call.integer(1, "n"), 1, "n")
                 return call.push(tensor: try Tensor.randperm(try call.integer(1, "n"), generator: try generatorOption(opts, call)))
             }),
             ("cat", "moon.cat({a, b, ...} [, dim=1]) -> concatenation along dim", { call in
@@ -174,7 +186,8 @@ extension LuaState {
                 return call.push(tensor: try Tensor.mseLoss(try call.tensor(1, "input"), try call.tensorLike(2, "target"), reduction: red))
             }),
             ("one_hot", "moon.one_hot(ids (int64, 0-based) [, num_classes]) -> float one-hot rows", { call in
-                call.push(tensor: try Tensor.oneHot(try call.tensor(1, "ids"), numClasses: try call.optionalInteger(2, "num_classes", default: -1)))
+                try call.checkElementCount(max(1, try call.tensor(1, "ids").count) * max(1, try call.optionalInteger(2, "num_classes", default: 1)), 2, "num_classes")
+                return call.push(tensor: try Tensor.oneHot(try call.tensor(1, "ids"), numClasses: try call.optionalInteger(2, "num_classes", default: -1)))
             }),
             ("embedding", "moon.embedding(ids (int64), weight[V, D]) -> rows of weight for each id", { call in
                 call.push(tensor: try Tensor.embedding(try call.tensor(1, "ids"), weight: try call.tensor(2, "weight")))

@@ -9,6 +9,9 @@ import MoonTensor
 /// from 1, and negative values count from the end (-1 is the last). Index *tensors* (argmax results, gather and
 /// index_select indices, class targets, token ids) hold 0-based data, as in PyTorch, so that token ids flow
 /// unchanged between Lua and the models.
+/// The largest tensor the bindings create (2^32 elements, 16 GiB of float32).
+public let maxTensorElements = 1 << 32
+
 extension LuaCall {
     /// The tensor at argument `i`.
     public func tensor(_ i: Int32, _ name: String = "") throws -> Tensor {
@@ -56,6 +59,27 @@ extension LuaCall {
             throw argumentError(i, name, expected: "sizes (integers or a table)")
         }
         return (dims, k)
+    }
+
+    /// Refuses element counts a tensor could not hold (a typo like `moon.zeros(1e12)` is an error, not a crash).
+    public func checkElementCount(_ count: Int, _ i: Int32, _ name: String) throws {
+        guard count >= 0 && count <= maxTensorElements else {
+            throw argumentError(i, name, expected: "at most \(maxTensorElements) elements", got: "\(count)")
+        }
+    }
+
+    /// `checkElementCount` for a shape (overflow-safe; -1 entries are ignored).
+    public func checkShape(_ shape: [Int], _ i: Int32, _ name: String) throws {
+        var total = 1
+        if let bad = shape.first(where: { $0 < -1 }) {
+            throw argumentError(i, name, expected: "sizes >= 0 (or -1 to infer one)", got: "\(bad)")
+        }
+        for d in shape where d != -1 {
+            let (p, overflow) = total.multipliedReportingOverflow(by: max(d, 0))
+            guard !overflow else { throw argumentError(i, name, expected: "a shape of at most \(maxTensorElements) elements", got: "\(shape)") }
+            total = p
+        }
+        try checkElementCount(total, i, name)
     }
 
     /// Pushes a tensor as a moon.Tensor userdata (and tells the collector about its bytes).

@@ -103,10 +103,14 @@ extension LuaState {
             },
             // views
             LuaMethod("reshape", "t:reshape(2, -1) or t:reshape({2, -1}) -> same elements, new shape (a view when possible)") { call in
-                call.push(tensor: try call.tensor(1, "self").reshape(try call.shape(from: 2, "shape").shape))
+                let shape = try call.shape(from: 2, "shape").shape
+                try call.checkShape(shape, 2, "shape")
+                return call.push(tensor: try call.tensor(1, "self").reshape(shape))
             },
             LuaMethod("view", "t:view(2, -1) -> a view with a new shape (contiguous tensors only)") { call in
-                call.push(tensor: try call.tensor(1, "self").view(try call.shape(from: 2, "shape").shape))
+                let shape = try call.shape(from: 2, "shape").shape
+                try call.checkShape(shape, 2, "shape")
+                return call.push(tensor: try call.tensor(1, "self").view(shape))
             },
             LuaMethod("permute", "t:permute(2, 1, 3) -> dims reordered (1-based)") { call in
                 call.push(tensor: try call.tensor(1, "self").permute(try dimList(call, from: 2)))
@@ -136,7 +140,9 @@ extension LuaState {
                 return call.push(tensor: try t.slice(dim: d, start: start, end: end, step: try call.optionalInteger(5, "step", default: 1)))
             },
             LuaMethod("expand", "t:expand(4, 3) -> broadcast view to a larger shape (-1 keeps a size)") { call in
-                call.push(tensor: try call.tensor(1, "self").expand(try call.shape(from: 2, "shape").shape))
+                let shape = try call.shape(from: 2, "shape").shape
+                try call.checkShape(shape, 2, "shape")
+                return call.push(tensor: try call.tensor(1, "self").expand(shape))
             },
             LuaMethod("squeeze", "t:squeeze([dim]) -> size-1 dims removed") { call in
                 let t = try call.tensor(1, "self")
@@ -257,7 +263,9 @@ extension LuaState {
             },
             LuaMethod("multinomial", "t:multinomial([n=1 [, opts]]) -> n samples (0-based) from rows of probabilities. opts: generator") { call in
                 let opts = try call.options(3, allowed: ["generator"])
-                return call.push(tensor: try call.tensor(1, "self").multinomial(numSamples: try call.optionalInteger(2, "n", default: 1),
+                let t = try call.tensor(1, "self")
+                try call.checkElementCount(max(t.count, 1) * max(1, try call.optionalInteger(2, "n", default: 1)), 2, "n")
+                return call.push(tensor: try t.multinomial(numSamples: try call.optionalInteger(2, "n", default: 1),
                                                                                 generator: try generatorOption(opts, call)))
             },
             // linear algebra

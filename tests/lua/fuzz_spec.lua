@@ -1,0 +1,68 @@
+-- 10,000 randomly malformed calls into the bindings: each must return or raise a catchable error; none may crash.
+local T = ...
+
+local function values()
+  local t = moon.tensor{{1, 2, 3}, {4, 5, 6}}
+  return {
+    nil, true, false, 0, 1, 2, 3, -1, -5, 0.5, 1e12, -1e12, 0/0, 1/0,
+    "", "x", "float32", "points24", "reverse",
+    {}, {1, 2}, {{1}, {2, 3}}, {lr = "x"}, {bogus = 1}, {"a"},
+    t, moon.zeros(0), moon.tensor(3), moon.tensor({1, 0}, {dtype = "int64"}), moon.ones(2, 3, 4),
+    function() error("callback error") end, function() return 1 end,
+    coroutine.create(function() end),
+  }
+end
+
+local skip = {help = true, save_png = true, ["moon.image.save_png"] = true, ["moon.env.demos"] = true}
+
+local function collect(tbl, prefix, out, seen)
+  seen = seen or {}
+  if seen[tbl] then return out end
+  seen[tbl] = true
+  for k, v in pairs(tbl) do
+    local name = prefix .. k
+    if type(v) == "function" and not skip[name] then out[#out + 1] = {name, v}
+    elseif type(v) == "table" then collect(v, name .. ".", out, seen) end
+  end
+  return out
+end
+
+T.it("10,000 malformed calls are all catchable errors or results", function()
+  math.randomseed(tonumber(os.getenv("FUZZ_SEED") or "1234"))
+  local targets = collect(moon, "moon.", {})
+  local t = moon.tensor{{1, 2}, {3, 4}}
+  local objects = {
+    function() return moon.tensor{{1, 2}, {3, 4}} end,
+    function() return moon.env.make("numberline") end,
+    function() local e = moon.env.make("points24"); e:reset(1); return e end,
+    function() return moon.env.vector("ezpoints", 2) end,
+    function() return moon.optim.sgd({moon.zeros(2, {requires_grad = true})}, {lr = 0.1}) end,
+    function() return moon.generator(1) end,
+  }
+  for _, make in ipairs(objects) do
+    local obj = make()
+    local mt = getmetatable(obj)
+    for name, f in pairs(mt.__methods) do
+      if not skip[name] then targets[#targets + 1] = {mt.__name .. ":" .. name, f, make} end
+    end
+  end
+  table.sort(targets, function(a, b) return a[1] < b[1] end)  -- a deterministic order for a fixed seed
+  T.truthy(#targets > 100, "expected many bindings, found " .. #targets)
+  local pool = values()
+  local calls, errors = 0, 0
+  for i = 1, 10000 do
+    local target = targets[math.random(#targets)]
+    local args, n = {}, math.random(0, 4)
+    for k = 1, n do args[k] = pool[math.random(#pool + 1)] end  -- may be nil (one past the end)
+    if target[3] and math.random() < 0.8 then table.insert(args, 1, target[3]()) end
+    if os.getenv("FUZZ_TRACE") then io.stderr:write(i, " ", target[1], "\n") end
+    local ok, err = pcall(target[2], table.unpack(args, 1, n + 1))
+    calls = calls + 1
+    if not ok then
+      errors = errors + 1
+      if type(err) ~= "string" or err == "" then error(target[1] .. ": error without a message: " .. tostring(err)) end
+    end
+  end
+  T.eq(calls, 10000)
+  T.truthy(errors > 3000, "expected most malformed calls to fail, got " .. errors .. " errors")
+end)
