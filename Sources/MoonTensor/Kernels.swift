@@ -134,3 +134,12 @@ func sumAll(_ x: Tensor) -> Double {
     }
     return acc
 }
+
+/// `v` as an Int64, saturating at the type's bounds; NaN becomes 0 (never traps on user-supplied scalars).
+@inline(__always)
+func saturatingInt64(_ v: Float) -> Int64 {
+    if v.isNaN { return 0 }
+    if v >= 9.2233720368547758e18 { return .max }
+    if v <= -9.2233720368547758e18 { return .min }
+    return Int64(v)
+}
