@@ -184,3 +184,4 @@ struct GeluTanhF: EW1 {
         0.5 * x * (1 + Foundation.tanhf(0.7978845608028654 * (x + 0.044715 * x * x * x)))
     }
 }
+
