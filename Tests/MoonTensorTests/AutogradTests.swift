@@ -155,3 +155,18 @@ final class AutogradTests: XCTestCase {
         done.wait()
     }
 }
+
+final class SavedTensorTests: XCTestCase {
+    func testOpsThatDoNotReadInputsTolerateLaterInPlaceChanges() throws {
+        let w = try param([1, 2], [2])
+        let c = Tensor([3, 4])
+        let h = try w.add(c).mul(2).sub(c).neg()
+        try c.add_(100)  // add/sub/scalar-mul/neg backward do not read c
+        try h.sum().backward()
+        XCTAssertEqual(w.grad?.toArray(), [-2, -2])
+        let idx = Tensor(ints: [1, 0])
+        let s = try w.indexSelect(dim: 0, index: idx)
+        try idx.fill_(0)
+        assertThrows("gradient of 'index_select' was modified") { try s.sum().backward() }
+    }
+}
