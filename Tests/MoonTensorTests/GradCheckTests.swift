@@ -195,4 +195,18 @@ final class GradCheckTests: XCTestCase {
             return try Tensor.crossEntropy(Tensor.linear(h, weight: p[2]), Tensor(ints: [1, 0]))
         }
     }
+
+    func testRemainingWrappers() throws {
+        let m = try a([3, 4], seed: 50), n = try a([4, 2], seed: 51), v = try a([4], seed: 52), w = try a([4], seed: 53)
+        try gradCheck([m, n]) { try $0[0].mm($0[1]) }
+        try gradCheck([v, w]) { try $0[0].dot($0[1]) }
+        try gradCheck([m]) { $0[0].std() }
+        try gradCheck([m]) { try $0[0].min() }
+        try gradCheck([m]) { try $0[0].logsumexp() }
+        try gradCheck([m]) { try $0[0].view([2, 6]) }
+        try gradCheck([m]) { try $0[0].unsqueeze(dim: 0).squeeze() }
+        try gradCheck([m]) { try Tensor.where($0[0].gt(0), $0[0], -1) }
+        try gradCheck([m]) { try $0[0].split(sizes: [1, 3], dim: 1)[1] }
+        try gradCheck([m]) { try $0[0].t() }
+    }
 }
