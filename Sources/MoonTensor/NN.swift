@@ -192,6 +192,7 @@ extension Tensor {
         }
         let c = numClasses < 0 ? mx + 1 : numClasses
         if mx >= c { throw TensorError("one_hot", arg: "'numClasses'", "class index \(mx) out of range for \(c) classes") }
+        try checkShape(indices.shape + [c], op: "one_hot", arg: "'numClasses'")
         let out = Tensor.empty(indices.shape + [c], zeroed: true)
         for i in 0..<ic.count { out.fptr[i * c + Int(ic.iptr[i])] = 1 }
         return out
