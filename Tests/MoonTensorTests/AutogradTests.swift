@@ -75,6 +75,29 @@ final class AutogradTests: XCTestCase {
         XCTAssertTrue(other.value)
     }
 
+    func testGraphIsFreedUnlessRetained() throws {
+        let x = try param([1, 2], [2])
+        let h = x.exp()
+        let loss = h.sum()
+        try loss.backward()
+        assertThrows("backward: the graph through 'sum' was already freed") { try loss.backward() }
+        XCTAssertEqual(h.gradFnName, "exp")
+        let l2 = try x.mul(x).sum()
+        try l2.backward(retainGraph: true)
+        try l2.backward()
+        XCTAssertEqual(x.grad?.toArray().map { $0 }, [2.7182817 + 4, 7.389056 + 8].map { Float($0) })
+        // Released graphs drop the intermediates they held.
+        var released = false
+        do {
+            let before = Storage.liveBytes
+            let big = try x.expand([100_000, 2]).mul(2).sum()
+            XCTAssertGreaterThanOrEqual(Storage.liveBytes - before, 800_000)
+            try big.backward()
+            released = Storage.liveBytes - before < 100_000
+        }
+        XCTAssertTrue(released)
+    }
+
     func testRetainGrad() throws {
         let x = try param([1, 2], [2])
         let h = x.mul(3)
