@@ -100,7 +100,11 @@ extension Tensor {
         guard (end - start) / step >= 0 || end == start else {
             throw TensorError("arange", "step \(step) has the wrong sign for range [\(start), \(end))")
         }
-        let n = Swift.max(0, Int(((Double(end) - Double(start)) / Double(step)).rounded(.up)))
+        let span = ((Double(end) - Double(start)) / Double(step)).rounded(.up)
+        guard span.isFinite, span < Double(maxElements) else {
+            throw TensorError("arange", "range [\(start), \(end)) with step \(step) has too many elements")
+        }
+        let n = Swift.max(0, Int(span))
         let t = empty([n], dtype: dtype)
         if dtype == .float32 { for i in 0..<n { t.fptr[i] = Float(Double(start) + Double(i) * Double(step)) } } else {
             for i in 0..<n { t.iptr[i] = Int64(Double(start) + Double(i) * Double(step)) }

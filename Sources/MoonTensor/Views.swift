@@ -223,6 +223,7 @@ extension Tensor {
             }
         }
         if s == shape { return self }
+        try checkShape(s, op: "expand")
         let out = view(shape: s, strides: st, offset: offset)
         if needsGrad(self) {
             let inShape = shape

@@ -84,6 +84,8 @@ final class RNGAndMemoryTests: XCTestCase {
         assertThrows("where: shapes [2, 3] and [4] cannot be broadcast together") { try Tensor.where(x, x, Tensor.zeros([4])) }
         assertThrows("stack: argument #2: expected shape [2, 3], got [3]") { try Tensor.stack([x, Tensor.zeros([3])]) }
         assertThrows("arange: argument 'step'") { try Tensor.arange(0, 1, step: 0) }
+        assertThrows("zeros: argument 'shape': shape [1099511627776, 1099511627776] has too many elements") { try Tensor.zeros([1 << 40, 1 << 40]) }
+        assertThrows("more than this machine's memory holds") { try Tensor.ones([1 << 30, 1 << 20]) }
         let e = TensorError("matmul", arg: "#2", "expected shape [4, *], got [3, 5]")
         XCTAssertEqual(e.description, "matmul: argument #2: expected shape [4, *], got [3, 5]")
     }
