@@ -59,7 +59,7 @@ public final class AtomicFile {
 
     /// Appends bytes.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        precondition(!done, "AtomicFile: write after commit/abort")
+        if done { throw FileIOError(path: path, message: "write after the file was committed or aborted") }
         bytesWritten += bytes.count
         if buffer.count + bytes.count <= AtomicFile.bufferCapacity {
             buffer.append(contentsOf: bytes)
@@ -99,7 +99,7 @@ public final class AtomicFile {
 
     /// Flushes, fsyncs, renames over the destination and fsyncs the directory.
     public func commit() throws {
-        precondition(!done, "AtomicFile: commit twice")
+        if done { throw FileIOError(path: path, message: "commit after the file was committed or aborted") }
         do {
             try flush()
             if fsync(fd) != 0 { throw FileIOError.posix(tempPath, "fsync") }
