@@ -130,6 +130,15 @@ public final class LlamaDecoder: Module {
     public func saveHF(directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try AtomicFile.write(to: directory + "/config.json", string: config.hfJSON() + "\n")
-        try Checkpoint.writeTensors(namedParameters(), metadata: ["format": "pt"], to: directory + "/model.safetensors")
+        try Checkpoint.writeTensors(exportParameters(), metadata: ["format": "pt"], to: directory + "/model.safetensors")
+    }
+
+    /// Parameters under transformers names with LoRA adapters folded in (no `lora_A`/`lora_B` entries).
+    public func exportParameters() throws -> [(String, Tensor)] {
+        var effective: [String: Tensor] = [:]
+        for (n, m) in namedModules() {
+            if let l = m as? Linear, l.lora != nil { effective[n.isEmpty ? "weight" : n + ".weight"] = try l.effectiveWeight() }
+        }
+        return namedParameters().filter { !$0.0.contains(".lora_A.") && !$0.0.contains(".lora_B.") }.map { ($0.0, effective[$0.0] ?? $0.1) }
     }
 }
