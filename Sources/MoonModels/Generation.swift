@@ -1,0 +1,227 @@
+import Foundation
+import MoonTensor
+
+/// Where padding goes when prompts of different lengths are batched. Results of a row do not depend on it.
+public enum Padding: String, Sendable { case left, right }
+
+/// Options of `generate`.
+public struct GenerateOptions: Sendable {
+    /// Maximum number of new tokens per row.
+    public var maxNewTokens: Int = 64
+    /// Sampling temperature; 0 means greedy.
+    public var temperature: Float = 1
+    /// Greedy decoding (argmax) regardless of temperature.
+    public var greedy: Bool = false
+    /// Keep only the k most likely tokens (0: off).
+    public var topK: Int = 0
+    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches topP (1: off).
+    public var topP: Float = 1
+    /// transformers-style repetition penalty on tokens already in the row (prompt and generated); 1: off.
+    public var repetitionPenalty: Float = 1
+    /// Stop a row when its generated text ends with any of these strings (the stop string is kept).
+    public var stop: [String] = []
+    /// Stop a row at the end-of-sequence token (kept as the last token).
+    public var stopAtEos: Bool = true
+    /// End-of-sequence id (nil: the decoder config's `eosTokenId`).
+    public var eosId: Int? = nil
+    /// Padding side of the batched prompts.
+    public var padding: Padding = .left
+    /// The returned log-probs and entropies are those of softmax(logits / logprobTemperature) (no top-k/top-p
+    /// filtering). With the default 1 they are the policy's own, which is what `score` computes.
+    public var logprobTemperature: Float = 1
+
+    public init() {}
+
+    public func validate() throws {
+        func bad(_ f: String, _ r: String) -> ModelError { .invalidConfig(field: f, reason: r) }
+        if maxNewTokens < 0 { throw bad("max_new_tokens", "must be non-negative, got \(maxNewTokens)") }
+        if !(temperature >= 0) || !temperature.isFinite { throw bad("temperature", "must be a finite number >= 0, got \(temperature)") }
+        if topK < 0 { throw bad("top_k", "must be non-negative, got \(topK)") }
+        if !(topP > 0 && topP <= 1) { throw bad("top_p", "must be in (0, 1], got \(topP)") }
+        if !(repetitionPenalty > 0) || !repetitionPenalty.isFinite { throw bad("repetition_penalty", "must be positive, got \(repetitionPenalty)") }
+        if !(logprobTemperature > 0) || !logprobTemperature.isFinite { throw bad("logprob_temperature", "must be positive, got \(logprobTemperature)") }
+        if stop.contains(where: { $0.isEmpty }) { throw bad("stop", "stop strings must not be empty") }
+    }
+}
+
+/// Output of `generate` (one entry per prompt, in order).
+public struct GenerateResult: Sendable {
+    /// Generated token ids (the eos token included when the row stopped on it; no padding).
+    public var tokens: [[Int]]
+    /// The generated text (special tokens dropped).
+    public var texts: [String]
+    /// log p(token) of each generated token (see `GenerateOptions.logprobTemperature`).
+    public var logProbs: [[Float]]
+    /// Entropy (nats) of the distribution each token was drawn from (same distribution as `logProbs`).
+    public var entropies: [[Float]]
+    /// Why each row ended: "eos", "stop" or "length".
+    public var finishReasons: [String]
+    /// Value estimates at the last prompt token (policies only; empty for a bare decoder).
+    public var values: [Float]
+    /// The prompt token ids of each row (as fed after any visual tokens).
+    public var promptTokens: [[Int]]
+    /// Number of generated tokens in all rows.
+    public var generatedTokenCount: Int { tokens.reduce(0) { $0 + $1.count } }
+}
+
+enum GenerationCore {
+    /// Runs batched generation over `packed` weights. `prefix`: optional `[B, P, hidden]` embeddings placed before
+    /// each prompt (visual tokens). `valueHead`: weights and bias of a linear value head read at the last prompt token.
+    static func run(packed: PackedDecoder, prefix: Tensor?, prompts: [[Int]], options o: GenerateOptions, generator: Generator,
+                    valueHead: ([Float], Float)? = nil) throws -> GenerateResult {
+        try o.validate()
+        let c = packed.config
+        let bsz = prompts.count
+        guard bsz > 0 else { throw ModelError.invalidArgument("generate: expected at least one prompt") }
+        let p = prefix?.shape[1] ?? 0
+        if let pre = prefix, pre.ndim != 3 || pre.shape[0] != bsz || pre.shape[2] != c.hiddenSize {
+            throw ModelError.invalidArgument("generate: prefix embeddings must be [\(bsz), P, \(c.hiddenSize)], got \(shapeString(pre.shape))")
+        }
+        for (i, pr) in prompts.enumerated() {
+            if pr.isEmpty && p == 0 { throw ModelError.invalidArgument("generate: prompt \(i + 1) is empty") }
+            if let bad = pr.first(where: { $0 < 0 || $0 >= c.vocabSize }) {
+                throw ModelError.invalidArgument("generate: prompt \(i + 1) has token id \(bad) outside the vocabulary (\(c.vocabSize))")
+            }
+        }
+        let eos = o.eosId ?? c.eosTokenId
+        let lp = prompts.map(\.count).max()!
+        let t0 = p + lp
+        let d = c.hiddenSize
+        let session = try InferenceSession(packed: packed, batch: bsz, capacity: t0 + max(o.maxNewTokens, 1))
+        // Prefill embeddings and validity.
+        let emb = packed.embed.mPtr
+        var valid = [[Bool]](repeating: [Bool](repeating: false, count: t0), count: bsz)
+        var lastIndex = [Int](repeating: 0, count: bsz)
+        let x = Tensor.make([bsz, t0, d]) { xp in
+            for b in 0..<bsz {
+                let len = prompts[b].count
+                let start = o.padding == .left ? lp - len : 0
+                let rowp = xp + b * t0 * d
+                if let pre = prefix {
+                    let src = pre.contiguous().mPtr + b * p * d
+                    (rowp + start * d).update(from: src, count: p * d)
+                }
+                for (j, id) in prompts[b].enumerated() { (rowp + (start + p + j) * d).update(from: emb + id * d, count: d) }
+                for j in start..<(start + p + len) { valid[b][j] = true }
+                lastIndex[b] = start + p + len - 1
+            }
+        }
+        let hidden = try session.append(embeddings: x, valid: valid)
+        var values: [Float] = []
+        if let (vw, vb) = valueHead {
+            let hp = hidden.mPtr
+            for b in 0..<bsz {
+                let r = hp + (b * t0 + lastIndex[b]) * d
+                var acc = vb
+                for k in 0..<d { acc += r[k] * vw[k] }
+                values.append(acc)
+            }
+        }
+        var logits = session.logits(hidden: hidden, at: (0..<bsz).map { ($0, lastIndex[$0]) })
+        var tokens = [[Int]](repeating: [], count: bsz)
+        var lps = [[Float]](repeating: [], count: bsz), ents = [[Float]](repeating: [], count: bsz)
+        var reasons = [String](repeating: "length", count: bsz)
+        var done = [Bool](repeating: o.maxNewTokens == 0, count: bsz)
+        var bytes = [[UInt8]](repeating: [], count: bsz)
+        let stops = o.stop.map { Array($0.utf8) }
+        let sampler = Sampler(vocab: c.vocabSize, options: o)
+        var seen: [Set<Int>] = o.repetitionPenalty != 1 ? prompts.map { Set($0) } : []
+        for step in 0..<o.maxNewTokens {
+            let lg = logits.mPtr
+            var next = [Int](repeating: c.padTokenId < c.vocabSize && c.padTokenId >= 0 ? c.padTokenId : 0, count: bsz)
+            var feed = [Bool](repeating: false, count: bsz)
+            for b in 0..<bsz where !done[b] {
+                let (tok, lpv, ent) = sampler.pick(lg + b * c.vocabSize, seen: seen.isEmpty ? nil : seen[b], generator: generator)
+                tokens[b].append(tok); lps[b].append(lpv); ents[b].append(ent)
+                if !seen.isEmpty { seen[b].insert(tok) }
+                if tok < 256 { bytes[b].append(UInt8(tok)) }
+                if tok == eos && o.stopAtEos { done[b] = true; reasons[b] = "eos"; continue }
+                if tok < 256, stops.contains(where: { s in bytes[b].count >= s.count && bytes[b].suffix(s.count).elementsEqual(s) }) {
+                    done[b] = true; reasons[b] = "stop"; continue
+                }
+                next[b] = tok; feed[b] = true
+            }
+            if step == o.maxNewTokens - 1 || !done.contains(false) { break }
+            let h = try session.append(ids: next.map { [$0] }, valid: feed.map { [$0] })
+            logits = session.logits(hidden: h, at: (0..<bsz).map { ($0, 0) })
+        }
+        let tk = ByteTokenizer()
+        return GenerateResult(tokens: tokens, texts: tokens.map { tk.decode($0) }, logProbs: lps, entropies: ents,
+                              finishReasons: reasons, values: values, promptTokens: prompts)
+    }
+}
+
+/// Picks the next token of one row and reports its log-prob and the entropy under the log-prob distribution.
+struct Sampler {
+    let vocab: Int
+    let o: GenerateOptions
+    let greedy: Bool
+    init(vocab: Int, options: GenerateOptions) {
+        self.vocab = vocab; o = options
+        greedy = options.greedy || options.temperature == 0
+    }
+
+    func pick(_ lg: UnsafeMutablePointer<Float>, seen: Set<Int>?, generator: Generator) -> (Int, Float, Float) {
+        let v = vocab
+        // Log-prob distribution: softmax(logits / logprobTemperature).
+        let lt = o.logprobTemperature
+        var m = -Float.infinity
+        for i in 0..<v { m = max(m, lg[i] / lt) }
+        var s: Float = 0
+        for i in 0..<v { s += fexp(lg[i] / lt - m) }
+        let lse = m + Foundation.logf(s)
+        var ent: Float = 0
+        for i in 0..<v { let l = lg[i] / lt - lse; ent -= fexp(l) * l }
+        var tok = 0
+        if greedy && seen == nil {
+            var best = -Float.infinity
+            for i in 0..<v where lg[i] > best { best = lg[i]; tok = i }
+        } else {
+            var z = [Float](repeating: 0, count: v)
+            for i in 0..<v { z[i] = lg[i] }
+            if let seen, o.repetitionPenalty != 1 {
+                for i in seen where i >= 0 && i < v { z[i] = z[i] > 0 ? z[i] / o.repetitionPenalty : z[i] * o.repetitionPenalty }
+            }
+            if greedy {
+                var best = -Float.infinity
+                for i in 0..<v where z[i] > best { best = z[i]; tok = i }
+            } else {
+                for i in 0..<v { z[i] /= o.temperature }
+                var order = Array(0..<v)
+                let filter = o.topK > 0 || o.topP < 1
+                if filter { order.sort { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) } }
+                var keep = filter ? (o.topK > 0 ? min(o.topK, v) : v) : v
+                let zm = filter ? z[order[0]] : z.max()!
+                var probs = [Float](repeating: 0, count: keep)
+                var total: Float = 0
+                for r in 0..<keep { let e = fexp(z[order[r]] - zm); probs[r] = e; total += e }
+                if o.topP < 1 {
+                    var cum: Float = 0
+                    for r in 0..<keep {
+                        cum += probs[r] / total
+                        if cum >= o.topP { keep = r + 1; break }
+                    }
+                    total = probs[0..<keep].reduce(0, +)
+                }
+                let u = generator.nextFloat() * total
+                var acc: Float = 0
+                tok = order[keep - 1]
+                for r in 0..<keep {
+                    acc += probs[r]
+                    if u < acc { tok = order[r]; break }
+                }
+            }
+        }
+        return (tok, lg[tok] / lt - lse, ent)
+    }
+}
+
+extension LlamaDecoder {
+    /// Batched generation from token-id prompts (no autograd, KV cache). See `GenerateOptions`.
+    public func generate(prompts: [[Int]], options: GenerateOptions = GenerateOptions(),
+                         generator: Generator = .default) throws -> GenerateResult {
+        try Tensor.noGrad {
+            try GenerationCore.run(packed: PackedDecoder(self), prefix: nil, prompts: prompts, options: options, generator: generator)
+        }
+    }
+}

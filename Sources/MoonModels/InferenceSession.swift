@@ -1,0 +1,285 @@
+import Foundation
+import MoonTensor
+import Dispatch
+
+/// A growable scratch buffer of floats (reused across decoding steps).
+final class FloatBuffer {
+    private(set) var ptr: UnsafeMutablePointer<Float>
+    private(set) var capacity: Int
+    init(_ n: Int = 0) {
+        capacity = max(n, 16)
+        ptr = .allocate(capacity: capacity)
+    }
+    deinit { ptr.deallocate() }
+    @inline(__always) func ensure(_ n: Int) -> UnsafeMutablePointer<Float> {
+        if n > capacity {
+            ptr.deallocate()
+            capacity = max(n, capacity * 2)
+            ptr = .allocate(capacity: capacity)
+        }
+        return ptr
+    }
+}
+
+/// The decoder's weights as the fast path uses them: effective (LoRA-folded) copies, with the q/k/v and gate/up
+/// projections concatenated so each is one BLAS call.
+final class PackedDecoder {
+    struct Layer {
+        let attnNorm: Tensor, wqkv: Tensor, wo: Tensor, mlpNorm: Tensor, wgu: Tensor, wd: Tensor
+    }
+    let config: LlamaConfig
+    let layers: [Layer]
+    let finalNorm: Tensor
+    let embed: Tensor
+    let wout: Tensor
+
+    init(_ d: LlamaDecoder) throws {
+        config = d.config
+        layers = try Tensor.noGrad {
+            try d.model.layers.items.map { l in
+                Layer(attnNorm: l.inputLayernorm.weight.detach(),
+                      wqkv: try Tensor.cat([l.selfAttn.qProj.effectiveWeight(), l.selfAttn.kProj.effectiveWeight(),
+                                            l.selfAttn.vProj.effectiveWeight()], dim: 0),
+                      wo: try l.selfAttn.oProj.effectiveWeight().contiguous(),
+                      mlpNorm: l.postAttentionLayernorm.weight.detach(),
+                      wgu: try Tensor.cat([l.mlp.gateProj.effectiveWeight(), l.mlp.upProj.effectiveWeight()], dim: 0),
+                      wd: try l.mlp.downProj.effectiveWeight().contiguous())
+            }
+        }
+        finalNorm = d.model.norm.weight.detach()
+        embed = d.model.embedTokens.weight.detach()
+        wout = try (d.lmHead?.effectiveWeight() ?? d.model.embedTokens.weight.detach()).contiguous()
+    }
+}
+
+/// Incremental, no-autograd decoding with a KV cache: feed a block of tokens (the prompt, "prefill"), then one
+/// token per step. Every projection is one `cblas_sgemm` over the whole batch into reused buffers.
+///
+/// Each appended token is valid or padding. Padding tokens are never attended to and do not advance the row's
+/// position, so where the padding sits (left, right, or in the middle of a finished row) never changes a row's
+/// results. Positions count the valid tokens before each token, as in `LlamaDecoder.hiddenStates`.
+public final class InferenceSession {
+    public let batch: Int
+    /// Maximum number of tokens (slots) the cache holds.
+    public let capacity: Int
+    /// Slots used so far.
+    public private(set) var length = 0
+    /// Position the next valid token of each row will get.
+    public private(set) var nextPosition: [Int]
+
+    let w: PackedDecoder
+    let c: LlamaConfig
+    let h: Int, kvh: Int, dh: Int, dim: Int, inter: Int, vocab: Int
+    private var kCache: [UnsafeMutablePointer<Float>] = []
+    private var vCache: [UnsafeMutablePointer<Float>] = []
+    private var slotValid: [Bool]
+    private let cosTab: UnsafeMutablePointer<Float>, sinTab: UnsafeMutablePointer<Float>
+    private let maxPos: Int
+    private let xb = FloatBuffer(), hb = FloatBuffer(), qkvb = FloatBuffer(), ab = FloatBuffer(), gub = FloatBuffer()
+    private let actb = FloatBuffer(), scoreb = FloatBuffer()
+
+    /// A session for `batch` rows of up to `capacity` tokens over the decoder's current weights (a snapshot:
+    /// later weight updates are not seen).
+    public convenience init(decoder: LlamaDecoder, batch: Int, capacity: Int) throws {
+        try self.init(packed: PackedDecoder(decoder), batch: batch, capacity: capacity)
+    }
+
+    init(packed: PackedDecoder, batch: Int, capacity: Int) throws {
+        guard batch > 0 else { throw ModelError.invalidArgument("inference: batch must be positive, got \(batch)") }
+        guard capacity > 0 else { throw ModelError.invalidArgument("inference: capacity must be positive, got \(capacity)") }
+        w = packed; c = packed.config
+        self.batch = batch; self.capacity = capacity
+        h = c.numAttentionHeads; kvh = c.numKeyValueHeads; dh = c.resolvedHeadDim; dim = c.hiddenSize
+        inter = c.intermediateSize; vocab = c.vocabSize
+        nextPosition = Array(repeating: 0, count: batch)
+        slotValid = Array(repeating: false, count: batch * capacity)
+        for _ in 0..<c.numHiddenLayers {
+            kCache.append(.allocate(capacity: batch * kvh * capacity * dh))
+            vCache.append(.allocate(capacity: batch * kvh * capacity * dh))
+        }
+        maxPos = capacity
+        cosTab = .allocate(capacity: capacity * dh); sinTab = .allocate(capacity: capacity * dh)
+        let rope = RoPE(headDim: dh, theta: c.ropeTheta)
+        for p in 0..<capacity { rope.angles(p, cos: cosTab + p * dh, sin: sinTab + p * dh) }
+    }
+
+    deinit {
+        for p in kCache { p.deallocate() }
+        for p in vCache { p.deallocate() }
+        cosTab.deallocate(); sinTab.deallocate()
+    }
+
+    /// Appends `t` tokens per row given as token ids `[batch][t]` with validity flags; returns the final
+    /// (normalised) hidden states `[batch, t, hidden]`.
+    @discardableResult
+    public func append(ids: [[Int]], valid: [[Bool]]? = nil) throws -> Tensor {
+        guard ids.count == batch, let t = ids.first?.count, ids.allSatisfy({ $0.count == t }) else {
+            throw ModelError.invalidArgument("inference: expected ids of shape [\(batch)][t]")
+        }
+        let x = xb.ensure(batch * t * dim)
+        let e = w.embed.mPtr
+        for b in 0..<batch {
+            for j in 0..<t {
+                let id = ids[b][j]
+                let ok = valid?[b][j] ?? true
+                if id < 0 || id >= vocab {
+                    if ok { throw ModelError.invalidArgument("inference: token id \(id) out of range for vocabulary \(vocab)") }
+                    (x + (b * t + j) * dim).update(repeating: 0, count: dim)
+                } else {
+                    (x + (b * t + j) * dim).update(from: e + id * dim, count: dim)
+                }
+            }
+        }
+        return try run(t: t, valid: valid)
+    }
+
+    /// Appends `t` tokens per row given as embeddings `[batch, t, hidden]` with validity flags.
+    @discardableResult
+    public func append(embeddings: Tensor, valid: [[Bool]]? = nil) throws -> Tensor {
+        guard embeddings.ndim == 3, embeddings.shape[0] == batch, embeddings.shape[2] == dim else {
+            throw ModelError.invalidArgument("inference: expected embeddings [\(batch), t, \(dim)], got \(shapeString(embeddings.shape))")
+        }
+        let t = embeddings.shape[1]
+        let src = embeddings.contiguous()
+        xb.ensure(batch * t * dim).update(from: src.mPtr, count: batch * t * dim)
+        return try run(t: t, valid: valid)
+    }
+
+    /// Logits `[rows.count, vocab]` of the hidden states returned by `append` at (row, index) pairs.
+    public func logits(hidden: Tensor, at rows: [(Int, Int)]) -> Tensor {
+        let t = hidden.shape[1]
+        let hp = hidden.mPtr
+        let sel = hb.ensure(max(rows.count, 1) * dim)
+        for (i, (b, j)) in rows.enumerated() { (sel + i * dim).update(from: hp + (b * t + j) * dim, count: dim) }
+        return Tensor.make([rows.count, vocab]) { o in gemmNT(rows.count, vocab, dim, sel, dim, w.wout.mPtr, dim, o, vocab) }
+    }
+
+    private func run(t: Int, valid: [[Bool]]?) throws -> Tensor {
+        if let v = valid, v.count != batch || !v.allSatisfy({ $0.count == t }) {
+            throw ModelError.invalidArgument("inference: validity mask must be [\(batch)][\(t)]")
+        }
+        guard length + t <= capacity else {
+            throw ModelError.invalidArgument("inference: \(length + t) tokens exceed the cache capacity \(capacity)")
+        }
+        let n = batch * t
+        // Positions and slot validity of the new tokens.
+        var pos = [Int](repeating: 0, count: n)
+        for b in 0..<batch {
+            for j in 0..<t {
+                let ok = valid?[b][j] ?? true
+                slotValid[b * capacity + length + j] = ok
+                if ok {
+                    guard nextPosition[b] < maxPos else {
+                        throw ModelError.invalidArgument("inference: position \(nextPosition[b]) exceeds the cache capacity")
+                    }
+                    pos[b * t + j] = nextPosition[b]; nextPosition[b] += 1
+                } else {
+                    pos[b * t + j] = max(nextPosition[b] - 1, 0)
+                }
+            }
+        }
+        let x = xb.ptr
+        let hbuf = hb.ensure(n * dim)
+        let qkvW = (h + 2 * kvh) * dh
+        let qkv = qkvb.ensure(n * qkvW)
+        let att = ab.ensure(n * h * dh)
+        let gu = gub.ensure(n * 2 * inter)
+        let act = actb.ensure(n * inter)
+        let scale = 1 / Float(dh).squareRoot()
+        let total = length + t
+        let scores = scoreb.ensure(max(t, 1) * total * h * batch)
+        let eps = c.rmsNormEps
+        for (li, L) in w.layers.enumerated() {
+            rmsNormRows(x, L.attnNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
+            gemmNT(n, qkvW, dim, hbuf, dim, L.wqkv.mPtr, dim, qkv, qkvW)
+            // RoPE (queries pre-scaled) and cache writes.
+            let kc = kCache[li], vc = vCache[li]
+            for b in 0..<batch {
+                for j in 0..<t {
+                    let r = b * t + j, p = pos[r]
+                    let row = qkv + r * qkvW
+                    let cs = cosTab + p * dh, sn = sinTab + p * dh
+                    for hh in 0..<h { RoPE.rotate(row + hh * dh, cos: cs, sin: sn, dh, scale: scale) }
+                    for kh in 0..<kvh {
+                        let kp = row + (h + kh) * dh
+                        RoPE.rotate(kp, cos: cs, sin: sn, dh)
+                        let slot = ((b * kvh + kh) * capacity + length + j) * dh
+                        (kc + slot).update(from: kp, count: dh)
+                        (vc + slot).update(from: row + (h + kvh + kh) * dh, count: dh)
+                    }
+                }
+            }
+            attention(qkv: qkv, qkvW: qkvW, t: t, total: total, kc: kc, vc: vc, out: att, scores: scores)
+            gemmNT(n, dim, h * dh, att, h * dh, L.wo.mPtr, h * dh, x, dim, beta: 1)
+            rmsNormRows(x, L.mlpNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
+            gemmNT(n, 2 * inter, dim, hbuf, dim, L.wgu.mPtr, dim, gu, 2 * inter)
+            for r in 0..<n {
+                let g = gu + r * 2 * inter, u = g + inter, o = act + r * inter
+                for i in 0..<inter { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * u[i] }
+            }
+            gemmNT(n, dim, inter, act, inter, L.wd.mPtr, inter, x, dim, beta: 1)
+        }
+        length += t
+        return Tensor.make([batch, t, dim]) { o in rmsNormRows(x, w.finalNorm.mPtr, o, rows: n, d: dim, eps: eps) }
+    }
+
+    /// Attention of the t new queries of every row over the row's valid cache slots (causal).
+    private func attention(qkv: UnsafeMutablePointer<Float>, qkvW: Int, t: Int, total: Int,
+                           kc: UnsafeMutablePointer<Float>, vc: UnsafeMutablePointer<Float>,
+                           out: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>) {
+        let rep = h / kvh, base = length, cap = capacity, dh = self.dh, h = self.h, kvh = self.kvh
+        let work = batch * h
+        let body: (Int) -> Void = { [slotValid] idx in
+            let b = idx / h, hh = idx % h, kh = hh / rep
+            let kp = kc + (b * kvh + kh) * cap * dh, vp = vc + (b * kvh + kh) * cap * dh
+            let s = scores + idx * t * total
+            let q = qkv + (b * t) * qkvW + hh * dh
+            if t == 1 {
+                for j in 0..<total {
+                    var acc: Float = 0
+                    let kr = kp + j * dh
+                    for d in 0..<dh { acc += q[d] * kr[d] }
+                    s[j] = acc
+                }
+            } else {
+                gemmNT(t, total, dh, q, qkvW, kp, dh, s, total)
+            }
+            for i in 0..<t {
+                let row = s + i * total
+                let lim = base + i
+                var m = -Float.infinity
+                for j in 0...lim where slotValid[b * cap + j] { m = max(m, row[j]) }
+                let o = out + (b * t + i) * h * dh + hh * dh
+                if m == -Float.infinity {
+                    o.update(repeating: 0, count: dh)
+                    for j in 0..<total { row[j] = 0 }
+                    continue
+                }
+                var sum: Float = 0
+                for j in 0..<total {
+                    if j <= lim && slotValid[b * cap + j] { let e = fexp(row[j] - m); row[j] = e; sum += e } else { row[j] = 0 }
+                }
+                let inv = 1 / sum
+                for j in 0...lim { row[j] *= inv }
+                if t == 1 {
+                    o.update(repeating: 0, count: dh)
+                    for j in 0...lim where row[j] != 0 {
+                        let pj = row[j], vr = vp + j * dh
+                        for d in 0..<dh { o[d] += pj * vr[d] }
+                    }
+                }
+            }
+            if t > 1 { gemmNN(t, dh, total, s, total, vp, dh, out + (b * t) * h * dh + hh * dh, h * dh) }
+        }
+        let threads = numThreads()
+        // Only the BLAS-free single-query path is split across threads (no nested/concurrent OpenBLAS calls).
+        if t == 1 && threads > 1 && work >= 2 && total * dh * work > 100_000 {
+            let chunks = min(threads, work)
+            DispatchQueue.concurrentPerform(iterations: chunks) { ci in
+                for idx in (work * ci / chunks)..<(work * (ci + 1) / chunks) { body(idx) }
+            }
+        } else {
+            for idx in 0..<work { body(idx) }
+        }
+    }
+}

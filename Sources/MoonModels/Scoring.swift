@@ -1,0 +1,117 @@
+import Foundation
+import MoonTensor
+
+/// Teacher-forced scores of responses (see `VLMPolicy.score`). All `[B, L]` tensors are right-padded to the
+/// longest response L; padding entries are 0.
+public struct ScoreResult {
+    /// log p(token) per response token (autograd).
+    public let logProbs: Tensor
+    /// Entropy of the predictive distribution at each response token (autograd).
+    public let entropies: Tensor
+    /// 1 for real response tokens, 0 for padding.
+    public let mask: Tensor
+    /// 1 for the action part: the tokens from `"action":` on (matched case-insensitively, first occurrence).
+    public let actionMask: Tensor
+    /// 1 for the thought part: the tokens before `"action":` (all tokens of an answer without it).
+    public let thoughtMask: Tensor
+    /// Whether each answer contains `"action":` (false: the whole answer counts as thought; flag it).
+    public let hasAction: [Bool]
+    /// Index of the first action token in each response (nil without `"action":`).
+    public let actionStarts: [Int?]
+    /// Value estimates `[B]` at the last prompt token (autograd).
+    public let values: Tensor
+    /// Response lengths.
+    public let lengths: [Int]
+
+    /// Per-answer log-probability `[B]` as PPO uses it: sum over action tokens + thoughtCoef × sum over thought tokens.
+    public func sequenceLogProbs(thoughtCoef: Float = 0.5) throws -> Tensor {
+        let a = try logProbs.mul(actionMask).sum(dim: 1)
+        let t = try logProbs.mul(thoughtMask).sum(dim: 1)
+        return try a.add(t.mul(thoughtCoef))
+    }
+
+    /// Mean entropy over real response tokens (a scalar, autograd).
+    public func meanEntropy() throws -> Tensor {
+        try entropies.mul(mask).sum().div(Swift.max(Float(lengths.reduce(0, +)), 1))
+    }
+}
+
+public enum Scoring {
+    private static let actionKey = Array("\"action\":".utf8).map(Int.init)
+
+    /// Index of the first token of the first `"action":` (case-insensitive) in byte-token ids, or nil.
+    public static func actionStart(_ tokens: [Int]) -> Int? {
+        let k = actionKey.count
+        guard tokens.count >= k else { return nil }
+        for i in 0...(tokens.count - k) {
+            var ok = true
+            for j in 0..<k {
+                var t = tokens[i + j]
+                if t >= 65 && t <= 90 { t += 32 }
+                if t != actionKey[j] { ok = false; break }
+            }
+            if ok { return i }
+        }
+        return nil
+    }
+
+    /// (actionMask, thoughtMask, hasAction, starts) as plain arrays for responses padded to `width`.
+    public static func masks(_ responses: [[Int]], width: Int) -> (action: [Float], thought: [Float], hasAction: [Bool], starts: [Int?]) {
+        var a = [Float](repeating: 0, count: responses.count * width), t = a
+        var has: [Bool] = [], starts: [Int?] = []
+        for (b, r) in responses.enumerated() {
+            let s = actionStart(r)
+            has.append(s != nil); starts.append(s)
+            let cut = s ?? r.count
+            for j in 0..<r.count { if j < cut { t[b * width + j] = 1 } else { a[b * width + j] = 1 } }
+        }
+        return (a, t, has, starts)
+    }
+
+    static func values(policy: VLMPolicy, hidden: Tensor, layout: VLMPolicy.Layout) throws -> Tensor {
+        let d = hidden.shape[2]
+        let flat = try hidden.reshape([layout.batch * layout.length, d])
+        let idx = Tensor.fromInts((0..<layout.batch).map { layout.lastPromptIndex($0) }, [layout.batch])
+        return try policy.valueHead(flat.indexSelect(dim: 0, index: idx)).reshape([layout.batch])
+    }
+
+    static func score(policy: VLMPolicy, hidden: Tensor, layout: VLMPolicy.Layout, responses: [[Int]], temperature: Float) throws -> ScoreResult {
+        let b = layout.batch, d = hidden.shape[2], v = policy.config.decoder.vocabSize
+        let width = max(responses.map(\.count).max() ?? 0, 1)
+        let flat = try hidden.reshape([b * layout.length, d])
+        // Hidden state predicting response token k sits at prefix + promptLength - 1 + k.
+        var rows: [Int] = [], targets: [Int] = [], place = [Int](repeating: -1, count: b * width)
+        for r in 0..<b {
+            for (k, tok) in responses[r].enumerated() {
+                place[r * width + k] = rows.count
+                rows.append(layout.lastPromptIndex(r) + k)
+                targets.append(tok)
+            }
+        }
+        let n = rows.count
+        let lpPadded: Tensor, entPadded: Tensor
+        if n > 0 {
+            let sel = try flat.indexSelect(dim: 0, index: Tensor.fromInts(rows, [n]))
+            var logits = try policy.decoder.logits(hidden: sel)
+            if temperature != 1 { logits = logits.div(temperature) }
+            let lsm = try logits.logSoftmax(dim: -1)
+            let lp = try lsm.gather(dim: 1, index: Tensor.fromInts(targets, [n, 1])).reshape([n])
+            let ent = try lsm.exp().mul(lsm).sum(dim: 1).neg()
+            // Scatter into [B, width] through an extra zero slot for padding.
+            let gatherIdx = Tensor.fromInts(place.map { $0 < 0 ? n : $0 }, [b * width])
+            let zero = try Tensor.zeros([1])
+            lpPadded = try Tensor.cat([lp, zero], dim: 0).indexSelect(dim: 0, index: gatherIdx).reshape([b, width])
+            entPadded = try Tensor.cat([ent, zero], dim: 0).indexSelect(dim: 0, index: gatherIdx).reshape([b, width])
+        } else {
+            lpPadded = try Tensor.zeros([b, width]); entPadded = try Tensor.zeros([b, width])
+        }
+        _ = v
+        let m = masks(responses, width: width)
+        var mask = [Float](repeating: 0, count: b * width)
+        for (r, resp) in responses.enumerated() { for j in 0..<resp.count { mask[r * width + j] = 1 } }
+        return ScoreResult(logProbs: lpPadded, entropies: entPadded, mask: Tensor.fromArray(mask, [b, width]),
+                           actionMask: Tensor.fromArray(m.action, [b, width]), thoughtMask: Tensor.fromArray(m.thought, [b, width]),
+                           hasAction: m.hasAction, actionStarts: m.starts,
+                           values: try values(policy: policy, hidden: hidden, layout: layout), lengths: responses.map(\.count))
+    }
+}

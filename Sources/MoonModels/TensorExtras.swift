@@ -1,0 +1,84 @@
+import Foundation
+import MoonTensor
+import CBLAS
+
+// Helpers the model layer needs that MoonTensor does not expose: raw element pointers for no-grad kernels,
+// tensor construction from arrays without throwing, and a few fused inference kernels.
+
+extension Tensor {
+    /// Pointer to the first float element of a contiguous float32 tensor (no autograd; caller checks layout).
+    @inline(__always) var mPtr: UnsafeMutablePointer<Float> {
+        storage.raw.assumingMemoryBound(to: Float.self) + offset
+    }
+    /// Pointer to the first int64 element of a contiguous int64 tensor.
+    @inline(__always) var mIntPtr: UnsafeMutablePointer<Int64> {
+        storage.raw.assumingMemoryBound(to: Int64.self) + offset
+    }
+
+    /// A new contiguous float32 tensor of `shape` filled by `body(pointer)`.
+    static func make(_ shape: [Int], _ body: (UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+        let t = try! Tensor.zeros(shape)  // shapes here are built internally and always valid
+        body(t.mPtr)
+        return t
+    }
+
+    /// A float32 tensor from values (count must equal the shape's element count; checked by callers).
+    static func fromArray(_ v: [Float], _ shape: [Int]) -> Tensor {
+        make(shape) { p in v.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: v.count) } }
+    }
+
+    /// An int64 tensor from integers.
+    static func fromInts(_ v: [Int], _ shape: [Int]) -> Tensor {
+        let t = try! Tensor.zeros(shape, dtype: .int64)
+        let p = t.mIntPtr
+        for i in 0..<v.count { p[i] = Int64(v[i]) }
+        return t
+    }
+}
+
+/// A trainable parameter initialised from N(0, std²) with `generator`.
+func normalParameter(_ shape: [Int], std: Float, generator: Generator) -> Tensor {
+    let t = try! Tensor.randn(shape, mean: 0, std: std, generator: generator)
+    return try! t.setRequiresGrad(true)
+}
+
+/// A trainable parameter filled with `value`.
+func constantParameter(_ shape: [Int], _ value: Float) -> Tensor {
+    let t = try! Tensor.full(shape, value: value)
+    return try! t.setRequiresGrad(true)
+}
+
+// MARK: raw kernels (no autograd)
+
+/// C[m, n] = A[m, k] · B[n, k]ᵀ (+ beta·C), all row-major with leading dimensions.
+@inline(__always)
+func gemmNT(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+            _ c: UnsafeMutablePointer<Float>, _ ldc: Int, beta: Float = 0) {
+    if m == 0 || n == 0 { return }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb),
+                beta, c, Int32(ldc))
+}
+
+/// C[m, n] = A[m, k] · B[k, n] (+ beta·C).
+@inline(__always)
+func gemmNN(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+            _ c: UnsafeMutablePointer<Float>, _ ldc: Int, beta: Float = 0) {
+    if m == 0 || n == 0 { return }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb),
+                beta, c, Int32(ldc))
+}
+
+/// out[r, :] = x[r, :] / rms(x[r, :]) * w for `rows` rows of width `d`.
+@inline(__always)
+func rmsNormRows(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, rows: Int, d: Int, eps: Float) {
+    for r in 0..<rows {
+        let xr = x + r * d, o = out + r * d
+        var s: Float = 0
+        for j in 0..<d { s += xr[j] * xr[j] }
+        let inv = 1 / (s / Float(d) + eps).squareRoot()
+        for j in 0..<d { o[j] = xr[j] * inv * w[j] }
+    }
+}
+
+/// Fast-ish exp for softmax (calls libm; kept in one place so it can be swapped).
+@inline(__always) func fexp(_ x: Float) -> Float { Foundation.expf(x) }

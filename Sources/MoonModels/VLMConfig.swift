@@ -1,0 +1,123 @@
+import Foundation
+import MoonTensor
+
+/// Sizes of the patch vision encoder.
+public struct VisionConfig: Sendable, Equatable {
+    public var imageSize: Int = 64
+    public var channels: Int = 3
+    public var patchSize: Int = 16
+    public var width: Int = 64
+    public var layers: Int = 2
+    public var heads: Int = 4
+    /// MLP hidden width = mlpRatio × width.
+    public var mlpRatio: Int = 4
+    public var layerNormEps: Float = 1e-5
+
+    public init() {}
+
+    public var patchesPerSide: Int { imageSize / max(patchSize, 1) }
+    /// Number of visual tokens per image.
+    public var numPatches: Int { patchesPerSide * patchesPerSide }
+    public var patchDim: Int { channels * patchSize * patchSize }
+
+    public func validate(prefix: String = "vision.") throws {
+        func bad(_ f: String, _ r: String) -> ModelError { .invalidConfig(field: prefix + f, reason: r) }
+        if imageSize <= 0 { throw bad("image_size", "must be positive, got \(imageSize)") }
+        if channels <= 0 { throw bad("channels", "must be positive, got \(channels)") }
+        if patchSize <= 0 || imageSize % patchSize != 0 {
+            throw bad("patch_size", "must be positive and divide image_size (\(imageSize)), got \(patchSize)")
+        }
+        if width <= 0 { throw bad("width", "must be positive, got \(width)") }
+        if layers < 0 { throw bad("layers", "must be non-negative, got \(layers)") }
+        if heads <= 0 || width % heads != 0 || (width / heads) % 2 != 0 {
+            throw bad("heads", "must be positive and divide width (\(width)) into even head sizes, got \(heads)")
+        }
+        if mlpRatio <= 0 { throw bad("mlp_ratio", "must be positive, got \(mlpRatio)") }
+        if !(layerNormEps > 0) { throw bad("layer_norm_eps", "must be positive, got \(layerNormEps)") }
+    }
+
+    func dictionary() -> [String: Any] {
+        ["image_size": imageSize, "channels": channels, "patch_size": patchSize, "width": width, "layers": layers,
+         "heads": heads, "mlp_ratio": mlpRatio, "layer_norm_eps": Double(layerNormEps)]
+    }
+}
+
+/// Configuration of the VLM policy: vision encoder, projector, Llama decoder, value head.
+/// The default trains in minutes on 2 CPU cores: 64×64 RGB images, 16×16 patches (16 visual tokens), vision width 64
+/// with 2 layers, decoder width 128 with 4 layers and 4 heads, intermediate 344, vocabulary 260 (bytes + specials).
+public struct VLMConfig: Sendable, Equatable {
+    public var vision = VisionConfig()
+    public var decoder: LlamaConfig = {
+        var c = LlamaConfig()
+        c.vocabSize = ByteTokenizer.vocabSize
+        c.hiddenSize = 128; c.intermediateSize = 344; c.numHiddenLayers = 4
+        c.numAttentionHeads = 4; c.numKeyValueHeads = 4; c.maxPositionEmbeddings = 1024
+        return c
+    }()
+    /// Hidden width of the 2-layer GELU projector (vision width → decoder width); nil: the decoder width.
+    public var projectorHidden: Int? = nil
+    /// Seed of the random initialisation.
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    public func validate() throws {
+        try vision.validate()
+        try decoder.validate(prefix: "decoder.")
+        if let p = projectorHidden, p <= 0 { throw ModelError.invalidConfig(field: "projector_hidden", reason: "must be positive, got \(p)") }
+        if decoder.vocabSize < ByteTokenizer.vocabSize {
+            throw ModelError.invalidConfig(field: "decoder.vocab_size", reason: "must be at least \(ByteTokenizer.vocabSize) for the byte tokenizer, got \(decoder.vocabSize)")
+        }
+    }
+
+    /// JSON text (stored in checkpoint metadata).
+    public func json() -> String {
+        var d: [String: Any] = ["model_type": "moonlab_vlm", "vision": vision.dictionary(), "decoder": decoder.hfDictionary(),
+                                "seed": NSNumber(value: seed)]
+        if let p = projectorHidden { d["projector_hidden"] = p }
+        let data = try! JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Parses `json()` output. Unknown vision keys and wrongly typed values throw naming the field.
+    public static func fromJSON(_ text: String) throws -> VLMConfig {
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)), let d = obj as? [String: Any] else {
+            throw ModelError.invalidConfig(field: "config", reason: "not a JSON object")
+        }
+        var c = VLMConfig()
+        if let v = d["vision"] {
+            guard let vd = v as? [String: Any] else { throw ModelError.invalidConfig(field: "vision", reason: "expected an object") }
+            func int(_ k: String) throws -> Int? {
+                guard let x = vd[k] else { return nil }
+                if !jsonIsBool(x), let i = x as? Int { return i }
+                throw ModelError.invalidConfig(field: "vision." + k, reason: "expected an integer, got \(x)")
+            }
+            let known: Set<String> = ["image_size", "channels", "patch_size", "width", "layers", "heads", "mlp_ratio", "layer_norm_eps"]
+            if let u = vd.keys.first(where: { !known.contains($0) }) { throw ModelError.invalidConfig(field: "vision." + u, reason: "unknown key") }
+            if let x = try int("image_size") { c.vision.imageSize = x }
+            if let x = try int("channels") { c.vision.channels = x }
+            if let x = try int("patch_size") { c.vision.patchSize = x }
+            if let x = try int("width") { c.vision.width = x }
+            if let x = try int("layers") { c.vision.layers = x }
+            if let x = try int("heads") { c.vision.heads = x }
+            if let x = try int("mlp_ratio") { c.vision.mlpRatio = x }
+            if let x = vd["layer_norm_eps"] {
+                guard !jsonIsBool(x), let n = x as? NSNumber else { throw ModelError.invalidConfig(field: "vision.layer_norm_eps", reason: "expected a number") }
+                c.vision.layerNormEps = n.floatValue
+            }
+        }
+        if let v = d["decoder"] {
+            guard let dd = v as? [String: Any] else { throw ModelError.invalidConfig(field: "decoder", reason: "expected an object") }
+            do { c.decoder = try LlamaConfig.fromHF(dd) } catch let ModelError.invalidConfig(f, r) {
+                throw ModelError.invalidConfig(field: "decoder." + f, reason: r)
+            }
+        }
+        if let p = d["projector_hidden"] {
+            guard !jsonIsBool(p), let i = p as? Int else { throw ModelError.invalidConfig(field: "projector_hidden", reason: "expected an integer") }
+            c.projectorHidden = i
+        }
+        if let s = d["seed"] as? NSNumber { c.seed = s.uint64Value }
+        try c.validate()
+        return c
+    }
+}
