@@ -11,6 +11,7 @@ extension LuaState {
         installCoreBindings()
         installTensorBindings()
         installEnvBindings()
+        installModelBindings()
     }
 
     func installCoreBindings() {

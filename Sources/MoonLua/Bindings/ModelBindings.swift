@@ -1,0 +1,319 @@
+import CLua
+import CLuaShim
+import Foundation
+import MoonModels
+import MoonTensor
+
+/// `moon.vlm`, `moon.ckpt`, `moon.tokenizer`: the VLM policy, checkpoints and the byte tokenizer from Lua.
+extension LuaState {
+    func installModelBindings() {
+        defineType(VLMPolicy.self, name: "moon.Policy", methods: policyMethods(), metamethods: [
+            "__tostring": { call in
+                let p = try call.object(1, as: VLMPolicy.self)
+                let d = p.config.decoder
+                return call.push("moon.Policy(\(p.parameterCount) parameters: vision \(p.config.vision.width)x\(p.config.vision.layers), "
+                                 + "decoder \(d.hiddenSize)x\(d.numHiddenLayers), \(p.numVisualTokens) visual tokens)")
+            },
+        ])
+
+        register("moon.vlm.new", doc: """
+            moon.vlm.new([cfg]) -> a VLM policy (patch vision encoder + Llama decoder + value head).
+            cfg: image_size (64), patch_size (16), vision_width (64), vision_layers (2), vision_heads (4), width (128),
+            layers (4), heads (4), kv_heads (4), intermediate (344), max_positions (1024), rope_theta (10000), seed (0)
+            """) { call in
+            let o = try call.options(1, "cfg", allowed: ["image_size", "patch_size", "vision_width", "vision_layers", "vision_heads",
+                                                         "width", "layers", "heads", "kv_heads", "intermediate", "max_positions",
+                                                         "rope_theta", "seed"])
+            var c = VLMConfig()
+            c.vision.imageSize = try o.integer("image_size", default: c.vision.imageSize)
+            c.vision.patchSize = try o.integer("patch_size", default: c.vision.patchSize)
+            c.vision.width = try o.integer("vision_width", default: c.vision.width)
+            c.vision.layers = try o.integer("vision_layers", default: c.vision.layers)
+            c.vision.heads = try o.integer("vision_heads", default: c.vision.heads)
+            c.decoder.hiddenSize = try o.integer("width", default: c.decoder.hiddenSize)
+            c.decoder.numHiddenLayers = try o.integer("layers", default: c.decoder.numHiddenLayers)
+            c.decoder.numAttentionHeads = try o.integer("heads", default: c.decoder.numAttentionHeads)
+            c.decoder.numKeyValueHeads = try o.integer("kv_heads", default: c.decoder.numAttentionHeads)
+            c.decoder.intermediateSize = try o.integer("intermediate", default: c.decoder.intermediateSize)
+            c.decoder.maxPositionEmbeddings = try o.integer("max_positions", default: c.decoder.maxPositionEmbeddings)
+            c.decoder.ropeTheta = Float(try o.number("rope_theta", default: Double(c.decoder.ropeTheta)))
+            c.seed = UInt64(max(0, try o.integer("seed", default: 0)))
+            let sizes = [c.vision.imageSize, c.vision.width, c.decoder.hiddenSize, c.decoder.intermediateSize, c.decoder.maxPositionEmbeddings]
+            guard sizes.allSatisfy({ $0 <= 1 << 16 }), c.vision.layers <= 256, c.decoder.numHiddenLayers <= 256 else {
+                throw call.error("model sizes are limited to 65536 wide and 256 layers")
+            }
+            try c.validate()
+            return call.push(object: try VLMPolicy(c))
+        }
+        register("moon.vlm.load", doc: "moon.vlm.load(path) -> a policy saved with policy:save(path)") { call in
+            call.push(object: try VLMPolicy.load(path: try call.string(1, "path")))
+        }
+        register("moon.ckpt.save", doc: """
+            moon.ckpt.save(path, tensors [, metadata]) -- writes a table name -> tensor as safetensors, atomically
+            (temp file, fsync, rename). metadata: table of string -> string
+            """) { call in
+            let path = try call.string(1, "path")
+            let named = try namedTensors(call, 2, "tensors")
+            var meta: [String: String] = [:]
+            if !call.isNoneOrNil(3) {
+                _ = try call.table(3, "metadata")
+                lua_pushnil(call.L)
+                while moon_next(call.L, 3) != 0 {
+                    defer { moon_pop(call.L, 1) }
+                    guard lua_type(call.L, -2) == LUA_TSTRING, lua_type(call.L, -1) == LUA_TSTRING,
+                          let k = call.state.string(at: -2), let v = call.state.string(at: -1) else {
+                        throw call.argumentError(3, "metadata", expected: "table of string -> string")
+                    }
+                    meta[k] = v
+                }
+            }
+            try Checkpoint.writeTensors(named.sorted { $0.0 < $1.0 }, metadata: meta, to: path)
+            return 0
+        }
+        register("moon.ckpt.load", doc: "moon.ckpt.load(path) -> tensors (name -> tensor), metadata (string -> string)") { call in
+            let (tensors, meta) = try Checkpoint.readTensors(path: try call.string(1, "path"))
+            pushNamedTensors(call, tensors)
+            lua_createtable(call.L, 0, Int32(meta.count))
+            for (k, v) in meta { call.push(v); call.state.setRawField(-2, k) }
+            return 2
+        }
+        register("moon.tokenizer.encode", doc: "moon.tokenizer.encode(text [, bos=false]) -> token ids (bytes 0-255; <bos> 256, <eos> 257, <pad> 258, <image> 259)") { call in
+            let ids = ByteTokenizer().encode(try call.string(1, "text"), addBos: try call.optionalBoolean(2, "bos", default: false))
+            return call.push(ids.map(Double.init))
+        }
+        register("moon.tokenizer.decode", doc: "moon.tokenizer.decode(ids [, skip_special=true]) -> text") { call in
+            let ids = try call.numbers(1, "ids").map { Int($0) }
+            return call.push(ByteTokenizer().decode(ids, skipSpecial: try call.optionalBoolean(2, "skip_special", default: true)))
+        }
+    }
+
+    private func policyMethods() -> [LuaMethod] {
+        [
+            LuaMethod("generate", """
+                policy:generate(batch [, opts]) -> {texts, tokens, logprobs, entropies, values, finish, token_count}.
+                batch: a list of observations {prompt=, image=} or {prompts = {...}, images = tensor [B,3,H,W]}.
+                opts: max_new_tokens (64), temperature (1), greedy (false), top_k (0), top_p (1), repetition_penalty (1),
+                stop (list of strings), stop_at_eos (true), padding ('left'), generator
+                """) { call in
+                let p = try call.object(1, "self", as: VLMPolicy.self)
+                let (images, prompts) = try batchArgument(call, 2)
+                let o = try call.options(3, allowed: ["max_new_tokens", "temperature", "greedy", "top_k", "top_p",
+                                                      "repetition_penalty", "stop", "stop_at_eos", "padding", "generator"])
+                var g = GenerateOptions()
+                g.maxNewTokens = try o.integer("max_new_tokens", default: g.maxNewTokens)
+                g.temperature = Float(try o.number("temperature", default: Double(g.temperature)))
+                g.greedy = try o.boolean("greedy", default: false)
+                g.topK = try o.integer("top_k", default: 0)
+                g.topP = Float(try o.number("top_p", default: 1))
+                g.repetitionPenalty = Float(try o.number("repetition_penalty", default: 1))
+                g.stopAtEos = try o.boolean("stop_at_eos", default: true)
+                g.padding = Padding(rawValue: try o.choice("padding", ["left", "right"], default: "left"))!
+                if o.has("stop") {
+                    call.state.rawField(3, "stop")
+                    defer { moon_pop(call.L, 1) }
+                    g.stop = try call.strings(lua_gettop(call.L), "stop")
+                }
+                guard g.maxNewTokens >= 0 && g.maxNewTokens <= 1 << 16 else { throw call.error("option 'max_new_tokens': expected 0...65536") }
+                try g.validate()
+                let r = try p.generate(images: images, prompts: prompts, options: g, generator: try generatorOption(o, call))
+                lua_createtable(call.L, 0, 8)
+                call.push(r.texts); call.state.setRawField(-2, "texts")
+                pushNested(call, r.tokens.map { $0.map(Double.init) }); call.state.setRawField(-2, "tokens")
+                pushNested(call, r.logProbs.map { $0.map(Double.init) }); call.state.setRawField(-2, "logprobs")
+                pushNested(call, r.entropies.map { $0.map(Double.init) }); call.state.setRawField(-2, "entropies")
+                call.push(r.values.map(Double.init)); call.state.setRawField(-2, "values")
+                call.push(r.finishReasons); call.state.setRawField(-2, "finish")
+                call.push(r.generatedTokenCount); call.state.setRawField(-2, "token_count")
+                return 1
+            },
+            LuaMethod("score", """
+                policy:score(batch, responses [, opts]) -> {logprobs, entropies, mask, action_mask, thought_mask [B, L],
+                values [B], has_action, lengths}: teacher-forced scores of responses (token id lists or strings), with autograd.
+                opts: temperature (1)
+                """) { call in
+                let p = try call.object(1, "self", as: VLMPolicy.self)
+                let (images, prompts) = try batchArgument(call, 2)
+                let responses = try responsesArgument(call, 3)
+                let o = try call.options(4, allowed: ["temperature"])
+                let s = try p.score(images: images, prompts: prompts, responses: responses,
+                                    temperature: Float(try o.number("temperature", default: 1)))
+                lua_createtable(call.L, 0, 8)
+                for (k, t) in [("logprobs", s.logProbs), ("entropies", s.entropies), ("mask", s.mask), ("action_mask", s.actionMask),
+                               ("thought_mask", s.thoughtMask), ("values", s.values)] {
+                    call.push(tensor: t); call.state.setRawField(-2, k)
+                }
+                lua_createtable(call.L, Int32(s.hasAction.count), 0)
+                for (k, v) in s.hasAction.enumerated() { lua_pushboolean(call.L, v ? 1 : 0); lua_rawseti(call.L, -2, lua_Integer(k + 1)) }
+                call.state.setRawField(-2, "has_action")
+                call.push(s.lengths.map(Double.init)); call.state.setRawField(-2, "lengths")
+                return 1
+            },
+            LuaMethod("value", "policy:value(batch) -> value estimates [B] (autograd)") { call in
+                let p = try call.object(1, "self", as: VLMPolicy.self)
+                let (images, prompts) = try batchArgument(call, 2)
+                return call.push(tensor: try p.value(images: images, prompts: prompts))
+            },
+            LuaMethod("parameters", "policy:parameters([trainable_only=true]) -> list of parameter tensors") { call in
+                let p = try call.object(1, "self", as: VLMPolicy.self)
+                return call.push(tensors: try call.optionalBoolean(2, "trainable_only", default: true) ? p.trainableParameters() : p.parameters())
+            },
+            LuaMethod("named_parameters", "policy:named_parameters() -> table name -> parameter tensor (live, not copies)") { call in
+                pushNamedTensors(call, Dictionary(uniqueKeysWithValues: try call.object(1, "self", as: VLMPolicy.self).namedParameters()))
+                return 1
+            },
+            LuaMethod("state_dict", "policy:state_dict() -> table name -> tensor (copies, Hugging Face names for the decoder)") { call in
+                pushNamedTensors(call, try call.object(1, "self", as: VLMPolicy.self).stateDict().mapValues { $0.detach().clone() })
+                return 1
+            },
+            LuaMethod("load_state_dict", "policy:load_state_dict(tensors [, strict=true]) -- copies weights in; lists missing/extra/mis-shaped names on error") { call in
+                let p = try call.object(1, "self", as: VLMPolicy.self)
+                let named = try namedTensors(call, 2, "tensors")
+                try Tensor.noGrad { try p.loadStateDict(Dictionary(uniqueKeysWithValues: named), strict: try call.optionalBoolean(3, "strict", default: true)) }
+                return 0
+            },
+            LuaMethod("clone", "policy:clone() -> an independent copy (weights copied)") { call in
+                call.push(object: try call.object(1, "self", as: VLMPolicy.self).clone())
+            },
+            LuaMethod("save", "policy:save(path) -- safetensors with the config in the metadata, written atomically") { call in
+                try call.object(1, "self", as: VLMPolicy.self).save(path: try call.string(2, "path"))
+                return 0
+            },
+            LuaMethod("load_weights", "policy:load_weights(path [, strict=true]) -- loads weights saved by save() or moon.ckpt.save") { call in
+                try call.object(1, "self", as: VLMPolicy.self).loadWeights(path: try call.string(2, "path"),
+                                                                           strict: try call.optionalBoolean(3, "strict", default: true))
+                return 0
+            },
+            LuaMethod("train", "policy:train() -- training mode (dropout on)") { call in
+                try call.object(1, "self", as: VLMPolicy.self).train(); return 0
+            },
+            LuaMethod("eval", "policy:eval() -- evaluation mode") { call in
+                try call.object(1, "self", as: VLMPolicy.self).eval(); return 0
+            },
+            LuaMethod("num_parameters", "policy:num_parameters() -> number of parameters") { call in
+                call.push(try call.object(1, "self", as: VLMPolicy.self).parameterCount)
+            },
+            LuaMethod("num_visual_tokens", "policy:num_visual_tokens() -> visual tokens per image") { call in
+                call.push(try call.object(1, "self", as: VLMPolicy.self).numVisualTokens)
+            },
+            LuaMethod("config", "policy:config() -> the configuration as JSON text") { call in
+                call.push(try call.object(1, "self", as: VLMPolicy.self).config.json())
+            },
+            LuaMethod("lora", """
+                policy:lora([opts]) -> names of adapted layers. Attaches LoRA adapters; only they train.
+                opts: rank (8), alpha (16), dropout (0), targets ({'q_proj','k_proj','v_proj','o_proj'}, patterns), freeze_base (true)
+                """) { call in
+                let p = try call.object(1, "self", as: VLMPolicy.self)
+                let o = try call.options(2, allowed: ["rank", "alpha", "dropout", "targets", "freeze_base"])
+                var c = LoRAConfig()
+                c.rank = try o.integer("rank", default: c.rank)
+                c.alpha = Float(try o.number("alpha", default: Double(c.alpha)))
+                c.dropout = Float(try o.number("dropout", default: 0))
+                c.freezeBase = try o.boolean("freeze_base", default: true)
+                if o.has("targets") {
+                    call.state.rawField(2, "targets")
+                    defer { moon_pop(call.L, 1) }
+                    c.targets = try call.strings(lua_gettop(call.L), "targets")
+                }
+                return call.push(try p.enableLoRA(c))
+            },
+            LuaMethod("merge_lora", "policy:merge_lora() -- folds the adapters into the base weights and removes them") { call in
+                try call.object(1, "self", as: VLMPolicy.self).mergeLoRA(); return 0
+            },
+        ]
+    }
+}
+
+/// Reads a batch: a list of observations {prompt=, image=} or {prompts=, images=}.
+private func batchArgument(_ call: LuaCall, _ i: Int32) throws -> (Tensor?, [String]) {
+    _ = try call.table(i, "batch")
+    call.state.rawField(i, "prompts")
+    let hasPrompts = lua_type(call.L, -1) == LUA_TTABLE
+    if hasPrompts {
+        let prompts = try call.strings(lua_gettop(call.L), "batch.prompts")
+        moon_pop(call.L, 1)
+        call.state.rawField(i, "images")
+        defer { moon_pop(call.L, 1) }
+        if lua_type(call.L, -1) == LUA_TNIL { return (nil, prompts) }
+        guard let images = call.state.object(at: -1, as: Tensor.self) else {
+            throw call.argumentError(i, "batch", expected: "batch.images to be a tensor [B, 3, H, W]", got: call.typeName(-1))
+        }
+        return (images, prompts)
+    }
+    moon_pop(call.L, 1)
+    let n = Int(lua_rawlen(call.L, i))
+    guard n > 0 else { throw call.argumentError(i, "batch", expected: "a non-empty list of observations or {prompts=, images=}", got: "an empty table") }
+    var prompts: [String] = []
+    var images: [Tensor] = []
+    for k in 1...n {
+        lua_rawgeti(call.L, i, lua_Integer(k))
+        defer { moon_pop(call.L, 1) }
+        guard lua_type(call.L, -1) == LUA_TTABLE else {
+            throw call.argumentError(i, "batch", expected: "observations (tables)", got: "\(call.typeName(-1)) at index \(k)")
+        }
+        call.state.rawField(-1, "prompt")
+        guard let prompt = call.state.string(at: -1), lua_type(call.L, -1) == LUA_TSTRING else {
+            moon_pop(call.L, 1)
+            throw call.argumentError(i, "batch", expected: "a string 'prompt' in every observation", got: "none at index \(k)")
+        }
+        moon_pop(call.L, 1)
+        prompts.append(prompt)
+        call.state.rawField(-1, "image")
+        if let img = call.state.object(at: -1, as: Tensor.self) { images.append(img) }
+        moon_pop(call.L, 1)
+    }
+    guard images.isEmpty || images.count == n else {
+        throw call.argumentError(i, "batch", expected: "an image in every observation or in none", got: "\(images.count) of \(n)")
+    }
+    return (images.isEmpty ? nil : try Tensor.stack(images), prompts)
+}
+
+/// Responses as token id lists (Lua lists of integers) or strings (encoded as bytes).
+private func responsesArgument(_ call: LuaCall, _ i: Int32) throws -> [[Int]] {
+    _ = try call.table(i, "responses")
+    let n = Int(lua_rawlen(call.L, i))
+    var out: [[Int]] = []
+    let tok = ByteTokenizer()
+    for k in 0..<n {
+        lua_rawgeti(call.L, i, lua_Integer(k + 1))
+        defer { moon_pop(call.L, 1) }
+        if lua_type(call.L, -1) == LUA_TSTRING {
+            out.append(tok.encode(call.state.string(at: -1) ?? ""))
+        } else {
+            let ids = try call.numbers(lua_gettop(call.L), "responses[\(k + 1)]").map { Int($0) }
+            guard ids.allSatisfy({ $0 >= 0 && $0 < ByteTokenizer.vocabSize }) else {
+                throw call.argumentError(i, "responses", expected: "token ids in 0..<\(ByteTokenizer.vocabSize)", got: "an out-of-range id at index \(k + 1)")
+            }
+            out.append(ids)
+        }
+    }
+    return out
+}
+
+/// A Lua table name -> tensor.
+func namedTensors(_ call: LuaCall, _ i: Int32, _ name: String) throws -> [(String, Tensor)] {
+    _ = try call.table(i, name)
+    var out: [(String, Tensor)] = []
+    let t = lua_absindex(call.L, i)
+    lua_pushnil(call.L)
+    while moon_next(call.L, t) != 0 {
+        defer { moon_pop(call.L, 1) }
+        guard lua_type(call.L, -2) == LUA_TSTRING, let k = call.state.string(at: -2),
+              let v = call.state.object(at: -1, as: Tensor.self) else {
+            throw call.argumentError(i, name, expected: "table of name -> moon.Tensor", got: "a \(call.state.typeName(at: -2)) -> \(call.typeName(-1)) entry")
+        }
+        out.append((k, v))
+    }
+    return out
+}
+
+/// Pushes a table name -> tensor.
+func pushNamedTensors(_ call: LuaCall, _ tensors: [String: Tensor]) {
+    lua_createtable(call.L, 0, Int32(tensors.count))
+    for (k, v) in tensors { call.push(tensor: v); call.state.setRawField(-2, k) }
+}
+
+/// Pushes a list of lists of numbers.
+func pushNested(_ call: LuaCall, _ rows: [[Double]]) {
+    lua_createtable(call.L, Int32(rows.count), 0)
+    for (k, r) in rows.enumerated() { call.push(r); lua_rawseti(call.L, -2, lua_Integer(k + 1)) }
+}
