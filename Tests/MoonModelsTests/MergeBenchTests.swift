@@ -21,5 +21,8 @@ final class MergeBenchTests: XCTestCase {
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         print(String(format: "moonlab-merge: ties of %d models, %d tensors, %d parameters each, threads %d: %.3f s",
                      models.count, summary.tensors, summary.parameters, threads, dt))
+        print(String(format: "moonlab-merge: phases: selection %.3f s, fused %.3f s, rest (I/O, page faults, writing) %.3f s",
+                     MergeKernels.phaseSeconds.selection, MergeKernels.phaseSeconds.fused,
+                     dt - MergeKernels.phaseSeconds.selection - MergeKernels.phaseSeconds.fused))
     }
 }

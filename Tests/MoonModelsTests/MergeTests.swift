@@ -173,6 +173,42 @@ final class MergeTests: XCTestCase {
         }
     }
 
+    /// The sampled top-k (one streaming pass) selects exactly what the full selection selects.
+    func testSampledTopKMatchesFullSelection() {
+        var rng = SplitMix(seed: 77)
+        let n = 200_003
+        let fallbacksBefore = Selection.sampledFallbacks
+        defer { XCTAssertLessThanOrEqual(Selection.sampledFallbacks - fallbacksBefore, 2, "sampled bracket missed too often") }
+        for dist in 0..<4 {
+            let base = (0..<n).map { _ in Float(rng.normal()) }
+            let x: [Float] = base.enumerated().map { j, b in
+                switch dist {
+                case 0: return b + Float(rng.normal()) * 0.01
+                case 1: return b + Float(Int(rng.next() % 9) - 4) * 0.25  // heavy ties
+                case 2: return j % 3 == 0 ? b : b + Float(rng.normal())  // a third exactly zero
+                default: return b + Float(rng.uniform() < 0.001 ? rng.normal() * 100 : rng.normal())  // outliers
+                }
+            }
+            let mags = zip(x, base).map { abs($0 - $1) }
+            for density in [0.001, 0.2, 0.5, 0.8, 0.999] {
+                let k = max(1, Int(density * Double(n)))
+                var scratch = [Float](repeating: 0, count: n)
+                let fast = x.withUnsafeBufferPointer { xp in base.withUnsafeBufferPointer { bp in
+                    scratch.withUnsafeMutableBufferPointer { Selection.topKMagnitude(x: xp.baseAddress!, base: bp.baseAddress!, n: n, k: k, scratch: $0) }
+                } }
+                var s2 = mags
+                let full = s2.withUnsafeMutableBufferPointer { Selection.topK($0, k: k) { mags[$0] } }
+                var keptFast = 0
+                for j in 0..<n {
+                    let a = fast.keeps(mags[j], j), b = full.keeps(mags[j], j)
+                    if a != b { XCTFail("dist \(dist) density \(density) j \(j)"); break }
+                    keptFast += a ? 1 : 0
+                }
+                XCTAssertEqual(keptFast, k, "dist \(dist) density \(density)")
+            }
+        }
+    }
+
     func testEMAMatchesRecurrence() throws {
         let (_, models) = randomModels(6, n: 1000, seed: 11)
         let decay = 0.7
