@@ -76,6 +76,9 @@ METHODS = {
     "ties_density1": ("ties", "base", [("m1", {"weight": 1.0, "density": 1.0}), ("m2", {"weight": 1.0, "density": 1.0}), ("m3", {"weight": 1.0, "density": 1.0})], {}),
     "ties_quantized": ("ties", "qbase", [("q1", {"weight": 1.0, "density": 0.3}), ("q2", {"weight": 0.5, "density": 0.45}), ("q3", {"weight": 0.8, "density": 0.1})], {}),
     "breadcrumbs_quantized": ("breadcrumbs_ties", "qbase", [("q1", {"weight": 1.0, "density": 0.4, "gamma": 0.1}), ("q2", {"weight": 0.5, "density": 0.45, "gamma": 0.2})], {}),
+    # random methods: compared statistically (kept fraction, L1-norm rescaling), not elementwise
+    "dare_linear": ("dare_linear", "base", [("m1", {"weight": 1.0, "density": 0.3})], {}),
+    "dare_linear_inverse": ("dare_linear", "base", [("m1", {"weight": 1.0, "density": 0.6})], {"rescale": False}),
     "breadcrumbs": ("breadcrumbs", "base", [("m1", {"weight": 0.5, "density": 0.6, "gamma": 0.05}), ("m2", {"weight": 0.5, "density": 0.6, "gamma": 0.05})], {}),
     "breadcrumbs_ties": ("breadcrumbs_ties", "base", [("m1", {"weight": 0.5, "density": 0.6, "gamma": 0.1}), ("m2", {"weight": 0.7, "density": 0.5, "gamma": 0.1}), ("m3", {"weight": 0.5, "density": 0.9, "gamma": 0.02})], {}),
 }
@@ -130,7 +133,7 @@ def main():
         write_config(cfg, method, base, ms, params, dirs)
         outdir = os.path.join(work, f"out-{case}")
         env = dict(os.environ, HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="")
-        args = [cfg, outdir, "--allow-crimes", "--lazy-unpickle"]
+        args = [cfg, outdir, "--allow-crimes", "--lazy-unpickle", "--random-seed", "1"]
         stable = case in STABLE_SORT_CASES
         if stable:
             # torch.argsort/torch.sort default to an unstable sort whose order among equal magnitudes is an

@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-import MoonModels
+@testable import MoonModels
 
 /// The moonlab side of scripts/bench-merge. Runs only with MOONLAB_BENCH=1; reads
 /// MOONLAB_BENCH_BASE (file), MOONLAB_BENCH_MODELS (comma-separated files), MOONLAB_BENCH_OUT (file),
@@ -24,5 +24,6 @@ final class MergeBenchTests: XCTestCase {
         print(String(format: "moonlab-merge: phases: selection %.3f s, fused %.3f s, rest (I/O, page faults, writing) %.3f s",
                      MergeKernels.phaseSeconds.selection, MergeKernels.phaseSeconds.fused,
                      dt - MergeKernels.phaseSeconds.selection - MergeKernels.phaseSeconds.fused))
+        print("moonlab-merge: sampled top-k fallbacks: \(Selection.sampledFallbacks)")
     }
 }

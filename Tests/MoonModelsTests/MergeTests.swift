@@ -10,6 +10,7 @@ final class MergeTests: XCTestCase {
         var method: MergeMethod
         var base: String?
         var models: [String]
+        var random: Bool { if case let .generalized(g) = method, case .random = g.sparsification { return true } else { return false } }
     }
 
     func loadCases() throws -> [Case] {
@@ -35,6 +36,11 @@ final class MergeTests: XCTestCase {
             case "slerp": m = .slerp(t: params["t"] as! Double)
             case "task_arithmetic": m = .taskArithmetic(weights: weights, lambda: lambda, normalize: normalize ?? false)
             case "ties": m = .ties(weights: weights, densities: densities, lambda: lambda, normalize: normalize ?? true)
+            case "dare_linear", "dare_ties":
+                let rescale: Rescale = (params["rescale"] as? Bool ?? true) ? .l1 : .none
+                m = method == "dare_linear"
+                    ? .dareLinear(weights: weights, densities: densities, seed: 1, lambda: lambda, normalize: normalize ?? false, rescale: rescale)
+                    : .dareTies(weights: weights, densities: densities, seed: 1, lambda: lambda, normalize: normalize ?? false, rescale: rescale)
             case "breadcrumbs": m = .breadcrumbs(weights: weights, densities: densities, gammas: gammas, ties: false, lambda: lambda, normalize: normalize ?? false)
             case "breadcrumbs_ties": m = .breadcrumbs(weights: weights, densities: densities, gammas: gammas, ties: true, lambda: lambda, normalize: normalize ?? false)
             default: XCTFail("unknown method \(method)"); continue
@@ -59,7 +65,7 @@ final class MergeTests: XCTestCase {
             loaded[n] = m
             return m
         }
-        for c in cases {
+        for c in cases where !c.random {
             let result = try Merge.merge(c.method, base: try c.base.map(model), models: try c.models.map(model), threads: 1)
             let expected = try SafeTensors.open(fixturePath("merge/out_\(c.name).safetensors"))
             XCTAssertEqual(Set(result.map(\.name)), Set(expected.names), c.name)
@@ -76,7 +82,7 @@ final class MergeTests: XCTestCase {
     func testMatchesMergekitStreamingFiles() throws {
         let dir = makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        for c in try loadCases() {
+        for c in try loadCases() where !c.random {
             let out = dir + "/\(c.name).safetensors"
             try Merge.mergeFiles(c.method, base: c.base.map { fixturePath("merge/\($0).safetensors") },
                                  models: c.models.map { fixturePath("merge/\($0).safetensors") }, output: out,
@@ -89,6 +95,42 @@ final class MergeTests: XCTestCase {
                 let d = maxDiff(try got.floats(name), try expected.floats(name))
                 XCTAssertLessThanOrEqual(d, 1e-6, "\(c.name) \(name)")
             }
+        }
+    }
+
+    /// DARE is random: compare with mergekit's output statistically: the kept fraction ≈ density, and with
+    /// mergekit's `rescale: true` the L1 norm of each tensor's task vector is preserved exactly, with
+    /// `rescale: false` it shrinks to ≈ density.
+    func testDAREMatchesMergekitStatistically() throws {
+        let cases = try loadCases().filter(\.random)
+        XCTAssertEqual(cases.count, 2)
+        let base = try SafeTensors.load(fixturePath("merge/base.safetensors")).tensors
+        let m1 = try SafeTensors.load(fixturePath("merge/m1.safetensors")).tensors
+        for c in cases {
+            guard case let .generalized(g) = c.method else { continue }
+            let density = g.densities[0]
+            let ours = try Merge.merge(c.method, base: base, models: [m1])
+            let theirs = try SafeTensors.open(fixturePath("merge/out_\(c.name).safetensors"))
+            var keptOurs = 0, keptTheirs = 0, total = 0
+            for (k, b) in base.enumerated() {
+                let bv = b.floats!, xv = m1[k].floats!
+                let o = ours.first { $0.name == b.name }!.floats!
+                let t = try theirs.floats(b.name)
+                let l1In = zip(xv, bv).reduce(0.0) { $0 + Double(abs($1.0 - $1.1)) }
+                let l1Ours = zip(o, bv).reduce(0.0) { $0 + Double(abs($1.0 - $1.1)) }
+                let l1Theirs = zip(t, bv).reduce(0.0) { $0 + Double(abs($1.0 - $1.1)) }
+                keptOurs += zip(o, bv).filter { $0 != $1 }.count
+                keptTheirs += zip(t, bv).filter { $0 != $1 }.count
+                total += bv.count
+                // (a tiny tensor can lose every entry; then nothing is rescaled)
+                if g.rescale == .l1 {
+                    if l1Ours > 0 { XCTAssertEqual(l1Ours / l1In, 1, accuracy: 1e-5, "\(c.name) \(b.name)") }
+                    if l1Theirs > 0 { XCTAssertEqual(l1Theirs / l1In, 1, accuracy: 1e-5, "\(c.name) \(b.name) (mergekit)") }
+                }
+            }
+            let tol = 4 * (density * (1 - density) / Double(total)).squareRoot()
+            XCTAssertEqual(Double(keptOurs) / Double(total), density, accuracy: tol, c.name)
+            XCTAssertEqual(Double(keptTheirs) / Double(total), density, accuracy: tol, "\(c.name) (mergekit)")
         }
     }
 
