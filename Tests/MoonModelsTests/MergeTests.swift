@@ -307,6 +307,23 @@ final class MergeTests: XCTestCase {
         XCTAssertNotEqual(a, try Merge.mergeTensor(.dareTies(weights: [0.5, 0.5], densities: [0.3, 0.3], seed: 2), base: base, models: models))
     }
 
+    func testCountConsensusAndTaskArithmeticFormulas() throws {
+        let base: [Float] = [0, 0, 0, 1]
+        let models: [[Float]] = [[1, -1, 0.5, 1], [2, -1, -3, 1], [-0.5, 2, -1, 1]]
+        // count consensus: majority of signs (ties → +), disjoint mean of agreeing weighted deltas
+        let g = GeneralizedTaskArithmetic(weights: [1, 1, 1], densities: [1, 1, 1], sparsification: .none,
+                                          consensus: .count, normalize: true, rescale: .none)
+        let got = try Merge.mergeTensor(.generalized(g), base: base, models: models)
+        // j0: signs + + - → +: mean(1, 2) = 1.5; j1: - - + → -: mean(-1, -1) = -1; j2: + - - → -: mean(-3, -1) = -2
+        // j3: all zero deltas: nothing agrees with +, divisor 0 → 1, result base
+        XCTAssertEqual(got, [1.5, -1, -2, 1])
+        // sum consensus: j0 1 + 2 - 0.5 > 0; j1 -1 - 1 + 2 == 0 → + (mergekit: sum >= 0), mean(2); j2 negative
+        XCTAssertEqual(try Merge.mergeTensor(.ties(weights: [1, 1, 1], densities: [1, 1, 1]), base: base, models: models), [1.5, 2, -2, 1])
+        // task arithmetic: base + lambda * sum(w * delta)
+        let ta = try Merge.mergeTensor(.taskArithmetic(weights: [0.5, 0.25, 1], lambda: 2), base: base, models: models)
+        XCTAssertEqual(ta, [1, 2.5, -3, 1] as [Float])
+    }
+
     func testLinearAndSlerpBasics() throws {
         let a: [Float] = [1, 0, 0, 0], b: [Float] = [0, 1, 0, 0]
         let mid = try Merge.mergeTensor(.slerp(t: 0.5), base: a, models: [b])

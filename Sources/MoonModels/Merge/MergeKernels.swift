@@ -12,8 +12,10 @@ public enum MergeKernels {
     public static var defaultThreads: Int { max(1, min(16, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))) }
 
     /// Accumulated seconds in the selection phase and the fused phase of task-arithmetic merges (diagnostics for
-    /// the benchmark; not synchronised, read it after a merge).
-    nonisolated(unsafe) public static var phaseSeconds: (selection: Double, fused: Double) = (0, 0)
+    /// the benchmark).
+    public static var phaseSeconds: (selection: Double, fused: Double) {
+        Diagnostics.queue.sync { (Diagnostics.selectionSeconds, Diagnostics.fusedSeconds) }
+    }
 
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
@@ -257,8 +259,10 @@ public enum MergeKernels {
             }
         }
         let t2 = now()
-        phaseSeconds.selection += t1 - t0
-        phaseSeconds.fused += t2 - t1
+        Diagnostics.queue.sync {
+            Diagnostics.selectionSeconds += t1 - t0
+            Diagnostics.fusedSeconds += t2 - t1
+        }
     }
 
     /// out[q] = keep(j0+q) ? (x − base)·scale·weight : 0 over one block.

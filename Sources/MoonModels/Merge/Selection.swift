@@ -213,11 +213,21 @@ extension Selection {
                 }
             }
         }
-        if n >= 16 * s { sampledFallbacks += 1 }
+        if n >= 16 * s { Diagnostics.queue.sync { Diagnostics.sampledFallbacks += 1 } }
         for j in 0..<n { scratch[j] = abs(x[j] - base[j]) }
         return topK(UnsafeMutableBufferPointer(rebasing: scratch[0..<n]), k: k, magnitude: magnitude)
     }
 
-    /// How often the sampled bracket missed (diagnostics for tests; not synchronised).
+    /// How often the sampled bracket missed (diagnostics for tests and the benchmark).
+    static var sampledFallbacks: Int { Diagnostics.queue.sync { Diagnostics.sampledFallbacks } }
+}
+
+import Dispatch
+
+/// Merge diagnostics, guarded by a serial queue.
+enum Diagnostics {
+    static let queue = DispatchQueue(label: "moonlab.merge.diagnostics")
     nonisolated(unsafe) static var sampledFallbacks = 0
+    nonisolated(unsafe) static var selectionSeconds = 0.0
+    nonisolated(unsafe) static var fusedSeconds = 0.0
 }
