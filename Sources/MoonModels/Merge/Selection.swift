@@ -192,11 +192,17 @@ extension Selection {
             if !hiVal.isNaN && !loVal.isNaN {
                 var above = 0, c = 0
                 let sp = scratch.baseAddress!
+                // Non-negative floats order like their bit patterns: one unsigned compare per test, no branches.
+                let hiBits = hiVal.bitPattern
+                let loBits: UInt32 = loVal <= 0 ? 0 : loVal.bitPattern
+                let span = hiBits &- loBits
                 for j in 0..<n {
                     let v = abs(x[j] - base[j])
-                    above &+= v > hiVal ? 1 : 0
+                    let vb = v.bitPattern
+                    // (a − b) >> 63 over UInt64 is 1 exactly when b > a: arithmetic instead of branches
+                    above &+= Int(truncatingIfNeeded: (UInt64(hiBits) &- UInt64(vb)) >> 63)
                     sp[c] = v
-                    c &+= (v >= loVal && v <= hiVal) ? 1 : 0
+                    c &+= 1 &- Int(truncatingIfNeeded: (UInt64(span) &- UInt64(vb &- loBits)) >> 63)
                 }
                 let need = k - above  // rank (descending, 1-based) of the threshold among candidates
                 if need >= 1 && need <= c {
