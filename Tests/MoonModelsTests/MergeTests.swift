@@ -176,8 +176,9 @@ final class MergeTests: XCTestCase {
     }
 
     func testTiesAgainstReferenceWithTiesInMagnitudesAndThreads() throws {
-        for (seed, quantized) in [(1 as UInt64, false), (2, true), (3, true)] {
-            let (base, models) = randomModels(5, n: 70_001, seed: seed, quantized: quantized)
+        // 140,001 elements take the sampled one-pass selection; 70,001 the full selection
+        for (seed, quantized, n) in [(1 as UInt64, false, 70_001), (2, true, 70_001), (3, true, 140_001), (4, false, 140_001)] {
+            let (base, models) = randomModels(5, n: n, seed: seed, quantized: quantized)
             let w = [1.0, 0.5, -0.3, 0.8, 1.2], d = [0.2, 0.5, 0.05, 0.9, 1.0]
             let ref = referenceTies(base: base, models: models, weights: w, densities: d, lambda: 1.1, normalize: true)
             for threads in [1, 2, 3] {
