@@ -175,7 +175,7 @@ extension Selection {
         let magnitude: (Int) -> Float = { j in abs(x[j] - base[j]) }
         if k >= n { return .all }
         if k <= 0 { return .none }
-        let s = 8192
+        let s = 16384
         if n >= 16 * s {
             var sample = [Float](repeating: 0, count: s)
             for i in 0..<s {
@@ -185,7 +185,7 @@ extension Selection {
             sample.sort(by: >)
             let q = Double(k) / Double(n)
             let p = q * Double(s)
-            let margin = 5 * (Double(s) * q * (1 - q)).squareRoot() + 16
+            let margin = 4 * (Double(s) * q * (1 - q)).squareRoot() + 16
             let hiRank = Int(p - margin), loRank = Int(p + margin)
             let hiVal: Float = hiRank <= 0 ? .infinity : sample[hiRank]
             let loVal: Float = loRank >= s - 1 ? -1 : sample[loRank]
