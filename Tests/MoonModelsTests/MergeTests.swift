@@ -270,6 +270,25 @@ final class MergeTests: XCTestCase {
         XCTAssertEqual(try Merge.mergeTensor(.ema(decay: 1), models: models), models[0])
     }
 
+    /// The GTR-Turbo teacher from files: EMA over checkpoints streamed from disk equals the in-memory EMA, and an
+    /// incremental teacher file update (teacher, new checkpoint) gives the same teacher.
+    func testEMAFilesMatchInMemoryAndIncremental() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let paths = ["m1", "m2", "m3"].map { fixturePath("merge/\($0).safetensors") }
+        let decay = 0.5
+        try Merge.mergeFiles(.ema(decay: decay), models: paths, output: dir + "/teacher.safetensors")
+        let inMemory = try Merge.merge(.ema(decay: decay), models: try paths.map { try SafeTensors.load($0).tensors })
+        try Merge.mergeFiles(.ema(decay: decay), models: Array(paths[0..<2]), output: dir + "/t2.safetensors")
+        try Merge.mergeFiles(.ema(decay: decay), models: [dir + "/t2.safetensors", paths[2]], output: dir + "/t2.safetensors")
+        let full = try SafeTensors.open(dir + "/teacher.safetensors")
+        let incremental = try SafeTensors.open(dir + "/t2.safetensors")
+        for t in inMemory {
+            XCTAssertEqual(try full.floats(t.name), t.floats!)
+            XCTAssertEqual(try incremental.floats(t.name), t.floats!)
+        }
+    }
+
     func testDAREStatistics() throws {
         let n = 200_000
         let (base, models) = randomModels(2, n: n, seed: 21)
