@@ -55,16 +55,21 @@ public final class LuaState {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw LuaError(.file, "cannot open \(path)")
         }
-        moon_newtable(L)
-        lua_pushstring(L, "moonlab"); lua_rawseti(L, -2, -1)
-        lua_pushstring(L, path); lua_rawseti(L, -2, 0)
-        for (i, a) in arguments.enumerated() { lua_pushstring(L, a); lua_rawseti(L, -2, lua_Integer(i + 1)) }
-        setGlobal("arg")
+        setArguments(script: path, arguments)
         let base = lua_gettop(L)
         try load(data, name: "@" + path)
         for a in arguments { lua_pushstring(L, a) }
         try pcall(nargs: Int32(arguments.count), nresults: 0)
         lua_settop(L, base)
+    }
+
+    /// Sets the global `arg` as lua(1) does: arg[-1] = "moonlab", arg[0] = script, arg[1...] = arguments.
+    public func setArguments(script: String, _ arguments: [String]) {
+        moon_newtable(L)
+        lua_pushstring(L, "moonlab"); lua_rawseti(L, -2, -1)
+        lua_pushstring(L, script); lua_rawseti(L, -2, 0)
+        for (i, a) in arguments.enumerated() { lua_pushstring(L, a); lua_rawseti(L, -2, lua_Integer(i + 1)) }
+        setGlobal("arg")
     }
 
     /// Compiles a chunk and pushes it (non-raising).

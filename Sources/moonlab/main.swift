@@ -12,7 +12,7 @@ struct Moonlab: ParsableCommand {
             Exit codes: 0 success, 1 script error, 2 usage error.
             """,
         version: moonlabVersion,
-        subcommands: [Run.self])
+        subcommands: [Run.self, MergeCommand.self])
 
     @Option(name: .customShort("e"), help: ArgumentHelp("Run a Lua chunk and exit.", valueName: "code"))
     var execute: String?
@@ -41,6 +41,56 @@ struct Run: ParsableCommand {
         }
         let state = LuaState()
         try runScript { try state.runFile(file, arguments: arguments) }
+    }
+}
+
+/// `moonlab merge --method ties --base B --density 0.2 A B C -o out.safetensors`.
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Merge safetensors checkpoints (mergekit semantics), streaming tensor by tensor.",
+        discussion: "Methods: average, ema, slerp, task_arithmetic, ties, dare_linear, dare_ties, breadcrumbs.")
+
+    @Option(help: "Merge method.") var method = "ties"
+    @Option(help: "Base model (needed by slerp, task_arithmetic, ties, dare_*, breadcrumbs).") var base: String?
+    @Option(help: "Fraction of task-vector entries kept (ties, dare_*, breadcrumbs).") var density: Double?
+    @Option(help: "Scale of the merged task vector.") var lambda: Double?
+    @Option(help: "Comma-separated weights, one per model.") var weights: String?
+    @Option(help: "Interpolation factor (slerp).") var t: Double?
+    @Option(help: "EMA decay (ema).") var decay: Double?
+    @Option(help: "Random seed (dare_*).") var seed: Int?
+    @Option(name: .shortAndLong, help: "Output safetensors file (written atomically).") var output: String
+    @Argument(help: "The models to merge (safetensors files).") var models: [String]
+
+    func run() throws {
+        let state = LuaState()
+        var args = ["method=" + method, "output=" + output]
+        if let base { args.append("base=" + base) }
+        if let density { args.append("density=\(density)") }
+        if let lambda { args.append("lambda=\(lambda)") }
+        if let weights { args.append("weights=" + weights) }
+        if let t { args.append("t=\(t)") }
+        if let decay { args.append("decay=\(decay)") }
+        if let seed { args.append("seed=\(seed)") }
+        args += models.map { "model=" + $0 }
+        state.setArguments(script: "moonlab merge", args)
+        try runScript {
+            try state.run("""
+                local spec = {models = {}}
+                for _, a in ipairs(arg) do
+                  local k, v = a:match("^([%w_]+)=(.*)$")
+                  if k == "model" then spec.models[#spec.models + 1] = v
+                  elseif k == "weights" then
+                    spec.weights = {}
+                    for w in v:gmatch("[^,]+") do spec.weights[#spec.weights + 1] = assert(tonumber(w), "bad weight " .. w) end
+                  elseif k == "method" or k == "output" or k == "base" then spec[k] = v
+                  else spec[k] = math.tointeger(tonumber(v)) or tonumber(v) end
+                end
+                local t0 = moon.clock()
+                local r = moon.merge.files(spec)
+                print(string.format("merged %d tensors (%d parameters) with %s into %s in %.2fs", r.tensors, r.parameters, spec.method, r.output, moon.clock() - t0))
+                """, name: "=moonlab merge")
+        }
     }
 }
 
