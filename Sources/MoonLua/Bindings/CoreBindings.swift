@@ -13,6 +13,7 @@ extension LuaState {
         installEnvBindings()
         installModelBindings()
         installMergeBindings()
+        installJSONBindings()
     }
 
     func installCoreBindings() {
