@@ -1,0 +1,108 @@
+--- Run configuration for the gtr algorithms: defaults, validation and merging.
+-- A user config is a (partial) table with the same shape as config.defaults; unknown keys and wrong types are
+-- errors naming the key, so a typo never silently falls back to a default.
+local config = {}
+
+--- Marks a key whose value is a function (false when unset).
+config.FUNCTION = false
+
+config.defaults = {
+  name = "",                 -- run name (default: <algo>-<env>)
+  run_dir = "",              -- default: runs/<name>
+  resume = false,            -- continue from the run directory's latest checkpoint
+  seed = 1,
+  env = "numberline",
+  env_options = {},          -- passed to moon.env.make (size, max_position, ...)
+  prompt = "short",          -- "short": the state as text; "full": the original GymCards prompt
+  num_envs = 8,              -- parallel envs per rollout
+  steps = 8,                 -- turns per env per update (each update starts fresh, seeded episodes)
+  updates = 10,
+  model = {width = 128, layers = 4, heads = 4, intermediate = 344, image_size = 64, patch_size = 16,
+           vision_width = 64, vision_layers = 2},
+  generation = {temperature = 1.0, max_new_tokens = 256, top_k = 0, top_p = 1.0},
+  sft = {demos = 256, epochs = 3, lr = 1e-3, batch = 16, checkpoint = ""},  -- checkpoint: reuse an SFT policy file
+  ppo = {epochs = 2, minibatch = 16, lr = 1e-4, lr_min = 1e-6, clip = 0.2, value_coef = 0.5, entropy_coef = 0.0,
+         gamma = 0.9, lambda = 0.95, max_grad_norm = 1.0, thought_coef = 0.5, normalize_advantages = true},
+  reward = config.FUNCTION,  -- function(obs, response, reward, info) -> shaped reward
+  format_reward = 0,         -- +x for a well-formed answer, -x for a malformed one (GTR: 3 / 2 on Points24)
+  guidance = {               -- thought guidance (GTR, GTR-Turbo SFT)
+    coef = 1.0,              -- weight of the SFT term added to the PPO loss
+    states = 16,             -- visited states corrected per update
+    buffer = 1024,           -- DAgger aggregation buffer capacity
+    batch = 8,               -- buffer samples per PPO minibatch
+    teacher = "solver",      -- gtr.guided: "solver", a policy checkpoint path, or set teacher_fn
+    teacher_fn = config.FUNCTION, -- function(obs, response) -> corrected answer text
+  },
+  turbo = {
+    guidance = "kl",         -- "kl" or "sft"
+    merge = "ties",          -- "ties", "average", "ema", "dare_ties", "task_arithmetic" or "custom"
+    density = 0.8, ema_alpha = 0.5, pool_size = 0, every = 1, -- pool_size 0: keep the whole history
+    weights = config.FUNCTION, -- merge = "custom": function(index, count) -> weight of pool member index
+    kl_coef = 1.0, kl_clamp = 10.0, kl_estimator = "k1", kl_invalid = 100.0,
+    kl_mode = "reward",      -- "reward" (per-turn value subtracted after GAE) or "loss" (added to the PPO loss)
+    kl_tokens = "thought",   -- "thought" or "all"
+    teacher_temperature = 0.2, teacher_top_k = 5, teacher_repetition_penalty = 1.2,
+  },
+  eval = {episodes = 16, every = 1, temperature = 0.2},  -- every 0: only at the end
+  checkpoint_every = 1, keep_checkpoints = 2, samples = 4,
+  quiet = false,
+}
+
+local function kind(v)
+  if v == config.FUNCTION then return "function" end
+  return type(v)
+end
+
+local function keys(t)
+  local out = {}
+  for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out)
+  return table.concat(out, ", ")
+end
+
+--- Deep-merges `user` into a copy of `defaults`, checking keys and types. Returns the resolved table.
+function config.resolve(user, defaults, path)
+  defaults = defaults or config.defaults
+  path = path or ""
+  if user ~= nil and type(user) ~= "table" then
+    error(("gtr config: '%s' must be a table, got %s"):format(path == "" and "config" or path, type(user)), 0)
+  end
+  local out = {}
+  for k, v in pairs(defaults) do
+    if type(v) == "table" then out[k] = config.resolve(nil, v, path .. k .. ".") else out[k] = v end
+  end
+  local open = next(defaults) == nil  -- an empty default table (env_options) takes any keys
+  for k, v in pairs(user or {}) do
+    local d = defaults[k]
+    if open then
+      out[k] = v
+    elseif d == nil then
+      error(("gtr config: unknown key '%s%s' (expected one of: %s)"):format(path, tostring(k), keys(defaults)), 0)
+    elseif type(d) == "table" then
+      out[k] = config.resolve(v, d, path .. k .. ".")
+    elseif kind(d) == "function" then
+      if v ~= false and type(v) ~= "function" then
+        error(("gtr config: key '%s%s': expected a function, got %s"):format(path, k, type(v)), 0)
+      end
+      out[k] = v
+    elseif type(v) ~= type(d) and not (type(d) == "string" and type(v) == "string") then
+      error(("gtr config: key '%s%s': expected %s, got %s"):format(path, k, type(d), type(v)), 0)
+    else
+      out[k] = v
+    end
+  end
+  return out
+end
+
+--- The config without functions (for config.json).
+function config.serializable(cfg)
+  local out = {}
+  for k, v in pairs(cfg) do
+    if type(v) == "table" then out[k] = config.serializable(v)
+    elseif type(v) == "function" then out[k] = "<function>"
+    else out[k] = v end
+  end
+  return out
+end
+
+return config

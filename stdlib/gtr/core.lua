@@ -1,0 +1,352 @@
+--- The machinery every gtr algorithm shares: the policy, seeded rollouts, scoring, GAE, the PPO update, evaluation,
+-- metrics, checkpoints and resume. Algorithms (ppo.lua, guided.lua, turbo.lua) add their guidance through hooks.
+-- All heavy work (generation, env steps, scoring, backward, optimiser, merging) runs in Swift.
+local config = require("gtr.config")
+local core = {}
+local Run = {}
+Run.__index = Run
+core.Run = Run
+
+local function cat(...) return table.concat({...}) end
+
+--- The prompt the policy sees for an observation.
+function Run:prompt(obs)
+  if self.cfg.prompt == "full" then return obs.prompt end
+  return obs.text .. "\nAnswer in JSON with your thoughts and action.\n"
+end
+
+--- A batch (list of {prompt, image}) for observations.
+function Run:batch(observations)
+  local out = {}
+  for i, o in ipairs(observations) do out[i] = {prompt = self:prompt(o), image = o.image} end
+  return out
+end
+
+local function env_options(cfg, seed)
+  local o = {}
+  for k, v in pairs(cfg.env_options) do o[k] = v end
+  o.size = o.size or cfg.model.image_size
+  o.seed = seed
+  return o
+end
+
+--- Creates a run: resolves the config, builds (or resumes) the policy, optimiser and run directory.
+function core.new(user_cfg, algo, hooks)
+  local cfg = config.resolve(user_cfg)
+  local self = setmetatable({cfg = cfg, algo = algo, hooks = hooks or {}, update_count = 0, history = {}}, Run)
+  if cfg.name == "" then cfg.name = algo .. "-" .. cfg.env end
+  self.dir = cfg.run_dir ~= "" and cfg.run_dir or ("runs/" .. cfg.name)
+  self.tokens = 0
+  self.clock = 0
+  local model = {seed = cfg.seed}
+  for k, v in pairs(cfg.model) do model[k] = v end
+  moon.manual_seed(cfg.seed)
+  self.policy = moon.vlm.new(model)
+  self.run = moon.run.open(self.dir, {config = moon.json.encode(config.serializable(cfg), {pretty = true}),
+                                      resume = cfg.resume})
+  local total = cfg.updates * cfg.ppo.epochs * math.ceil(cfg.num_envs * cfg.steps / cfg.ppo.minibatch)
+  self.opt = moon.optim.adamw(self.policy:parameters(), {lr = cfg.ppo.lr, weight_decay = 0,
+    schedule = moon.optim.schedule{kind = "cosine", lr = cfg.ppo.lr, min_lr = cfg.ppo.lr_min, total = math.max(total, 1)}})
+  local state = cfg.resume and self.run:latest() or nil
+  if state then
+    self:restore(state)
+  else
+    self:initialize()
+  end
+  if self.hooks.setup then self.hooks.setup(self, state) end
+  return self
+end
+
+--- SFT initialisation (or a given SFT checkpoint), and the first checkpoint.
+function Run:initialize()
+  local cfg = self.cfg
+  if cfg.sft.checkpoint ~= "" then
+    self.policy:load_weights(cfg.sft.checkpoint)
+  elseif cfg.sft.demos > 0 then
+    require("gtr.sft").train(self, {demos = cfg.sft.demos, epochs = cfg.sft.epochs, lr = cfg.sft.lr, batch = cfg.sft.batch})
+  end
+  self.sft_state = self.policy:state_dict()
+  self.policy:save(self.run:path("checkpoints/sft.safetensors"))
+  local ev = self:evaluate()
+  self:log({update = 0, phase = "sft", eval_success = ev.success, eval_return = ev["return"], eval_invalid = ev.invalid})
+end
+
+--- Loads the latest checkpoint of the run directory (weights, optimiser, counters).
+function Run:restore(state)
+  self.policy:load_weights(self.run:path(state.policy))
+  self.opt:load_state_dict((moon.ckpt.load(self.run:path(state.optimizer))))
+  self.update_count = state.update
+  self.tokens = state.tokens or 0
+  self.clock = state.clock or 0
+  self.policy_sft = nil
+  self.sft_state = (moon.ckpt.load(self.run:path("checkpoints/sft.safetensors")))
+  if not self.cfg.quiet then print(("resumed %s at update %d"):format(self.dir, self.update_count)) end
+end
+
+--- Saves weights and optimiser state, then the state record that points at them (atomic, in that order).
+function Run:checkpoint(extra)
+  local u = self.update_count
+  local policy = ("checkpoints/step-%06d.safetensors"):format(u)
+  local optim = ("checkpoints/optim-%06d.safetensors"):format(u)
+  self.policy:save(self.run:path(policy))
+  moon.ckpt.save(self.run:path(optim), self.opt:state_dict())
+  local state = {update = u, policy = policy, optimizer = optim, tokens = self.tokens, clock = self.clock}
+  for k, v in pairs(extra or {}) do state[k] = v end
+  self.run:save_state(u, moon.json.encode(state))
+  self.run:prune(self.cfg.keep_checkpoints, self.protected or {})
+end
+
+--- Generates answers for a list of observations.
+function Run:generate(policy, observations, gen)
+  local g = self.cfg.generation
+  return policy:generate(self:batch(observations), {temperature = g.temperature, max_new_tokens = g.max_new_tokens,
+    top_k = g.top_k, top_p = g.top_p, stop = {"}"}, generator = gen})
+end
+
+local function well_formed(text)
+  return text:find('"thoughts"%s*:') ~= nil and text:find('"action"%s*:') ~= nil
+end
+
+--- Collects cfg.steps turns from cfg.num_envs fresh, seeded episodes. Returns the samples (one per turn, in
+-- time-major order), the last values, and rollout statistics.
+function Run:collect()
+  local cfg, u = self.cfg, self.update_count
+  local seed = cfg.seed * 100003 + u
+  local venv = moon.env.vector(cfg.env, cfg.num_envs, env_options(cfg, seed))
+  local gen = moon.generator(seed)
+  local obs = venv:reset()
+  local samples, entropy, ntok = {}, 0, 0
+  for t = 1, cfg.steps do
+    local teacher = self.hooks.before_step and self.hooks.before_step(self, venv, obs) or {}
+    local g = self:generate(self.policy, obs, gen)
+    local next_obs, rewards, dones, infos = venv:step(g.texts)
+    for i = 1, #obs do
+      local r = rewards[i]
+      if cfg.format_reward ~= 0 then r = r + (well_formed(g.texts[i]) and cfg.format_reward or -cfg.format_reward) end
+      if cfg.reward then
+        r = cfg.reward(obs[i], g.texts[i], r, infos[i])
+        if type(r) ~= "number" then error("gtr config: reward function must return a number, got " .. type(r), 0) end
+      end
+      for _, e in ipairs(g.entropies[i]) do entropy = entropy + e end
+      ntok = ntok + #g.tokens[i]
+      samples[#samples + 1] = {obs = obs[i], tokens = g.tokens[i], text = g.texts[i], reward = r, done = dones[i],
+                               info = infos[i], t = t, env = i, teacher = teacher[i]}
+    end
+    obs = next_obs
+  end
+  local last = moon.no_grad(function() return self.policy:value(self:batch(obs)) end)
+  local stats = venv:stats()
+  return samples, last, {episodes = stats, entropy = entropy / math.max(ntok, 1), tokens = ntok}
+end
+
+--- Per-sample old log-probabilities, values and per-token scores under the current policy (no autograd).
+function Run:score_samples(policy, samples, list)
+  local out = {}
+  local mb = self.cfg.ppo.minibatch
+  moon.no_grad(function()
+    for first = 1, #samples, mb do
+      local obs, toks = {}, {}
+      for k = first, math.min(first + mb - 1, #samples) do
+        obs[#obs + 1] = samples[k].obs; toks[#toks + 1] = list and list[k] or samples[k].tokens
+      end
+      out[#out + 1] = policy:score(self:batch(obs), toks)
+    end
+  end)
+  return out
+end
+
+--- PPO's per-answer log-probability: log p(action) + thought_coef * log p(thoughts).
+function core.sequence_logprob(score, thought_coef)
+  return (score.logprobs * score.action_mask):sum(2) + (score.logprobs * score.thought_mask):sum(2) * thought_coef
+end
+
+--- GAE over the [T, N] rollout, with optional per-sample adjustments (the KL shaping of GTR-Turbo).
+function Run:advantages(samples, last, old)
+  local cfg = self.cfg
+  local T, N = cfg.steps, cfg.num_envs
+  local rewards, dones = {}, {}
+  for t = 1, T do
+    rewards[t], dones[t] = {}, {}
+    for i = 1, N do
+      local s = samples[(t - 1) * N + i]
+      rewards[t][i] = s.reward
+      dones[t][i] = s.done and 1 or 0
+    end
+  end
+  local values = moon.cat(old.values):reshape(T, N)
+  local adv, ret = moon.rl.gae(moon.tensor(rewards), values, moon.tensor(dones), last,
+                               {gamma = cfg.ppo.gamma, lambda = cfg.ppo.lambda})
+  adv, ret = adv:reshape(-1), ret:reshape(-1)
+  if self.hooks.adjust_advantages then adv, ret = self.hooks.adjust_advantages(self, samples, adv, ret, old) end
+  return adv, ret, values:reshape(-1)
+end
+
+--- One PPO update over the samples; `extra_loss(run, indices)` adds guidance terms. Returns mean statistics.
+function Run:ppo_update(samples, adv, ret, old)
+  local cfg = self.cfg.ppo
+  local B = #samples
+  local old_logp = moon.cat(old.logp)
+  if cfg.normalize_advantages and B > 1 then adv = (adv - adv:mean()) / (adv:std() + 1e-8) end
+  local params = self.policy:parameters()
+  local gen = moon.generator(self.cfg.seed * 31 + self.update_count)
+  local sums, n = {}, 0
+  local function add(k, v) sums[k] = (sums[k] or 0) + v end
+  for _ = 1, cfg.epochs do
+    local perm = moon.randperm(B, {generator = gen}):totable()
+    for first = 1, B, cfg.minibatch do
+      local idx, obs, toks = {}, {}, {}
+      for k = first, math.min(first + cfg.minibatch - 1, B) do
+        local j = perm[k] + 1
+        idx[#idx + 1] = perm[k]; obs[#obs + 1] = samples[j].obs; toks[#toks + 1] = samples[j].tokens
+      end
+      local ids = moon.tensor(idx, {dtype = "int64"})
+      local s = self.policy:score(self:batch(obs), toks)
+      local loss, st = moon.rl.ppo_loss{
+        logp = core.sequence_logprob(s, cfg.thought_coef), old_logp = old_logp:index_select(1, ids),
+        advantages = adv:index_select(1, ids), values = s.values, returns = ret:index_select(1, ids),
+        entropy = (s.entropies * s.mask):sum() / (s.mask:sum() + 1e-8),
+        clip = cfg.clip, value_coef = cfg.value_coef, entropy_coef = cfg.entropy_coef}
+      if self.hooks.extra_loss then
+        local extra, es = self.hooks.extra_loss(self, s, idx, samples)
+        if extra then loss = loss + extra end
+        for k, v in pairs(es or {}) do add(k, v) end
+      end
+      self.opt:zero_grad()
+      loss:backward()
+      add("grad_norm", moon.optim.clip_grad_norm(params, cfg.max_grad_norm))
+      self.opt:step()
+      for k, v in pairs(st) do add(k, v) end
+      n = n + 1
+    end
+  end
+  for k, v in pairs(sums) do sums[k] = v / math.max(n, 1) end
+  return sums
+end
+
+--- Greedy-ish evaluation on fresh episodes run to the end. Returns success rate, mean return, invalid rate.
+function Run:evaluate(episodes)
+  local cfg = self.cfg
+  episodes = episodes or cfg.eval.episodes
+  if episodes <= 0 then return {success = 0, ["return"] = 0, invalid = 0} end
+  local envs, obs, alive = {}, {}, {}
+  local opts = env_options(cfg, 0)
+  for i = 1, episodes do
+    envs[i] = moon.env.make(cfg.env, opts)
+    obs[i] = envs[i]:reset(900001 + i)
+    alive[i] = true
+  end
+  local gen = moon.generator(4242)
+  local ret, succ, invalid, turns = {}, 0, 0, 0
+  for i = 1, episodes do ret[i] = 0 end
+  for _ = 1, 64 do
+    local ids, batch = {}, {}
+    for i = 1, episodes do if alive[i] then ids[#ids + 1] = i; batch[#batch + 1] = obs[i] end end
+    if #ids == 0 then break end
+    local g = self.policy:generate(self:batch(batch), {temperature = cfg.eval.temperature,
+      max_new_tokens = cfg.generation.max_new_tokens, stop = {"}"}, generator = gen})
+    for k, i in ipairs(ids) do
+      local o, r, done, info = envs[i]:step(g.texts[k])
+      ret[i] = ret[i] + r; turns = turns + 1
+      if info.illegal then invalid = invalid + 1 end
+      obs[i] = o
+      if done then alive[i] = false; if info.success then succ = succ + 1 end end
+    end
+  end
+  local total = 0
+  for i = 1, episodes do total = total + ret[i] end
+  return {success = succ / episodes, ["return"] = total / episodes, invalid = invalid / math.max(turns, 1)}
+end
+
+--- Records metrics (metrics.jsonl / .csv) and prints the progress line.
+function Run:log(record)
+  record.algo = self.algo
+  self.run:log(record)
+  self.history[#self.history + 1] = record
+  if not self.cfg.quiet then print(moon.metrics.progress(record, self.cfg.updates)) end
+end
+
+--- One full update: collect, score, advantages, PPO (+ guidance), teacher refresh, metrics, checkpoint.
+function Run:update()
+  local cfg = self.cfg
+  local t0 = moon.clock()
+  self.update_count = self.update_count + 1
+  moon.manual_seed(cfg.seed * 7 + self.update_count)
+  local samples, last, roll = self:collect()
+  local scores = self:score_samples(self.policy, samples)
+  local old = {logp = {}, values = {}, scores = scores}
+  for _, s in ipairs(scores) do
+    old.logp[#old.logp + 1] = core.sequence_logprob(s, cfg.ppo.thought_coef)
+    old.values[#old.values + 1] = s.values
+  end
+  if self.hooks.after_collect then self.hooks.after_collect(self, samples, old) end
+  local adv, ret = self:advantages(samples, last, old)
+  local stats = self:ppo_update(samples, adv, ret, old)
+  local extra = self.hooks.after_update and self.hooks.after_update(self, samples) or {}
+  -- metrics
+  local eps, succ, rsum, inv, lsum = roll.episodes, 0, 0, 0, 0
+  for _, e in ipairs(eps) do
+    if e.success then succ = succ + 1 end
+    rsum = rsum + e["return"]; lsum = lsum + e.length
+  end
+  for _, s in ipairs(samples) do if s.info.illegal then inv = inv + 1 end end
+  local started = #eps + self:unfinished(samples)  -- episodes still running at the boundary count as unsolved
+  local texts = {}
+  for i, s in ipairs(samples) do texts[i] = s.text end
+  self.tokens = self.tokens + roll.tokens
+  local dt = moon.clock() - t0
+  self.clock = self.clock + dt
+  local rec = {update = self.update_count, success = succ / math.max(started, 1),
+    ["return"] = #eps > 0 and rsum / #eps or 0, episode_length = #eps > 0 and lsum / #eps or 0,
+    invalid = inv / #samples, entropy = roll.entropy, diversity = moon.metrics.distinct_n(texts, 2),
+    distinct_answers = moon.metrics.distinct_ratio(texts),
+    value_loss = stats.value_loss, policy_loss = stats.policy_loss, clip_frac = stats.clip_frac,
+    approx_kl = stats.approx_kl, grad_norm = stats.grad_norm, lr = self.opt:lr(),
+    tokens_per_s = roll.tokens / dt, wall = self.clock, episodes = #eps}
+  for k, v in pairs(extra) do rec[k] = v end
+  for k, v in pairs(stats) do if rec[k] == nil then rec[k] = v end end
+  if cfg.eval.every > 0 and self.update_count % cfg.eval.every == 0 or self.update_count == cfg.updates then
+    local ev = self:evaluate()
+    rec.eval_success, rec.eval_return, rec.eval_invalid = ev.success, ev["return"], ev.invalid
+  end
+  self:log(rec)
+  self:save_samples(samples)
+  if self.update_count % cfg.checkpoint_every == 0 or self.update_count == cfg.updates then
+    self:checkpoint(self.hooks.state and self.hooks.state(self) or nil)
+  end
+  return rec
+end
+
+--- Number of episodes still running at the end of the rollout (one per env whose last turn was not final).
+function Run:unfinished(samples)
+  local n = 0
+  for _, s in ipairs(samples) do if s.t == self.cfg.steps and not s.done then n = n + 1 end end
+  return n
+end
+
+--- Writes a few sample turns (image + prompt + answer) for people to look at.
+function Run:save_samples(samples)
+  local k = self.cfg.samples
+  if k <= 0 then return end
+  local dir = ("samples/update-%06d"):format(self.update_count)
+  local lines = {}
+  for i = 1, math.min(k, #samples) do
+    local s = samples[i]
+    local png = ("%s/turn-%02d.png"):format(dir, i)
+    if s.obs.image then moon.image.save_png(s.obs.image, self.run:path(png)) end
+    lines[#lines + 1] = moon.json.encode({image = png, prompt = self:prompt(s.obs), answer = s.text, reward = s.reward,
+                                          success = s.info.success, illegal = s.info.illegal})
+  end
+  self.run:write(dir .. "/turns.jsonl", table.concat(lines, "\n") .. "\n")
+end
+
+--- Runs the remaining updates, then writes the plots. Returns the metrics history.
+function Run:train()
+  while self.update_count < self.cfg.updates do self:update() end
+  local plots = moon.plot.run(self.dir)
+  if not self.cfg.quiet then
+    print(cat("metrics: ", self.run:path("metrics.jsonl"), "  plots: ", self.run:path("plots")))
+  end
+  return self.history, plots
+end
+
+return core

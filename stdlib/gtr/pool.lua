@@ -1,0 +1,77 @@
+--- A checkpoint pool: keeps the last K state dicts (or all), on disk as well as in memory so a run can resume, and
+-- builds the merged teacher with any merge method, including a weighting function written in Lua.
+--   local pool = require("gtr.pool").new{dir = run:path("teacher/pool"), size = 0, method = "ties", base = sft_state}
+--   pool:add(update, policy:state_dict()); local teacher_state = pool:merged()
+local pool = {}
+local Pool = {}
+Pool.__index = Pool
+
+--- opts: dir (files), size (0 = unlimited), method ("ties", "average", "ema", "dare_ties", "task_arithmetic",
+-- "custom"), base (state dict for task-vector methods), density, alpha (EMA weight of the newest checkpoint),
+-- weights (function(index, count) -> weight, for "custom"), seed.
+function pool.new(opts)
+  local self = setmetatable({members = {}, opts = opts}, Pool)
+  return self
+end
+
+local function file(self, step) return ("%s/member-%06d.safetensors"):format(self.opts.dir, step) end
+
+--- Adds a checkpoint taken at `step` (a state dict; copied by the caller) and drops the oldest beyond the size.
+function Pool:add(step, state)
+  moon.ckpt.save(file(self, step), state)
+  self.members[#self.members + 1] = {step = step, state = state}
+  local size = self.opts.size or 0
+  while size > 0 and #self.members > size do
+    local old = table.remove(self.members, 1)
+    os.remove(file(self, old.step))
+  end
+  if self.opts.method == "ema" then
+    local a = self.opts.alpha or 0.5
+    if not self.ema then self.ema = state
+    else self.ema = moon.merge.ema({self.ema, state}, {decay = 1 - a}) end
+    moon.ckpt.save(self.opts.dir .. "/ema.safetensors", self.ema)
+  end
+end
+
+--- The steps of the checkpoints the pool holds (what the teacher is made of).
+function Pool:steps()
+  local out = {}
+  for i, m in ipairs(self.members) do out[i] = m.step end
+  return out
+end
+
+--- Reloads members (and the EMA state) saved by a run being resumed.
+function Pool:restore(steps)
+  self.members = {}
+  for _, s in ipairs(steps) do self.members[#self.members + 1] = {step = s, state = (moon.ckpt.load(file(self, s)))} end
+  if self.opts.method == "ema" then self.ema = (moon.ckpt.load(self.opts.dir .. "/ema.safetensors")) end
+end
+
+--- The merged state dict.
+function Pool:merged()
+  local o = self.opts
+  local sets = {}
+  for i, m in ipairs(self.members) do sets[i] = m.state end
+  assert(#sets > 0, "gtr.pool: the pool is empty")
+  if o.method == "ema" then return self.ema end
+  if #sets == 1 then return sets[1] end
+  if o.method == "average" then return moon.merge.average(sets) end
+  if o.method == "custom" then
+    local w = {}
+    for i = 1, #sets do
+      local ok, v = pcall(o.weights, i, #sets)
+      if not ok then error("gtr.pool: weights function failed: " .. tostring(v), 0) end
+      if type(v) ~= "number" then error("gtr.pool: weights function must return a number, got " .. type(v), 0) end
+      w[i] = v
+    end
+    return moon.merge.average(sets, {weights = w})
+  end
+  if o.method == "ties" then return moon.merge.ties(sets, {base = o.base, density = o.density}) end
+  if o.method == "dare_ties" then return moon.merge.dare_ties(sets, {base = o.base, density = o.density, seed = o.seed or 0}) end
+  if o.method == "task_arithmetic" then
+    return moon.merge.task_arithmetic(sets, {base = o.base, lambda = 1 / #sets})
+  end
+  error("gtr.pool: unknown merge method '" .. tostring(o.method) .. "'", 0)
+end
+
+return pool
