@@ -86,3 +86,17 @@ print("ppo ratio:", fmt(ratio))
 print("ppo policy loss:", f"{pl.item():.9g}", "value loss:", f"{vl.item():.9g}", "loss:", f"{loss.item():.9g}")
 print("ppo approx kl:", f"{((ratio - 1) - logr).mean().item():.9g}")
 print("ppo grad new_a:", fmt(new_a.grad), "grad new_t:", fmt(new_t.grad), "grad val:", fmt(val.grad))
+
+# Self-BLEU (nltk sentence_bleu, 4-gram uniform weights, smoothing method1 and none) over whitespace tokens, lower-cased
+try:
+    from nltk.translate.bleu_score import sentence_bleu, SmoothingFunction
+    import warnings
+    warnings.filterwarnings("ignore")
+    texts = ["I have 5 and 7 so 5 + 7 = 12", "I have 5 and 7 so 7 + 5 = 12", "the cards are 2 and 6 so 2 * 6 = 12",
+             "I have 5 and 7 so 5 + 7 = 12", "hit"]
+    toks = [t.lower().split() for t in texts]
+    for name, sm in [("method1", SmoothingFunction().method1), ("none", None)]:
+        scores = [sentence_bleu([r for j, r in enumerate(toks) if j != i], h, smoothing_function=sm) for i, h in enumerate(toks)]
+        print(f"self-bleu {name}:", [f"{s:.9g}" for s in scores], f"mean {sum(scores) / len(scores):.9g}")
+except ImportError:
+    print("nltk not installed: skipping self-BLEU references")
