@@ -132,3 +132,32 @@ public enum KLReward {
         }
     }
 }
+
+extension Distill {
+    /// KL to the teacher as a differentiable *loss* on the agent's sampled tokens only (no full logits needed):
+    /// `agentLogProbs` `[...]` (with gradient) and `teacherLogProbs` `[...]` (constant) are the log-probs of the same
+    /// sampled tokens; per-token values use `estimator`/`direction` as `KLReward` does (e.g. reverse k3 =
+    /// `exp(log π_T − log π_A) − 1 − (log π_T − log π_A)`, the usual GRPO-style KL penalty), optionally clamped
+    /// (a clamped token has zero gradient), then reduced with `mask`.
+    public static func sampledKL(agentLogProbs: Tensor, teacherLogProbs: Tensor, mask: Tensor? = nil,
+                                 estimator: KLEstimator = .k3, direction: KLDirection = .reverse,
+                                 clampMin: Float? = nil, clampMax: Float? = nil, reduction: Reduction = .mean) throws -> Tensor {
+        let op = "distill.sampled_kl"
+        guard teacherLogProbs.shape == agentLogProbs.shape else {
+            throw TrainError(op, arg: "teacher_logprobs", "expected shape \(shapeString(agentLogProbs.shape)), got \(shapeString(teacherLogProbs.shape))")
+        }
+        if let lo = clampMin, let hi = clampMax, lo > hi { throw TrainError(op, arg: "clamp", "min \(lo) is greater than max \(hi)") }
+        let logr = try teacherLogProbs.detach().sub(agentLogProbs)
+        var v: Tensor
+        switch (direction, estimator) {
+        case (.reverse, .k1): v = logr.neg()
+        case (.reverse, .abs): v = logr.abs()
+        case (.reverse, .k3): v = try logr.exp().sub(1).sub(logr)
+        case (.forward, .k1): v = try logr.exp().mul(logr)
+        case (.forward, .abs): v = try logr.exp().mul(logr).abs()
+        case (.forward, .k3): let r = logr.exp(); v = try r.mul(logr).sub(r.sub(1))
+        }
+        if clampMin != nil || clampMax != nil { v = v.clamp(min: clampMin, max: clampMax) }
+        return try maskedReduce(v, mask: mask, reduction: reduction, op: op)
+    }
+}

@@ -101,6 +101,9 @@ public enum PPOLoss {
             if let t = t, t.shape != b { throw TrainError(op, arg: name, "expected shape \(shapeString(b)), got \(shapeString(t.shape))") }
         }
         guard c.clip > 0, c.clip < 1 else { throw TrainError(op, arg: "clip", "must be in (0, 1), got \(c.clip)") }
+        guard c.thoughtCoef >= 0, c.thoughtCoef.isFinite else { throw TrainError(op, arg: "thought_coef", "must be >= 0, got \(c.thoughtCoef)") }
+        guard c.valueCoef >= 0, c.valueCoef.isFinite else { throw TrainError(op, arg: "value_coef", "must be >= 0, got \(c.valueCoef)") }
+        guard c.entropyCoef.isFinite else { throw TrainError(op, arg: "entropy_coef", "must be a finite number, got \(c.entropyCoef)") }
         if let vc = c.valueClip {
             guard vc > 0 else { throw TrainError(op, arg: "value_clip", "must be > 0, got \(vc)") }
             guard x.oldValues != nil else { throw TrainError(op, arg: "old_values", "required when value_clip is set") }

@@ -165,3 +165,51 @@ final class PPOLossTests: XCTestCase {
         assertThrowsMessage(try PPOLoss.compute(x0, config: PPOConfig(clip: 0)), contains: "'clip'")
     }
 }
+
+final class SampledKLAndPPOGradTests: XCTestCase {
+    let agent: [Float] = [-1, -2, -0.5, -0.7, -3, -0.2], teacher: [Float] = [-1.5, -1, -3, -0.6, -2.2, -0.9]
+
+    func testSampledKLValuesMatchTheRewardEstimates() throws {
+        let m = try Tensor([1, 1, 0, 1, 0, 1], shape: [2, 3])
+        for dir in KLDirection.allCases {
+            for est in KLEstimator.allCases {
+                let v = try Distill.sampledKL(agentLogProbs: Tensor(agent, shape: [2, 3]), teacherLogProbs: Tensor(teacher, shape: [2, 3]),
+                                              mask: m, estimator: est, direction: dir, reduction: .none).toArray()
+                let want = try KLReward.perToken(agentLogProbs: agent, teacherLogProbs: teacher, mask: [true, true, false, true, false, true],
+                                                 options: KLRewardOptions(estimator: est, direction: dir, clampMin: nil, clampMax: nil))
+                assertClose(v, want, "\(dir) \(est)")
+            }
+        }
+    }
+
+    func testSampledKLGradients() throws {
+        let t = try Tensor(teacher, shape: [2, 3]), m = try Tensor([1, 1, 0, 1, 0, 1], shape: [2, 3])
+        for dir in KLDirection.allCases {
+            for est in KLEstimator.allCases {
+                try gradCheck(agent, shape: [2, 3], "\(dir) \(est)") { a in
+                    try Distill.sampledKL(agentLogProbs: a, teacherLogProbs: t, mask: m, estimator: est, direction: dir)
+                }
+            }
+        }
+        // reverse k3 gradient by hand: d/da [e^(t−a) − 1 − (t − a)] = 1 − e^(t−a)
+        let a = try Tensor([-1.0]).setRequiresGrad()
+        try Distill.sampledKL(agentLogProbs: a, teacherLogProbs: Tensor([-2.0]), reduction: .sum).backward()
+        assertClose(a.grad!.toArray(), [Float(1 - exp(-1.0))])
+    }
+
+    func testPPOGradientsAgainstFiniteDifferences() throws {
+        // ratios chosen away from the clip boundaries (finite differences are exact only off the kinks)
+        let oldA: [Float] = [-1.2, -1.5, -0.5, -3.3, -2], oldT: [Float] = [-4.1, -1.2, -2.4, -2.0, -1]
+        let newA: [Float] = [-1.0, -2.0, -0.5, -3.0, -2.6], newT: [Float] = [-4.0, -1.0, -2.0, -2.5, -1]
+        let adv = try Tensor([1.0, -0.5, 2.0, 0.7, 0.8]), ret = try Tensor([0.5, 1.0, -0.2, 0.3, 0]), oldV = try Tensor([0.3, 0.95, 0.1, 0.5, 0.1])
+        let val: [Float] = [0.4, 0.7, 0.1, 0.6, 0.5]
+        let cfg = PPOConfig(clip: 0.1, thoughtCoef: 0.5, valueCoef: 0.5, entropyCoef: 0.01, valueClip: 0.2)
+        func loss(_ a: Tensor, _ t: Tensor, _ v: Tensor) throws -> Tensor {
+            try PPOLoss.compute(PPOInputs(newLogpAction: a, newLogpThought: t, oldLogpAction: Tensor(oldA), oldLogpThought: Tensor(oldT),
+                                          advantages: adv, returns: ret, values: v, oldValues: oldV, entropy: a.neg()), config: cfg).loss
+        }
+        try gradCheck(newA, shape: [5], "ppo action") { a in try loss(a, Tensor(newT), Tensor(val)) }
+        try gradCheck(newT, shape: [5], "ppo thought") { t in try loss(Tensor(newA), t, Tensor(val)) }
+        try gradCheck(val, shape: [5], "ppo value") { v in try loss(Tensor(newA), Tensor(newT), v) }
+    }
+}
