@@ -32,3 +32,12 @@ public struct TrainError: Error, CustomStringConvertible, LocalizedError, Sendab
 func shapeString(_ shape: [Int]) -> String {
     "[" + shape.map(String.init).joined(separator: ", ") + "]"
 }
+
+/// Parses a string option into one of an enum's cases by raw value (as Lua option tables give them), throwing an
+/// error that names the key and lists the accepted values, e.g.
+/// `ppo: argument 'estimator': unknown value 'k2' (expected one of: k1, abs, k3)`.
+public func parseOption<E: RawRepresentable & CaseIterable>(_ value: String, key: String, op: String,
+                                                            as type: E.Type = E.self) throws -> E where E.RawValue == String {
+    if let e = E(rawValue: value) { return e }
+    throw TrainError(op, arg: key, "unknown value '\(value)' (expected one of: \(E.allCases.map(\.rawValue).joined(separator: ", ")))")
+}
