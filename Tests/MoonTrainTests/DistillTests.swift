@@ -89,6 +89,13 @@ final class DistillTests: XCTestCase {
         // -inf teacher logits (masked vocabulary) give a finite forward KL
         let tm = try Tensor([0, -Float.infinity], shape: [1, 2])
         assertClose(try Distill.perToken(student: student, teacher: tm, divergence: .forwardKL).toArray(), [Float(log(2.0))])
+        for div in [DistillDivergence.forwardKL, .jsd] {
+            let sg = try Tensor([0.3, -0.2], shape: [1, 2]).setRequiresGrad()
+            let v = try Distill.loss(student: sg, teacher: tm, divergence: div)
+            XCTAssertTrue(try v.item().isFinite, "\(div)")
+            try v.backward()
+            XCTAssertTrue(sg.grad!.toArray().allSatisfy { $0.isFinite }, "\(div) gradient \(sg.grad!.toArray())")
+        }
     }
 
     func testBadInputsThrow() throws {

@@ -201,7 +201,7 @@ final class SampledKLAndPPOGradTests: XCTestCase {
         // ratios chosen away from the clip boundaries (finite differences are exact only off the kinks)
         let oldA: [Float] = [-1.2, -1.5, -0.5, -3.3, -2], oldT: [Float] = [-4.1, -1.2, -2.4, -2.0, -1]
         let newA: [Float] = [-1.0, -2.0, -0.5, -3.0, -2.6], newT: [Float] = [-4.0, -1.0, -2.0, -2.5, -1]
-        let adv = try Tensor([1.0, -0.5, 2.0, 0.7, 0.8]), ret = try Tensor([0.5, 1.0, -0.2, 0.3, 0]), oldV = try Tensor([0.3, 0.95, 0.1, 0.5, 0.1])
+        let adv = Tensor([1.0, -0.5, 2.0, 0.7, 0.8]), ret = Tensor([0.5, 1.0, -0.2, 0.3, 0]), oldV = Tensor([0.3, 0.95, 0.1, 0.5, 0.1])
         let val: [Float] = [0.4, 0.7, 0.1, 0.6, 0.5]
         let cfg = PPOConfig(clip: 0.1, thoughtCoef: 0.5, valueCoef: 0.5, entropyCoef: 0.01, valueClip: 0.2)
         func loss(_ a: Tensor, _ t: Tensor, _ v: Tensor) throws -> Tensor {
