@@ -1,4 +1,5 @@
 import Foundation
+import MoonEnvs
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -179,6 +180,27 @@ public final class RunDir {
     public func samplePath(_ name: String) throws -> String {
         try RunDir.checkPlainName(name, "run_dir.sample_path")
         return (samplesDir as NSString).appendingPathComponent(name)
+    }
+
+    /// Writes one sample to samples/: `<name>.png` (when an image is given) and `<name>.json` (the record, with an
+    /// `"image"` member naming the PNG added when there is one), both atomically. `name` must be a plain file name
+    /// without extension, e.g. `"u0012-env3-step2"`. Returns the paths written.
+    @discardableResult
+    public func writeSample(_ name: String, image: RGBImage? = nil, record: TrainJSON) throws -> (json: String, png: String?) {
+        let op = "run_dir.write_sample"
+        try RunDir.checkPlainName(name, op)
+        guard var members = record.members else { throw TrainError(op, arg: "record", "expected a JSON object") }
+        var png: String? = nil
+        if let img = image {
+            let p = (samplesDir as NSString).appendingPathComponent(name + ".png")
+            try writeFileAtomically(Data(PNG.encode(img)), to: p)
+            png = p
+            members.removeAll { $0.key == "image" }
+            members.append(TrainJSON.Member("image", .string(name + ".png")))
+        }
+        let j = (samplesDir as NSString).appendingPathComponent(name + ".json")
+        try writeFileAtomically(TrainJSON.object(members).pretty() + "\n", to: j)
+        return (j, png)
     }
 
     /// plots/<metric>.png with the metric name made file-safe.

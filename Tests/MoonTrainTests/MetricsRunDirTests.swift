@@ -1,4 +1,5 @@
 import XCTest
+import MoonEnvs
 @testable import MoonTrain
 
 func makeTempDir(_ name: String = #function) throws -> String {
@@ -111,6 +112,19 @@ final class RunDirTests: XCTestCase {
         XCTAssertEqual(RunDir.list(root: root), [path])
         assertThrowsMessage(try run.samplePath("../x"), contains: "'name'")
         XCTAssertEqual(run.plotPath("success rate/%"), path + "/plots/success_rate__.png")
+    }
+
+    func testWriteSample() throws {
+        let run = try RunDir(try makeTempDir() + "/r")
+        var c = Canvas(width: 8, height: 6)
+        c.fillRect(x: 0, y: 0, w: 4, h: 6, .red)
+        let (j, p) = try run.writeSample("u0001-env0", image: c.image, record: .object(pairs: [("text", .string("hi")), ("reward", .number(-1))]))
+        XCTAssertEqual(try PNG.decodeStored(Array(FileManager.default.contents(atPath: p!)!)), c.image)
+        let back = try TrainJSON.parse(readText(j))
+        XCTAssertEqual(back["image"]?.stringValue, "u0001-env0.png")
+        XCTAssertEqual(back["reward"]?.doubleValue, -1)
+        assertThrowsMessage(try run.writeSample("a/b", record: .object([])), contains: "'name'")
+        assertThrowsMessage(try run.writeSample("x", record: .array([])), contains: "'record'")
     }
 
     func testMetricsLoggerResumesWithRun() throws {
