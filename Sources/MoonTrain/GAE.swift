@@ -99,6 +99,16 @@ public enum GAE {
         try Tensor(normalize(floats(x), eps: eps), shape: x.shape)
     }
 
+    /// Optional time-limit handling: RL4VLM/GTR treat a truncated episode like a terminated one (no bootstrap). To
+    /// bootstrap instead, add `γ · V(final observation)` to the reward of each truncated (not terminated) step before
+    /// GAE; `finalValues[i]` is read only where `truncated[i]`. Returns the adjusted rewards (row-major like the input).
+    public static func bootstrapTruncated(rewards: [Float], truncated: [Bool], finalValues: [Float], gamma: Float) throws -> [Float] {
+        let op = "gae.bootstrap_truncated"
+        guard truncated.count == rewards.count else { throw TrainError(op, arg: "truncated", "expected \(rewards.count) values, got \(truncated.count)") }
+        guard finalValues.count == rewards.count else { throw TrainError(op, arg: "final_values", "expected \(rewards.count) values, got \(finalValues.count)") }
+        return (0..<rewards.count).map { truncated[$0] ? rewards[$0] + gamma * finalValues[$0] : rewards[$0] }
+    }
+
     /// GTR-Turbo's KL guidance applied after GAE: subtracts `beta × penalty[t, n]` from both the advantage and the
     /// return of each turn (so it lowers that turn's advantage and shifts its value target).
     public static func subtractPenalty(_ result: GAEResult, penalty: [Float], beta: Float = 1) throws -> GAEResult {

@@ -88,6 +88,12 @@ final class GAETests: XCTestCase {
         assertClose(p.returns, [0.95, 0.504, 0.0, 0.72, 3.8, -49])
     }
 
+    func testBootstrapTruncated() throws {
+        let r = try GAE.bootstrapTruncated(rewards: [1, 2, 3], truncated: [false, true, false], finalValues: [9, 4, 9], gamma: 0.5)
+        XCTAssertEqual(r, [1, 4, 3])
+        assertThrowsMessage(try GAE.bootstrapTruncated(rewards: [1], truncated: [true], finalValues: [], gamma: 0.5), contains: "'final_values'")
+    }
+
     func testBadInputs() {
         assertThrowsMessage(try GAE.compute(rewards: [1], values: [1, 2], dones: [false], lastValues: [0], steps: 1, envs: 1, gamma: 0.9, lambda: 0.95), contains: "'values'")
         assertThrowsMessage(try GAE.compute(rewards: [1], values: [1], dones: [false], lastValues: [], steps: 1, envs: 1, gamma: 0.9, lambda: 0.95), contains: "'last_values'")
