@@ -1,0 +1,146 @@
+import XCTest
+import MoonEnvs
+@testable import MoonTrain
+
+func makeTempDir(_ name: String = #function) throws -> String {
+    let d = NSTemporaryDirectory() + "moontrain-\(name.filter { $0.isLetter || $0.isNumber })-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+func readText(_ path: String) -> String { String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self) }
+
+final class TrainJSONTests: XCTestCase {
+    func testRoundTripKeepsOrderAndEscapes() throws {
+        let v = TrainJSON.object(pairs: [("z", .number(1)), ("a", .string("q\"uo\\te\n\té")), ("n", .number(0.1)), ("big", .number(1e20)),
+                                  ("neg", .number(-3.5e-7)), ("arr", .array([.bool(true), .null, .object([])])), ("inf", .number(.infinity))])
+        let s = v.serialized()
+        XCTAssertEqual(s, #"{"z":1,"a":"q\"uo\\te\n\té","n":0.1,"big":1e+20,"neg":-3.5e-07,"arr":[true,null,{}],"inf":null}"#)
+        let back = try TrainJSON.parse(s)
+        XCTAssertEqual(back.members?.map(\.key), ["z", "a", "n", "big", "neg", "arr", "inf"])
+        XCTAssertEqual(back["a"]?.stringValue, "q\"uo\\te\n\té")
+        XCTAssertEqual(back["n"]?.doubleValue, 0.1)
+        XCTAssertEqual(try TrainJSON.parse(v.pretty()), back)
+        XCTAssertEqual(try TrainJSON.parse(#""\u00e9\ud83d\ude00""#).stringValue, "é😀")
+        assertThrowsMessage(try TrainJSON.parse(#"{"a":1,}"#), contains: "offset")
+        assertThrowsMessage(try TrainJSON.parse("[1 2]"), contains: "expected ',' or ']'")
+        assertThrowsMessage(try TrainJSON.parse("{} x"), contains: "trailing")
+    }
+}
+
+final class MetricsTests: XCTestCase {
+    func testJSONLAndCSVWithNewKeys() throws {
+        let dir = try makeTempDir()
+        let log = try MetricsLogger(directory: dir)
+        try log.log(["update": .number(1), "return": .number(1.5), "note": .text("a,b")])
+        try log.log(["update": .number(2), "return": .number(2.25), "note": .text("plain")])
+        XCTAssertEqual(readText(log.csvPath), "update,return,note\n1,1.5,\"a,b\"\n2,2.25,plain\n")
+        // a new key extends the header and rewrites the CSV; a missing key is an empty cell
+        try log.log(["update": .number(3), "kl": .number(0.012)])
+        XCTAssertEqual(readText(log.csvPath), "update,return,note,kl\n1,1.5,\"a,b\",\n2,2.25,plain,\n3,,,0.012\n")
+        let lines = readText(log.jsonlPath).split(separator: "\n")
+        XCTAssertEqual(lines.count, 3)
+        XCTAssertEqual(String(lines[0]), #"{"update":1,"return":1.5,"note":"a,b"}"#)
+        XCTAssertEqual(log.series("return").map(\.y), [1.5, 2.25])
+        // reopening appends (resume) and keeps the header
+        let again = try MetricsLogger(directory: dir)
+        XCTAssertEqual(again.records.count, 3)
+        XCTAssertEqual(again.csvHeader, ["update", "return", "note", "kl"])
+        try again.log([("update", 4), ("return", .nan)])
+        XCTAssertEqual(try MetricsLogger.read(again.jsonlPath).count, 4)
+        XCTAssertTrue(readText(again.csvPath).hasSuffix("4,NaN,,\n"))
+        XCTAssertTrue(readText(again.jsonlPath).hasSuffix(#"{"update":4,"return":null}"# + "\n"))
+        // starting afresh truncates
+        let fresh = try MetricsLogger(directory: dir, append: false)
+        XCTAssertEqual(fresh.records.count, 0)
+        XCTAssertEqual(readText(fresh.jsonlPath), "")
+    }
+
+    func testReadErrorsNameTheLine() throws {
+        let dir = try makeTempDir()
+        try writeFileAtomically("{\"a\":1}\nnot json\n", to: dir + "/m.jsonl")
+        assertThrowsMessage(try MetricsLogger.read(dir + "/m.jsonl"), contains: "m.jsonl:2")
+    }
+
+    func testProgressLine() {
+        let r: MetricsRecord = ["return": .number(3.2104), "success_rate": .number(0.41), "invalid_rate": .number(0.02),
+                                "entropy": .number(0.5312), "kl": .number(0.01234), "tokens_per_s": .number(1520.4)]
+        XCTAssertEqual(ProgressLine.format(update: 12, total: 50, record: r, elapsed: 192),
+                       "update 12/50 | return 3.21 | success 41.0% | invalid 2.0% | entropy 0.531 | kl 0.0123 | 1520 tok/s | 00:03:12")
+        XCTAssertEqual(ProgressLine.format(update: 3, total: nil, record: ["kl": .number(0.012)], elapsed: 3725),
+                       "update 3 | kl 0.012 | 01:02:05")
+        XCTAssertEqual(ProgressLine.compact(0.53), "0.53")
+        XCTAssertEqual(ProgressLine.compact(12345), "12345")
+    }
+}
+
+final class RunDirTests: XCTestCase {
+    func testLayoutConfigCheckpointsAndResume() throws {
+        let root = try makeTempDir()
+        let path = root + "/run1"
+        let run = try RunDir(path, mode: .create)
+        for d in ["checkpoints", "teacher", "samples", "plots"] {
+            var isDir: ObjCBool = false
+            XCTAssertTrue(FileManager.default.fileExists(atPath: path + "/" + d, isDirectory: &isDir) && isDir.boolValue, d)
+        }
+        XCTAssertNil(try run.readConfig())
+        try run.writeConfig(.object(pairs: [("lr", .number(3e-4)), ("env", .string("points24"))]))
+        XCTAssertEqual(try run.readConfig()?["env"]?.stringValue, "points24")
+        XCTAssertEqual(try run.readConfig()?.members?.map(\.key), ["lr", "env"])
+        assertThrowsMessage(try run.writeConfig(text: "{lr = 1}"), contains: "not valid JSON")
+        // no temp files left behind
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasPrefix(".") }, [])
+
+        XCTAssertNil(run.latestCheckpoint())
+        XCTAssertEqual(try run.checkpointPath(step: 12), path + "/checkpoints/step-000012.safetensors")
+        for s in [2, 12, 7, 1_234_567] { try writeFileAtomically("x", to: try run.checkpointPath(step: s)) }
+        try writeFileAtomically("x", to: run.checkpointsDir + "/step-000099.safetensors.tmp")
+        try writeFileAtomically("x", to: run.checkpointsDir + "/notes.txt")
+        XCTAssertEqual(run.checkpoints().map(\.step), [2, 7, 12, 1_234_567])
+        XCTAssertEqual(run.latestCheckpoint()?.step, 1_234_567)
+        XCTAssertEqual(RunDir.checkpointStep(fileName: "step-000012.safetensors"), 12)
+        XCTAssertNil(RunDir.checkpointStep(fileName: "step-.safetensors"))
+        XCTAssertNil(RunDir.checkpointStep(fileName: "step-12a.safetensors"))
+
+        // creating again refuses to overwrite; resuming works
+        assertThrowsMessage(try RunDir(path, mode: .create), contains: "already exists")
+        let resumed = try RunDir(path, mode: .resume)
+        XCTAssertTrue(resumed.resumed)
+        XCTAssertEqual(resumed.latestCheckpoint()?.step, 1_234_567)
+        assertThrowsMessage(try RunDir(root + "/nope", mode: .resume), contains: "does not exist")
+        XCTAssertFalse(try RunDir(root + "/fresh", mode: .createOrResume).resumed)
+        XCTAssertEqual(RunDir.list(root: root), [path])
+        assertThrowsMessage(try run.samplePath("../x"), contains: "'name'")
+        XCTAssertEqual(run.plotPath("success rate/%"), path + "/plots/success_rate__.png")
+    }
+
+    func testWriteSample() throws {
+        let run = try RunDir(try makeTempDir() + "/r")
+        var c = Canvas(width: 8, height: 6)
+        c.fillRect(x: 0, y: 0, w: 4, h: 6, .red)
+        let (j, p) = try run.writeSample("u0001-env0", image: c.image, record: .object(pairs: [("text", .string("hi")), ("reward", .number(-1))]))
+        XCTAssertEqual(try PNG.decodeStored(Array(FileManager.default.contents(atPath: p!)!)), c.image)
+        let back = try TrainJSON.parse(readText(j))
+        XCTAssertEqual(back["image"]?.stringValue, "u0001-env0.png")
+        XCTAssertEqual(back["reward"]?.doubleValue, -1)
+        assertThrowsMessage(try run.writeSample("a/b", record: .object([])), contains: "'name'")
+        assertThrowsMessage(try run.writeSample("x", record: .array([])), contains: "'record'")
+    }
+
+    func testMetricsLoggerResumesWithRun() throws {
+        let root = try makeTempDir()
+        let run = try RunDir(root + "/r", mode: .create)
+        try run.metricsLogger().log([("update", 1)])
+        let again = try RunDir(root + "/r", mode: .resume)
+        let log = try again.metricsLogger()
+        XCTAssertEqual(log.records.count, 1)
+    }
+
+    func testAtomicWriteReplaces() throws {
+        let dir = try makeTempDir()
+        try writeFileAtomically("one", to: dir + "/f.json")
+        try writeFileAtomically("two", to: dir + "/f.json")
+        XCTAssertEqual(readText(dir + "/f.json"), "two")
+        assertThrowsMessage(try writeFileAtomically("x", to: dir + "/missing/f.json"), contains: "cannot create")
+    }
+}
