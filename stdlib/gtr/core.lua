@@ -68,7 +68,8 @@ function Run:initialize()
   self.sft_state = self.policy:state_dict()
   self.policy:save(self.run:path("checkpoints/sft.safetensors"))
   local ev = self:evaluate()
-  self:log({update = 0, phase = "sft", eval_success = ev.success, eval_return = ev["return"], eval_invalid = ev.invalid})
+  self:log({update = 0, phase = "sft", success_rate = ev.success, eval_success = ev.success, eval_return = ev["return"],
+            eval_invalid = ev.invalid, wall_s = self.clock})
 end
 
 --- Loads the latest checkpoint of the run directory (weights, optimiser, counters).
@@ -295,13 +296,15 @@ function Run:update()
   self.tokens = self.tokens + roll.tokens
   local dt = moon.clock() - t0
   self.clock = self.clock + dt
-  local rec = {update = self.update_count, success = succ / math.max(started, 1),
+  local thoughts = {}
+  for i, s in ipairs(samples) do thoughts[i] = (require("gtr.guidance").split(s.text)) end
+  local rec = {update = self.update_count, success_rate = succ / math.max(started, 1),
     ["return"] = #eps > 0 and rsum / #eps or 0, episode_length = #eps > 0 and lsum / #eps or 0,
-    invalid = inv / #samples, entropy = roll.entropy, diversity = moon.metrics.distinct_n(texts, 2),
-    distinct_answers = moon.metrics.distinct_ratio(texts),
+    invalid_rate = inv / #samples, entropy = roll.entropy, distinct_2 = moon.metrics.distinct_n(thoughts, 2),
+    distinct_thoughts = moon.metrics.distinct_ratio(thoughts),
     value_loss = stats.value_loss, policy_loss = stats.policy_loss, clip_frac = stats.clip_frac,
     approx_kl = stats.approx_kl, grad_norm = stats.grad_norm, lr = self.opt:lr(),
-    tokens_per_s = roll.tokens / dt, wall = self.clock, episodes = #eps}
+    tokens_per_s = roll.tokens / dt, wall_s = self.clock, episodes = #eps}
   for k, v in pairs(extra) do rec[k] = v end
   for k, v in pairs(stats) do if rec[k] == nil then rec[k] = v end end
   if cfg.eval.every > 0 and self.update_count % cfg.eval.every == 0 or self.update_count == cfg.updates then

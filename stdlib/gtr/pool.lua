@@ -1,12 +1,12 @@
 --- A checkpoint pool: keeps the last K state dicts (or all), on disk as well as in memory so a run can resume, and
 -- builds the merged teacher with any merge method, including a weighting function written in Lua.
---   local pool = require("gtr.pool").new{dir = run:path("teacher/pool"), size = 0, method = "ties", base = sft_state}
+--   local pool = require("gtr.pool").new{path = function(n) return dir .. "/" .. n end, method = "ties", base = sft}
 --   pool:add(update, policy:state_dict()); local teacher_state = pool:merged()
 local pool = {}
 local Pool = {}
 Pool.__index = Pool
 
---- opts: dir (files), size (0 = unlimited), method ("ties", "average", "ema", "dare_ties", "task_arithmetic",
+--- opts: path (function(name) -> file path for the pool's files), size (0 = unlimited), method ("ties", "average", "ema", "dare_ties", "task_arithmetic",
 -- "custom"), base (state dict for task-vector methods), density, alpha (EMA weight of the newest checkpoint),
 -- weights (function(index, count) -> weight, for "custom"), seed.
 function pool.new(opts)
@@ -14,7 +14,7 @@ function pool.new(opts)
   return self
 end
 
-local function file(self, step) return ("%s/member-%06d.safetensors"):format(self.opts.dir, step) end
+local function file(self, step) return self.opts.path(("member-%06d.safetensors"):format(step)) end
 
 --- Adds a checkpoint taken at `step` (a state dict; copied by the caller) and drops the oldest beyond the size.
 function Pool:add(step, state)
@@ -29,7 +29,7 @@ function Pool:add(step, state)
     local a = self.opts.alpha or 0.5
     if not self.ema then self.ema = state
     else self.ema = moon.merge.ema({self.ema, state}, {decay = 1 - a}) end
-    moon.ckpt.save(self.opts.dir .. "/ema.safetensors", self.ema)
+    moon.ckpt.save(self.opts.path("ema.safetensors"), self.ema)
   end
 end
 
@@ -44,7 +44,7 @@ end
 function Pool:restore(steps)
   self.members = {}
   for _, s in ipairs(steps) do self.members[#self.members + 1] = {step = s, state = (moon.ckpt.load(file(self, s)))} end
-  if self.opts.method == "ema" then self.ema = (moon.ckpt.load(self.opts.dir .. "/ema.safetensors")) end
+  if self.opts.method == "ema" then self.ema = (moon.ckpt.load(self.opts.path("ema.safetensors"))) end
 end
 
 --- The merged state dict.

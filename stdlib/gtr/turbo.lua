@@ -48,7 +48,7 @@ function turbo.new(cfg)
 
   function hooks.setup(run, state)
     local t = run.cfg.turbo
-    run.pool = pool.new{dir = run.run:path("teacher/pool"), size = t.pool_size, method = t.merge, base = run.sft_state,
+    run.pool = pool.new{path = function(name) return run.run:path("teacher/pool/" .. name) end, size = t.pool_size, method = t.merge, base = run.sft_state,
                         density = t.density, alpha = t.ema_alpha, weights = t.weights, seed = run.cfg.seed}
     run.teacher = run.policy:clone()
     if state then

@@ -14,6 +14,7 @@ extension LuaState {
         installModelBindings()
         installMergeBindings()
         installJSONBindings()
+        installTrainBindings()
     }
 
     func installCoreBindings() {

@@ -78,7 +78,7 @@ extension LuaState {
         }
     }
 
-    fileprivate func pushJSON(_ v: Any) {
+    func pushJSON(_ v: Any) {
         switch v {
         case let s as String: lua_pushstring(L, s)
         case let n as NSNumber:
