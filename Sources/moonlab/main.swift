@@ -12,7 +12,7 @@ struct Moonlab: ParsableCommand {
             Exit codes: 0 success, 1 script error, 2 usage error.
             """,
         version: moonlabVersion,
-        subcommands: [Run.self, MergeCommand.self])
+        subcommands: [Run.self, MergeCommand.self, PlotCommand.self])
 
     @Option(name: .customShort("e"), help: ArgumentHelp("Run a Lua chunk and exit.", valueName: "code"))
     var execute: String?
@@ -90,6 +90,38 @@ struct MergeCommand: ParsableCommand {
                 local r = moon.merge.files(spec)
                 print(string.format("merged %d tensors (%d parameters) with %s into %s in %.2fs", r.tensors, r.parameters, spec.method, r.output, moon.clock() - t0))
                 """, name: "=moonlab merge")
+        }
+    }
+}
+
+/// `moonlab plot RUN [RUN...] [--metrics success_rate,return] [--out DIR]`.
+struct PlotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plot",
+        abstract: "Write PNG curves (success rate, return, entropy, KL by default) from runs' metrics.jsonl.",
+        discussion: "Several runs overlay in one chart per metric, with a legend; 'a+b' overlays two metrics.")
+
+    @Option(help: "Comma-separated metrics (default: success_rate, return, entropy, kl when present).") var metrics: String?
+    @Option(help: "Output directory (default: the first run's plots/).") var out: String?
+    @Argument(help: "Run directories.") var runs: [String]
+
+    func run() throws {
+        let state = LuaState()
+        var args = runs.map { "run=" + $0 }
+        if let metrics { args.append("metrics=" + metrics) }
+        if let out { args.append("out=" + out) }
+        state.setArguments(script: "moonlab plot", args)
+        try runScript {
+            try state.run("""
+                local runs, opts = {}, {}
+                for _, a in ipairs(arg) do
+                  local k, v = a:match("^(%w+)=(.*)$")
+                  if k == "run" then runs[#runs + 1] = v
+                  elseif k == "metrics" then opts.metrics = {}; for m in v:gmatch("[^,]+") do opts.metrics[#opts.metrics + 1] = m end
+                  else opts.out = v end
+                end
+                for _, p in ipairs(moon.plot.run(runs, opts)) do print(p) end
+                """, name: "=moonlab plot")
         }
     }
 }
