@@ -4,7 +4,7 @@
 local config = {}
 
 --- Marks a key whose value is a function (false when unset).
-config.FUNCTION = false
+config.FUNCTION = setmetatable({}, {__tostring = function() return "<function>" end})
 
 config.defaults = {
   name = "",                 -- run name (default: <algo>-<env>)
@@ -48,10 +48,6 @@ config.defaults = {
   quiet = false,
 }
 
-local function kind(v)
-  if v == config.FUNCTION then return "function" end
-  return type(v)
-end
 
 local function keys(t)
   local out = {}
@@ -69,7 +65,9 @@ function config.resolve(user, defaults, path)
   end
   local out = {}
   for k, v in pairs(defaults) do
-    if type(v) == "table" then out[k] = config.resolve(nil, v, path .. k .. ".") else out[k] = v end
+    if v == config.FUNCTION then out[k] = false
+    elseif type(v) == "table" then out[k] = config.resolve(nil, v, path .. k .. ".")
+    else out[k] = v end
   end
   local open = next(defaults) == nil  -- an empty default table (env_options) takes any keys
   for k, v in pairs(user or {}) do
@@ -78,14 +76,14 @@ function config.resolve(user, defaults, path)
       out[k] = v
     elseif d == nil then
       error(("gtr config: unknown key '%s%s' (expected one of: %s)"):format(path, tostring(k), keys(defaults)), 0)
-    elseif type(d) == "table" then
-      out[k] = config.resolve(v, d, path .. k .. ".")
-    elseif kind(d) == "function" then
+    elseif d == config.FUNCTION then
       if v ~= false and type(v) ~= "function" then
         error(("gtr config: key '%s%s': expected a function, got %s"):format(path, k, type(v)), 0)
       end
       out[k] = v
-    elseif type(v) ~= type(d) and not (type(d) == "string" and type(v) == "string") then
+    elseif type(d) == "table" then
+      out[k] = config.resolve(v, d, path .. k .. ".")
+    elseif type(v) ~= type(d) then
       error(("gtr config: key '%s%s': expected %s, got %s"):format(path, k, type(d), type(v)), 0)
     else
       out[k] = v

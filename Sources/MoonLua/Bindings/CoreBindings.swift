@@ -47,6 +47,11 @@ extension LuaState {
             return call.push(printer.render(call.state, at: 1))
         }
 
+        register("moon.executable", doc: "moon.executable() -> path of the running moonlab binary (to start sub-processes)") { call in
+            let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            return call.push(exe)
+        }
+
         register("moon.clock", doc: "moon.clock() -> number -- wall-clock seconds (monotonic), for timing.") { call in
             var ts = timespec()
             clock_gettime(CLOCK_MONOTONIC, &ts)

@@ -1,0 +1,97 @@
+local T = ...
+
+local function near_table(a, b, tol)
+  for i = 1, #b do
+    if type(b[i]) == "table" then near_table(a[i], b[i], tol) else T.near(a[i], b[i], tol) end
+  end
+end
+
+T.it("GAE matches hand-computed values, with a done cutting the trace", function()
+  -- T = 3 steps, N = 1 env; gamma 0.5, lambda 0.5; the episode ends at t = 2.
+  local r = moon.tensor{{1}, {0}, {2}}
+  local v = moon.tensor{{0.5}, {1}, {0}}
+  local d = moon.tensor{{0}, {1}, {0}}
+  local last = moon.tensor{3}
+  local adv, ret = moon.rl.gae(r, v, d, last, {gamma = 0.5, lambda = 0.5})
+  -- t=3: delta = 2 + 0.5*3 - 0 = 3.5; A3 = 3.5
+  -- t=2: done -> delta = 0 - 1 = -1; A2 = -1
+  -- t=1: delta = 1 + 0.5*1 - 0.5 = 1; A1 = 1 + 0.25*(-1) = 0.75
+  near_table(adv:totable(), {{0.75}, {-1}, {3.5}}, 1e-6)
+  near_table(ret:totable(), {{1.25}, {0}, {3.5}}, 1e-6)
+end)
+
+T.it("PPO clipping stops the gradient exactly when the ratio leaves the trust region", function()
+  local old = moon.tensor{0, 0, 0, 0}
+  -- ratios e^0.5 (clipped for A>0), e^-0.5 (clipped for A<0), e^0.05 (inside), e^-0.5 with A>0 (unclipped side)
+  local logp = moon.tensor({0.5, -0.5, 0.05, -0.5}, {requires_grad = true})
+  local adv = moon.tensor{1, -1, 1, 1}
+  local v = moon.tensor({0, 0, 0, 0}, {requires_grad = true})
+  local loss, st = moon.rl.ppo_loss{logp = logp, old_logp = old, advantages = adv, values = v, returns = moon.zeros(4),
+                                    clip = 0.2, value_coef = 0.5}
+  loss:backward()
+  local g = logp.grad:totable()
+  T.near(g[1], 0, 1e-7); T.near(g[2], 0, 1e-7)
+  T.truthy(g[3] < 0 and g[4] < 0, "unclipped samples get a gradient")
+  T.near(st.clip_frac, 0.75, 1e-6)  -- |ratio - 1| > clip, the usual clip-fraction statistic
+  T.near(g[3], -math.exp(0.05) / 4, 1e-5)
+end)
+
+T.it("turn KL: clamped per-token reverse KL averaged over thought tokens, invalid turns count 100", function()
+  local agent = moon.tensor{{-1, -2, -0.5}, {-1, -1, -1}}
+  local teacher = moon.tensor{{-2, -1, -30}, {-1, -1, -1}}
+  local mask = moon.tensor{{1, 1, 1}, {1, 1, 0}}
+  local kl = moon.distill.turn_kl(agent, teacher, mask, {invalid = {false, true}}):totable()
+  -- per token: 1, clamp(-1) = 0, clamp(29.5) = 10 -> mean 11/3
+  T.near(kl[1], 11 / 3, 1e-5); T.eq(kl[2], 100)
+end)
+
+T.it("distillation losses are zero for identical logits and positive otherwise", function()
+  local a = moon.randn(2, 3, 5)
+  T.near(moon.distill.kl(a, a):item(), 0, 1e-6)
+  local b = moon.randn(2, 3, 5)
+  T.truthy(moon.distill.kl(a, b, {direction = "forward"}):item() > 0)
+  T.truthy(moon.distill.jsd(a, b, {beta = 0.5}):item() > 0)
+end)
+
+T.it("thought diversity metrics", function()
+  T.eq(moon.metrics.distinct_ratio({"a b", "a b", "c"}), 2 / 3)
+  T.truthy(moon.metrics.distinct_n({"a b c", "a b c"}, 2) < moon.metrics.distinct_n({"a b c", "d e f"}, 2))
+end)
+
+T.it("gtr configs reject unknown keys and wrong types, naming the key", function()
+  local gtr = require("gtr")
+  T.raises(function() gtr.config.resolve{ppo = {lrr = 1}} end, "unknown key 'ppo.lrr'")
+  T.raises(function() gtr.config.resolve{ppo = {lr = "fast"}} end, "key 'ppo.lr': expected number, got string")
+  T.raises(function() gtr.config.resolve{reward = 3} end, "key 'reward': expected a function")
+  T.eq(gtr.config.resolve{env_options = {max_position = 7}}.env_options.max_position, 7)
+end)
+
+T.it("checkpoint pool refreshes its teacher from the history (TIES, EMA, custom Lua weights)", function()
+  local pool = require("gtr.pool")
+  local dir = os.tmpname(); os.remove(dir); os.execute("mkdir -p " .. dir)
+  local path = function(n) return dir .. "/" .. n end
+  local base = {w = moon.zeros(4)}
+  for _, method in ipairs{"ties", "average", "ema", "custom"} do
+    local p = pool.new{path = path, method = method, base = base, density = 1.0, alpha = 0.5, size = 2,
+                       weights = function(i, n) return i == n and 1 or 0 end}
+    p:add(1, {w = moon.tensor{1, 1, 1, 1}})
+    p:add(2, {w = moon.tensor{3, 3, 3, 3}})
+    p:add(3, {w = moon.tensor{5, 5, 5, 5}})
+    T.eq(p:steps(), {2, 3})   -- size 2: the oldest left
+    local m = p:merged().w:totable()
+    local expect = ({ties = 4, average = 4, ema = 3.5, custom = 5})[method]  -- EMA covers the whole history
+    T.near(m[1], expect, 1e-5, method)
+  end
+  os.execute("rm -rf " .. dir)
+end)
+
+T.it("a bad reward function stops the run with a clear error", function()
+  local gtr = require("gtr")
+  local dir = os.tmpname(); os.remove(dir)
+  local run = gtr.ppo.new{run_dir = dir, num_envs = 2, steps = 1, updates = 1, quiet = true,
+    sft = {demos = 0}, eval = {episodes = 0}, generation = {max_new_tokens = 4}, samples = 0,
+    model = {width = 32, layers = 1, heads = 2, intermediate = 64, vision_width = 32, vision_layers = 1},
+    reward = function() return "much" end}
+  T.raises(function() run:update() end, "reward function must return a number, got string")
+  os.execute("rm -rf " .. dir)
+end)
