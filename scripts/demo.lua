@@ -1,8 +1,11 @@
--- The default moonlab job. Until the RL layer lands this shows, for real, what exists: the Lua host and
--- its bindings. It never prints fabricated results.
-print(("moonlab %s — %s"):format(moon.version, "scriptable workbench for agentic VLM policies"))
-help()
-local modules = {}
-for k, v in pairs(moon) do if type(v) == "table" then modules[#modules + 1] = "moon." .. k end end
-table.sort(modules)
-print("available modules: " .. (#modules > 0 and table.concat(modules, ", ") or "(none yet)"))
+-- The main job: a short default GTR-Turbo (KL guidance, TIES-merged teacher) experiment on NumberLine.
+-- SFT initialisation from the solver's demonstrations, then PPO updates guided by the merged checkpoint pool.
+-- Extra key=value arguments override the config (see scripts/experiment.lua), e.g. `scripts/demo updates=20`.
+local defaults = {"turbo-kl", "numberline", "updates=6", "sft.demos=256", "sft.epochs=2", "sft.lr=2e-3",
+                  "run_dir=runs/demo-" .. os.date("%Y%m%d-%H%M%S")}
+local args = {[0] = arg[0]}
+for _, a in ipairs(defaults) do args[#args + 1] = a end
+for _, a in ipairs(arg) do args[#args + 1] = a end
+arg = args
+print(("moonlab %s — GTR-Turbo on NumberLine (a few minutes on 2 cores)"):format(moon.version))
+dofile((debug.getinfo(1, "S").source:match("^@(.*)/demo%.lua$") or "scripts") .. "/experiment.lua")
