@@ -19,7 +19,7 @@ config.defaults = {
   updates = 10,
   model = {width = 128, layers = 4, heads = 4, intermediate = 344, image_size = 64, patch_size = 16,
            vision_width = 64, vision_layers = 2},
-  generation = {temperature = 1.0, max_new_tokens = 256, top_k = 0, top_p = 1.0},
+  generation = {temperature = 0.2, max_new_tokens = 300, top_k = 0, top_p = 1.0},  -- 0.2 as in GTR's scripts
   sft = {demos = 256, epochs = 3, lr = 1e-3, batch = 16, checkpoint = ""},  -- checkpoint: reuse an SFT policy file
   ppo = {epochs = 2, minibatch = 16, lr = 1e-4, lr_min = 1e-6, clip = 0.2, value_coef = 0.5, entropy_coef = 0.0,
          gamma = 0.9, lambda = 0.95, max_grad_norm = 1.0, thought_coef = 0.5, normalize_advantages = true},
