@@ -76,7 +76,7 @@ extension Tensor {
     static func full(_ shape: [Int], _ value: Float, dtype: DType = .float32) -> Tensor {
         let t = empty(shape, dtype: dtype)
         if dtype == .float32 { t.fptr.update(repeating: value, count: t.count) } else {
-            t.iptr.update(repeating: Int64(value), count: t.count)
+            t.iptr.update(repeating: saturatingInt64(value), count: t.count)
         }
         return t
     }

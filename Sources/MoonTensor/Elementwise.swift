@@ -132,8 +132,8 @@ extension Tensor {
 
     /// `self + s`.
     public func add(_ s: Float) -> Tensor {
-        if dtype == .int64 && s == s.rounded() {
-            let out = Tensor.empty(shape, dtype: .int64); let c = contiguous(); let v = Int64(s)
+        if dtype == .int64 && s.isFinite && s == s.rounded() {
+            let out = Tensor.empty(shape, dtype: .int64); let c = contiguous(); let v = saturatingInt64(s)
             for i in 0..<count { out.iptr[i] = c.iptr[i] &+ v }
             return out
         }
@@ -380,7 +380,7 @@ extension Tensor {
     private func fill(_ value: Float, op: String) throws -> Tensor {
         try checkWritable(op)
         if dtype == .float32 { inplace1(self) { _ in value } } else {
-            let v = Int64(value), base = storage.ints
+            let v = saturatingInt64(value), base = storage.ints
             forEachRow(shape, strides, offset) { st, s, n in for j in 0..<n { base[st + j * s] = v } }
         }
         storage.bump()

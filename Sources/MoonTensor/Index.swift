@@ -248,7 +248,7 @@ extension Tensor {
         let m = asFloat(mask)
         if dtype == .int64 {
             let out = Tensor.noGrad { clone() }
-            let v = Int64(value), pa = out.storage.ints, pb = m.storage.floats
+            let v = saturatingInt64(value), pa = out.storage.ints, pb = m.storage.floats
             forEachRow2(shape, out.strides, 0, broadcastStrides(m, to: shape), m.offset) { ia, da, ib, db, n in
                 for j in 0..<n where pb[ib + j * db] != 0 { pa[ia + j * da] = v }
             }

@@ -164,7 +164,7 @@ public final class Tensor {
     public func toIntArray() -> [Int] {
         let c = contiguous()
         if dtype == .int64 { return (0..<count).map { Int(c.iptr[$0]) } }
-        return (0..<count).map { i in let v = c.fptr[i]; return v.isFinite ? Int(v) : 0 }
+        return (0..<count).map { i in let v = c.fptr[i]; return Int(saturatingInt64(v)) }
     }
 
     /// The single element of a one-element tensor, as a Float.
@@ -180,7 +180,7 @@ public final class Tensor {
         guard count == 1 else {
             throw TensorError("item", "expected a tensor with one element, got shape \(fmt(shape))")
         }
-        return dtype == .int64 ? Int(iptr[0]) : Int(fptr[0])
+        return dtype == .int64 ? Int(iptr[0]) : Int(saturatingInt64(fptr[0]))
     }
 
     /// Reads one element by multi-index (negative indices allowed).
