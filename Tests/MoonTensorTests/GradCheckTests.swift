@@ -211,6 +211,8 @@ final class GradCheckTests: XCTestCase {
         try gradCheck([m]) { try Tensor.where($0[0].gt(0), $0[0], -1) }
         try gradCheck([m]) { try $0[0].split(sizes: [1, 3], dim: 1)[1] }
         try gradCheck([m]) { try $0[0].t() }
+        try gradCheck([m]) { try $0[0].flip(dim: 1) }
+        try gradCheck([m]) { try Tensor.where($0[0].lt(0), 2, $0[0]) }
     }
 
     func testFunctionalLayers() throws {
