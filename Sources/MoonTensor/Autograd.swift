@@ -2,7 +2,7 @@ import Foundation
 
 /// Thread-local switch for gradient recording.
 public enum GradMode {
-    nonisolated(unsafe) static let key: pthread_key_t = {
+    static let key: pthread_key_t = {
         var k = pthread_key_t()
         pthread_key_create(&k, nil)
         return k

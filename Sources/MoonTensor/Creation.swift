@@ -87,6 +87,9 @@ extension Tensor {
         return full(shape, value, dtype: dtype)
     }
 
+    /// A tensor with the shape and dtype of `other`, filled with `value`.
+    public static func full(like other: Tensor, value: Float) -> Tensor { full(other.shape, value, dtype: other.dtype) }
+
     /// A 0-d tensor (float32 unless dtype says otherwise).
     public static func scalar(_ value: Float, dtype: DType = .float32) -> Tensor { full([], value, dtype: dtype) }
 

@@ -3,7 +3,6 @@ import Foundation
 @inline(__always)
 func asFloat(_ t: Tensor) -> Tensor { t.dtype == .float32 ? t : t.to(.float32) }
 
-@inline(__always) func erfF(_ x: Float) -> Float { Float(Foundation.erf(Double(x))) }
 
 extension Tensor {
     // MARK: binary ops (broadcasting, differentiable)
@@ -207,20 +206,21 @@ extension Tensor {
     public func relu() -> Tensor {
         unaryP("relu", { pmap1($0, ReluF()) }) { g, x, _ in try map2(g, x, "relu") { $1 > 0 ? $0 : 0 } }
     }
-    /// GELU; exact (erf) by default as in PyTorch, or the tanh approximation.
+    /// GELU; the erf form by default as in PyTorch, or the tanh approximation (`approximate: true`).
+    /// erf and tanh are float32 rational approximations accurate to a few ulp (see FastMath.swift).
     public func gelu(approximate: Bool = false) -> Tensor {
         if approximate {
             let k: Float = 0.7978845608028654, c: Float = 0.044715
             return unaryP("gelu", { pmap1($0, GeluTanhF()) }) { g, x, _ in
                 try map2(g, x, "gelu") { g, x in
-                    let t = Foundation.tanhf(k * (x + c * x * x * x))
+                    let t = fastTanh(k * (x + c * x * x * x))
                     return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x))
                 }
             }
         }
         return unaryP("gelu", { pmap1($0, GeluF()) }) { g, x, _ in
             try map2(g, x, "gelu") { g, x in
-                g * (0.5 * (1 + erfF(x * 0.7071067811865476)) + x * 0.3989422804014327 * Foundation.expf(-0.5 * x * x))
+                g * (0.5 * (1 + fastErf(x * 0.7071067811865476)) + x * 0.3989422804014327 * Foundation.expf(-0.5 * x * x))
             }
         }
     }

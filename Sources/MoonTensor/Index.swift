@@ -281,6 +281,11 @@ extension Tensor {
         return out
     }
 
+    /// `where` with a scalar for the true branch.
+    public static func `where`(_ cond: Tensor, _ a: Float, _ b: Tensor) throws -> Tensor {
+        try `where`(cond, Tensor.scalar(a), b)
+    }
+
     /// `where` with a scalar for the false branch.
     public static func `where`(_ cond: Tensor, _ a: Tensor, _ b: Float) throws -> Tensor {
         try `where`(cond, a, Tensor.scalar(b))

@@ -181,16 +181,16 @@ struct DivF: EW2 { @inline(__always) func callAsFunction(_ a: Float, _ b: Float)
 struct AddS: EW1 { let s: Float; @inline(__always) func callAsFunction(_ x: Float) -> Float { x + s } }
 struct MulS: EW1 { let s: Float; @inline(__always) func callAsFunction(_ x: Float) -> Float { x * s } }
 struct ExpF: EW1 { @inline(__always) func callAsFunction(_ x: Float) -> Float { Foundation.expf(x) } }
-struct TanhF: EW1 { @inline(__always) func callAsFunction(_ x: Float) -> Float { Foundation.tanhf(x) } }
+struct TanhF: EW1 { @inline(__always) func callAsFunction(_ x: Float) -> Float { fastTanh(x) } }
 struct SigmoidF: EW1 { @inline(__always) func callAsFunction(_ x: Float) -> Float { 1 / (1 + Foundation.expf(-x)) } }
 struct SiluF: EW1 { @inline(__always) func callAsFunction(_ x: Float) -> Float { x / (1 + Foundation.expf(-x)) } }
 struct ReluF: EW1 { @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : 0 } }
 struct GeluF: EW1 {
-    @inline(__always) func callAsFunction(_ x: Float) -> Float { 0.5 * x * (1 + Float(Foundation.erf(Double(x) * 0.7071067811865476))) }
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { 0.5 * x * (1 + fastErf(x * 0.7071067811865476)) }
 }
 struct GeluTanhF: EW1 {
     @inline(__always) func callAsFunction(_ x: Float) -> Float {
-        0.5 * x * (1 + Foundation.tanhf(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+        0.5 * x * (1 + fastTanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
     }
 }
 

@@ -245,3 +245,12 @@ extension Tensor {
         return try mul(m)
     }
 }
+
+extension Tensor {
+    /// Reverses the order of elements along `dim` (a copy; differentiable).
+    public func flip(dim: Int) throws -> Tensor {
+        let d = try normDim(dim, ndim, "flip")
+        let n = shape[d]
+        return try indexSelect(dim: d, index: Tensor(ints: Array((0..<n).reversed())))
+    }
+}

@@ -86,16 +86,17 @@ final class AutogradTests: XCTestCase {
         try l2.backward(retainGraph: true)
         try l2.backward()
         XCTAssertEqual(x.grad?.toArray().map { $0 }, [2.7182817 + 4, 7.389056 + 8].map { Float($0) })
-        // Released graphs drop the intermediates they held.
-        var released = false
-        do {
-            let before = Storage.liveBytes
-            let big = try x.expand([100_000, 2]).mul(2).sum()
-            XCTAssertGreaterThan(Storage.liveBytes - before, 700_000)
-            try big.backward()
-            released = Storage.liveBytes - before < 100_000
-        }
-        XCTAssertTrue(released)
+        // Released graphs drop the intermediates they held (net bytes allocated on this thread).
+        final class Net: @unchecked Sendable { var bytes = 0 }
+        let net = Net()
+        let me = pthread_self()
+        Storage.onAllocate = { n in if pthread_equal(pthread_self(), me) != 0 { net.bytes += n } }
+        Storage.onFree = { n in if pthread_equal(pthread_self(), me) != 0 { net.bytes -= n } }
+        defer { Storage.onAllocate = nil; Storage.onFree = nil }
+        let big = try x.expand([100_000, 2]).mul(2).sum()
+        XCTAssertGreaterThanOrEqual(net.bytes, 800_000, "the graph holds the [100000, 2] product")
+        try big.backward()
+        XCTAssertLessThan(net.bytes, 1000, "backward released it (only the scalar and the grad remain)")
     }
 
     func testRetainGrad() throws {

@@ -124,6 +124,9 @@ final class GradCheckTests: XCTestCase {
         try gradCheck([p, q]) { try $0[0].matmul($0[1]) }
         let x = try a([2, 3, 4], seed: 22), wt = try a([5, 4], seed: 23), bias = try a([5], seed: 24)
         try gradCheck([x, wt, bias]) { try Tensor.linear($0[0], weight: $0[1], bias: $0[2]) }
+        try gradCheck([x, wt, bias]) { try Tensor.linear($0[0].transpose(0, 1), weight: $0[1], bias: $0[2]) }  // non-contiguous x
+        try gradCheck([wt, bias]) { try Tensor.linear(Tensor([1, -2, 0.5, 3]), weight: $0[0], bias: $0[1]) }       // 1-D x
+        try gradCheck([x, wt, bias]) { try Tensor.linear($0[0], weight: $0[1].t().contiguous().t(), bias: $0[2]) } // transposed-layout weight
         let nc = try a([4, 3], seed: 25)
         try gradCheck([nc, n]) { try $0[0].slice(dim: 0, start: 0, end: 4, step: 2).t().matmul($0[1].narrow(dim: 0, start: 1, length: 2)) }
     }
@@ -208,6 +211,8 @@ final class GradCheckTests: XCTestCase {
         try gradCheck([m]) { try Tensor.where($0[0].gt(0), $0[0], -1) }
         try gradCheck([m]) { try $0[0].split(sizes: [1, 3], dim: 1)[1] }
         try gradCheck([m]) { try $0[0].t() }
+        try gradCheck([m]) { try $0[0].flip(dim: 1) }
+        try gradCheck([m]) { try Tensor.where($0[0].lt(0), 2, $0[0]) }
     }
 
     func testFunctionalLayers() throws {
