@@ -354,9 +354,14 @@ extension LuaState {
                 lua_settop(call.L, 1)
                 return 1
             },
-            LuaMethod("backward", "t:backward([gradient]) -> accumulates gradients into the leaves (gradient required for non-scalars)") { call in
+            LuaMethod("backward", """
+                t:backward([gradient [, opts]]) -> accumulates gradients into the leaves (gradient required for non-scalars).
+                The graph is freed as it goes; opts: retain_graph (false) keeps it for a second backward
+                """) { call in
                 let t = try call.tensor(1, "self")
-                try t.backward(gradient: call.isNoneOrNil(2) ? nil : try call.tensorLike(2, "gradient"))
+                let opts = try call.options(3, allowed: ["retain_graph"])
+                try t.backward(gradient: call.isNoneOrNil(2) ? nil : try call.tensorLike(2, "gradient"),
+                               retainGraph: try opts.boolean("retain_graph", default: false))
                 return 0
             },
             unary("detach", "t:detach() -> same data, no autograd history") { $0.detach() },
