@@ -91,7 +91,7 @@ extension LuaState {
         [
             LuaMethod("generate", """
                 policy:generate(batch [, opts]) -> {texts, tokens, logprobs, entropies, values, finish, token_count}.
-                batch: a list of observations {prompt=, image=} or {prompts = {...}, images = tensor [B,3,H,W]}.
+                batch: one observation {prompt=, image=}, a list of them, or {prompts = {...}, images = tensor [B,3,H,W]}.
                 opts: max_new_tokens (64), temperature (1), greedy (false), top_k (0), top_p (1), repetition_penalty (1),
                 stop (list of strings), stop_at_eos (true), padding ('left'), generator
                 """) { call in
@@ -240,6 +240,15 @@ private func batchArgument(_ call: LuaCall, _ i: Int32) throws -> (Tensor?, [Str
         return (images, prompts)
     }
     moon_pop(call.L, 1)
+    call.state.rawField(i, "prompt")
+    let single = lua_type(call.L, -1) == LUA_TSTRING
+    moon_pop(call.L, 1)
+    if single {  // one observation {prompt=, image=}
+        lua_createtable(call.L, 1, 0)
+        lua_pushvalue(call.L, i)
+        lua_rawseti(call.L, -2, 1)
+        moon_replace(call.L, i)
+    }
     let n = Int(lua_rawlen(call.L, i))
     guard n > 0 else { throw call.argumentError(i, "batch", expected: "a non-empty list of observations or {prompts=, images=}", got: "an empty table") }
     var prompts: [String] = []
