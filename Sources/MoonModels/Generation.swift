@@ -152,13 +152,15 @@ enum GenerationCore {
 }
 
 /// Picks the next token of one row and reports its log-prob and the entropy under the log-prob distribution.
-struct Sampler {
+final class Sampler {
     let vocab: Int
     let o: GenerateOptions
     let greedy: Bool
+    private var z: [Float], order: [Int], probs: [Float]
     init(vocab: Int, options: GenerateOptions) {
         self.vocab = vocab; o = options
         greedy = options.greedy || options.temperature == 0
+        z = [Float](repeating: 0, count: vocab); order = Array(0..<vocab); probs = [Float](repeating: 0, count: vocab)
     }
 
     func pick(_ lg: UnsafeMutablePointer<Float>, seen: Set<Int>?, generator: Generator) -> (Int, Float, Float) {
@@ -166,18 +168,17 @@ struct Sampler {
         // Log-prob distribution: softmax(logits / logprobTemperature).
         let lt = o.logprobTemperature
         var m = -Float.infinity
-        for i in 0..<v { m = max(m, lg[i] / lt) }
-        var s: Float = 0
-        for i in 0..<v { s += fexp(lg[i] / lt - m) }
+        for i in 0..<v where lg[i] / lt > m { m = lg[i] / lt }
+        // One exp pass: s = sum e_i, w = sum e_i * (x_i - m); entropy = log s - w / s.
+        var s: Float = 0, w: Float = 0
+        for i in 0..<v { let x = lg[i] / lt - m; let e = fexp(x); s += e; w += e * x }
         let lse = m + Foundation.logf(s)
-        var ent: Float = 0
-        for i in 0..<v { let l = lg[i] / lt - lse; ent -= fexp(l) * l }
+        let ent = Foundation.logf(s) - w / s
         var tok = 0
         if greedy && seen == nil {
             var best = -Float.infinity
             for i in 0..<v where lg[i] > best { best = lg[i]; tok = i }
         } else {
-            var z = [Float](repeating: 0, count: v)
             for i in 0..<v { z[i] = lg[i] }
             if let seen, o.repetitionPenalty != 1 {
                 for i in seen where i >= 0 && i < v { z[i] = z[i] > 0 ? z[i] / o.repetitionPenalty : z[i] * o.repetitionPenalty }
@@ -187,14 +188,21 @@ struct Sampler {
                 for i in 0..<v where z[i] > best { best = z[i]; tok = i }
             } else {
                 for i in 0..<v { z[i] /= o.temperature }
-                var order = Array(0..<v)
                 let filter = o.topK > 0 || o.topP < 1
-                if filter { order.sort { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) } }
+                if filter {
+                    for i in 0..<v { order[i] = i }
+                    let zz = z
+                    order.sort { zz[$0] > zz[$1] || (zz[$0] == zz[$1] && $0 < $1) }
+                }
                 var keep = filter ? (o.topK > 0 ? min(o.topK, v) : v) : v
-                let zm = filter ? z[order[0]] : z.max()!
-                var probs = [Float](repeating: 0, count: keep)
+                var zm = -Float.infinity
+                if filter { zm = z[order[0]] } else { for i in 0..<v where z[i] > zm { zm = z[i] } }
                 var total: Float = 0
-                for r in 0..<keep { let e = fexp(z[order[r]] - zm); probs[r] = e; total += e }
+                if filter {
+                    for r in 0..<keep { let e = fexp(z[order[r]] - zm); probs[r] = e; total += e }
+                } else {
+                    for r in 0..<keep { let e = fexp(z[r] - zm); probs[r] = e; total += e }
+                }
                 if o.topP < 1 {
                     var cum: Float = 0
                     for r in 0..<keep {
@@ -205,10 +213,10 @@ struct Sampler {
                 }
                 let u = generator.nextFloat() * total
                 var acc: Float = 0
-                tok = order[keep - 1]
+                tok = filter ? order[keep - 1] : keep - 1
                 for r in 0..<keep {
                     acc += probs[r]
-                    if u < acc { tok = order[r]; break }
+                    if u < acc { tok = filter ? order[r] : r; break }
                 }
             }
         }

@@ -72,7 +72,8 @@ public final class InferenceSession {
     let h: Int, kvh: Int, dh: Int, dim: Int, inter: Int, vocab: Int
     private var kCache: [UnsafeMutablePointer<Float>] = []
     private var vCache: [UnsafeMutablePointer<Float>] = []
-    private var slotValid: [Bool]
+    /// Additive key mask per row and slot: 0 for valid tokens, -inf for padding.
+    private let maskAdd: UnsafeMutablePointer<Float>
     private let cosTab: UnsafeMutablePointer<Float>, sinTab: UnsafeMutablePointer<Float>
     private let maxPos: Int
     private let xb = FloatBuffer(), hb = FloatBuffer(), qkvb = FloatBuffer(), ab = FloatBuffer(), gub = FloatBuffer()
@@ -92,7 +93,8 @@ public final class InferenceSession {
         h = c.numAttentionHeads; kvh = c.numKeyValueHeads; dh = c.resolvedHeadDim; dim = c.hiddenSize
         inter = c.intermediateSize; vocab = c.vocabSize
         nextPosition = Array(repeating: 0, count: batch)
-        slotValid = Array(repeating: false, count: batch * capacity)
+        maskAdd = .allocate(capacity: batch * capacity)
+        maskAdd.initialize(repeating: -Float.infinity, count: batch * capacity)
         for _ in 0..<c.numHiddenLayers {
             kCache.append(.allocate(capacity: batch * kvh * capacity * dh))
             vCache.append(.allocate(capacity: batch * kvh * capacity * dh))
@@ -106,7 +108,7 @@ public final class InferenceSession {
     deinit {
         for p in kCache { p.deallocate() }
         for p in vCache { p.deallocate() }
-        cosTab.deallocate(); sinTab.deallocate()
+        cosTab.deallocate(); sinTab.deallocate(); maskAdd.deallocate()
     }
 
     /// Appends `t` tokens per row given as token ids `[batch][t]` with validity flags; returns the final
@@ -167,7 +169,7 @@ public final class InferenceSession {
         for b in 0..<batch {
             for j in 0..<t {
                 let ok = valid?[b][j] ?? true
-                slotValid[b * capacity + length + j] = ok
+                maskAdd[b * capacity + length + j] = ok ? 0 : -Float.infinity
                 if ok {
                     guard nextPosition[b] < maxPos else {
                         throw ModelError.invalidArgument("inference: position \(nextPosition[b]) exceeds the cache capacity")
@@ -203,9 +205,10 @@ public final class InferenceSession {
                     for kh in 0..<kvh {
                         let kp = row + (h + kh) * dh
                         RoPE.rotate(kp, cos: cs, sin: sn, dh)
-                        let slot = ((b * kvh + kh) * capacity + length + j) * dh
-                        (kc + slot).update(from: kp, count: dh)
-                        (vc + slot).update(from: row + (h + kvh + kh) * dh, count: dh)
+                        let headBase = (b * kvh + kh) * capacity * dh, slot = length + j
+                        let kt = kc + headBase + slot
+                        for d in 0..<dh { kt[d * capacity] = kp[d] }
+                        (vc + headBase + slot * dh).update(from: row + (h + kvh + kh) * dh, count: dh)
                     }
                 }
             }
@@ -223,48 +226,52 @@ public final class InferenceSession {
         return Tensor.make([batch, t, dim]) { o in rmsNormRows(x, w.finalNorm.mPtr, o, rows: n, d: dim, eps: eps) }
     }
 
-    /// Attention of the t new queries of every row over the row's valid cache slots (causal).
+    /// Attention of the t new queries of every row over the row's valid cache slots (causal). Keys are cached
+    /// transposed (`[dh, capacity]` per row and head) so both the score and the value loops are contiguous axpys.
     private func attention(qkv: UnsafeMutablePointer<Float>, qkvW: Int, t: Int, total: Int,
                            kc: UnsafeMutablePointer<Float>, vc: UnsafeMutablePointer<Float>,
                            out: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>) {
         let rep = h / kvh, base = length, cap = capacity, dh = self.dh, h = self.h, kvh = self.kvh
         let work = batch * h
-        let body: (Int) -> Void = { [slotValid] idx in
+        let maskAdd = self.maskAdd
+        let body: (Int) -> Void = { idx in
             let b = idx / h, hh = idx % h, kh = hh / rep
-            let kp = kc + (b * kvh + kh) * cap * dh, vp = vc + (b * kvh + kh) * cap * dh
+            let kt = kc + (b * kvh + kh) * cap * dh, vp = vc + (b * kvh + kh) * cap * dh
             let s = scores + idx * t * total
             let q = qkv + (b * t) * qkvW + hh * dh
+            let mk = maskAdd + b * cap
             if t == 1 {
-                for j in 0..<total {
-                    var acc: Float = 0
-                    let kr = kp + j * dh
-                    for d in 0..<dh { acc += q[d] * kr[d] }
-                    s[j] = acc
+                for j in 0..<total { s[j] = mk[j] }
+                for d in 0..<dh {
+                    let qd = q[d], kr = kt + d * cap
+                    for j in 0..<total { s[j] += qd * kr[j] }
                 }
             } else {
-                gemmNT(t, total, dh, q, qkvW, kp, dh, s, total)
+                gemmNN(t, total, dh, q, qkvW, kt, cap, s, total)
             }
             for i in 0..<t {
                 let row = s + i * total
-                let lim = base + i
+                let n = base + i + 1
+                if t > 1 { for j in 0..<n { row[j] += mk[j] } }
                 var m = -Float.infinity
-                for j in 0...lim where slotValid[b * cap + j] { m = max(m, row[j]) }
+                for j in 0..<n where row[j] > m { m = row[j] }
                 let o = out + (b * t + i) * h * dh + hh * dh
                 if m == -Float.infinity {
-                    o.update(repeating: 0, count: dh)
                     for j in 0..<total { row[j] = 0 }
+                    if t == 1 { o.update(repeating: 0, count: dh) }
                     continue
                 }
                 var sum: Float = 0
-                for j in 0..<total {
-                    if j <= lim && slotValid[b * cap + j] { let e = fexp(row[j] - m); row[j] = e; sum += e } else { row[j] = 0 }
-                }
+                for j in 0..<n { let e = fexp(row[j] - m); row[j] = e; sum += e }
                 let inv = 1 / sum
-                for j in 0...lim { row[j] *= inv }
+                for j in 0..<n { row[j] *= inv }
+                for j in n..<total { row[j] = 0 }
                 if t == 1 {
                     o.update(repeating: 0, count: dh)
-                    for j in 0...lim where row[j] != 0 {
-                        let pj = row[j], vr = vp + j * dh
+                    for j in 0..<n {
+                        let pj = row[j]
+                        if pj == 0 { continue }
+                        let vr = vp + j * dh
                         for d in 0..<dh { o[d] += pj * vr[d] }
                     }
                 }
@@ -272,7 +279,7 @@ public final class InferenceSession {
             if t > 1 { gemmNN(t, dh, total, s, total, vp, dh, out + (b * t) * h * dh + hh * dh, h * dh) }
         }
         let threads = numThreads()
-        // Only the BLAS-free single-query path is split across threads (no nested/concurrent OpenBLAS calls).
+        // Only the BLAS-free single-query path is split across threads (no concurrent OpenBLAS calls).
         if t == 1 && threads > 1 && work >= 2 && total * dh * work > 100_000 {
             let chunks = min(threads, work)
             DispatchQueue.concurrentPerform(iterations: chunks) { ci in

@@ -1,0 +1,87 @@
+import Foundation
+import XCTest
+import MoonTensor
+@testable import MoonModels
+
+/// Throughput benchmarks (run by scripts/bench-model with MOONLAB_BENCH=1 in a release build; skipped otherwise).
+/// Prints lines `BENCH <name> <value>` that the script parses.
+func median(_ v: [Double]) -> Double {
+    let s = v.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+final class BenchmarkTests: XCTestCase {
+    var enabled: Bool { ProcessInfo.processInfo.environment["MOONLAB_BENCH"] == "1" }
+    var env: [String: String] { ProcessInfo.processInfo.environment }
+
+    func benchConfig() -> LlamaConfig {
+        var c = LlamaConfig()
+        c.vocabSize = 260; c.hiddenSize = 128; c.numHiddenLayers = 4; c.numAttentionHeads = 4; c.numKeyValueHeads = 4
+        c.intermediateSize = 344
+        return c
+    }
+
+    func testBenchTrainStep() throws {
+        guard enabled else { throw XCTSkip("set MOONLAB_BENCH=1") }
+        setNumThreads(Int(env["MOONLAB_THREADS"] ?? "2") ?? 2)
+        let batch = 16, seq = 128, steps = Int(env["MOONLAB_BENCH_STEPS"] ?? "10") ?? 10
+        let dec = try LlamaDecoder(benchConfig(), generator: Generator(seed: 0))
+        let opt = try AdamW(dec.trainableParameters(), lr: 1e-3)
+        let ids = try Tensor.randint(0, 260, [batch, seq], generator: Generator(seed: 1))
+        func step() throws -> Float {
+            opt.zeroGrad()
+            let loss = try dec.lmLoss(ids)
+            try loss.backward()
+            try opt.step()
+            return try loss.item()
+        }
+        _ = try step(); _ = try step()
+        var times: [Double] = []
+        var last: Float = 0
+        for _ in 0..<steps { let t0 = Date(); last = try step(); times.append(Date().timeIntervalSince(t0)) }
+        let med = median(times)
+        print("BENCH train_tokens_per_s \(Double(batch * seq) / med)")
+        print("BENCH train_step_ms \(med * 1000) (median of \(steps); min \(times.min()! * 1000); loss \(last))")
+        // Split: forward only, forward+backward.
+        let f0 = Date()
+        for _ in 0..<steps { _ = try Tensor.noGrad { try dec.lmLoss(ids) } }
+        print("BENCH forward_nograd_ms \(Date().timeIntervalSince(f0) / Double(steps) * 1000)")
+        let b0 = Date()
+        for _ in 0..<steps { opt.zeroGrad(); try dec.lmLoss(ids).backward() }
+        print("BENCH forward_backward_ms \(Date().timeIntervalSince(b0) / Double(steps) * 1000)")
+    }
+
+    func testBenchGenerate() throws {
+        guard enabled else { throw XCTSkip("set MOONLAB_BENCH=1") }
+        setNumThreads(Int(env["MOONLAB_THREADS"] ?? "2") ?? 2)
+        let batch = 16, prompt = 32, newTokens = 64, reps = Int(env["MOONLAB_BENCH_REPS"] ?? "5") ?? 5
+        let dec = try LlamaDecoder(benchConfig(), generator: Generator(seed: 0))
+        let g = Generator(seed: 2)
+        let prompts = (0..<batch).map { _ in (0..<prompt).map { _ in g.nextInt(0, 256) } }
+        var o = GenerateOptions()
+        o.maxNewTokens = newTokens; o.temperature = 1; o.stopAtEos = false
+        _ = try dec.generate(prompts: prompts, options: o, generator: g)
+        var times: [Double] = []
+        for _ in 0..<reps {
+            let t0 = Date()
+            let n = try dec.generate(prompts: prompts, options: o, generator: g).generatedTokenCount
+            XCTAssertEqual(n, batch * newTokens)
+            times.append(Date().timeIntervalSince(t0))
+        }
+        let med = median(times)
+        print("BENCH generate_tokens_per_s \(Double(batch * newTokens) / med)")
+        print("BENCH generate_call_ms \(med * 1000) (median of \(reps); min \(times.min()! * 1000))")
+        // The full VLM policy (default config: 16 visual tokens + prompt), same batch and lengths.
+        let p = try VLMPolicy(VLMConfig())
+        let im = try Tensor.rand([batch, 3, 64, 64], generator: g)
+        let texts = (0..<batch).map { i in "Target: \(i % 5). Current: \((i + 2) % 5). Answer in JSON." }
+        _ = try p.generate(images: im, prompts: texts, options: o, generator: g)
+        var ptimes: [Double] = []
+        for _ in 0..<reps {
+            let t0 = Date()
+            _ = try p.generate(images: im, prompts: texts, options: o, generator: g)
+            ptimes.append(Date().timeIntervalSince(t0))
+        }
+        print("BENCH policy_generate_tokens_per_s \(Double(batch * newTokens) / median(ptimes))")
+    }
+}
