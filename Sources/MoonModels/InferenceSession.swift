@@ -157,6 +157,12 @@ public final class InferenceSession {
     }
 
     private func run(t: Int, valid: [[Bool]]?) throws -> Tensor {
+        // Few rows (decode steps): single-threaded BLAS beats OpenBLAS's thread hand-off.
+        if batch * t < 64 { return try withBLASThreads(1) { try runLayers(t: t, valid: valid) } }
+        return try runLayers(t: t, valid: valid)
+    }
+
+    private func runLayers(t: Int, valid: [[Bool]]?) throws -> Tensor {
         if let v = valid, v.count != batch || !v.allSatisfy({ $0.count == t }) {
             throw ModelError.invalidArgument("inference: validity mask must be [\(batch)][\(t)]")
         }
@@ -280,7 +286,7 @@ public final class InferenceSession {
         }
         let threads = numThreads()
         // Only the BLAS-free single-query path is split across threads (no concurrent OpenBLAS calls).
-        if t == 1 && threads > 1 && work >= 2 && total * dh * work > 100_000 {
+        if t == 1 && threads > 1 && work >= 2 && total * dh * work > 400_000 {
             let chunks = min(threads, work)
             DispatchQueue.concurrentPerform(iterations: chunks) { ci in
                 for idx in (work * ci / chunks)..<(work * (ci + 1) / chunks) { body(idx) }

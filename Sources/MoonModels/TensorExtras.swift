@@ -82,3 +82,14 @@ func rmsNormRows(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: Un
 
 /// Fast-ish exp for softmax (calls libm; kept in one place so it can be swapped).
 @inline(__always) func fexp(_ x: Float) -> Float { Foundation.expf(x) }
+
+/// Runs `body` with OpenBLAS limited to `n` threads (then restores the configured count). Small decode-step GEMMs
+/// (a few rows) run faster single-threaded than with OpenBLAS's thread hand-off, especially on a loaded machine.
+@inline(__always)
+func withBLASThreads<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+    let configured = numThreads()
+    if configured <= n { return try body() }
+    openblas_set_num_threads(Int32(n))
+    defer { openblas_set_num_threads(Int32(configured)) }
+    return try body()
+}

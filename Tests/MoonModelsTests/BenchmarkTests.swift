@@ -24,6 +24,7 @@ final class BenchmarkTests: XCTestCase {
     func testBenchTrainStep() throws {
         guard enabled else { throw XCTSkip("set MOONLAB_BENCH=1") }
         setNumThreads(Int(env["MOONLAB_THREADS"] ?? "2") ?? 2)
+        if let g = env["MOONLAB_GRAIN"], let v = Int(g) { Parallel.grainSize = v }
         let batch = 16, seq = 128, steps = Int(env["MOONLAB_BENCH_STEPS"] ?? "10") ?? 10
         let dec = try LlamaDecoder(benchConfig(), generator: Generator(seed: 0))
         let opt = try AdamW(dec.trainableParameters(), lr: 1e-3)
@@ -84,4 +85,41 @@ final class BenchmarkTests: XCTestCase {
         }
         print("BENCH policy_generate_tokens_per_s \(Double(batch * newTokens) / median(ptimes))")
     }
+}
+
+/// The BLAS floor of one training step: just the GEMMs of forward + backward of the bench model (no attention
+/// scores), timed with the configured threads. Tells how much of a step is matrix multiplication at all.
+final class BenchmarkGemmFloorTests: XCTestCase {
+    func testBenchGemmFloor() throws {
+        guard ProcessInfo.processInfo.environment["MOONLAB_BENCH"] == "1" else { throw XCTSkip("set MOONLAB_BENCH=1") }
+        setNumThreads(Int(ProcessInfo.processInfo.environment["MOONLAB_THREADS"] ?? "2") ?? 2)
+        let n = 2048
+        // (out, in) of each projection per layer, then the lm head.
+        var shapes: [(Int, Int)] = []
+        for _ in 0..<4 { shapes += [(128, 128), (128, 128), (128, 128), (128, 128), (344, 128), (344, 128), (128, 344)] }
+        shapes.append((260, 128))
+        let maxDim = 344
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: n * maxDim); x.initialize(repeating: 0.01, count: n * maxDim)
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: n * maxDim); y.initialize(repeating: 0.01, count: n * maxDim)
+        let w = UnsafeMutablePointer<Float>.allocate(capacity: maxDim * maxDim); w.initialize(repeating: 0.01, count: maxDim * maxDim)
+        let gw = UnsafeMutablePointer<Float>.allocate(capacity: maxDim * maxDim)
+        defer { x.deallocate(); y.deallocate(); w.deallocate(); gw.deallocate() }
+        var times: [Double] = []
+        for _ in 0..<8 {
+            let t0 = Date()
+            for (o, i) in shapes {
+                gemmNT(n, o, i, x, i, w, i, y, o)          // forward  y = x Wᵀ
+                gemmNN(n, i, o, y, o, w, i, x, i)          // backward dX = dY W
+                cblas_sgemm_tn(o, i, n, y, o, x, i, gw, i) // backward dW = dYᵀ X
+            }
+            times.append(Date().timeIntervalSince(t0))
+        }
+        print("BENCH gemm_floor_ms \(median(times) * 1000) (min \(times.min()! * 1000))")
+    }
+}
+
+import CBLAS
+func cblas_sgemm_tn(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                    _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
 }
