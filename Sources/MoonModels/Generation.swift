@@ -132,6 +132,9 @@ enum GenerationCore {
             var feed = [Bool](repeating: false, count: bsz)
             for b in 0..<bsz where !done[b] {
                 let (tok, lpv, ent) = sampler.pick(lg + b * c.vocabSize, seen: seen.isEmpty ? nil : seen[b], generator: generator)
+                if !lpv.isFinite && lpv.isNaN {
+                    throw ModelError.invalidArgument("generate: the model produced non-finite logits (row \(b + 1), step \(step + 1)); the weights may have diverged")
+                }
                 tokens[b].append(tok); lps[b].append(lpv); ents[b].append(ent)
                 if !seen.isEmpty { seen[b].insert(tok) }
                 if tok < 256 { bytes[b].append(UInt8(tok)) }

@@ -232,3 +232,54 @@ final class PolicyTests: XCTestCase {
         XCTAssertEqual(g.tokens.count, 2)
     }
 }
+
+final class ConfigJSONTests: XCTestCase {
+    func testHFConfigBooleansAndNumbers() throws {
+        func parse(_ s: String) throws -> LlamaConfig {
+            try LlamaConfig.fromHF(JSONSerialization.jsonObject(with: Data(s.utf8)) as! [String: Any])
+        }
+        XCTAssertTrue(try parse("{\"tie_word_embeddings\": true}").tieWordEmbeddings)
+        XCTAssertFalse(try parse("{\"tie_word_embeddings\": false}").tieWordEmbeddings)
+        XCTAssertThrowsError(try parse("{\"tie_word_embeddings\": 1}")) { XCTAssertTrue("\($0)".contains("tie_word_embeddings")) }
+        XCTAssertEqual(try parse("{\"hidden_size\": 64, \"num_attention_heads\": 2}").hiddenSize, 64)
+        XCTAssertThrowsError(try parse("{\"hidden_size\": 64.5}")) { XCTAssertTrue("\($0)".contains("hidden_size")) }
+        XCTAssertThrowsError(try parse("{\"hidden_size\": false}")) { XCTAssertTrue("\($0)".contains("hidden_size")) }
+        XCTAssertThrowsError(try parse("{\"rms_norm_eps\": true}")) { XCTAssertTrue("\($0)".contains("rms_norm_eps")) }
+        XCTAssertEqual(try parse("{\"rope_theta\": 500000}").ropeTheta, 500000)
+        XCTAssertThrowsError(try parse("{\"hidden_act\": \"gelu\"}")) { XCTAssertTrue("\($0)".contains("hidden_act")) }
+        XCTAssertThrowsError(try parse("{\"num_key_value_heads\": 3}")) { XCTAssertTrue("\($0)".contains("num_key_value_heads")) }
+    }
+}
+
+final class ModuleTests: XCTestCase {
+    func testNamedTensorsRoundTripAndTrainEval() throws {
+        let p = try VLMPolicy(tinyVLMConfig(seed: 8))
+        let q = try VLMPolicy(tinyVLMConfig(seed: 9))
+        try q.loadNamedTensors(p.namedTensors())
+        for ((n, a), (_, b)) in zip(p.namedParameters(), q.namedParameters()) { XCTAssertEqual(a.toArray(), b.toArray(), n) }
+        XCTAssertTrue(q.training)
+        q.eval()
+        XCTAssertTrue(q.namedModules().allSatisfy { !$0.1.training })
+        q.train()
+        XCTAssertTrue(q.vision.layers[0].attn.training)
+        // Names follow transformers for the decoder.
+        let names = Set(p.stateDict().keys)
+        for n in ["model.embed_tokens.weight", "model.layers.1.self_attn.o_proj.weight", "model.layers.0.mlp.up_proj.weight",
+                  "model.layers.0.input_layernorm.weight", "model.layers.0.post_attention_layernorm.weight", "model.norm.weight",
+                  "lm_head.weight", "vision.pos_embed", "vision.patch_embed.weight", "projector.fc2.bias", "value_head.weight"] {
+            XCTAssertTrue(names.contains(n), n)
+        }
+    }
+
+    func testTopKOneIsGreedyAndRepetitionPenaltyRuns() throws {
+        let dec = try LlamaDecoder.loadHF(directory: Fixture.llamaDir)
+        var o = GenerateOptions(); o.maxNewTokens = 6; o.stopAtEos = false; o.greedy = true
+        let greedy = try dec.generate(prompts: [[3, 4, 5]], options: o)
+        o.greedy = false; o.topK = 1; o.temperature = 0.7
+        let k1 = try dec.generate(prompts: [[3, 4, 5]], options: o, generator: Generator(seed: 42))
+        XCTAssertEqual(k1.tokens, greedy.tokens)
+        o.repetitionPenalty = 1.5; o.topK = 5
+        let rp = try dec.generate(prompts: [[3, 4, 5]], options: o, generator: Generator(seed: 42))
+        XCTAssertEqual(rp.tokens[0].count, 6)
+    }
+}
