@@ -28,6 +28,14 @@ final class Arena {
 /// SwiGLU, softmax and cross-entropy loops, causal softmax over the visible keys only. Gradients are accumulated
 /// into the parameters' `grad` exactly as `backward()` of `LlamaDecoder.lmLoss` would (tests compare the two).
 enum FusedDecoderTraining {
+    nonisolated(unsafe) static var profile: [String: Double] = [:]
+    nonisolated(unsafe) static var profiling = false
+    @inline(__always) static func tick(_ name: String, _ t0: inout Double) {
+        guard profiling else { return }
+        let now = Date().timeIntervalSinceReferenceDate
+        profile[name, default: 0] += now - t0
+        t0 = now
+    }
     struct LayerSave {
         var x, h1, qkv, probs, attn, xmid, h2, gu, act: UnsafeMutablePointer<Float>
         var r1, r2: UnsafeMutablePointer<Float>
@@ -85,6 +93,7 @@ enum FusedDecoderTraining {
             for b in 0..<bsz { for j in 0..<tIds { vmask[b][p + j] = v[b][j] } }
         }
         let positions = LlamaDecoder.positions(valid: vmask)
+        var t0 = Date().timeIntervalSinceReferenceDate
         let ar = Arena()
         // RoPE tables per position.
         let maxPos = positions.map { $0.max() ?? 0 }.max() ?? 0
@@ -117,6 +126,7 @@ enum FusedDecoderTraining {
                               act: ar.alloc(N * I), r1: ar.alloc(N), r2: ar.alloc(N))
             rmsForward(x, L.inputLayernorm.weight.mPtr, s.h1, s.r1, rows: N, d: D, eps: eps)
             gemmNT(N, QW, D, s.h1, D, wqkv[l], D, s.qkv, QW)
+            tick("f.norm+qkv", &t0)
             for b in 0..<bsz {
                 for j in 0..<t {
                     let row = s.qkv + (b * t + j) * QW, ps = positions[b][j]
@@ -124,6 +134,7 @@ enum FusedDecoderTraining {
                     for kh in 0..<K { RoPE.rotate(row + (H + kh) * dh, cos: cosT + ps * dh, sin: sinT + ps * dh, dh) }
                 }
             }
+            tick("f.rope", &t0)
             for b in 0..<bsz {
                 for hh in 0..<H {
                     let kh = hh / rep
@@ -143,6 +154,7 @@ enum FusedDecoderTraining {
                     gemmNN(t, dh, t, pm, t, v, QW, s.attn + b * t * HD + hh * dh, HD)
                 }
             }
+            tick("f.attn", &t0)
             s.xmid.update(from: x, count: N * D)
             gemmNT(N, D, HD, s.attn, HD, L.selfAttn.oProj.weight.mPtr, HD, s.xmid, D, beta: 1)
             rmsForward(s.xmid, L.postAttentionLayernorm.weight.mPtr, s.h2, s.r2, rows: N, d: D, eps: eps)
@@ -156,6 +168,7 @@ enum FusedDecoderTraining {
             gemmNT(N, D, I, s.act, I, L.mlp.downProj.weight.mPtr, I, xn, D, beta: 1)
             saves.append(s)
             x = xn
+            tick("f.o+mlp", &t0)
         }
         let rf = ar.alloc(N), hf = ar.alloc(N * D)
         rmsForward(x, dec.model.norm.weight.mPtr, hf, rf, rows: N, d: D, eps: eps)
@@ -182,6 +195,7 @@ enum FusedDecoderTraining {
             for v in 0..<V { lg[v] *= inv }          // dlogits = (softmax - onehot) / count
             lg[target] -= invCount
         }
+        tick("f.head+loss", &t0)
         // Backward.
         var grads: [ObjectIdentifier: UnsafeMutablePointer<Float>] = [:]
         func g(_ t: Tensor) -> UnsafeMutablePointer<Float> {
@@ -222,12 +236,14 @@ enum FusedDecoderTraining {
             let dwg = g(L.mlp.gateProj.weight), dwu = g(L.mlp.upProj.weight)
             for i in 0..<(I * D) { dwg[i] += dwgu[i]; dwu[i] += dwgu[I * D + i] }
             gemmNN(N, D, 2 * I, dgu, 2 * I, wgu[l], D, dh2, D)
+            tick("b.mlp", &t0)
             rmsBackward(dh2, s.xmid, s.r2, L.postAttentionLayernorm.weight.mPtr, dxmid, g(L.postAttentionLayernorm.weight), rows: N, d: D)
             // xmid = x + attn·Woᵀ
             let dxl = ar.alloc(N * D)
             dxl.update(from: dxmid, count: N * D)
             gemmNN(N, HD, D, dxmid, D, L.selfAttn.oProj.weight.mPtr, HD, da, HD)
             gemmTN(D, HD, N, dxmid, D, s.attn, HD, g(L.selfAttn.oProj.weight), HD, beta: 1)
+            tick("b.norm2+o", &t0)
             dqkv.update(repeating: 0, count: N * QW)
             for b in 0..<bsz {
                 for hh in 0..<H {
@@ -247,6 +263,7 @@ enum FusedDecoderTraining {
                     gemmTN(t, dh, t, dp, t, q, QW, dqkv + base + (H + kh) * dh, QW, beta: 1) // dK += dSᵀ Q
                 }
             }
+            tick("b.attn", &t0)
             // RoPE backward (inverse rotation; queries also carry the scale).
             for b in 0..<bsz {
                 for j in 0..<t {
@@ -270,6 +287,7 @@ enum FusedDecoderTraining {
             gemmNN(N, D, QW, dqkv, QW, wqkv[l], D, dh1, D)
             rmsBackward(dh1, s.x, s.r1, L.inputLayernorm.weight.mPtr, dxl, g(L.inputLayernorm.weight), rows: N, d: D)
             dx = dxl
+            tick("b.rope+qkv+norm1", &t0)
         }
         // Embedding rows (and the prefix gradient).
         let de = g(dec.model.embedTokens.weight)
@@ -295,6 +313,7 @@ enum FusedDecoderTraining {
                 param.grad = Tensor.make(param.shape) { $0.update(from: src, count: param.count) }
             }
         }
+        tick("b.embed+accumulate", &t0)
         return (Float(loss / Double(nr)), prefixGrad)
     }
 }

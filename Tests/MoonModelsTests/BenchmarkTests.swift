@@ -29,20 +29,33 @@ final class BenchmarkTests: XCTestCase {
         let dec = try LlamaDecoder(benchConfig(), generator: Generator(seed: 0))
         let opt = try AdamW(dec.trainableParameters(), lr: 1e-3)
         let ids = try Tensor.randint(0, 260, [batch, seq], generator: Generator(seed: 1))
-        func step() throws -> Float {
+        // Fused path (hand-written forward/backward): what SFT / LM training uses.
+        func fusedStep() throws -> Float {
+            opt.zeroGrad()
+            let loss = try dec.lmLossBackward(ids)
+            try opt.step()
+            return loss
+        }
+        // Autograd path: what PPO scoring uses.
+        func autogradStep() throws -> Float {
             opt.zeroGrad()
             let loss = try dec.lmLoss(ids)
             try loss.backward()
             try opt.step()
             return try loss.item()
         }
-        _ = try step(); _ = try step()
+        _ = try fusedStep(); _ = try fusedStep()
         var times: [Double] = []
         var last: Float = 0
-        for _ in 0..<steps { let t0 = Date(); last = try step(); times.append(Date().timeIntervalSince(t0)) }
+        for _ in 0..<steps { let t0 = Date(); last = try fusedStep(); times.append(Date().timeIntervalSince(t0)) }
         let med = median(times)
         print("BENCH train_tokens_per_s \(Double(batch * seq) / med)")
-        print("BENCH train_step_ms \(med * 1000) (median of \(steps); min \(times.min()! * 1000); loss \(last))")
+        print("BENCH train_step_ms \(med * 1000) (fused; median of \(steps); min \(times.min()! * 1000); loss \(last))")
+        _ = try autogradStep()
+        var atimes: [Double] = []
+        for _ in 0..<steps { let t0 = Date(); last = try autogradStep(); atimes.append(Date().timeIntervalSince(t0)) }
+        print("BENCH train_autograd_tokens_per_s \(Double(batch * seq) / median(atimes))")
+        print("BENCH train_autograd_step_ms \(median(atimes) * 1000) (median of \(steps); min \(atimes.min()! * 1000))")
         // Split: forward only, forward+backward.
         let f0 = Date()
         for _ in 0..<steps { _ = try Tensor.noGrad { try dec.lmLoss(ids) } }

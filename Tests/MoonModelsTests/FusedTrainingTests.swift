@@ -53,3 +53,30 @@ final class FusedTrainingTests: XCTestCase {
         XCTAssertThrowsError(try p.decoder.lmLossBackward(Tensor.fromInts([1, 2, 3], [1, 3]))) { XCTAssertTrue("\($0)".contains("LoRA")) }
     }
 }
+
+final class SFTTests: XCTestCase {
+    func testFusedSFTMatchesAutogradSFT() throws {
+        let p = try VLMPolicy(tinyVLMConfig(seed: 12))
+        let im = images(3, seed: 4)
+        let prompts = ["go", "a longer prompt", "x"]
+        let responses = [[104, 105, 257], [34, 97, 58, 49, 50, 257], [120]]
+        let mask = [[true, true, false], [true, false, true, true, true, true], [true]]
+        zeroGrad(p.parameters())
+        let ref = try p.sftLoss(images: im, prompts: prompts, responses: responses, targetMask: mask)
+        try ref.backward()
+        let want = Dictionary(uniqueKeysWithValues: p.namedParameters().map { ($0.0, $0.1.grad?.toArray()) })
+        zeroGrad(p.parameters())
+        let l = try p.sftLossBackward(images: im, prompts: prompts, responses: responses, targetMask: mask)
+        XCTAssertEqual(l, try ref.item(), accuracy: 1e-5)
+        for (n, t) in p.namedParameters() where !n.hasPrefix("value_head") {
+            guard let w = want[n]!, let got = t.grad?.toArray() else { XCTFail("no gradient for \(n)"); continue }
+            let scale = max(w.map(abs).max()!, 1e-6)
+            XCTAssertLessThan(maxAbsDiff(got, w) / scale, 1e-4, n)
+        }
+        // LoRA falls back to autograd.
+        try p.enableLoRA(LoRAConfig(rank: 2))
+        zeroGrad(p.parameters())
+        XCTAssertNoThrow(try p.sftLossBackward(images: im, prompts: prompts, responses: responses))
+        XCTAssertNotNil(LoRA.adapterParameters(p).first!.1.grad)
+    }
+}
