@@ -135,6 +135,8 @@ enum FusedDecoderTraining {
                 }
             }
             tick("f.rope", &t0)
+            // Small per-head GEMMs: single-threaded BLAS (OpenBLAS's thread hand-off costs more than it saves).
+            withBLASThreads(1) {
             for b in 0..<bsz {
                 for hh in 0..<H {
                     let kh = hh / rep
@@ -153,6 +155,7 @@ enum FusedDecoderTraining {
                     }
                     gemmNN(t, dh, t, pm, t, v, QW, s.attn + b * t * HD + hh * dh, HD)
                 }
+            }
             }
             tick("f.attn", &t0)
             s.xmid.update(from: x, count: N * D)
@@ -216,7 +219,6 @@ enum FusedDecoderTraining {
         rmsBackward(dhf, x, rf, dec.model.norm.weight.mPtr, dx, g(dec.model.norm.weight), rows: N, d: D)
         let dact = ar.alloc(N * I), dgu = ar.alloc(N * 2 * I), dh2 = ar.alloc(N * D), da = ar.alloc(N * HD)
         let dqkv = ar.alloc(N * QW), dh1 = ar.alloc(N * D), dp = ar.alloc(t * t)
-        let dwqkv = ar.alloc(QW * D), dwgu = ar.alloc(2 * I * D)
         for l in stride(from: layers.count - 1, through: 0, by: -1) {
             let L = layers[l], s = saves[l]
             // x_{l+1} = xmid + act·Wdᵀ
@@ -232,9 +234,8 @@ enum FusedDecoderTraining {
                     o[I + i] = dA[i] * gv * sg
                 }
             }
-            gemmTN(2 * I, D, N, dgu, 2 * I, s.h2, D, dwgu, D)
-            let dwg = g(L.mlp.gateProj.weight), dwu = g(L.mlp.upProj.weight)
-            for i in 0..<(I * D) { dwg[i] += dwgu[i]; dwu[i] += dwgu[I * D + i] }
+            gemmTN(I, D, N, dgu, 2 * I, s.h2, D, g(L.mlp.gateProj.weight), D, beta: 1)
+            gemmTN(I, D, N, dgu + I, 2 * I, s.h2, D, g(L.mlp.upProj.weight), D, beta: 1)
             gemmNN(N, D, 2 * I, dgu, 2 * I, wgu[l], D, dh2, D)
             tick("b.mlp", &t0)
             rmsBackward(dh2, s.xmid, s.r2, L.postAttentionLayernorm.weight.mPtr, dxmid, g(L.postAttentionLayernorm.weight), rows: N, d: D)
@@ -245,6 +246,7 @@ enum FusedDecoderTraining {
             gemmTN(D, HD, N, dxmid, D, s.attn, HD, g(L.selfAttn.oProj.weight), HD, beta: 1)
             tick("b.norm2+o", &t0)
             dqkv.update(repeating: 0, count: N * QW)
+            withBLASThreads(1) {
             for b in 0..<bsz {
                 for hh in 0..<H {
                     let kh = hh / rep, base = b * t * QW
@@ -263,6 +265,7 @@ enum FusedDecoderTraining {
                     gemmTN(t, dh, t, dp, t, q, QW, dqkv + base + (H + kh) * dh, QW, beta: 1) // dK += dSᵀ Q
                 }
             }
+            }
             tick("b.attn", &t0)
             // RoPE backward (inverse rotation; queries also carry the scale).
             for b in 0..<bsz {
@@ -279,11 +282,10 @@ enum FusedDecoderTraining {
                     }
                 }
             }
-            gemmTN(QW, D, N, dqkv, QW, s.h1, D, dwqkv, D)
             let a = L.selfAttn
-            let dq = g(a.qProj.weight), dk = g(a.kProj.weight), dv = g(a.vProj.weight)
-            for i in 0..<(HD * D) { dq[i] += dwqkv[i] }
-            for i in 0..<(K * dh * D) { dk[i] += dwqkv[HD * D + i]; dv[i] += dwqkv[(HD + K * dh) * D + i] }
+            gemmTN(HD, D, N, dqkv, QW, s.h1, D, g(a.qProj.weight), D, beta: 1)
+            gemmTN(K * dh, D, N, dqkv + HD, QW, s.h1, D, g(a.kProj.weight), D, beta: 1)
+            gemmTN(K * dh, D, N, dqkv + HD + K * dh, QW, s.h1, D, g(a.vProj.weight), D, beta: 1)
             gemmNN(N, D, QW, dqkv, QW, wqkv[l], D, dh1, D)
             rmsBackward(dh1, s.x, s.r1, L.inputLayernorm.weight.mPtr, dxl, g(L.inputLayernorm.weight), rows: N, d: D)
             dx = dxl

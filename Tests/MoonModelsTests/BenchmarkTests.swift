@@ -25,7 +25,7 @@ final class BenchmarkTests: XCTestCase {
         guard enabled else { throw XCTSkip("set MOONLAB_BENCH=1") }
         setNumThreads(Int(env["MOONLAB_THREADS"] ?? "2") ?? 2)
         if let g = env["MOONLAB_GRAIN"], let v = Int(g) { Parallel.grainSize = v }
-        let batch = 16, seq = 128, steps = Int(env["MOONLAB_BENCH_STEPS"] ?? "10") ?? 10
+        let batch = 16, seq = 128, steps = Int(env["MOONLAB_BENCH_STEPS"] ?? "8") ?? 8
         let dec = try LlamaDecoder(benchConfig(), generator: Generator(seed: 0))
         let opt = try AdamW(dec.trainableParameters(), lr: 1e-3)
         let ids = try Tensor.randint(0, 260, [batch, seq], generator: Generator(seed: 1))
