@@ -119,7 +119,9 @@ public final class LlamaDecoder: Module {
         var dict: [String: Tensor] = [:]
         for info in f.tensors {
             if config.tieWordEmbeddings && info.name == "lm_head.weight" { continue }
-            guard info.dtype.isFloat else { dict[info.name] = Tensor.make([0]) { _ in }; continue }
+            guard info.dtype.isFloat else {
+                throw ModelError.checkpoint(path: path, reason: "tensor \(info.name) has non-float dtype \(info.dtype.rawValue)")
+            }
             dict[info.name] = Tensor.fromArray(try f.floats(info.name), info.shape)
         }
         try loadStateDict(dict, strict: strict)

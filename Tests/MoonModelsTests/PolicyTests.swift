@@ -119,9 +119,12 @@ final class PolicyTests: XCTestCase {
         let p = try VLMPolicy(tinyVLMConfig())
         let names = try p.enableLoRA(LoRAConfig(rank: 4, alpha: 8, targets: ["self_attn\\.(q|v)_proj", "mlp\\.down_proj"]))
         XCTAssertEqual(names.count, 6)
+        let q = try VLMPolicy(tinyVLMConfig())
+        XCTAssertEqual(try q.enableLoRA(LoRAConfig()).count, 8, "default: the decoder's attention projections only")
+        XCTAssertTrue(LoRA.adapted(q).allSatisfy { $0.0.hasPrefix("model.layers.") })
         let trainable = p.namedTrainableParameters().map(\.0)
-        XCTAssertEqual(trainable.count, 12)
-        XCTAssertTrue(trainable.allSatisfy { $0.contains(".lora_A.") || $0.contains(".lora_B.") })
+        XCTAssertEqual(trainable.count, 14)
+        XCTAssertTrue(trainable.allSatisfy { $0.contains(".lora_A.") || $0.contains(".lora_B.") || $0.hasPrefix("value_head.") }, "\(trainable)")
         XCTAssertTrue(p.stateDict().keys.contains("model.layers.1.mlp.down_proj.lora_B.weight"))
         // B starts at zero: the adapted model equals the base; give B values so the adapter matters.
         let base = try p.score(images: images(2), prompts: ["a", "bc"], responses: [[1, 2, 3], [4, 5]]).logProbs.toArray()
@@ -137,7 +140,7 @@ final class PolicyTests: XCTestCase {
         let opt = try AdamW(p.trainableParameters(), lr: 1e-2)
         let l = try p.score(images: images(2), prompts: ["a", "bc"], responses: [[1, 2, 3], [4, 5]]).sequenceLogProbs().sum().neg()
         try l.backward(); try opt.step()
-        for (n, t) in p.stateDict() where !n.contains("lora_") { XCTAssertEqual(t.toArray(), before[n]!, n) }
+        for (n, t) in p.stateDict() where !n.contains("lora_") && !n.hasPrefix("value_head") { XCTAssertEqual(t.toArray(), before[n]!, n) }
         let adapted2 = try p.score(images: images(2), prompts: ["a", "bc"], responses: [[1, 2, 3], [4, 5]]).logProbs.toArray()
         try p.mergeLoRA()
         XCTAssertNil(p.loraConfig)
