@@ -69,6 +69,15 @@ enum GenerationCore {
     /// each prompt (visual tokens). `valueHead`: weights and bias of a linear value head read at the last prompt token.
     static func run(packed: PackedDecoder, prefix: Tensor?, prompts: [[Int]], options o: GenerateOptions, generator: Generator,
                     valueHead: ([Float], Float)? = nil) throws -> GenerateResult {
+        // Decoding is a long chain of small GEMMs: single-threaded BLAS is faster than OpenBLAS's pool, whose idle
+        // workers spin between calls and steal the core the decoding loop needs (measured on 2 shared cores).
+        try withBLASThreads(1) {
+            try runSingleThreaded(packed: packed, prefix: prefix, prompts: prompts, options: o, generator: generator, valueHead: valueHead)
+        }
+    }
+
+    private static func runSingleThreaded(packed: PackedDecoder, prefix: Tensor?, prompts: [[Int]], options o: GenerateOptions,
+                                          generator: Generator, valueHead: ([Float], Float)?) throws -> GenerateResult {
         try o.validate()
         let c = packed.config
         let bsz = prompts.count

@@ -1,6 +1,7 @@
 import Foundation
 import MoonTensor
 import Dispatch
+import CBLAS
 
 /// A growable scratch buffer of floats (reused across decoding steps).
 final class FloatBuffer {
@@ -247,11 +248,9 @@ public final class InferenceSession {
             let q = qkv + (b * t) * qkvW + hh * dh
             let mk = maskAdd + b * cap
             if t == 1 {
+                // s = qᵀ·Kt (+ mask): one BLAS gemv over the transposed key cache.
                 for j in 0..<total { s[j] = mk[j] }
-                for d in 0..<dh {
-                    let qd = q[d], kr = kt + d * cap
-                    for j in 0..<total { s[j] += qd * kr[j] }
-                }
+                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(dh), Int32(total), 1, kt, Int32(cap), q, 1, 1, s, 1)
             } else {
                 gemmNN(t, total, dh, q, qkvW, kt, cap, s, total)
             }
@@ -273,26 +272,13 @@ public final class InferenceSession {
                 for j in 0..<n { row[j] *= inv }
                 for j in n..<total { row[j] = 0 }
                 if t == 1 {
-                    o.update(repeating: 0, count: dh)
-                    for j in 0..<n {
-                        let pj = row[j]
-                        if pj == 0 { continue }
-                        let vr = vp + j * dh
-                        for d in 0..<dh { o[d] += pj * vr[d] }
-                    }
+                    // o = Vᵀ·p over the visible slots.
+                    cblas_sgemv(CblasRowMajor, CblasTrans, Int32(n), Int32(dh), 1, vp, Int32(dh), row, 1, 0, o, 1)
                 }
             }
             if t > 1 { gemmNN(t, dh, total, s, total, vp, dh, out + (b * t) * h * dh + hh * dh, h * dh) }
         }
-        let threads = numThreads()
-        // Only the BLAS-free single-query path is split across threads (no concurrent OpenBLAS calls).
-        if t == 1 && threads > 1 && work >= 2 && total * dh * work > 400_000 {
-            let chunks = min(threads, work)
-            DispatchQueue.concurrentPerform(iterations: chunks) { ci in
-                for idx in (work * ci / chunks)..<(work * (ci + 1) / chunks) { body(idx) }
-            }
-        } else {
-            for idx in 0..<work { body(idx) }
-        }
+        // Sequential: every head uses BLAS (gemv when decoding); concurrent OpenBLAS calls are avoided.
+        for idx in 0..<work { body(idx) }
     }
 }
