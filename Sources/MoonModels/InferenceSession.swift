@@ -266,8 +266,9 @@ public final class InferenceSession {
                     if t == 1 { o.update(repeating: 0, count: dh) }
                     continue
                 }
+                for j in 0..<n { row[j] = fexp(row[j] - m) }
                 var sum: Float = 0
-                for j in 0..<n { let e = fexp(row[j] - m); row[j] = e; sum += e }
+                for j in 0..<n { sum += row[j] }
                 let inv = 1 / sum
                 for j in 0..<n { row[j] *= inv }
                 for j in n..<total { row[j] = 0 }

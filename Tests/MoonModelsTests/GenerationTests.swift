@@ -91,3 +91,20 @@ final class GenerationTests: XCTestCase {
         XCTAssertThrowsError(try dec.generate(prompts: [[100]])) { XCTAssertTrue("\($0)".contains("vocabulary")) }
     }
 }
+
+final class KernelTests: XCTestCase {
+    func testFastExpAccuracy() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88 {
+            let want = Foundation.expf(x), got = fexp(x)
+            worst = max(worst, abs(got - want) / want)
+            x += 0.0137
+        }
+        XCTAssertLessThan(worst, 3e-7)
+        XCTAssertEqual(fexp(-Float.infinity), 0)
+        XCTAssertEqual(fexp(-200), 0)
+        XCTAssertEqual(fexp(0), 1)
+        XCTAssertEqual(fexp(Float.infinity), .infinity)
+    }
+}
