@@ -2,7 +2,7 @@ import Foundation
 
 /// Thread-local switch for gradient recording.
 public enum GradMode {
-    nonisolated(unsafe) static let key: pthread_key_t = {
+    static let key: pthread_key_t = {
         var k = pthread_key_t()
         pthread_key_create(&k, nil)
         return k
@@ -43,6 +43,8 @@ final class GradNode {
     let name: String
     var inputs: [Tensor]
     var backward: ((Tensor) throws -> [Tensor?])?
+    /// Set once a backward pass released this node's closure and inputs.
+    var freed = false
     private var saved: [(Storage, Int)] = []
 
     init(_ name: String, _ inputs: [Tensor], saving: [Tensor] = [],
@@ -89,8 +91,11 @@ extension Tensor {
 
     /// Computes gradients of this tensor with respect to all leaves that require grad, accumulating into `grad`.
     ///
-    /// - Parameter gradient: the gradient of some scalar with respect to `self`; required unless `self` has one element.
-    public func backward(gradient: Tensor? = nil) throws {
+    /// - Parameters:
+    ///   - gradient: the gradient of some scalar with respect to `self`; required unless `self` has one element.
+    ///   - retainGraph: keep the graph (and the intermediate tensors it holds) for another backward pass.
+    ///     By default the graph is released as it is traversed, as in PyTorch, so a second pass throws.
+    public func backward(gradient: Tensor? = nil, retainGraph: Bool = false) throws {
         guard requiresGrad else {
             throw TensorError("backward", "the tensor does not require grad (no leaf with requiresGrad contributed to it)")
         }
@@ -133,13 +138,20 @@ extension Tensor {
                 guard let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
                 if let fn = t.gradFn {
                     if t.retainsGrad { t.accumulateGrad(g) }
+                    guard let bw = fn.backward, !fn.freed else {
+                        throw TensorError("backward", "the graph through '\(fn.name)' was already freed by an earlier backward(); pass retainGraph: true to the first call")
+                    }
                     try fn.checkSaved()
-                    guard let bw = fn.backward else { continue }
                     let gs = try bw(g)
                     for (inp, gi) in zip(fn.inputs, gs) where inp.requiresGrad {
                         guard let gi else { continue }
                         let key = ObjectIdentifier(inp)
                         if let prev = grads[key] { grads[key] = try prev.add(gi) } else { grads[key] = gi }
+                    }
+                    if !retainGraph {
+                        fn.freed = true
+                        fn.backward = nil
+                        fn.inputs = []
                     }
                 } else {
                     t.accumulateGrad(g)

@@ -76,7 +76,7 @@ extension Tensor {
     static func full(_ shape: [Int], _ value: Float, dtype: DType = .float32) -> Tensor {
         let t = empty(shape, dtype: dtype)
         if dtype == .float32 { t.fptr.update(repeating: value, count: t.count) } else {
-            t.iptr.update(repeating: Int64(value), count: t.count)
+            t.iptr.update(repeating: saturatingInt64(value), count: t.count)
         }
         return t
     }
@@ -86,6 +86,9 @@ extension Tensor {
         try checkShape(shape, op: "full")
         return full(shape, value, dtype: dtype)
     }
+
+    /// A tensor with the shape and dtype of `other`, filled with `value`.
+    public static func full(like other: Tensor, value: Float) -> Tensor { full(other.shape, value, dtype: other.dtype) }
 
     /// A 0-d tensor (float32 unless dtype says otherwise).
     public static func scalar(_ value: Float, dtype: DType = .float32) -> Tensor { full([], value, dtype: dtype) }
@@ -100,7 +103,11 @@ extension Tensor {
         guard (end - start) / step >= 0 || end == start else {
             throw TensorError("arange", "step \(step) has the wrong sign for range [\(start), \(end))")
         }
-        let n = Swift.max(0, Int(((Double(end) - Double(start)) / Double(step)).rounded(.up)))
+        let span = ((Double(end) - Double(start)) / Double(step)).rounded(.up)
+        guard span.isFinite, span < Double(maxElements) else {
+            throw TensorError("arange", "range [\(start), \(end)) with step \(step) has too many elements")
+        }
+        let n = Swift.max(0, Int(span))
         let t = empty([n], dtype: dtype)
         if dtype == .float32 { for i in 0..<n { t.fptr[i] = Float(Double(start) + Double(i) * Double(step)) } } else {
             for i in 0..<n { t.iptr[i] = Int64(Double(start) + Double(i) * Double(step)) }

@@ -3,7 +3,6 @@ import Foundation
 @inline(__always)
 func asFloat(_ t: Tensor) -> Tensor { t.dtype == .float32 ? t : t.to(.float32) }
 
-@inline(__always) func erfF(_ x: Float) -> Float { Float(Foundation.erf(Double(x))) }
 
 extension Tensor {
     // MARK: binary ops (broadcasting, differentiable)
@@ -12,11 +11,18 @@ extension Tensor {
     @inline(__always)
     private func binary(_ other: Tensor, _ op: String, _ f: (Float, Float) -> Float,
                         _ back: @escaping (Tensor, Tensor, Tensor, Tensor) throws -> [Tensor?]) throws -> Tensor {
+        try binaryP(other, op, { try map2($0, $1, op, f) }, back)
+    }
+
+    /// `saveInputs`: whether the backward reads the input values (then in-place changes to them are detected).
+    @inline(__always)
+    private func binaryP(_ other: Tensor, _ op: String, saveInputs: Bool = true, _ kernel: (Tensor, Tensor) throws -> Tensor,
+                         _ back: @escaping (Tensor, Tensor, Tensor, Tensor) throws -> [Tensor?]) throws -> Tensor {
         let a = asFloat(self), b = asFloat(other)
-        let out = try map2(a, b, op, f)
+        let out = try kernel(a, b)
         if needsGrad(self, other) {
             let y = out.alias()
-            out.record(GradNode(op, [self, other], saving: [a, b]) { g in try back(g, a, b, y) })
+            out.record(GradNode(op, [self, other], saving: saveInputs ? [a, b] : []) { g in try back(g, a, b, y) })
         }
         return out
     }
@@ -25,7 +31,7 @@ extension Tensor {
     public func add(_ other: Tensor) throws -> Tensor {
         if dtype == .int64 && other.dtype == .int64 { return try intBinary(other, "add") { $0 &+ $1 } }
         let ra = requiresGrad, rb = other.requiresGrad, sa = shape, sb = other.shape
-        return try binary(other, "add", { $0 + $1 }) { g, _, _, _ in
+        return try binaryP(other, "add", saveInputs: false, { try pmap2($0, $1, "add", AddF()) }) { g, _, _, _ in
             [ra ? try g.sumTo(sa) : nil, rb ? try g.sumTo(sb) : nil]
         }
     }
@@ -34,7 +40,7 @@ extension Tensor {
     public func sub(_ other: Tensor) throws -> Tensor {
         if dtype == .int64 && other.dtype == .int64 { return try intBinary(other, "sub") { $0 &- $1 } }
         let sa = shape, sb = other.shape
-        return try binary(other, "sub", { $0 - $1 }) { g, _, _, _ in
+        return try binaryP(other, "sub", saveInputs: false, { try pmap2($0, $1, "sub", SubF()) }) { g, _, _, _ in
             [try g.sumTo(sa), try map1(g) { -$0 }.sumTo(sb)]
         }
     }
@@ -43,16 +49,16 @@ extension Tensor {
     public func mul(_ other: Tensor) throws -> Tensor {
         if dtype == .int64 && other.dtype == .int64 { return try intBinary(other, "mul") { $0 &* $1 } }
         let ra = requiresGrad, rb = other.requiresGrad
-        return try binary(other, "mul", { $0 * $1 }) { g, a, b, _ in
-            [ra ? try map2(g, b, "mul") { $0 * $1 }.sumTo(a.shape) : nil,
-             rb ? try map2(g, a, "mul") { $0 * $1 }.sumTo(b.shape) : nil]
+        return try binaryP(other, "mul", { try pmap2($0, $1, "mul", MulF()) }) { g, a, b, _ in
+            [ra ? try pmap2(g, b, "mul", MulF()).sumTo(a.shape) : nil,
+             rb ? try pmap2(g, a, "mul", MulF()).sumTo(b.shape) : nil]
         }
     }
 
     /// Elementwise `self / other` with broadcasting (true division).
     public func div(_ other: Tensor) throws -> Tensor {
         let ra = requiresGrad, rb = other.requiresGrad
-        return try binary(other, "div", { $0 / $1 }) { g, a, b, y in
+        return try binaryP(other, "div", { try pmap2($0, $1, "div", DivF()) }) { g, a, b, y in
             [ra ? try map2(g, b, "div") { $0 / $1 }.sumTo(a.shape) : nil,
              rb ? try map2(try map2(g, y, "div") { -$0 * $1 }, b, "div") { $0 / $1 }.sumTo(b.shape) : nil]
         }
@@ -102,34 +108,44 @@ extension Tensor {
     // MARK: scalar variants
 
     @inline(__always)
-    private func unary(_ op: String, _ f: (Float) -> Float, saveOutput: Bool = false,
+    private func unary(_ op: String, _ f: (Float) -> Float, saveInput: Bool = true, saveOutput: Bool = false,
                        _ back: @escaping (Tensor, Tensor, Tensor) throws -> Tensor) -> Tensor {
+        unaryP(op, { map1($0, f) }, saveInput: saveInput, saveOutput: saveOutput, back)
+    }
+
+    /// `saveInput`/`saveOutput`: which values the backward reads (guarded against later in-place changes).
+    @inline(__always)
+    private func unaryP(_ op: String, _ kernel: (Tensor) -> Tensor, saveInput: Bool = true, saveOutput: Bool = false,
+                        _ back: @escaping (Tensor, Tensor, Tensor) throws -> Tensor) -> Tensor {
         let x = asFloat(self)
-        let out = map1(x, f)
+        let out = kernel(x)
         if needsGrad(self) {
             let y = out.alias()
-            out.record(GradNode(op, [self], saving: saveOutput ? [x, y] : [x]) { g in [try back(g, x, y)] })
+            var saved: [Tensor] = []
+            if saveInput { saved.append(x) }
+            if saveOutput { saved.append(y) }
+            out.record(GradNode(op, [self], saving: saved) { g in [try back(g, x, y)] })
         }
         return out
     }
 
     /// `self + s`.
     public func add(_ s: Float) -> Tensor {
-        if dtype == .int64 && s == s.rounded() {
-            let out = Tensor.empty(shape, dtype: .int64); let c = contiguous(); let v = Int64(s)
+        if dtype == .int64 && s.isFinite && s == s.rounded() {
+            let out = Tensor.empty(shape, dtype: .int64); let c = contiguous(); let v = saturatingInt64(s)
             for i in 0..<count { out.iptr[i] = c.iptr[i] &+ v }
             return out
         }
-        return unary("add", { $0 + s }) { g, _, _ in g }
+        return unaryP("add", { pmap1($0, AddS(s: s)) }, saveInput: false) { g, _, _ in g }
     }
     /// `self - s`.
     public func sub(_ s: Float) -> Tensor { add(-s) }
     /// `s - self`.
-    public func rsub(_ s: Float) -> Tensor { unary("rsub", { s - $0 }) { g, _, _ in map1(g) { -$0 } } }
+    public func rsub(_ s: Float) -> Tensor { unary("rsub", { s - $0 }, saveInput: false) { g, _, _ in map1(g) { -$0 } } }
     /// `self * s`.
-    public func mul(_ s: Float) -> Tensor { unary("mul", { $0 * s }) { g, _, _ in map1(g) { $0 * s } } }
+    public func mul(_ s: Float) -> Tensor { unaryP("mul", { pmap1($0, MulS(s: s)) }, saveInput: false) { g, _, _ in pmap1(g, MulS(s: s)) } }
     /// `self / s`.
-    public func div(_ s: Float) -> Tensor { unary("div", { $0 / s }) { g, _, _ in map1(g) { $0 / s } } }
+    public func div(_ s: Float) -> Tensor { unary("div", { $0 / s }, saveInput: false) { g, _, _ in map1(g) { $0 / s } } }
     /// `s / self`.
     public func rdiv(_ s: Float) -> Tensor {
         unary("rdiv", { s / $0 }) { g, x, _ in try map2(g, x, "rdiv") { -$0 * s / ($1 * $1) } }
@@ -145,7 +161,7 @@ extension Tensor {
     // MARK: unary math
 
     /// `-self`.
-    public func neg() -> Tensor { unary("neg", { -$0 }) { g, _, _ in map1(g) { -$0 } } }
+    public func neg() -> Tensor { unary("neg", { -$0 }, saveInput: false) { g, _, _ in map1(g) { -$0 } } }
     /// `|self|` (gradient 0 at 0).
     public func abs() -> Tensor {
         unary("abs", { Swift.abs($0) }) { g, x, _ in try map2(g, x, "abs") { $1 > 0 ? $0 : ($1 < 0 ? -$0 : 0) } }
@@ -154,7 +170,7 @@ extension Tensor {
     public func square() -> Tensor { pow(2) }
     /// `e ** self`.
     public func exp() -> Tensor {
-        unary("exp", { Foundation.expf($0) }, saveOutput: true) { g, _, y in try map2(g, y, "exp") { $0 * $1 } }
+        unaryP("exp", { pmap1($0, ExpF()) }, saveInput: false, saveOutput: true) { g, _, y in try pmap2(g, y, "exp", MulF()) }
     }
     /// Natural logarithm.
     public func log() -> Tensor { unary("log", { Foundation.logf($0) }) { g, x, _ in try map2(g, x, "log") { $0 / $1 } } }
@@ -164,11 +180,11 @@ extension Tensor {
     }
     /// Square root.
     public func sqrt() -> Tensor {
-        unary("sqrt", { $0.squareRoot() }, saveOutput: true) { g, _, y in try map2(g, y, "sqrt") { $0 * 0.5 / $1 } }
+        unary("sqrt", { $0.squareRoot() }, saveInput: false, saveOutput: true) { g, _, y in try map2(g, y, "sqrt") { $0 * 0.5 / $1 } }
     }
     /// `1 / sqrt(self)`.
     public func rsqrt() -> Tensor {
-        unary("rsqrt", { 1 / $0.squareRoot() }, saveOutput: true) { g, _, y in try map2(g, y, "rsqrt") { -0.5 * $0 * $1 * $1 * $1 } }
+        unary("rsqrt", { 1 / $0.squareRoot() }, saveInput: false, saveOutput: true) { g, _, y in try map2(g, y, "rsqrt") { -0.5 * $0 * $1 * $1 * $1 } }
     }
     /// `1 / self`.
     public func reciprocal() -> Tensor { rdiv(1) }
@@ -178,38 +194,39 @@ extension Tensor {
     public func cos() -> Tensor { unary("cos", { Foundation.cosf($0) }) { g, x, _ in try map2(g, x, "cos") { -$0 * Foundation.sinf($1) } } }
     /// Hyperbolic tangent.
     public func tanh() -> Tensor {
-        unary("tanh", { Foundation.tanhf($0) }, saveOutput: true) { g, _, y in try map2(g, y, "tanh") { $0 * (1 - $1 * $1) } }
+        unaryP("tanh", { pmap1($0, TanhF()) }, saveInput: false, saveOutput: true) { g, _, y in try map2(g, y, "tanh") { $0 * (1 - $1 * $1) } }
     }
     /// Logistic sigmoid `1 / (1 + e^-x)`.
     public func sigmoid() -> Tensor {
-        unary("sigmoid", { 1 / (1 + Foundation.expf(-$0)) }, saveOutput: true) { g, _, y in
+        unaryP("sigmoid", { pmap1($0, SigmoidF()) }, saveInput: false, saveOutput: true) { g, _, y in
             try map2(g, y, "sigmoid") { $0 * $1 * (1 - $1) }
         }
     }
     /// `max(x, 0)`.
     public func relu() -> Tensor {
-        unary("relu", { $0 > 0 ? $0 : 0 }) { g, x, _ in try map2(g, x, "relu") { $1 > 0 ? $0 : 0 } }
+        unaryP("relu", { pmap1($0, ReluF()) }) { g, x, _ in try map2(g, x, "relu") { $1 > 0 ? $0 : 0 } }
     }
-    /// GELU; exact (erf) by default as in PyTorch, or the tanh approximation.
+    /// GELU; the erf form by default as in PyTorch, or the tanh approximation (`approximate: true`).
+    /// erf and tanh are float32 rational approximations accurate to a few ulp (see FastMath.swift).
     public func gelu(approximate: Bool = false) -> Tensor {
         if approximate {
             let k: Float = 0.7978845608028654, c: Float = 0.044715
-            return unary("gelu", { x in 0.5 * x * (1 + Foundation.tanhf(k * (x + c * x * x * x))) }) { g, x, _ in
+            return unaryP("gelu", { pmap1($0, GeluTanhF()) }) { g, x, _ in
                 try map2(g, x, "gelu") { g, x in
-                    let t = Foundation.tanhf(k * (x + c * x * x * x))
+                    let t = fastTanh(k * (x + c * x * x * x))
                     return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x))
                 }
             }
         }
-        return unary("gelu", { x in 0.5 * x * (1 + erfF(x * 0.7071067811865476)) }) { g, x, _ in
+        return unaryP("gelu", { pmap1($0, GeluF()) }) { g, x, _ in
             try map2(g, x, "gelu") { g, x in
-                g * (0.5 * (1 + erfF(x * 0.7071067811865476)) + x * 0.3989422804014327 * Foundation.expf(-0.5 * x * x))
+                g * (0.5 * (1 + fastErf(x * 0.7071067811865476)) + x * 0.3989422804014327 * Foundation.expf(-0.5 * x * x))
             }
         }
     }
     /// SiLU / swish: `x * sigmoid(x)`.
     public func silu() -> Tensor {
-        unary("silu", { $0 / (1 + Foundation.expf(-$0)) }) { g, x, _ in
+        unaryP("silu", { pmap1($0, SiluF()) }) { g, x, _ in
             try map2(g, x, "silu") { g, x in
                 let s = 1 / (1 + Foundation.expf(-x))
                 return g * s * (1 + x * (1 - s))
@@ -363,7 +380,7 @@ extension Tensor {
     private func fill(_ value: Float, op: String) throws -> Tensor {
         try checkWritable(op)
         if dtype == .float32 { inplace1(self) { _ in value } } else {
-            let v = Int64(value), base = storage.ints
+            let v = saturatingInt64(value), base = storage.ints
             forEachRow(shape, strides, offset) { st, s, n in for j in 0..<n { base[st + j * s] = v } }
         }
         storage.bump()

@@ -136,7 +136,7 @@ extension Tensor {
         }
         if needsGrad(self) {
             let inShape = shape
-            out.record(GradNode("index_select", [self]) { g in
+            out.record(GradNode("index_select", [self], saving: [idx]) { g in
                 let gc = g.contiguous()
                 let z = Tensor.empty(inShape, zeroed: true)
                 let gp = gc.fptr, zp = z.fptr, ip = idx.iptr
@@ -188,7 +188,7 @@ extension Tensor {
         }
         if needsGrad(self) {
             let inShape = shape
-            out.record(GradNode("gather", [self]) { g in
+            out.record(GradNode("gather", [self], saving: [idx]) { g in
                 let z = Tensor.empty(inShape, zeroed: true)
                 return [try z.scatterAddNoGrad(d, idx, g)]
             })
@@ -225,7 +225,7 @@ extension Tensor {
         _ = try out.scatterAddNoGrad(d, idx, src)
         if needsGrad(self, src) {
             let srcShape = src.shape, rs = requiresGrad, rsrc = src.requiresGrad
-            out.record(GradNode("scatter_add", [self, src]) { g in
+            out.record(GradNode("scatter_add", [self, src], saving: [idx]) { g in
                 var gs: Tensor? = nil
                 if rsrc {
                     let part = try g.gather(dim: d, index: idx)
@@ -248,7 +248,7 @@ extension Tensor {
         let m = asFloat(mask)
         if dtype == .int64 {
             let out = Tensor.noGrad { clone() }
-            let v = Int64(value), pa = out.storage.ints, pb = m.storage.floats
+            let v = saturatingInt64(value), pa = out.storage.ints, pb = m.storage.floats
             forEachRow2(shape, out.strides, 0, broadcastStrides(m, to: shape), m.offset) { ia, da, ib, db, n in
                 for j in 0..<n where pb[ib + j * db] != 0 { pa[ia + j * da] = v }
             }
@@ -273,12 +273,17 @@ extension Tensor {
         for i in 0..<out.count { o[i] = cp[i] != 0 ? ap[i] : bp[i] }
         if needsGrad(a, b) {
             let sa = a.shape, sb = b.shape, ra = a.requiresGrad, rb = b.requiresGrad
-            out.record(GradNode("where", [a, b]) { g in
+            out.record(GradNode("where", [a, b], saving: [c]) { g in
                 [ra ? try map2(g, c, "where") { $1 != 0 ? $0 : 0 }.sumTo(sa) : nil,
                  rb ? try map2(g, c, "where") { $1 != 0 ? 0 : $0 }.sumTo(sb) : nil]
             })
         }
         return out
+    }
+
+    /// `where` with a scalar for the true branch.
+    public static func `where`(_ cond: Tensor, _ a: Float, _ b: Tensor) throws -> Tensor {
+        try `where`(cond, Tensor.scalar(a), b)
     }
 
     /// `where` with a scalar for the false branch.

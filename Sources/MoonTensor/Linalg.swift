@@ -65,7 +65,7 @@ extension Tensor {
         // Fold the batch of a contiguous left operand into rows when the right one is a plain matrix.
         if other.ndim == 2 && ndim > 2 && isContiguous {
             let lead = Array(shape.dropLast())
-            return try reshape([-1, k]).matmul(other).reshape(lead + [other.shape[1]])
+            return try reshape([lead.reduce(1, *), k]).matmul(other).reshape(lead + [other.shape[1]])
         }
         let batch = try broadcastShapes(Array(shape.dropLast(2)), Array(other.shape.dropLast(2)), "matmul")
         let out = matmulKernel(self, other, batch)
@@ -107,17 +107,47 @@ extension Tensor {
     }
 
     /// Fully connected layer, PyTorch convention: `y = x · weightᵀ + bias` with weight `[out, in]`.
+    /// With a bias the product and the bias add are one sgemm (bias pre-filled, beta = 1).
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
         guard x.ndim >= 1 else { throw TensorError("linear", arg: "#1", "expected at least 1 dim, got a 0-d tensor") }
         let inF = x.shape[x.ndim - 1]
         guard weight.ndim == 2, weight.shape[1] == inF else {
             throw TensorError("linear", arg: "'weight'", "expected shape [*, \(inF)], got \(fmt(weight.shape))")
         }
-        if let b = bias, b.shape != [weight.shape[0]] {
-            throw TensorError("linear", arg: "'bias'", "expected shape [\(weight.shape[0])], got \(fmt(b.shape))")
+        let outF = weight.shape[0]
+        if let b = bias, b.shape != [outF] {
+            throw TensorError("linear", arg: "'bias'", "expected shape [\(outF)], got \(fmt(b.shape))")
         }
-        let y = try x.matmul(weight.transpose(0, 1))
-        if let b = bias { return try y.add(b) }
-        return y
+        guard let b = bias else { return try x.matmul(weight.transpose(0, 1)) }
+        guard x.dtype == .float32 else { throw TensorError("linear", arg: "#1", "expected a float32 tensor, got \(x.dtype)") }
+        guard weight.dtype == .float32 else { throw TensorError("linear", arg: "'weight'", "expected a float32 tensor, got \(weight.dtype)") }
+        guard b.dtype == .float32 else { throw TensorError("linear", arg: "'bias'", "expected a float32 tensor, got \(b.dtype)") }
+        let lead = Array(x.shape.dropLast())
+        let x2 = try x.reshape([lead.reduce(1, *), inF])
+        let n = x2.shape[0]
+        let wt = Tensor.noGrad { try! weight.transpose(0, 1) }
+        let out = Tensor.empty([n, outF])
+        // Pre-fill every row with the bias, then accumulate x·Wᵀ on top.
+        let bc = b.contiguous()
+        for r in 0..<n { (out.fptr + r * outF).update(from: bc.fptr, count: outF) }
+        if n > 0 && outF > 0 && inF > 0 {
+            var a = x2, w = wt
+            var la = blasLayout(rows: n, cols: inF, rs: a.strides[0], cs: a.strides[1])
+            if la == nil { a = a.contiguous(); la = (CblasNoTrans, Swift.max(inF, 1)) }
+            var lw = blasLayout(rows: inF, cols: outF, rs: w.strides[0], cs: w.strides[1])
+            if lw == nil { w = w.contiguous(); lw = (CblasNoTrans, Swift.max(outF, 1)) }
+            cblas_sgemm(CblasRowMajor, la!.0, lw!.0, Int32(n), Int32(outF), Int32(inF), 1,
+                        a.fptr, Int32(la!.1), w.fptr, Int32(lw!.1), 1, out.fptr, Int32(outF))
+        }
+        if GradMode.isEnabled && (x2.requiresGrad || weight.requiresGrad || b.requiresGrad) {
+            let rx = x2.requiresGrad, rw = weight.requiresGrad, rb = b.requiresGrad
+            out.record(GradNode("linear", [x2, weight, b], saving: [x2, weight]) { g in
+                let gx: Tensor? = rx ? matmulKernel(g, weight, []) : nil
+                let gw: Tensor? = rw ? matmulKernel(try g.transpose(0, 1), x2, []) : nil
+                let gb: Tensor? = rb ? try sumDimKernel(g, 0).reshapeNoGrad([outF]) : nil
+                return [gx, gw, gb]
+            })
+        }
+        return try out.reshape(lead + [outF])
     }
 }

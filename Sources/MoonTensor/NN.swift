@@ -11,6 +11,31 @@ extension Tensor {
         let out = Tensor.empty(c.shape)
         let (outer, n, inner) = split3(c.shape, d)
         let p = c.fptr, o = out.fptr
+        if inner == 1 {
+            // Rows are contiguous: separate passes so the exp loop vectorises.
+            parallelRange(outer, grain: Swift.max(1, Parallel.grainSize / Swift.max(n, 1))) { lo, hi in
+                for r in lo..<hi {
+                    let row = p + r * n, orow = o + r * n
+                    var m = -Float.infinity
+                    for k in 0..<n { let v = row[k]; if v > m || v.isNaN { m = v } }
+                    if m == -Float.infinity { m = 0 }
+                    for k in 0..<n { orow[k] = Foundation.expf(row[k] - m) }
+                    var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+                    var k = 0
+                    while k + 4 <= n { s0 += orow[k]; s1 += orow[k + 1]; s2 += orow[k + 2]; s3 += orow[k + 3]; k += 4 }
+                    while k < n { s0 += orow[k]; k += 1 }
+                    let s = (s0 + s1) + (s2 + s3)
+                    if log {
+                        let ls = m + Foundation.logf(s)
+                        for k in 0..<n { orow[k] = row[k] - ls }
+                    } else {
+                        let inv = 1 / s
+                        for k in 0..<n { orow[k] *= inv }
+                    }
+                }
+            }
+            return out
+        }
         parallelRange(outer * inner, grain: Swift.max(1, Parallel.grainSize / Swift.max(n, 1))) { lo, hi in
             for r in lo..<hi {
                 let base = (r / inner) * n * inner + r % inner
@@ -167,6 +192,7 @@ extension Tensor {
         }
         let c = numClasses < 0 ? mx + 1 : numClasses
         if mx >= c { throw TensorError("one_hot", arg: "'numClasses'", "class index \(mx) out of range for \(c) classes") }
+        try checkShape(indices.shape + [c], op: "one_hot", arg: "'numClasses'")
         let out = Tensor.empty(indices.shape + [c], zeroed: true)
         for i in 0..<ic.count { out.fptr[i * c + Int(ic.iptr[i])] = 1 }
         return out

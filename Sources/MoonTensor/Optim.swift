@@ -182,7 +182,7 @@ public class Adam: Optimizer {
                 throw TensorError(op, arg: "'state'", "parameter \(i + 1) has only one of exp_avg / exp_avg_sq")
             }
             m[i] = mi; v[i] = vi
-            steps[i] = Int(try scalarState(state, "state.\(i).step", op) ?? 0)
+            steps[i] = Swift.max(0, Int(saturatingInt64(try scalarState(state, "state.\(i).step", op) ?? 0)))
         }
     }
 }

@@ -30,9 +30,7 @@ func parallelRange(_ n: Int, grain: Int = Parallel.grainSize, _ body: (Int, Int)
     }
     let chunks = Swift.min(t, (n + grain - 1) / grain)
     if chunks <= 1 { body(0, n); return }
-    withoutActuallyEscaping(body) { b in
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            b(n * c / chunks, n * (c + 1) / chunks)
-        }
+    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        body(n * c / chunks, n * (c + 1) / chunks)
     }
 }

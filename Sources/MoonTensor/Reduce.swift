@@ -79,10 +79,11 @@ extension Tensor {
     /// Sum over `dim` (negative allowed).
     public func sum(dim: Int, keepdim: Bool = false) throws -> Tensor { try sum(dims: [dim], keepdim: keepdim, op: "sum") }
 
-    /// Sum over several dims.
+    /// Sum over several dims (an empty list means all dims).
     public func sum(dims: [Int], keepdim: Bool = false) throws -> Tensor { try sum(dims: dims, keepdim: keepdim, op: "sum") }
 
-    func sum(dims: [Int], keepdim: Bool, op: String) throws -> Tensor {
+    func sum(dims dims0: [Int], keepdim: Bool, op: String) throws -> Tensor {
+        let dims = dims0.isEmpty ? Array(0..<ndim) : dims0  // an empty list reduces everything, as in PyTorch
         var ds: [Int] = []
         for d in dims {
             let n = try normDim(d, ndim, op)
@@ -120,8 +121,9 @@ extension Tensor {
     public func mean() -> Tensor { sum().div(Float(Swift.max(count, 1))) }
     /// Mean over `dim`.
     public func mean(dim: Int, keepdim: Bool = false) throws -> Tensor { try mean(dims: [dim], keepdim: keepdim) }
-    /// Mean over several dims.
-    public func mean(dims: [Int], keepdim: Bool = false) throws -> Tensor {
+    /// Mean over several dims (an empty list means all dims).
+    public func mean(dims dims0: [Int], keepdim: Bool = false) throws -> Tensor {
+        let dims = dims0.isEmpty ? Array(0..<ndim) : dims0
         let s = try sum(dims: dims, keepdim: keepdim, op: "mean")
         var n = 1
         for d in dims { n *= shape[try normDim(d, ndim, "mean")] }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Shape and stride helpers shared by all ops.
 
 @inline(__always)
@@ -35,12 +37,22 @@ func isContiguousLayout(_ shape: [Int], _ strides: [Int]) -> Bool {
     return true
 }
 
-/// Validates a user shape (no negative sizes).
+/// Validates a user shape: no negative sizes, and the element count must fit in memory.
 func checkShape(_ shape: [Int], op: String, arg: String = "'shape'") throws {
-    for d in shape where d < 0 {
-        throw TensorError(op, arg: arg, "expected non-negative sizes, got \(fmt(shape))")
+    var n = 1
+    for d in shape {
+        if d < 0 { throw TensorError(op, arg: arg, "expected non-negative sizes, got \(fmt(shape))") }
+        let (m, overflow) = n.multipliedReportingOverflow(by: d)
+        if overflow { throw TensorError(op, arg: arg, "shape \(fmt(shape)) has too many elements") }
+        n = m
+    }
+    if n > maxElements {
+        throw TensorError(op, arg: arg, "shape \(fmt(shape)) needs \(n) elements, more than this machine's memory holds")
     }
 }
+
+/// Upper bound on the elements of one tensor (8-byte elements filling physical memory).
+let maxElements: Int = Int(Swift.min(ProcessInfo.processInfo.physicalMemory / 8, UInt64(Int.max / 8)))
 
 /// Wraps a possibly negative dim into `0..<ndim`.
 @inline(__always)

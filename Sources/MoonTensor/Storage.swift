@@ -46,3 +46,8 @@ public final class Storage {
     @inline(__always) var ints: UnsafeMutablePointer<Int64> { raw.assumingMemoryBound(to: Int64.self) }
     @inline(__always) func bump() { version &+= 1 }
 }
+
+extension Tensor {
+    /// Bytes currently held by all tensor storages (see `Storage.onAllocate` for a per-allocation hook).
+    public static var liveBytes: Int { Storage.liveBytes }
+}

@@ -164,7 +164,7 @@ public final class Tensor {
     public func toIntArray() -> [Int] {
         let c = contiguous()
         if dtype == .int64 { return (0..<count).map { Int(c.iptr[$0]) } }
-        return (0..<count).map { i in let v = c.fptr[i]; return v.isFinite ? Int(v) : 0 }
+        return (0..<count).map { i in let v = c.fptr[i]; return Int(saturatingInt64(v)) }
     }
 
     /// The single element of a one-element tensor, as a Float.
@@ -180,7 +180,7 @@ public final class Tensor {
         guard count == 1 else {
             throw TensorError("item", "expected a tensor with one element, got shape \(fmt(shape))")
         }
-        return dtype == .int64 ? Int(iptr[0]) : Int(fptr[0])
+        return dtype == .int64 ? Int(iptr[0]) : Int(saturatingInt64(fptr[0]))
     }
 
     /// Reads one element by multi-index (negative indices allowed).
@@ -227,17 +227,34 @@ func copyElements(from src: Tensor, into dst: Tensor) {
 }
 
 extension Tensor: CustomStringConvertible {
-    /// A short printout: values (up to 64) and shape.
+    /// A nested, PyTorch-like printout (long dims are summarised with `...`), followed by shape and dtype.
     public var description: String {
-        let vals = count <= 64 ? toArray() : Array(toArray().prefix(64))
-        let body: String
-        if dtype == .int64 {
-            body = vals.map { String(Int($0)) }.joined(separator: ", ")
-        } else {
-            body = vals.map { String(format: "%.4g", Double($0)) }.joined(separator: ", ")
+        let c = contiguous()
+        let summarise = count > 1000
+        func num(_ i: Int) -> String {
+            if dtype == .int64 { return String(c.iptr[i]) }
+            let v = c.fptr[i]
+            if v.isNaN { return "nan" }
+            if v.isInfinite { return v > 0 ? "inf" : "-inf" }
+            if v == v.rounded() && Swift.abs(v) < 1e7 { return String(Int(v)) + "." }
+            return String(format: "%.4g", Double(v))
         }
-        let more = count > 64 ? ", ..." : ""
+        func render(_ dim: Int, _ base: Int, _ indent: String) -> String {
+            if dim == ndim { return num(base) }
+            let n = shape[dim], stride = c.strides[dim]
+            var idx = Array(0..<n)
+            var gap = -1
+            if summarise && n > 6 { idx = [0, 1, 2, n - 3, n - 2, n - 1]; gap = 3 }
+            var parts: [String] = []
+            for (j, i) in idx.enumerated() {
+                if j == gap { parts.append("...") }
+                parts.append(render(dim + 1, base + i * stride, indent + " "))
+            }
+            let sep = dim == ndim - 1 ? ", " : ",\n" + indent + " "
+            return "[" + parts.joined(separator: sep) + "]"
+        }
+        let body = ndim == 0 ? num(0) : render(0, 0, "       ")
         let g = requiresGrad ? ", requires_grad" : ""
-        return "tensor([\(body)\(more)], shape=\(fmt(shape)), dtype=\(dtype)\(g))"
+        return "tensor(\(body), shape=\(fmt(shape)), dtype=\(dtype)\(g))"
     }
 }

@@ -223,6 +223,7 @@ extension Tensor {
             }
         }
         if s == shape { return self }
+        try checkShape(s, op: "expand")
         let out = view(shape: s, strides: st, offset: offset)
         if needsGrad(self) {
             let inShape = shape
@@ -242,5 +243,14 @@ extension Tensor {
         let m = Tensor.empty([r, c])
         for i in 0..<r { for j in 0..<c { m.fptr[i * c + j] = (lower ? j - i <= k : j - i >= k) ? 1 : 0 } }
         return try mul(m)
+    }
+}
+
+extension Tensor {
+    /// Reverses the order of elements along `dim` (a copy; differentiable).
+    public func flip(dim: Int) throws -> Tensor {
+        let d = try normDim(dim, ndim, "flip")
+        let n = shape[d]
+        return try indexSelect(dim: d, index: Tensor(ints: Array((0..<n).reversed())))
     }
 }

@@ -75,6 +75,30 @@ final class AutogradTests: XCTestCase {
         XCTAssertTrue(other.value)
     }
 
+    func testGraphIsFreedUnlessRetained() throws {
+        let x = try param([1, 2], [2])
+        let h = x.exp()
+        let loss = h.sum()
+        try loss.backward()
+        assertThrows("backward: the graph through 'sum' was already freed") { try loss.backward() }
+        XCTAssertEqual(h.gradFnName, "exp")
+        let l2 = try x.mul(x).sum()
+        try l2.backward(retainGraph: true)
+        try l2.backward()
+        XCTAssertEqual(x.grad?.toArray().map { $0 }, [2.7182817 + 4, 7.389056 + 8].map { Float($0) })
+        // Released graphs drop the intermediates they held (net bytes allocated on this thread).
+        final class Net: @unchecked Sendable { var bytes = 0 }
+        let net = Net()
+        let me = pthread_self()
+        Storage.onAllocate = { n in if pthread_equal(pthread_self(), me) != 0 { net.bytes += n } }
+        Storage.onFree = { n in if pthread_equal(pthread_self(), me) != 0 { net.bytes -= n } }
+        defer { Storage.onAllocate = nil; Storage.onFree = nil }
+        let big = try x.expand([100_000, 2]).mul(2).sum()
+        XCTAssertGreaterThanOrEqual(net.bytes, 800_000, "the graph holds the [100000, 2] product")
+        try big.backward()
+        XCTAssertLessThan(net.bytes, 1000, "backward released it (only the scalar and the grad remain)")
+    }
+
     func testRetainGrad() throws {
         let x = try param([1, 2], [2])
         let h = x.mul(3)
@@ -153,5 +177,20 @@ final class AutogradTests: XCTestCase {
             done.signal()
         }
         done.wait()
+    }
+}
+
+final class SavedTensorTests: XCTestCase {
+    func testOpsThatDoNotReadInputsTolerateLaterInPlaceChanges() throws {
+        let w = try param([1, 2], [2])
+        let c = Tensor([3, 4])
+        let h = try w.add(c).mul(2).sub(c).neg()
+        try c.add_(100)  // add/sub/scalar-mul/neg backward do not read c
+        try h.sum().backward()
+        XCTAssertEqual(w.grad?.toArray(), [-2, -2])
+        let idx = Tensor(ints: [1, 0])
+        let s = try w.indexSelect(dim: 0, index: idx)
+        try idx.fill_(0)
+        assertThrows("gradient of 'index_select' was modified") { try s.sum().backward() }
     }
 }

@@ -124,6 +124,9 @@ final class GradCheckTests: XCTestCase {
         try gradCheck([p, q]) { try $0[0].matmul($0[1]) }
         let x = try a([2, 3, 4], seed: 22), wt = try a([5, 4], seed: 23), bias = try a([5], seed: 24)
         try gradCheck([x, wt, bias]) { try Tensor.linear($0[0], weight: $0[1], bias: $0[2]) }
+        try gradCheck([x, wt, bias]) { try Tensor.linear($0[0].transpose(0, 1), weight: $0[1], bias: $0[2]) }  // non-contiguous x
+        try gradCheck([wt, bias]) { try Tensor.linear(Tensor([1, -2, 0.5, 3]), weight: $0[0], bias: $0[1]) }       // 1-D x
+        try gradCheck([x, wt, bias]) { try Tensor.linear($0[0], weight: $0[1].t().contiguous().t(), bias: $0[2]) } // transposed-layout weight
         let nc = try a([4, 3], seed: 25)
         try gradCheck([nc, n]) { try $0[0].slice(dim: 0, start: 0, end: 4, step: 2).t().matmul($0[1].narrow(dim: 0, start: 1, length: 2)) }
     }
@@ -193,6 +196,57 @@ final class GradCheckTests: XCTestCase {
         try gradCheck([w1, b1, w2]) { p in
             let h = try Tensor.linear(x, weight: p[0], bias: p[1]).gelu()
             return try Tensor.crossEntropy(Tensor.linear(h, weight: p[2]), Tensor(ints: [1, 0]))
+        }
+    }
+
+    func testRemainingWrappers() throws {
+        let m = try a([3, 4], seed: 50), n = try a([4, 2], seed: 51), v = try a([4], seed: 52), w = try a([4], seed: 53)
+        try gradCheck([m, n]) { try $0[0].mm($0[1]) }
+        try gradCheck([v, w]) { try $0[0].dot($0[1]) }
+        try gradCheck([m]) { $0[0].std() }
+        try gradCheck([m]) { try $0[0].min() }
+        try gradCheck([m]) { try $0[0].logsumexp() }
+        try gradCheck([m]) { try $0[0].view([2, 6]) }
+        try gradCheck([m]) { try $0[0].unsqueeze(dim: 0).squeeze() }
+        try gradCheck([m]) { try Tensor.where($0[0].gt(0), $0[0], -1) }
+        try gradCheck([m]) { try $0[0].split(sizes: [1, 3], dim: 1)[1] }
+        try gradCheck([m]) { try $0[0].t() }
+        try gradCheck([m]) { try $0[0].flip(dim: 1) }
+        try gradCheck([m]) { try Tensor.where($0[0].lt(0), 2, $0[0]) }
+    }
+
+    func testFunctionalLayers() throws {
+        let x = try a([2, 3, 4], seed: 60), w = try a([4], seed: 61), b = try a([4], seed: 62)
+        try gradCheck([x, w, b]) { try Tensor.layerNorm($0[0], weight: $0[1], bias: $0[2]) }
+        try gradCheck([x, w]) { try Tensor.rmsNorm($0[0], weight: $0[1]) }
+        let q = try a([2, 3, 4], seed: 63), k = try a([2, 5, 4], seed: 64), v = try a([2, 5, 2], seed: 65)
+        try gradCheck([q, k, v]) { try Tensor.scaledDotProductAttention($0[0], $0[1], $0[2]) }
+        try gradCheck([q, k, v]) { try Tensor.scaledDotProductAttention($0[0], $0[1], $0[2], causal: true) }
+    }
+}
+
+final class FunctionalValueTests: XCTestCase {
+    func testLayerNormAndRMSNormValues() throws {
+        let x = try Tensor([1, 2, 3, 4], shape: [1, 4])
+        let ln = try Tensor.layerNorm(x, eps: 0).toArray()
+        let sd = Float(1.25).squareRoot()
+        assertClose(ln, [-1.5 / sd, -0.5 / sd, 0.5 / sd, 1.5 / sd], tol: 1e-5)
+        let rms = try Tensor.rmsNorm(x, weight: Tensor([1, 1, 2, 2]), eps: 0).toArray()
+        let r = Float(7.5).squareRoot()
+        assertClose(rms, [1 / r, 2 / r, 6 / r, 8 / r], tol: 1e-5)
+        assertThrows("rms_norm: argument 'weight': expected shape [4], got [3]") { try Tensor.rmsNorm(x, weight: Tensor([1, 1, 1])) }
+    }
+
+    func testAttentionCausalMask() throws {
+        // With v = identity rows, the output rows are the attention weights.
+        let q = try Tensor.zeros([3, 2]), k = try Tensor.zeros([3, 2]), v = try Tensor.eye(3)
+        let out = try Tensor.scaledDotProductAttention(q, k, v, causal: true).toArray()
+        assertClose(out, [1, 0, 0, 0.5, 0.5, 0, 1.0 / 3, 1.0 / 3, 1.0 / 3])
+        let pad = try Tensor([0, 0, -Float.infinity], shape: [1, 3])
+        let o2 = try Tensor.scaledDotProductAttention(q, k, v, additiveMask: pad).toArray()
+        assertClose(Array(o2[0..<3]), [0.5, 0.5, 0])
+        assertThrows("attention: argument #3: expected shape [..., 3, *], got [2, 3]") {
+            try Tensor.scaledDotProductAttention(q, k, Tensor.zeros([2, 3]))
         }
     }
 }

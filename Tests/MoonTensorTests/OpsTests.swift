@@ -60,6 +60,9 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(try x.sum(dim: -1).toArray(), [6, 15])
         XCTAssertEqual(try x.sum(dim: 1, keepdim: true).shape, [2, 1])
         XCTAssertEqual(try x.sum(dims: [0, 1]).item(), 21)
+        XCTAssertEqual(try x.sum(dims: []).item(), 21)
+        XCTAssertEqual(try x.sum(dims: [], keepdim: true).shape, [1, 1])
+        XCTAssertEqual(try x.mean(dims: []).item(), 3.5)
         XCTAssertEqual(try x.mean().item(), 3.5)
         XCTAssertEqual(try x.mean(dim: 1).toArray(), [2, 5])
         let v = Tensor([1, 2, 3, 4])
@@ -161,6 +164,7 @@ final class OpsTests: XCTestCase {
         assertClose(try Tensor(pv, shape: [130, 70]).matmul(Tensor(qv, shape: [70, 90])).toArray(), naive(pv, qv, 130, 70, 90), tol: 1e-4)
         // empty inner dim
         XCTAssertEqual(try Tensor.zeros([2, 0]).matmul(Tensor.zeros([0, 3])).toArray(), [0, 0, 0, 0, 0, 0])
+        XCTAssertEqual(try Tensor.zeros([2, 1, 0]).matmul(Tensor.zeros([0, 3])).shape, [2, 1, 3])
         assertThrows("matmul: argument #2: expected shape [4, *], got [3, 5]") { try a.matmul(Tensor.zeros([3, 5])) }
         assertThrows("matmul: argument #1: expected a float32 tensor, got int64") { try Tensor(ints: [1]).matmul(Tensor([1])) }
         assertThrows("bmm: argument #2: expected shape [2, 4, *], got [2, 3, 2]") {
@@ -174,6 +178,11 @@ final class OpsTests: XCTestCase {
         let b = Tensor([0.5, 0, -1])
         XCTAssertEqual(try Tensor.linear(x, weight: w, bias: b).toArray(), [1.5, 2, 2, 3.5, 4, 6])
         XCTAssertEqual(try Tensor.linear(x.reshape([1, 2, 2]), weight: w).shape, [1, 2, 3])
+        XCTAssertEqual(try Tensor.linear(x.reshape([1, 2, 2]), weight: w, bias: b).toArray(), [1.5, 2, 2, 3.5, 4, 6])
+        XCTAssertEqual(try Tensor.linear(Tensor([1, 2]), weight: w, bias: b).toArray(), [1.5, 2, 2])
+        XCTAssertEqual(try Tensor.linear(Tensor.zeros([0, 2]), weight: w, bias: b).shape, [0, 3])
+        XCTAssertEqual(try Tensor.linear(Tensor.zeros([2, 0]), weight: Tensor.zeros([3, 0]), bias: b).toArray(), [0.5, 0, -1, 0.5, 0, -1])
+        assertThrows("linear: argument #1: expected a float32 tensor, got int64") { try Tensor.linear(Tensor(ints: [1, 2]), weight: w, bias: b) }
         assertThrows("linear: argument 'weight': expected shape [*, 2], got [3, 3]") { try Tensor.linear(x, weight: Tensor.zeros([3, 3])) }
         assertThrows("linear: argument 'bias': expected shape [3], got [2]") { try Tensor.linear(x, weight: w, bias: Tensor([1, 2])) }
     }

@@ -145,6 +145,22 @@ final class ViewTests: XCTestCase {
         XCTAssertEqual(ids.dtype, .int64)
     }
 
+    func testDescription() throws {
+        XCTAssertEqual(m.description, "tensor([[0., 1., 2.],\n        [3., 4., 5.]], shape=[2, 3], dtype=float32)")
+        XCTAssertEqual(Tensor(Float(0.5)).description, "tensor(0.5, shape=[], dtype=float32)")
+        XCTAssertEqual(Tensor(ints: [1, 2]).description, "tensor([1, 2], shape=[2], dtype=int64)")
+        let big = try Tensor.arange(0, 2000).description
+        XCTAssertTrue(big.hasPrefix("tensor([0., 1., 2., ..., 1997., 1998., 1999.]"), big)
+    }
+
+    func testFlipAndFullLike() throws {
+        XCTAssertEqual(try m.flip(dim: 1).toArray(), [2, 1, 0, 5, 4, 3])
+        XCTAssertEqual(try m.flip(dim: 0).toArray(), [3, 4, 5, 0, 1, 2])
+        XCTAssertEqual(try Tensor(ints: [1, 2, 3]).flip(dim: 0).toIntArray(), [3, 2, 1])
+        XCTAssertEqual(Tensor.full(like: m, value: 2).toArray(), [2, 2, 2, 2, 2, 2])
+        XCTAssertEqual(try Tensor.where(Tensor([1, 0]), 7, Tensor([1, 2])).toArray(), [7, 2])
+    }
+
     func testIntArithmeticAndConversion() throws {
         let a = Tensor(ints: [1, 2, 3])
         XCTAssertEqual(try a.add(Tensor(ints: [10, 20, 30])).toIntArray(), [11, 22, 33])
