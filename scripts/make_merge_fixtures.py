@@ -50,8 +50,16 @@ def make_models(rng):
                            for k, v in base.items()}
     # A near-parallel pair for SLERP's lerp fallback: m1 scaled (dot of normalised vectors == 1).
     models["m1x"] = {k: (v * np.float32(1.5)).astype(np.float32) for k, v in models["m1"].items()}
+    # Quantized models (exact float arithmetic, few distinct |delta| values): magnitude ties everywhere, so these
+    # cases pin down how top-k breaks ties (mergekit: stable argsort, lower index first).
+    qbase = {k: (rng.integers(-64, 65, v) / 64).astype(np.float32) for k, v in shapes().items()}
+    models["qbase"] = qbase
+    for i in range(1, 4):
+        models[f"q{i}"] = {k: (v + rng.integers(-3, 4, v.shape) * np.float32(0.125)).astype(np.float32) for k, v in qbase.items()}
     return models
 
+
+STABLE_SORT_CASES = {"ties_quantized", "breadcrumbs_quantized"}
 
 METHODS = {
     # name: (merge_method, base_model or None, [(model, params)], global params)
@@ -66,6 +74,11 @@ METHODS = {
     "ties_weighted": ("ties", "base", [("m1", {"weight": 0.6, "density": 0.2}), ("m2", {"weight": 0.3, "density": 0.8}), ("m3", {"weight": -0.4, "density": 0.35})], {"lambda": 1.3}),
     "ties_unnorm": ("ties", "base", [("m1", {"weight": 0.5, "density": 0.7}), ("m2", {"weight": 0.5, "density": 0.7}), ("m3", {"weight": 0.5, "density": 0.7})], {"normalize": False}),
     "ties_density1": ("ties", "base", [("m1", {"weight": 1.0, "density": 1.0}), ("m2", {"weight": 1.0, "density": 1.0}), ("m3", {"weight": 1.0, "density": 1.0})], {}),
+    "ties_quantized": ("ties", "qbase", [("q1", {"weight": 1.0, "density": 0.3}), ("q2", {"weight": 0.5, "density": 0.45}), ("q3", {"weight": 0.8, "density": 0.1})], {}),
+    "breadcrumbs_quantized": ("breadcrumbs_ties", "qbase", [("q1", {"weight": 1.0, "density": 0.4, "gamma": 0.1}), ("q2", {"weight": 0.5, "density": 0.45, "gamma": 0.2})], {}),
+    # random methods: compared statistically (kept fraction, L1-norm rescaling), not elementwise
+    "dare_linear": ("dare_linear", "base", [("m1", {"weight": 1.0, "density": 0.3})], {}),
+    "dare_linear_inverse": ("dare_linear", "base", [("m1", {"weight": 1.0, "density": 0.6})], {"rescale": False}),
     "breadcrumbs": ("breadcrumbs", "base", [("m1", {"weight": 0.5, "density": 0.6, "gamma": 0.05}), ("m2", {"weight": 0.5, "density": 0.6, "gamma": 0.05})], {}),
     "breadcrumbs_ties": ("breadcrumbs_ties", "base", [("m1", {"weight": 0.5, "density": 0.6, "gamma": 0.1}), ("m2", {"weight": 0.7, "density": 0.5, "gamma": 0.1}), ("m3", {"weight": 0.5, "density": 0.9, "gamma": 0.02})], {}),
 }
@@ -120,8 +133,23 @@ def main():
         write_config(cfg, method, base, ms, params, dirs)
         outdir = os.path.join(work, f"out-{case}")
         env = dict(os.environ, HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="")
-        r = subprocess.run([os.path.join(BIN, "mergekit-yaml"), cfg, outdir, "--allow-crimes", "--lazy-unpickle"],
-                           env=env, capture_output=True, text=True)
+        args = [cfg, outdir, "--allow-crimes", "--lazy-unpickle", "--random-seed", "1"]
+        stable = case in STABLE_SORT_CASES
+        if stable:
+            # torch.argsort/torch.sort default to an unstable sort whose order among equal magnitudes is an
+            # implementation detail; moonlab breaks ties like a stable sort (lower index first). For the
+            # quantized (tie-heavy) cases, run mergekit with stable sorting so the outputs are comparable.
+            code = ("import sys, torch\n"
+                    "_a, _s = torch.argsort, torch.sort\n"
+                    "torch.argsort = lambda *a, **k: _a(*a, **{**k, 'stable': True})\n"
+                    "torch.sort = lambda *a, **k: _s(*a, **{**k, 'stable': True})\n"
+                    "from mergekit.scripts.run_yaml import main\n"
+                    "sys.argv = ['mergekit-yaml'] + sys.argv[1:]\n"
+                    "main()\n")
+            cmd = [sys.executable, "-c", code] + args
+        else:
+            cmd = [os.path.join(BIN, "mergekit-yaml")] + args
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if r.returncode != 0:
             print(r.stdout, r.stderr)
             raise SystemExit(f"mergekit failed for {case}")
@@ -134,7 +162,7 @@ def main():
         merged = {k: merged[k] for k in models["base"]}
         save_file(merged, os.path.join(OUT, f"out_{case}.safetensors"))
         cases[case] = {"method": method, "base": base, "models": [{"model": m, **p} for m, p in ms],
-                       "parameters": params}
+                       "parameters": params, "mergekit_stable_sort": stable}
         print(f"{case}: ok")
     import mergekit
     with open(os.path.join(OUT, "cases.json"), "w") as f:

@@ -62,3 +62,6 @@ public struct ByteTokenizer: Sendable, Equatable {
         return "<unk:\(id)>"
     }
 }
+
+/// moonlab has one tokenizer; `Tokenizer` names it.
+public typealias Tokenizer = ByteTokenizer

@@ -10,6 +10,7 @@ final class MergeTests: XCTestCase {
         var method: MergeMethod
         var base: String?
         var models: [String]
+        var random: Bool { if case let .generalized(g) = method, case .random = g.sparsification { return true } else { return false } }
     }
 
     func loadCases() throws -> [Case] {
@@ -35,6 +36,11 @@ final class MergeTests: XCTestCase {
             case "slerp": m = .slerp(t: params["t"] as! Double)
             case "task_arithmetic": m = .taskArithmetic(weights: weights, lambda: lambda, normalize: normalize ?? false)
             case "ties": m = .ties(weights: weights, densities: densities, lambda: lambda, normalize: normalize ?? true)
+            case "dare_linear", "dare_ties":
+                let rescale: Rescale = (params["rescale"] as? Bool ?? true) ? .l1 : .none
+                m = method == "dare_linear"
+                    ? .dareLinear(weights: weights, densities: densities, seed: 1, lambda: lambda, normalize: normalize ?? false, rescale: rescale)
+                    : .dareTies(weights: weights, densities: densities, seed: 1, lambda: lambda, normalize: normalize ?? false, rescale: rescale)
             case "breadcrumbs": m = .breadcrumbs(weights: weights, densities: densities, gammas: gammas, ties: false, lambda: lambda, normalize: normalize ?? false)
             case "breadcrumbs_ties": m = .breadcrumbs(weights: weights, densities: densities, gammas: gammas, ties: true, lambda: lambda, normalize: normalize ?? false)
             default: XCTFail("unknown method \(method)"); continue
@@ -59,7 +65,7 @@ final class MergeTests: XCTestCase {
             loaded[n] = m
             return m
         }
-        for c in cases {
+        for c in cases where !c.random {
             let result = try Merge.merge(c.method, base: try c.base.map(model), models: try c.models.map(model), threads: 1)
             let expected = try SafeTensors.open(fixturePath("merge/out_\(c.name).safetensors"))
             XCTAssertEqual(Set(result.map(\.name)), Set(expected.names), c.name)
@@ -76,7 +82,7 @@ final class MergeTests: XCTestCase {
     func testMatchesMergekitStreamingFiles() throws {
         let dir = makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        for c in try loadCases() {
+        for c in try loadCases() where !c.random {
             let out = dir + "/\(c.name).safetensors"
             try Merge.mergeFiles(c.method, base: c.base.map { fixturePath("merge/\($0).safetensors") },
                                  models: c.models.map { fixturePath("merge/\($0).safetensors") }, output: out,
@@ -89,6 +95,42 @@ final class MergeTests: XCTestCase {
                 let d = maxDiff(try got.floats(name), try expected.floats(name))
                 XCTAssertLessThanOrEqual(d, 1e-6, "\(c.name) \(name)")
             }
+        }
+    }
+
+    /// DARE is random: compare with mergekit's output statistically: the kept fraction ≈ density, and with
+    /// mergekit's `rescale: true` the L1 norm of each tensor's task vector is preserved exactly, with
+    /// `rescale: false` it shrinks to ≈ density.
+    func testDAREMatchesMergekitStatistically() throws {
+        let cases = try loadCases().filter(\.random)
+        XCTAssertEqual(cases.count, 2)
+        let base = try SafeTensors.load(fixturePath("merge/base.safetensors")).tensors
+        let m1 = try SafeTensors.load(fixturePath("merge/m1.safetensors")).tensors
+        for c in cases {
+            guard case let .generalized(g) = c.method else { continue }
+            let density = g.densities[0]
+            let ours = try Merge.merge(c.method, base: base, models: [m1])
+            let theirs = try SafeTensors.open(fixturePath("merge/out_\(c.name).safetensors"))
+            var keptOurs = 0, keptTheirs = 0, total = 0
+            for (k, b) in base.enumerated() {
+                let bv = b.floats!, xv = m1[k].floats!
+                let o = ours.first { $0.name == b.name }!.floats!
+                let t = try theirs.floats(b.name)
+                let l1In = zip(xv, bv).reduce(0.0) { $0 + Double(abs($1.0 - $1.1)) }
+                let l1Ours = zip(o, bv).reduce(0.0) { $0 + Double(abs($1.0 - $1.1)) }
+                let l1Theirs = zip(t, bv).reduce(0.0) { $0 + Double(abs($1.0 - $1.1)) }
+                keptOurs += zip(o, bv).filter { $0 != $1 }.count
+                keptTheirs += zip(t, bv).filter { $0 != $1 }.count
+                total += bv.count
+                // (a tiny tensor can lose every entry; then nothing is rescaled)
+                if g.rescale == .l1 {
+                    if l1Ours > 0 { XCTAssertEqual(l1Ours / l1In, 1, accuracy: 1e-5, "\(c.name) \(b.name)") }
+                    if l1Theirs > 0 { XCTAssertEqual(l1Theirs / l1In, 1, accuracy: 1e-5, "\(c.name) \(b.name) (mergekit)") }
+                }
+            }
+            let tol = 4 * (density * (1 - density) / Double(total)).squareRoot()
+            XCTAssertEqual(Double(keptOurs) / Double(total), density, accuracy: tol, c.name)
+            XCTAssertEqual(Double(keptTheirs) / Double(total), density, accuracy: tol, "\(c.name) (mergekit)")
         }
     }
 
@@ -134,8 +176,9 @@ final class MergeTests: XCTestCase {
     }
 
     func testTiesAgainstReferenceWithTiesInMagnitudesAndThreads() throws {
-        for (seed, quantized) in [(1 as UInt64, false), (2, true), (3, true)] {
-            let (base, models) = randomModels(5, n: 70_001, seed: seed, quantized: quantized)
+        // 140,001 elements take the sampled one-pass selection; 70,001 the full selection
+        for (seed, quantized, n) in [(1 as UInt64, false, 70_001), (2, true, 70_001), (3, true, 140_001), (4, false, 140_001)] {
+            let (base, models) = randomModels(5, n: n, seed: seed, quantized: quantized)
             let w = [1.0, 0.5, -0.3, 0.8, 1.2], d = [0.2, 0.5, 0.05, 0.9, 1.0]
             let ref = referenceTies(base: base, models: models, weights: w, densities: d, lambda: 1.1, normalize: true)
             for threads in [1, 2, 3] {
@@ -173,6 +216,42 @@ final class MergeTests: XCTestCase {
         }
     }
 
+    /// The sampled top-k (one streaming pass) selects exactly what the full selection selects.
+    func testSampledTopKMatchesFullSelection() {
+        var rng = SplitMix(seed: 77)
+        let n = 200_003
+        let fallbacksBefore = Selection.sampledFallbacks
+        defer { XCTAssertLessThanOrEqual(Selection.sampledFallbacks - fallbacksBefore, 2, "sampled bracket missed too often") }
+        for dist in 0..<4 {
+            let base = (0..<n).map { _ in Float(rng.normal()) }
+            let x: [Float] = base.enumerated().map { j, b in
+                switch dist {
+                case 0: return b + Float(rng.normal()) * 0.01
+                case 1: return b + Float(Int(rng.next() % 9) - 4) * 0.25  // heavy ties
+                case 2: return j % 3 == 0 ? b : b + Float(rng.normal())  // a third exactly zero
+                default: return b + Float(rng.uniform() < 0.001 ? rng.normal() * 100 : rng.normal())  // outliers
+                }
+            }
+            let mags = zip(x, base).map { abs($0 - $1) }
+            for density in [0.001, 0.2, 0.5, 0.8, 0.999] {
+                let k = max(1, Int(density * Double(n)))
+                var scratch = [Float](repeating: 0, count: n)
+                let fast = x.withUnsafeBufferPointer { xp in base.withUnsafeBufferPointer { bp in
+                    scratch.withUnsafeMutableBufferPointer { Selection.topKMagnitude(x: xp.baseAddress!, base: bp.baseAddress!, n: n, k: k, scratch: $0) }
+                } }
+                var s2 = mags
+                let full = s2.withUnsafeMutableBufferPointer { Selection.topK($0, k: k) { mags[$0] } }
+                var keptFast = 0
+                for j in 0..<n {
+                    let a = fast.keeps(mags[j], j), b = full.keeps(mags[j], j)
+                    if a != b { XCTFail("dist \(dist) density \(density) j \(j)"); break }
+                    keptFast += a ? 1 : 0
+                }
+                XCTAssertEqual(keptFast, k, "dist \(dist) density \(density)")
+            }
+        }
+    }
+
     func testEMAMatchesRecurrence() throws {
         let (_, models) = randomModels(6, n: 1000, seed: 11)
         let decay = 0.7
@@ -189,6 +268,25 @@ final class MergeTests: XCTestCase {
         // decay 0 → the newest checkpoint; decay 1 → the first
         XCTAssertEqual(try Merge.mergeTensor(.ema(decay: 0), models: models), models.last!)
         XCTAssertEqual(try Merge.mergeTensor(.ema(decay: 1), models: models), models[0])
+    }
+
+    /// The GTR-Turbo teacher from files: EMA over checkpoints streamed from disk equals the in-memory EMA, and an
+    /// incremental teacher file update (teacher, new checkpoint) gives the same teacher.
+    func testEMAFilesMatchInMemoryAndIncremental() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let paths = ["m1", "m2", "m3"].map { fixturePath("merge/\($0).safetensors") }
+        let decay = 0.5
+        try Merge.mergeFiles(.ema(decay: decay), models: paths, output: dir + "/teacher.safetensors")
+        let inMemory = try Merge.merge(.ema(decay: decay), models: try paths.map { try SafeTensors.load($0).tensors })
+        try Merge.mergeFiles(.ema(decay: decay), models: Array(paths[0..<2]), output: dir + "/t2.safetensors")
+        try Merge.mergeFiles(.ema(decay: decay), models: [dir + "/t2.safetensors", paths[2]], output: dir + "/t2.safetensors")
+        let full = try SafeTensors.open(dir + "/teacher.safetensors")
+        let incremental = try SafeTensors.open(dir + "/t2.safetensors")
+        for t in inMemory {
+            XCTAssertEqual(try full.floats(t.name), t.floats!)
+            XCTAssertEqual(try incremental.floats(t.name), t.floats!)
+        }
     }
 
     func testDAREStatistics() throws {
@@ -229,6 +327,23 @@ final class MergeTests: XCTestCase {
         XCTAssertNotEqual(a, try Merge.mergeTensor(.dareTies(weights: [0.5, 0.5], densities: [0.3, 0.3], seed: 2), base: base, models: models))
     }
 
+    func testCountConsensusAndTaskArithmeticFormulas() throws {
+        let base: [Float] = [0, 0, 0, 1]
+        let models: [[Float]] = [[1, -1, 0.5, 1], [2, -1, -3, 1], [-0.5, 2, -1, 1]]
+        // count consensus: majority of signs (ties → +), disjoint mean of agreeing weighted deltas
+        let g = GeneralizedTaskArithmetic(weights: [1, 1, 1], densities: [1, 1, 1], sparsification: .none,
+                                          consensus: .count, normalize: true, rescale: .none)
+        let got = try Merge.mergeTensor(.generalized(g), base: base, models: models)
+        // j0: signs + + - → +: mean(1, 2) = 1.5; j1: - - + → -: mean(-1, -1) = -1; j2: + - - → -: mean(-3, -1) = -2
+        // j3: all zero deltas: nothing agrees with +, divisor 0 → 1, result base
+        XCTAssertEqual(got, [1.5, -1, -2, 1])
+        // sum consensus: j0 1 + 2 - 0.5 > 0; j1 -1 - 1 + 2 == 0 → + (mergekit: sum >= 0), mean(2); j2 negative
+        XCTAssertEqual(try Merge.mergeTensor(.ties(weights: [1, 1, 1], densities: [1, 1, 1]), base: base, models: models), [1.5, 2, -2, 1])
+        // task arithmetic: base + lambda * sum(w * delta)
+        let ta = try Merge.mergeTensor(.taskArithmetic(weights: [0.5, 0.25, 1], lambda: 2), base: base, models: models)
+        XCTAssertEqual(ta, [1, 2.5, -3, 1] as [Float])
+    }
+
     func testLinearAndSlerpBasics() throws {
         let a: [Float] = [1, 0, 0, 0], b: [Float] = [0, 1, 0, 0]
         let mid = try Merge.mergeTensor(.slerp(t: 0.5), base: a, models: [b])
@@ -248,6 +363,25 @@ final class MergeTests: XCTestCase {
         XCTAssertThrowsError(try body(), file: file, line: line) { e in
             for c in contains { XCTAssertTrue("\(e)".contains(c), "error \"\(e)\" lacks \"\(c)\"", file: file, line: line) }
         }
+    }
+
+    func testNamedMethodsAndOptions() throws {
+        XCTAssertEqual(try MergeMethod.named("ties", models: 2, options: ["density": .number(0.8)]),
+                       .ties(weights: [1, 1], densities: [0.8, 0.8]))
+        XCTAssertEqual(try MergeMethod.named("linear", models: 2, options: ["weight": .numbers([0.3, 0.7]), "normalize": .bool(false)]),
+                       .linear(weights: [0.3, 0.7], normalize: false))
+        XCTAssertEqual(try MergeMethod.named("dare_ties", models: 1, options: ["density": .number(0.5), "rescale": .string("inverse_density"), "seed": .number(3)]),
+                       .dareTies(weights: [1], densities: [0.5], seed: 3, rescale: .inverseDensity))
+        XCTAssertEqual(try MergeMethod.named("ema", models: 3, options: ["decay": .number(0.5)]), .ema(decay: 0.5))
+        XCTAssertEqual(try MergeMethod.named("task_arithmetic", models: 1, options: ["lambda": .number(0.5)]),
+                       .taskArithmetic(weights: [1], lambda: 0.5))
+        expectMergeError(["unknown option \"densty\""]) { _ = try MergeMethod.named("ties", models: 2, options: ["densty": .number(0.8)]) }
+        expectMergeError(["unknown merge method"]) { _ = try MergeMethod.named("tie", models: 2) }
+        expectMergeError(["\"decay\" is required"]) { _ = try MergeMethod.named("ema", models: 2) }
+        expectMergeError(["3 values for 2 models"]) { _ = try MergeMethod.named("ties", models: 2, options: ["weight": .numbers([1, 2, 3])]) }
+        expectMergeError(["must be a boolean"]) { _ = try MergeMethod.named("ties", models: 2, options: ["normalize": .number(1)]) }
+        expectMergeError(["density 0.0"]) { _ = try MergeMethod.named("ties", models: 2, options: ["density": .number(0)]) }
+        expectMergeError(["empty"]) { _ = try MergeMethod.named("ties", models: 0) }
     }
 
     func testBadInputsInMemory() {

@@ -11,6 +11,14 @@ public enum MergeKernels {
     /// Default worker count: the number of online processors (at most 16).
     public static var defaultThreads: Int { max(1, min(16, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))) }
 
+    /// Accumulated seconds in the selection phase and the fused phase of task-arithmetic merges (diagnostics for
+    /// the benchmark).
+    public static var phaseSeconds: (selection: Double, fused: Double) {
+        Diagnostics.queue.sync { (Diagnostics.selectionSeconds, Diagnostics.fusedSeconds) }
+    }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
     /// Elements below which a tensor is processed on one thread.
     static let parallelThreshold = 1 << 16
 
@@ -150,6 +158,7 @@ public enum MergeKernels {
         let m = xs.count
         var plans = [InputPlan](repeating: InputPlan(), count: m)
 
+        let t0 = now()
         // Phase 1: per-input keep rules (selection) and rescale factors, inputs spread over workers.
         let workers = max(1, min(threads, m))
         let needsScratch: Bool
@@ -174,6 +183,7 @@ public enum MergeKernels {
             }
         }
 
+        let t1 = now()
         // Phase 2: fused weighted sum, sign election, disjoint mean.
         let weights = g.weights.map { Float($0) }
         var weightSum: Float = 0
@@ -183,62 +193,122 @@ public enum MergeKernels {
         let applyLambda = g.lambda != 1
         let normalize = g.normalize
         let consensus = g.consensus
-        let allKeep = plans.allSatisfy { $0.kind == .all && !$0.rescaled }
+        let scales = plans.map { $0.rescaled ? $0.scale : 1 }
+        let block = 2048
+        let xsBuf = xs
         plans.withUnsafeBufferPointer { pl in
             weights.withUnsafeBufferPointer { wt in
-                parallelChunks(n, threads: threads) { r in
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: m) { tmp in
-                        for j in r {
-                            let b = base[j]
-                            var sw: Float = 0
-                            if allKeep {
-                                for i in 0..<m {
-                                    let wd = (xs[i][j] - b) * wt[i]
-                                    tmp[i] = wd
-                                    sw += wd
-                                }
-                            } else {
-                                for i in 0..<m {
-                                    let d = xs[i][j] - b
-                                    let p = pl[i]
-                                    let v: Float = keeps(p, d, j) ? (p.rescaled ? d * p.scale : d) : 0
-                                    let wd = v * wt[i]
-                                    tmp[i] = wd
-                                    sw += wd
-                                }
+                scales.withUnsafeBufferPointer { sc in
+                    parallelChunks(n, threads: threads) { r in
+                        // Block-wise, input-major: every inner loop runs over contiguous elements (vectorisable);
+                        // sums over inputs keep the input order, so results match the element-wise formula.
+                        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: m * block)
+                        let sum = UnsafeMutablePointer<Float>.allocate(capacity: block)
+                        let mixed = UnsafeMutablePointer<Float>.allocate(capacity: block)
+                        let div = UnsafeMutablePointer<Float>.allocate(capacity: block)
+                        defer { tmp.deallocate(); sum.deallocate(); mixed.deallocate(); div.deallocate() }
+                        var j0 = r.lowerBound
+                        while j0 < r.upperBound {
+                            let len = min(block, r.upperBound - j0)
+                            let b = base + j0
+                            for i in 0..<m {
+                                fillWeightedDelta(pl[i], x: xsBuf[i] + j0, base: b, start: j0, count: len,
+                                                  scale: sc[i], weight: wt[i], out: tmp + i * len)
                             }
-                            var mixed: Float
-                            var divisor: Float
+                            for q in 0..<len { sum[q] = 0 }
+                            for i in 0..<m {
+                                let t = tmp + i * len
+                                for q in 0..<len { sum[q] += t[q] }
+                            }
                             switch consensus {
                             case .none:
-                                mixed = sw
-                                divisor = weightSum
+                                for q in 0..<len { mixed[q] = sum[q]; div[q] = weightSum }
                             case .sum, .count:
-                                var positive: Bool
-                                if consensus == .sum {
-                                    positive = sw >= 0
-                                } else {
-                                    var s: Float = 0
-                                    for i in 0..<m { s += tmp[i] > 0 ? 1 : (tmp[i] < 0 ? -1 : 0) }
-                                    positive = s >= 0
-                                }
-                                mixed = 0
-                                divisor = 0
-                                for i in 0..<m {
-                                    let wd = tmp[i]
-                                    if positive ? wd > 0 : wd < 0 {
-                                        mixed += wd
-                                        divisor += wt[i]
+                                if consensus == .count {
+                                    for q in 0..<len { sum[q] = 0 }
+                                    for i in 0..<m {
+                                        let t = tmp + i * len
+                                        for q in 0..<len { sum[q] += t[q] > 0 ? 1 : (t[q] < 0 ? -1 : 0) }
                                     }
                                 }
-                                if divisor == 0 { divisor = 1 }
+                                for q in 0..<len { mixed[q] = 0; div[q] = 0 }
+                                for i in 0..<m {
+                                    let t = tmp + i * len
+                                    let w = wt[i]
+                                    for q in 0..<len {
+                                        let wd = t[q]
+                                        let agree = sum[q] >= 0 ? wd > 0 : wd < 0
+                                        mixed[q] += agree ? wd : 0
+                                        div[q] += agree ? w : 0
+                                    }
+                                }
+                                for q in 0..<len where div[q] == 0 { div[q] = 1 }
                             }
-                            if normalize { mixed /= divisor }
-                            if applyLambda { mixed *= lambda }
-                            out[j] = b + mixed
+                            let o = out + j0
+                            if normalize {
+                                for q in 0..<len { mixed[q] /= div[q] }
+                            }
+                            if applyLambda {
+                                for q in 0..<len { mixed[q] *= lambda }
+                            }
+                            for q in 0..<len { o[q] = b[q] + mixed[q] }
+                            j0 += len
                         }
                     }
                 }
+            }
+        }
+        let t2 = now()
+        Diagnostics.queue.sync {
+            Diagnostics.selectionSeconds += t1 - t0
+            Diagnostics.fusedSeconds += t2 - t1
+        }
+    }
+
+    /// out[q] = keep(j0+q) ? (x − base)·scale·weight : 0 over one block.
+    @inline(__always)
+    static func fillWeightedDelta(_ p: InputPlan, x: UnsafePointer<Float>, base: UnsafePointer<Float>, start j0: Int,
+                                  count len: Int, scale: Float, weight: Float, out: UnsafeMutablePointer<Float>) {
+        switch p.kind {
+        case .all:
+            for q in 0..<len { out[q] = ((x[q] - base[q]) * scale) * weight }
+        case .none:
+            for q in 0..<len { out[q] = 0 }
+        case .rule:
+            let r = p.rule
+            let lo = r.lo, hi = r.hi
+            let loS = r.loIndex.lowerBound - j0, loE = r.loIndex.upperBound - j0
+            let hiS = r.hiIndex.lowerBound - j0, hiE = r.hiIndex.upperBound - j0
+            let hiEmpty = hiE <= 0 || hiS >= len || hiE <= hiS
+            if hi == .infinity && hiEmpty && ((loS <= 0 && loE >= len) || loE <= 0 || loS >= len || loE <= loS) {
+                // top-k, and this block lies entirely inside or outside the tie window: one compare per element
+                if scale == 1 {
+                    if loS <= 0 && loE >= len {
+                        for q in 0..<len { let d = x[q] - base[q]; out[q] = abs(d) >= lo ? d * weight : 0 }
+                    } else {
+                        for q in 0..<len { let d = x[q] - base[q]; out[q] = abs(d) > lo ? d * weight : 0 }
+                    }
+                } else {
+                    if loS <= 0 && loE >= len {
+                        for q in 0..<len { let d = x[q] - base[q]; out[q] = abs(d) >= lo ? (d * scale) * weight : 0 }
+                    } else {
+                        for q in 0..<len { let d = x[q] - base[q]; out[q] = abs(d) > lo ? (d * scale) * weight : 0 }
+                    }
+                }
+                return
+            }
+            for q in 0..<len {
+                let d = x[q] - base[q]
+                let mag = abs(d)
+                let between = mag > lo && mag < hi
+                let atLo = mag == lo && q >= loS && q < loE
+                let atHi = mag != lo && mag == hi && q >= hiS && q < hiE
+                out[q] = (between || atLo || atHi) ? (d * scale) * weight : 0
+            }
+        case .random:
+            for q in 0..<len {
+                let d = x[q] - base[q]
+                out[q] = CounterRNG.uniform(p.stream, j0 + q) < p.density ? (d * scale) * weight : 0
             }
         }
     }
@@ -255,8 +325,7 @@ public enum MergeKernels {
             return p
         case .magnitude:
             let k = max(1, Int(density * Double(n)))
-            for j in 0..<n { scratch[j] = abs(x[j] - base[j]) }
-            p.rule = Selection.topK(scratch, k: k, magnitude: magnitude)
+            p.rule = Selection.topKMagnitude(x: x, base: base, n: n, k: k, scratch: scratch)
             p.kind = p.rule.keepAll ? .all : (p.rule.keepNone ? .none : .rule)
         case let .magnitudeOutliers(gammas):
             let target = Int(density * Double(n))

@@ -164,3 +164,76 @@ enum CounterRNG {
         return mix(seed ^ mix(h ^ mix(UInt64(input) &+ 0x5555)))
     }
 }
+
+extension Selection {
+    /// Top-k of |x − base| without materialising all magnitudes when possible: a random sample brackets the
+    /// threshold, one streaming pass counts the entries above the bracket and collects those inside it into
+    /// `scratch`, and the exact threshold is selected among the (few) collected candidates. Falls back to the
+    /// full selection when the bracket misses. Same result as `topK` on all magnitudes.
+    static func topKMagnitude(x: UnsafePointer<Float>, base: UnsafePointer<Float>, n: Int, k: Int,
+                              scratch: UnsafeMutableBufferPointer<Float>) -> KeepRule {
+        let magnitude: (Int) -> Float = { j in abs(x[j] - base[j]) }
+        if k >= n { return .all }
+        if k <= 0 { return .none }
+        let s = 16384
+        if n >= 16 * s {
+            var sample = [Float](repeating: 0, count: s)
+            for i in 0..<s {
+                let j = Int(CounterRNG.mix(UInt64(i) &+ 0x51ED_270B_2736_44E5) % UInt64(n))
+                sample[i] = abs(x[j] - base[j])
+            }
+            sample.sort(by: >)
+            let q = Double(k) / Double(n)
+            let p = q * Double(s)
+            let margin = 4 * (Double(s) * q * (1 - q)).squareRoot() + 16
+            let hiRank = Int(p - margin), loRank = Int(p + margin)
+            let hiVal: Float = hiRank <= 0 ? .infinity : sample[hiRank]
+            let loVal: Float = loRank >= s - 1 ? -1 : sample[loRank]
+            if !hiVal.isNaN && !loVal.isNaN {
+                var above = 0, c = 0
+                let sp = scratch.baseAddress!
+                // Non-negative floats order like their bit patterns: one unsigned compare per test, no branches.
+                let hiBits = hiVal.bitPattern
+                let loBits: UInt32 = loVal <= 0 ? 0 : loVal.bitPattern
+                let span = hiBits &- loBits
+                for j in 0..<n {
+                    let v = abs(x[j] - base[j])
+                    let vb = v.bitPattern
+                    // (a − b) >> 63 over UInt64 is 1 exactly when b > a: arithmetic instead of branches
+                    above &+= Int(truncatingIfNeeded: (UInt64(hiBits) &- UInt64(vb)) >> 63)
+                    sp[c] = v
+                    c &+= 1 &- Int(truncatingIfNeeded: (UInt64(span) &- UInt64(vb &- loBits)) >> 63)
+                }
+                let need = k - above  // rank (descending, 1-based) of the threshold among candidates
+                if need >= 1 && need <= c {
+                    let cand = UnsafeMutableBufferPointer(rebasing: scratch[0..<c])
+                    let t = select(cand, rank: c - need)
+                    let (less, equal) = count(cand, around: t)
+                    let greater = above + (c - less - equal)
+                    let keepEq = k - greater
+                    var idx = 0..<n
+                    if keepEq < equal {
+                        idx = 0..<occurrenceIndices(value: t, occurrences: [keepEq], n: n, magnitude: magnitude)[0]
+                    }
+                    return KeepRule(lo: t, hi: .infinity, loIndex: idx, hiIndex: n..<n)
+                }
+            }
+        }
+        if n >= 16 * s { Diagnostics.queue.sync { Diagnostics.sampledFallbacks += 1 } }
+        for j in 0..<n { scratch[j] = abs(x[j] - base[j]) }
+        return topK(UnsafeMutableBufferPointer(rebasing: scratch[0..<n]), k: k, magnitude: magnitude)
+    }
+
+    /// How often the sampled bracket missed (diagnostics for tests and the benchmark).
+    static var sampledFallbacks: Int { Diagnostics.queue.sync { Diagnostics.sampledFallbacks } }
+}
+
+import Dispatch
+
+/// Merge diagnostics, guarded by a serial queue.
+enum Diagnostics {
+    static let queue = DispatchQueue(label: "moonlab.merge.diagnostics")
+    nonisolated(unsafe) static var sampledFallbacks = 0
+    nonisolated(unsafe) static var selectionSeconds = 0.0
+    nonisolated(unsafe) static var fusedSeconds = 0.0
+}
