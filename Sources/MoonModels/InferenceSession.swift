@@ -154,13 +154,15 @@ public final class InferenceSession {
         let hp = hidden.mPtr
         let sel = hb.ensure(max(rows.count, 1) * dim)
         for (i, (b, j)) in rows.enumerated() { (sel + i * dim).update(from: hp + (b * t + j) * dim, count: dim) }
-        return Tensor.make([rows.count, vocab]) { o in gemmNT(rows.count, vocab, dim, sel, dim, w.wout.mPtr, dim, o, vocab) }
+        return Tensor.make([rows.count, vocab]) { o in
+            withBLASThreads(1) { parallelGemm(rows.count, vocab, dim, sel, dim, w.wout.mPtr, dim, o, vocab, transB: true) }
+        }
     }
 
     private func run(t: Int, valid: [[Bool]]?) throws -> Tensor {
-        // Few rows (decode steps): single-threaded BLAS beats OpenBLAS's thread hand-off.
-        if batch * t < 64 { return try withBLASThreads(1) { try runLayers(t: t, valid: valid) } }
-        return try runLayers(t: t, valid: valid)
+        // BLAS runs single-threaded; projections are split across threads by `parallelGemm` and attention heads by
+        // `attention` (OpenBLAS's own pool hands off poorly on small GEMMs and its idle workers spin).
+        try withBLASThreads(1) { try runLayers(t: t, valid: valid) }
     }
 
     private func runLayers(t: Int, valid: [[Bool]]?) throws -> Tensor {
@@ -200,7 +202,7 @@ public final class InferenceSession {
         let eps = c.rmsNormEps
         for (li, L) in w.layers.enumerated() {
             rmsNormRows(x, L.attnNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
-            gemmNT(n, qkvW, dim, hbuf, dim, L.wqkv.mPtr, dim, qkv, qkvW)
+            parallelGemm(n, qkvW, dim, hbuf, dim, L.wqkv.mPtr, dim, qkv, qkvW, transB: true)
             // RoPE (queries pre-scaled) and cache writes.
             let kc = kCache[li], vc = vCache[li]
             for b in 0..<batch {
@@ -220,14 +222,14 @@ public final class InferenceSession {
                 }
             }
             attention(qkv: qkv, qkvW: qkvW, t: t, total: total, kc: kc, vc: vc, out: att, scores: scores)
-            gemmNT(n, dim, h * dh, att, h * dh, L.wo.mPtr, h * dh, x, dim, beta: 1)
+            parallelGemm(n, dim, h * dh, att, h * dh, L.wo.mPtr, h * dh, x, dim, beta: 1, transB: true)
             rmsNormRows(x, L.mlpNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
-            gemmNT(n, 2 * inter, dim, hbuf, dim, L.wgu.mPtr, dim, gu, 2 * inter)
+            parallelGemm(n, 2 * inter, dim, hbuf, dim, L.wgu.mPtr, dim, gu, 2 * inter, transB: true)
             for r in 0..<n {
                 let g = gu + r * 2 * inter, u = g + inter, o = act + r * inter
                 for i in 0..<inter { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * u[i] }
             }
-            gemmNT(n, dim, inter, act, inter, L.wd.mPtr, inter, x, dim, beta: 1)
+            parallelGemm(n, dim, inter, act, inter, L.wd.mPtr, inter, x, dim, beta: 1, transB: true)
         }
         length += t
         return Tensor.make([batch, t, dim]) { o in rmsNormRows(x, w.finalNorm.mPtr, o, rows: n, d: dim, eps: eps) }
@@ -279,7 +281,14 @@ public final class InferenceSession {
             }
             if t > 1 { gemmNN(t, dh, total, s, total, vp, dh, out + (b * t) * h * dh + hh * dh, h * dh) }
         }
-        // Sequential: every head uses BLAS (gemv when decoding); concurrent OpenBLAS calls are avoided.
-        for idx in 0..<work { body(idx) }
+        // Heads are independent: split them across threads (each calls single-threaded BLAS).
+        let parts = min(numThreads(), work)
+        if parts > 1 && t > 1 && t * total * dh * work > 1_000_000 {
+            DispatchQueue.concurrentPerform(iterations: parts) { i in
+                for idx in (work * i / parts)..<(work * (i + 1) / parts) { body(idx) }
+            }
+        } else {
+            for idx in 0..<work { body(idx) }
+        }
     }
 }
