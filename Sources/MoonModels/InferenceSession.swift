@@ -79,6 +79,8 @@ public final class InferenceSession {
     private let maxPos: Int
     private let xb = FloatBuffer(), hb = FloatBuffer(), qkvb = FloatBuffer(), ab = FloatBuffer(), gub = FloatBuffer()
     private let actb = FloatBuffer(), scoreb = FloatBuffer()
+    /// Two-way fork-join helper for the small decode-step GEMMs (nil with one thread).
+    private let pool: SpinPool?
 
     /// A session for `batch` rows of up to `capacity` tokens over the decoder's current weights (a snapshot:
     /// later weight updates are not seen).
@@ -101,6 +103,7 @@ public final class InferenceSession {
             vCache.append(.allocate(capacity: batch * kvh * capacity * dh))
         }
         maxPos = capacity
+        pool = numThreads() > 1 ? SpinPool() : nil
         cosTab = .allocate(capacity: capacity * dh); sinTab = .allocate(capacity: capacity * dh)
         let rope = RoPE(headDim: dh, theta: c.ropeTheta)
         for p in 0..<capacity { rope.angles(p, cos: cosTab + p * dh, sin: sinTab + p * dh) }
@@ -110,6 +113,7 @@ public final class InferenceSession {
         for p in kCache { p.deallocate() }
         for p in vCache { p.deallocate() }
         cosTab.deallocate(); sinTab.deallocate(); maskAdd.deallocate()
+        pool?.shutdown()
     }
 
     /// Appends `t` tokens per row given as token ids `[batch][t]` with validity flags; returns the final
@@ -155,13 +159,24 @@ public final class InferenceSession {
         let sel = hb.ensure(max(rows.count, 1) * dim)
         for (i, (b, j)) in rows.enumerated() { (sel + i * dim).update(from: hp + (b * t + j) * dim, count: dim) }
         return Tensor.make([rows.count, vocab]) { o in
-            withBLASThreads(1) { parallelGemm(rows.count, vocab, dim, sel, dim, w.wout.mPtr, dim, o, vocab, transB: true) }
+            withBLASThreads(1) { projGemm(rows.count, vocab, dim, sel, w.wout.mPtr, o) }
+        }
+    }
+
+    /// `C = A·Bᵀ (+ beta·C)` with B `[n, k]`: split in two column halves over the spin pool when there is one.
+    private func projGemm(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                          _ c: UnsafeMutablePointer<Float>, beta: Float = 0) {
+        guard let pool, n >= 64 else { gemmNT(m, n, k, a, k, b, k, c, n, beta: beta); return }
+        let half = (n / 2) & ~7
+        pool.run { part in
+            if part == 0 { gemmNT(m, half, k, a, k, b, k, c, n, beta: beta) }
+            else { gemmNT(m, n - half, k, a, k, b + half * k, k, c + half, n, beta: beta) }
         }
     }
 
     private func run(t: Int, valid: [[Bool]]?) throws -> Tensor {
-        // BLAS runs single-threaded; projections are split across threads by `parallelGemm` and attention heads by
-        // `attention` (OpenBLAS's own pool hands off poorly on small GEMMs and its idle workers spin).
+        // BLAS runs single-threaded; projections (`projGemm`) and attention heads (`attention`) are split in two over
+        // the session's spin pool (OpenBLAS's own pool hands off poorly on these small GEMMs).
         try withBLASThreads(1) { try runLayers(t: t, valid: valid) }
     }
 
@@ -202,7 +217,7 @@ public final class InferenceSession {
         let eps = c.rmsNormEps
         for (li, L) in w.layers.enumerated() {
             rmsNormRows(x, L.attnNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
-            parallelGemm(n, qkvW, dim, hbuf, dim, L.wqkv.mPtr, dim, qkv, qkvW, transB: true)
+            projGemm(n, qkvW, dim, hbuf, L.wqkv.mPtr, qkv)
             // RoPE (queries pre-scaled) and cache writes.
             let kc = kCache[li], vc = vCache[li]
             for b in 0..<batch {
@@ -222,14 +237,14 @@ public final class InferenceSession {
                 }
             }
             attention(qkv: qkv, qkvW: qkvW, t: t, total: total, kc: kc, vc: vc, out: att, scores: scores)
-            parallelGemm(n, dim, h * dh, att, h * dh, L.wo.mPtr, h * dh, x, dim, beta: 1, transB: true)
+            projGemm(n, dim, h * dh, att, L.wo.mPtr, x, beta: 1)
             rmsNormRows(x, L.mlpNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
-            parallelGemm(n, 2 * inter, dim, hbuf, dim, L.wgu.mPtr, dim, gu, 2 * inter, transB: true)
+            projGemm(n, 2 * inter, dim, hbuf, L.wgu.mPtr, gu)
             for r in 0..<n {
                 let g = gu + r * 2 * inter, u = g + inter, o = act + r * inter
                 for i in 0..<inter { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * u[i] }
             }
-            parallelGemm(n, dim, inter, act, inter, L.wd.mPtr, inter, x, dim, beta: 1, transB: true)
+            projGemm(n, dim, inter, act, L.wd.mPtr, x, beta: 1)
         }
         length += t
         return Tensor.make([batch, t, dim]) { o in rmsNormRows(x, w.finalNorm.mPtr, o, rows: n, d: dim, eps: eps) }
@@ -281,11 +296,10 @@ public final class InferenceSession {
             }
             if t > 1 { gemmNN(t, dh, total, s, total, vp, dh, out + (b * t) * h * dh + hh * dh, h * dh) }
         }
-        // Heads are independent: split them across threads (each calls single-threaded BLAS).
-        let parts = min(numThreads(), work)
-        if parts > 1 && t > 1 && t * total * dh * work > 1_000_000 {
-            DispatchQueue.concurrentPerform(iterations: parts) { i in
-                for idx in (work * i / parts)..<(work * (i + 1) / parts) { body(idx) }
+        // Heads are independent: split them in two over the spin pool (each part calls single-threaded BLAS).
+        if let pool, work >= 2 {
+            pool.run { part in
+                for idx in (part == 0 ? 0..<(work / 2) : (work / 2)..<work) { body(idx) }
             }
         } else {
             for idx in 0..<work { body(idx) }
