@@ -1,7 +1,6 @@
 import Foundation
 import MoonTensor
 import CBLAS
-import Dispatch
 
 // Helpers the model layer needs that MoonTensor does not expose: raw element pointers for no-grad kernels,
 // tensor construction from arrays without throwing, and a few fused inference kernels.
@@ -111,28 +110,4 @@ func withBLASThreads<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
     openblas_set_num_threads(Int32(n))
     defer { openblas_set_num_threads(Int32(configured)) }
     return try body()
-}
-
-/// Splits a GEMM's output columns across `numThreads()` workers, each calling single-threaded BLAS (the caller must
-/// have limited OpenBLAS to one thread, e.g. inside `withBLASThreads(1)`; concurrent single-threaded OpenBLAS calls
-/// are safe, unlike its own thread pool, whose idle workers spin). Small problems run on the calling thread.
-/// `transB`: B is `[n, k]` (NT) instead of `[k, n]` (NN).
-func parallelGemm(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                  _ c: UnsafeMutablePointer<Float>, _ ldc: Int, beta: Float = 0, transB: Bool) {
-    let threads = numThreads()
-    let parts = Swift.min(threads, n / 32)
-    // Decode-step GEMMs (a few rows) stay on the calling thread: a thread wake-up costs more than the split saves.
-    if parts < 2 || m * n * k < 2_000_000 {
-        if transB { gemmNT(m, n, k, a, lda, b, ldb, c, ldc, beta: beta) } else { gemmNN(m, n, k, a, lda, b, ldb, c, ldc, beta: beta) }
-        return
-    }
-    DispatchQueue.concurrentPerform(iterations: parts) { i in
-        let n0 = (n * i / parts) & ~7, n1 = i == parts - 1 ? n : (n * (i + 1) / parts) & ~7
-        if n1 <= n0 { return }
-        if transB {
-            gemmNT(m, n1 - n0, k, a, lda, b + n0 * ldb, ldb, c + n0, ldc, beta: beta)
-        } else {
-            gemmNN(m, n1 - n0, k, a, lda, b + n0, ldb, c + n0, ldc, beta: beta)
-        }
-    }
 }

@@ -108,3 +108,19 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(fexp(Float.infinity), .infinity)
     }
 }
+
+final class SpinPoolTests: XCTestCase {
+    func testEveryPartRunsExactlyOnce() {
+        let pool = SpinPool(spinLimit: 200)
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+        counts.initialize(repeating: 0, count: 2)
+        defer { counts.deallocate() }
+        for i in 0..<20_000 {
+            pool.run { part in counts[part] += 1 }
+            if i % 5000 == 0 { usleep(2000) }  // let the helper park and be woken
+        }
+        pool.shutdown()
+        XCTAssertEqual(counts[0], 20_000)
+        XCTAssertEqual(counts[1], 20_000)
+    }
+}
