@@ -27,6 +27,8 @@ public final class LlamaDecoder: Module {
     /// The output projection; nil when `tieWordEmbeddings` (the embedding table is used).
     public let lmHead: Linear?
     public let rope: RoPE
+    /// Reused scratch memory of the fused training step (one step at a time per decoder).
+    let trainingWorkspace = Arena()
 
     public init(_ config: LlamaConfig, generator: Generator = .default) throws {
         try config.validate()
