@@ -124,3 +124,23 @@ final class SpinPoolTests: XCTestCase {
         XCTAssertEqual(counts[1], 20_000)
     }
 }
+
+final class GenerationBatchTests: XCTestCase {
+    /// Rows that stop early (stop string / eos) do not change the rows that keep generating.
+    func testEarlyFinishedRowsDoNotDisturbOthers() throws {
+        let dec = try LlamaDecoder.loadHF(directory: Fixture.llamaDir)
+        var o = GenerateOptions(); o.greedy = true; o.maxNewTokens = 10; o.stopAtEos = false
+        let prompts = [[5, 9, 11], [7, 8, 20, 33], [12, 13]]
+        let free = try dec.generate(prompts: prompts, options: o)
+        // Make row 0 stop after its 2nd token by using that token as eos.
+        o.stopAtEos = true; o.eosId = free.tokens[0][1]
+        let g = try dec.generate(prompts: prompts, options: o)
+        XCTAssertEqual(g.finishReasons[0], "eos")
+        XCTAssertEqual(g.tokens[0].count, 2)
+        for i in 1..<3 {
+            let alone = try dec.generate(prompts: [prompts[i]], options: o)
+            XCTAssertEqual(g.tokens[i], alone.tokens[0], "row \(i)")
+            XCTAssertLessThan(maxAbsDiff(g.logProbs[i], alone.logProbs[0]), 1e-4)
+        }
+    }
+}
