@@ -33,6 +33,11 @@ final class Arena {
         if zeroed { p.initialize(repeating: 0, count: need) }
         return p
     }
+    /// Frees every block.
+    func release() {
+        for b in blocks { b.ptr.deallocate() }
+        blocks = []; cursor = 0
+    }
     deinit { for b in blocks { b.ptr.deallocate() } }
 }
 
@@ -386,6 +391,10 @@ enum FusedDecoderTraining {
 }
 
 extension LlamaDecoder {
+    /// Frees the scratch memory the fused training step keeps between steps (about
+    /// 4·B·T·(5·hidden + 3·intermediate) + 4·B·heads·T² bytes per layer).
+    public func releaseTrainingWorkspace() { trainingWorkspace.release() }
+
     /// Fused next-token training step: returns the mean cross-entropy of ids `[B, T]` (as `lmLoss`) and accumulates
     /// its gradients into the parameters' `grad` (no autograd graph; much faster than `lmLoss(ids).backward()`).
     /// `lossMask[b][j]` selects which tokens count as targets (default: all but the first of each row).
