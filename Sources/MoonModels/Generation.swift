@@ -126,7 +126,7 @@ enum GenerationCore {
                 values.append(acc)
             }
         }
-        var logits = session.logits(hidden: hidden, at: (0..<bsz).map { ($0, lastIndex[$0]) })
+        var logits = try session.logits(hidden: hidden, at: (0..<bsz).map { ($0, lastIndex[$0]) })
         var tokens = [[Int]](repeating: [], count: bsz)
         var lps = [[Float]](repeating: [], count: bsz), ents = [[Float]](repeating: [], count: bsz)
         var reasons = [String](repeating: "length", count: bsz)
@@ -155,7 +155,7 @@ enum GenerationCore {
             }
             if step == o.maxNewTokens - 1 || !done.contains(false) { break }
             let h = try session.append(ids: next.map { [$0] }, valid: feed.map { [$0] })
-            logits = session.logits(hidden: h, at: (0..<bsz).map { ($0, 0) })
+            logits = try session.logits(hidden: h, at: (0..<bsz).map { ($0, 0) })
         }
         let tk = ByteTokenizer()
         return GenerateResult(tokens: tokens, texts: tokens.map { tk.decode($0) }, logProbs: lps, entropies: ents,

@@ -153,8 +153,15 @@ public final class InferenceSession {
     }
 
     /// Logits `[rows.count, vocab]` of the hidden states returned by `append` at (row, index) pairs.
-    public func logits(hidden: Tensor, at rows: [(Int, Int)]) -> Tensor {
+    public func logits(hidden: Tensor, at rows: [(Int, Int)]) throws -> Tensor {
+        guard hidden.ndim == 3, hidden.shape[0] == batch, hidden.shape[2] == dim, hidden.dtype == .float32 else {
+            throw ModelError.invalidArgument("inference: hidden states must be [\(batch), t, \(dim)], got \(shapeString(hidden.shape))")
+        }
         let t = hidden.shape[1]
+        if let bad = rows.first(where: { $0.0 < 0 || $0.0 >= batch || $0.1 < 0 || $0.1 >= t }) {
+            throw ModelError.invalidArgument("inference: position \(bad) outside [\(batch), \(t)]")
+        }
+        let hidden = hidden.contiguous()
         let hp = hidden.mPtr
         let sel = hb.ensure(max(rows.count, 1) * dim)
         for (i, (b, j)) in rows.enumerated() { (sel + i * dim).update(from: hp + (b * t + j) * dim, count: dim) }

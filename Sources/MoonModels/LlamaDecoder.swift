@@ -85,6 +85,9 @@ public final class LlamaDecoder: Module {
 
     /// Mean next-token cross-entropy of ids `[B, T]` (targets are the ids shifted by one).
     public func lmLoss(_ ids: Tensor) throws -> Tensor {
+        guard ids.dtype == .int64, ids.ndim == 2, ids.shape[1] >= 2 else {
+            throw ModelError.invalidArgument("lmLoss: expected int64 ids of shape [B, T] with T >= 2, got \(ids.dtype) \(shapeString(ids.shape))")
+        }
         let b = ids.shape[0], t = ids.shape[1]
         let h = try hiddenStates(embeddings: embed(ids)).narrow(dim: 1, start: 0, length: t - 1)
         let lg = try logits(hidden: h).reshape([b * (t - 1), config.vocabSize])

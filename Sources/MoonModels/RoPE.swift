@@ -29,8 +29,11 @@ public struct RoPE: Sendable {
 
     /// Tables for a batch of position rows: cos/sin of shape `[B, T, 1, headDim]`, multiplied by `scale`.
     /// Angles are computed once per distinct position and copied.
-    public func tables(positions: [[Int]], scale: Float = 1) -> (cos: Tensor, sin: Tensor) {
-        let b = positions.count, t = positions.first?.count ?? 0, d = headDim
+    public func tables(positions rawPositions: [[Int]], scale: Float = 1) -> (cos: Tensor, sin: Tensor) {
+        let b = rawPositions.count, d = headDim
+        let t = rawPositions.first?.count ?? 0
+        // Ragged rows are padded/truncated to the first row's length; negative positions are clamped to 0.
+        let positions = rawPositions.map { row in Array((row + [Int](repeating: 0, count: t)).prefix(t)).map { Swift.max($0, 0) } }
         let maxPos = positions.map { $0.max() ?? 0 }.max() ?? 0
         var cosRow = [Float](repeating: 0, count: (maxPos + 1) * d), sinRow = cosRow
         cosRow.withUnsafeMutableBufferPointer { cb in

@@ -14,7 +14,7 @@ final class GenerationTests: XCTestCase {
         var h = try s.append(ids: seqs.map { Array($0[0..<4]) })
         for j in 4..<10 {
             h = try s.append(ids: seqs.map { [$0[j]] })
-            let cached = s.logits(hidden: h, at: [(0, 0), (1, 0)]).toArray()
+            let cached = try s.logits(hidden: h, at: [(0, 0), (1, 0)]).toArray()
             let full = try Tensor.noGrad { try dec(Tensor.fromInts(seqs.flatMap { Array($0[0...j]) }, [2, j + 1])) }
             let fl = full.toArray()
             var want: [Float] = []
@@ -25,6 +25,9 @@ final class GenerationTests: XCTestCase {
             XCTAssertLessThan(maxRelErr(cached, want), 1e-5, "step \(j)")
         }
         XCTAssertEqual(s.length, 10)
+        XCTAssertThrowsError(try s.logits(hidden: h, at: [(2, 0)]))
+        XCTAssertThrowsError(try s.append(ids: [[1, 2, 3, 4, 5, 6, 7]]))
+        XCTAssertThrowsError(try dec.lmLoss(Tensor.fromInts([1, 2, 3], [3])))
     }
 
     func testGreedyDeterministicAndPaddingInvariant() throws {
