@@ -33,6 +33,9 @@ public final class Attention: Module {
     /// `x`: `[B, T, dim]`. `rope`: tables for the T positions (nil: no rotary embedding). `mask`: additive mask
     /// broadcastable to `[B, H, T, T]` (0 where allowed, a large negative number where not), or nil for none.
     public func callAsFunction(_ x: Tensor, rope: RoPETables?, mask: Tensor?) throws -> Tensor {
+        guard x.ndim == 3, x.shape[2] == dim else {
+            throw ModelError.invalidArgument("attention: expected input [B, T, \(dim)], got \(shapeString(x.shape))")
+        }
         let b = x.shape[0], t = x.shape[1], h = numHeads, kvh = numKVHeads, d = headDim
         var q = try qProj(x).reshape([b, t, h, d])
         var k = try kProj(x).reshape([b, t, kvh, d])
@@ -75,7 +78,7 @@ public enum AttentionMask {
                     let row = p + (r * t + i) * t
                     var any = false
                     for j in 0..<t {
-                        let ok = valid[r][j] && (!causal || j <= i)
+                        let ok = j < valid[r].count && valid[r][j] && (!causal || j <= i)
                         row[j] = ok ? 0 : blocked
                         any = any || ok
                     }

@@ -5,6 +5,9 @@ import MoonTensor
 public enum Checkpoint {
     /// Writes float32 tensors with their names and `metadata` to `path` atomically (temp file, fsync, rename).
     public static func writeTensors(_ named: [(String, Tensor)], metadata: [String: String], to path: String) throws {
+        if let bad = named.first(where: { $0.1.dtype != .float32 }) {
+            throw ModelError.invalidArgument("checkpoint: tensor \(bad.0) is \(bad.1.dtype); only float32 tensors are written")
+        }
         let w = try SafeTensorsWriter(path: path, entries: named.map { .init(name: $0.0, dtype: .F32, shape: $0.1.shape) },
                                       metadata: metadata)
         let byName = Dictionary(named.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })

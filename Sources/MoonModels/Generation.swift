@@ -69,6 +69,15 @@ enum GenerationCore {
     /// each prompt (visual tokens). `valueHead`: weights and bias of a linear value head read at the last prompt token.
     static func run(packed: PackedDecoder, prefix: Tensor?, prompts: [[Int]], options o: GenerateOptions, generator: Generator,
                     valueHead: ([Float], Float)? = nil) throws -> GenerateResult {
+        // Decoding is a long chain of small GEMMs: single-threaded BLAS is faster than OpenBLAS's pool, whose idle
+        // workers spin between calls and steal the core the decoding loop needs (measured on 2 shared cores).
+        try withBLASThreads(1) {
+            try runSingleThreaded(packed: packed, prefix: prefix, prompts: prompts, options: o, generator: generator, valueHead: valueHead)
+        }
+    }
+
+    private static func runSingleThreaded(packed: PackedDecoder, prefix: Tensor?, prompts: [[Int]], options o: GenerateOptions,
+                                          generator: Generator, valueHead: ([Float], Float)?) throws -> GenerateResult {
         try o.validate()
         let c = packed.config
         let bsz = prompts.count
@@ -117,7 +126,7 @@ enum GenerationCore {
                 values.append(acc)
             }
         }
-        var logits = session.logits(hidden: hidden, at: (0..<bsz).map { ($0, lastIndex[$0]) })
+        var logits = try session.logits(hidden: hidden, at: (0..<bsz).map { ($0, lastIndex[$0]) })
         var tokens = [[Int]](repeating: [], count: bsz)
         var lps = [[Float]](repeating: [], count: bsz), ents = [[Float]](repeating: [], count: bsz)
         var reasons = [String](repeating: "length", count: bsz)
@@ -132,6 +141,9 @@ enum GenerationCore {
             var feed = [Bool](repeating: false, count: bsz)
             for b in 0..<bsz where !done[b] {
                 let (tok, lpv, ent) = sampler.pick(lg + b * c.vocabSize, seen: seen.isEmpty ? nil : seen[b], generator: generator)
+                if !lpv.isFinite && lpv.isNaN {
+                    throw ModelError.invalidArgument("generate: the model produced non-finite logits (row \(b + 1), step \(step + 1)); the weights may have diverged")
+                }
                 tokens[b].append(tok); lps[b].append(lpv); ents[b].append(ent)
                 if !seen.isEmpty { seen[b].insert(tok) }
                 if tok < 256 { bytes[b].append(UInt8(tok)) }
@@ -143,7 +155,7 @@ enum GenerationCore {
             }
             if step == o.maxNewTokens - 1 || !done.contains(false) { break }
             let h = try session.append(ids: next.map { [$0] }, valid: feed.map { [$0] })
-            logits = session.logits(hidden: h, at: (0..<bsz).map { ($0, 0) })
+            logits = try session.logits(hidden: h, at: (0..<bsz).map { ($0, 0) })
         }
         let tk = ByteTokenizer()
         return GenerateResult(tokens: tokens, texts: tokens.map { tk.decode($0) }, logProbs: lps, entropies: ents,
@@ -152,13 +164,15 @@ enum GenerationCore {
 }
 
 /// Picks the next token of one row and reports its log-prob and the entropy under the log-prob distribution.
-struct Sampler {
+final class Sampler {
     let vocab: Int
     let o: GenerateOptions
     let greedy: Bool
+    private var z: [Float], order: [Int], probs: [Float]
     init(vocab: Int, options: GenerateOptions) {
         self.vocab = vocab; o = options
         greedy = options.greedy || options.temperature == 0
+        z = [Float](repeating: 0, count: vocab); order = Array(0..<vocab); probs = [Float](repeating: 0, count: vocab)
     }
 
     func pick(_ lg: UnsafeMutablePointer<Float>, seen: Set<Int>?, generator: Generator) -> (Int, Float, Float) {
@@ -166,18 +180,17 @@ struct Sampler {
         // Log-prob distribution: softmax(logits / logprobTemperature).
         let lt = o.logprobTemperature
         var m = -Float.infinity
-        for i in 0..<v { m = max(m, lg[i] / lt) }
-        var s: Float = 0
-        for i in 0..<v { s += fexp(lg[i] / lt - m) }
+        for i in 0..<v where lg[i] / lt > m { m = lg[i] / lt }
+        // One exp pass: s = sum e_i, w = sum e_i * (x_i - m); entropy = log s - w / s.
+        var s: Float = 0, w: Float = 0
+        for i in 0..<v { let x = lg[i] / lt - m; let e = fexp(x); s += e; w += e * x }
         let lse = m + Foundation.logf(s)
-        var ent: Float = 0
-        for i in 0..<v { let l = lg[i] / lt - lse; ent -= fexp(l) * l }
+        let ent = Foundation.logf(s) - w / s
         var tok = 0
         if greedy && seen == nil {
             var best = -Float.infinity
             for i in 0..<v where lg[i] > best { best = lg[i]; tok = i }
         } else {
-            var z = [Float](repeating: 0, count: v)
             for i in 0..<v { z[i] = lg[i] }
             if let seen, o.repetitionPenalty != 1 {
                 for i in seen where i >= 0 && i < v { z[i] = z[i] > 0 ? z[i] / o.repetitionPenalty : z[i] * o.repetitionPenalty }
@@ -187,14 +200,21 @@ struct Sampler {
                 for i in 0..<v where z[i] > best { best = z[i]; tok = i }
             } else {
                 for i in 0..<v { z[i] /= o.temperature }
-                var order = Array(0..<v)
                 let filter = o.topK > 0 || o.topP < 1
-                if filter { order.sort { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) } }
+                if filter {
+                    for i in 0..<v { order[i] = i }
+                    let zz = z
+                    order.sort { zz[$0] > zz[$1] || (zz[$0] == zz[$1] && $0 < $1) }
+                }
                 var keep = filter ? (o.topK > 0 ? min(o.topK, v) : v) : v
-                let zm = filter ? z[order[0]] : z.max()!
-                var probs = [Float](repeating: 0, count: keep)
+                var zm = -Float.infinity
+                if filter { zm = z[order[0]] } else { for i in 0..<v where z[i] > zm { zm = z[i] } }
                 var total: Float = 0
-                for r in 0..<keep { let e = fexp(z[order[r]] - zm); probs[r] = e; total += e }
+                if filter {
+                    for r in 0..<keep { let e = fexp(z[order[r]] - zm); probs[r] = e; total += e }
+                } else {
+                    for r in 0..<keep { let e = fexp(z[r] - zm); probs[r] = e; total += e }
+                }
                 if o.topP < 1 {
                     var cum: Float = 0
                     for r in 0..<keep {
@@ -205,10 +225,10 @@ struct Sampler {
                 }
                 let u = generator.nextFloat() * total
                 var acc: Float = 0
-                tok = order[keep - 1]
+                tok = filter ? order[keep - 1] : keep - 1
                 for r in 0..<keep {
                     acc += probs[r]
-                    if u < acc { tok = order[r]; break }
+                    if u < acc { tok = filter ? order[r] : r; break }
                 }
             }
         }

@@ -1,6 +1,7 @@
 import Foundation
 import MoonTensor
 import Dispatch
+import CBLAS
 
 /// A growable scratch buffer of floats (reused across decoding steps).
 final class FloatBuffer {
@@ -72,11 +73,14 @@ public final class InferenceSession {
     let h: Int, kvh: Int, dh: Int, dim: Int, inter: Int, vocab: Int
     private var kCache: [UnsafeMutablePointer<Float>] = []
     private var vCache: [UnsafeMutablePointer<Float>] = []
-    private var slotValid: [Bool]
+    /// Additive key mask per row and slot: 0 for valid tokens, -inf for padding.
+    private let maskAdd: UnsafeMutablePointer<Float>
     private let cosTab: UnsafeMutablePointer<Float>, sinTab: UnsafeMutablePointer<Float>
     private let maxPos: Int
     private let xb = FloatBuffer(), hb = FloatBuffer(), qkvb = FloatBuffer(), ab = FloatBuffer(), gub = FloatBuffer()
     private let actb = FloatBuffer(), scoreb = FloatBuffer()
+    /// Two-way fork-join helper for the small decode-step GEMMs (nil with one thread).
+    private let pool: SpinPool?
 
     /// A session for `batch` rows of up to `capacity` tokens over the decoder's current weights (a snapshot:
     /// later weight updates are not seen).
@@ -92,12 +96,14 @@ public final class InferenceSession {
         h = c.numAttentionHeads; kvh = c.numKeyValueHeads; dh = c.resolvedHeadDim; dim = c.hiddenSize
         inter = c.intermediateSize; vocab = c.vocabSize
         nextPosition = Array(repeating: 0, count: batch)
-        slotValid = Array(repeating: false, count: batch * capacity)
+        maskAdd = .allocate(capacity: batch * capacity)
+        maskAdd.initialize(repeating: -Float.infinity, count: batch * capacity)
         for _ in 0..<c.numHiddenLayers {
             kCache.append(.allocate(capacity: batch * kvh * capacity * dh))
             vCache.append(.allocate(capacity: batch * kvh * capacity * dh))
         }
         maxPos = capacity
+        pool = numThreads() > 1 ? SpinPool() : nil
         cosTab = .allocate(capacity: capacity * dh); sinTab = .allocate(capacity: capacity * dh)
         let rope = RoPE(headDim: dh, theta: c.ropeTheta)
         for p in 0..<capacity { rope.angles(p, cos: cosTab + p * dh, sin: sinTab + p * dh) }
@@ -106,7 +112,8 @@ public final class InferenceSession {
     deinit {
         for p in kCache { p.deallocate() }
         for p in vCache { p.deallocate() }
-        cosTab.deallocate(); sinTab.deallocate()
+        cosTab.deallocate(); sinTab.deallocate(); maskAdd.deallocate()
+        pool?.shutdown()
     }
 
     /// Appends `t` tokens per row given as token ids `[batch][t]` with validity flags; returns the final
@@ -146,15 +153,41 @@ public final class InferenceSession {
     }
 
     /// Logits `[rows.count, vocab]` of the hidden states returned by `append` at (row, index) pairs.
-    public func logits(hidden: Tensor, at rows: [(Int, Int)]) -> Tensor {
+    public func logits(hidden: Tensor, at rows: [(Int, Int)]) throws -> Tensor {
+        guard hidden.ndim == 3, hidden.shape[0] == batch, hidden.shape[2] == dim, hidden.dtype == .float32 else {
+            throw ModelError.invalidArgument("inference: hidden states must be [\(batch), t, \(dim)], got \(shapeString(hidden.shape))")
+        }
         let t = hidden.shape[1]
+        if let bad = rows.first(where: { $0.0 < 0 || $0.0 >= batch || $0.1 < 0 || $0.1 >= t }) {
+            throw ModelError.invalidArgument("inference: position \(bad) outside [\(batch), \(t)]")
+        }
+        let hidden = hidden.contiguous()
         let hp = hidden.mPtr
         let sel = hb.ensure(max(rows.count, 1) * dim)
         for (i, (b, j)) in rows.enumerated() { (sel + i * dim).update(from: hp + (b * t + j) * dim, count: dim) }
-        return Tensor.make([rows.count, vocab]) { o in gemmNT(rows.count, vocab, dim, sel, dim, w.wout.mPtr, dim, o, vocab) }
+        return Tensor.make([rows.count, vocab]) { o in
+            withBLASThreads(1) { projGemm(rows.count, vocab, dim, sel, w.wout.mPtr, o) }
+        }
+    }
+
+    /// `C = A·Bᵀ (+ beta·C)` with B `[n, k]`: split in two column halves over the spin pool when there is one.
+    private func projGemm(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                          _ c: UnsafeMutablePointer<Float>, beta: Float = 0) {
+        guard let pool, n >= 64 else { gemmNT(m, n, k, a, k, b, k, c, n, beta: beta); return }
+        let half = (n / 2) & ~7
+        pool.run { part in
+            if part == 0 { gemmNT(m, half, k, a, k, b, k, c, n, beta: beta) }
+            else { gemmNT(m, n - half, k, a, k, b + half * k, k, c + half, n, beta: beta) }
+        }
     }
 
     private func run(t: Int, valid: [[Bool]]?) throws -> Tensor {
+        // BLAS runs single-threaded; projections (`projGemm`) and attention heads (`attention`) are split in two over
+        // the session's spin pool (OpenBLAS's own pool hands off poorly on these small GEMMs).
+        try withBLASThreads(1) { try runLayers(t: t, valid: valid) }
+    }
+
+    private func runLayers(t: Int, valid: [[Bool]]?) throws -> Tensor {
         if let v = valid, v.count != batch || !v.allSatisfy({ $0.count == t }) {
             throw ModelError.invalidArgument("inference: validity mask must be [\(batch)][\(t)]")
         }
@@ -167,7 +200,7 @@ public final class InferenceSession {
         for b in 0..<batch {
             for j in 0..<t {
                 let ok = valid?[b][j] ?? true
-                slotValid[b * capacity + length + j] = ok
+                maskAdd[b * capacity + length + j] = ok ? 0 : -Float.infinity
                 if ok {
                     guard nextPosition[b] < maxPos else {
                         throw ModelError.invalidArgument("inference: position \(nextPosition[b]) exceeds the cache capacity")
@@ -191,7 +224,7 @@ public final class InferenceSession {
         let eps = c.rmsNormEps
         for (li, L) in w.layers.enumerated() {
             rmsNormRows(x, L.attnNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
-            gemmNT(n, qkvW, dim, hbuf, dim, L.wqkv.mPtr, dim, qkv, qkvW)
+            projGemm(n, qkvW, dim, hbuf, L.wqkv.mPtr, qkv)
             // RoPE (queries pre-scaled) and cache writes.
             let kc = kCache[li], vc = vCache[li]
             for b in 0..<batch {
@@ -203,80 +236,77 @@ public final class InferenceSession {
                     for kh in 0..<kvh {
                         let kp = row + (h + kh) * dh
                         RoPE.rotate(kp, cos: cs, sin: sn, dh)
-                        let slot = ((b * kvh + kh) * capacity + length + j) * dh
-                        (kc + slot).update(from: kp, count: dh)
-                        (vc + slot).update(from: row + (h + kvh + kh) * dh, count: dh)
+                        let headBase = (b * kvh + kh) * capacity * dh, slot = length + j
+                        let kt = kc + headBase + slot
+                        for d in 0..<dh { kt[d * capacity] = kp[d] }
+                        (vc + headBase + slot * dh).update(from: row + (h + kvh + kh) * dh, count: dh)
                     }
                 }
             }
             attention(qkv: qkv, qkvW: qkvW, t: t, total: total, kc: kc, vc: vc, out: att, scores: scores)
-            gemmNT(n, dim, h * dh, att, h * dh, L.wo.mPtr, h * dh, x, dim, beta: 1)
+            projGemm(n, dim, h * dh, att, L.wo.mPtr, x, beta: 1)
             rmsNormRows(x, L.mlpNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
-            gemmNT(n, 2 * inter, dim, hbuf, dim, L.wgu.mPtr, dim, gu, 2 * inter)
+            projGemm(n, 2 * inter, dim, hbuf, L.wgu.mPtr, gu)
             for r in 0..<n {
                 let g = gu + r * 2 * inter, u = g + inter, o = act + r * inter
                 for i in 0..<inter { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * u[i] }
             }
-            gemmNT(n, dim, inter, act, inter, L.wd.mPtr, inter, x, dim, beta: 1)
+            projGemm(n, dim, inter, act, L.wd.mPtr, x, beta: 1)
         }
         length += t
         return Tensor.make([batch, t, dim]) { o in rmsNormRows(x, w.finalNorm.mPtr, o, rows: n, d: dim, eps: eps) }
     }
 
-    /// Attention of the t new queries of every row over the row's valid cache slots (causal).
+    /// Attention of the t new queries of every row over the row's valid cache slots (causal). Keys are cached
+    /// transposed (`[dh, capacity]` per row and head) so both the score and the value loops are contiguous axpys.
     private func attention(qkv: UnsafeMutablePointer<Float>, qkvW: Int, t: Int, total: Int,
                            kc: UnsafeMutablePointer<Float>, vc: UnsafeMutablePointer<Float>,
                            out: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>) {
         let rep = h / kvh, base = length, cap = capacity, dh = self.dh, h = self.h, kvh = self.kvh
         let work = batch * h
-        let body: (Int) -> Void = { [slotValid] idx in
+        let maskAdd = self.maskAdd
+        let body: (Int) -> Void = { idx in
             let b = idx / h, hh = idx % h, kh = hh / rep
-            let kp = kc + (b * kvh + kh) * cap * dh, vp = vc + (b * kvh + kh) * cap * dh
+            let kt = kc + (b * kvh + kh) * cap * dh, vp = vc + (b * kvh + kh) * cap * dh
             let s = scores + idx * t * total
             let q = qkv + (b * t) * qkvW + hh * dh
+            let mk = maskAdd + b * cap
             if t == 1 {
-                for j in 0..<total {
-                    var acc: Float = 0
-                    let kr = kp + j * dh
-                    for d in 0..<dh { acc += q[d] * kr[d] }
-                    s[j] = acc
-                }
+                // s = qᵀ·Kt (+ mask): one BLAS gemv over the transposed key cache.
+                for j in 0..<total { s[j] = mk[j] }
+                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(dh), Int32(total), 1, kt, Int32(cap), q, 1, 1, s, 1)
             } else {
-                gemmNT(t, total, dh, q, qkvW, kp, dh, s, total)
+                gemmNN(t, total, dh, q, qkvW, kt, cap, s, total)
             }
             for i in 0..<t {
                 let row = s + i * total
-                let lim = base + i
+                let n = base + i + 1
+                if t > 1 { for j in 0..<n { row[j] += mk[j] } }
                 var m = -Float.infinity
-                for j in 0...lim where slotValid[b * cap + j] { m = max(m, row[j]) }
+                for j in 0..<n where row[j] > m { m = row[j] }
                 let o = out + (b * t + i) * h * dh + hh * dh
                 if m == -Float.infinity {
-                    o.update(repeating: 0, count: dh)
                     for j in 0..<total { row[j] = 0 }
+                    if t == 1 { o.update(repeating: 0, count: dh) }
                     continue
                 }
+                for j in 0..<n { row[j] = fexp(row[j] - m) }
                 var sum: Float = 0
-                for j in 0..<total {
-                    if j <= lim && slotValid[b * cap + j] { let e = fexp(row[j] - m); row[j] = e; sum += e } else { row[j] = 0 }
-                }
+                for j in 0..<n { sum += row[j] }
                 let inv = 1 / sum
-                for j in 0...lim { row[j] *= inv }
+                for j in 0..<n { row[j] *= inv }
+                for j in n..<total { row[j] = 0 }
                 if t == 1 {
-                    o.update(repeating: 0, count: dh)
-                    for j in 0...lim where row[j] != 0 {
-                        let pj = row[j], vr = vp + j * dh
-                        for d in 0..<dh { o[d] += pj * vr[d] }
-                    }
+                    // o = Vᵀ·p over the visible slots.
+                    cblas_sgemv(CblasRowMajor, CblasTrans, Int32(n), Int32(dh), 1, vp, Int32(dh), row, 1, 0, o, 1)
                 }
             }
             if t > 1 { gemmNN(t, dh, total, s, total, vp, dh, out + (b * t) * h * dh + hh * dh, h * dh) }
         }
-        let threads = numThreads()
-        // Only the BLAS-free single-query path is split across threads (no nested/concurrent OpenBLAS calls).
-        if t == 1 && threads > 1 && work >= 2 && total * dh * work > 100_000 {
-            let chunks = min(threads, work)
-            DispatchQueue.concurrentPerform(iterations: chunks) { ci in
-                for idx in (work * ci / chunks)..<(work * (ci + 1) / chunks) { body(idx) }
+        // Heads are independent: split them in two over the spin pool (each part calls single-threaded BLAS).
+        if let pool, work >= 2 {
+            pool.run { part in
+                for idx in (part == 0 ? 0..<(work / 2) : (work / 2)..<work) { body(idx) }
             }
         } else {
             for idx in 0..<work { body(idx) }

@@ -19,7 +19,7 @@ public final class LayerNorm: Module {
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         let xc = try x.sub(x.mean(dim: -1, keepdim: true))
-        let v = try xc.square().mean(dim: -1, keepdim: true)
+        let v = try xc.mul(xc).mean(dim: -1, keepdim: true)
         return try xc.mul(v.add(eps).rsqrt()).mul(weight).add(bias)
     }
 }

@@ -27,6 +27,8 @@ public final class LlamaDecoder: Module {
     /// The output projection; nil when `tieWordEmbeddings` (the embedding table is used).
     public let lmHead: Linear?
     public let rope: RoPE
+    /// Reused scratch memory of the fused training step (one step at a time per decoder).
+    let trainingWorkspace = Arena()
 
     public init(_ config: LlamaConfig, generator: Generator = .default) throws {
         try config.validate()
@@ -83,6 +85,9 @@ public final class LlamaDecoder: Module {
 
     /// Mean next-token cross-entropy of ids `[B, T]` (targets are the ids shifted by one).
     public func lmLoss(_ ids: Tensor) throws -> Tensor {
+        guard ids.dtype == .int64, ids.ndim == 2, ids.shape[1] >= 2 else {
+            throw ModelError.invalidArgument("lmLoss: expected int64 ids of shape [B, T] with T >= 2, got \(ids.dtype) \(shapeString(ids.shape))")
+        }
         let b = ids.shape[0], t = ids.shape[1]
         let h = try hiddenStates(embeddings: embed(ids)).narrow(dim: 1, start: 0, length: t - 1)
         let lg = try logits(hidden: h).reshape([b * (t - 1), config.vocabSize])
@@ -119,7 +124,9 @@ public final class LlamaDecoder: Module {
         var dict: [String: Tensor] = [:]
         for info in f.tensors {
             if config.tieWordEmbeddings && info.name == "lm_head.weight" { continue }
-            guard info.dtype.isFloat else { dict[info.name] = Tensor.make([0]) { _ in }; continue }
+            guard info.dtype.isFloat else {
+                throw ModelError.checkpoint(path: path, reason: "tensor \(info.name) has non-float dtype \(info.dtype.rawValue)")
+            }
             dict[info.name] = Tensor.fromArray(try f.floats(info.name), info.shape)
         }
         try loadStateDict(dict, strict: strict)

@@ -41,15 +41,22 @@ public struct LoRAConfig: Sendable, Equatable {
     public var rank: Int = 8
     public var alpha: Float = 16
     public var dropout: Float = 0
-    /// Regular expressions matched (searched) against the dotted names of `Linear` modules, e.g. `"q_proj"`,
-    /// `"self_attn\\.(q|v)_proj"`, `"model\\.layers\\.[0-9]+\\.mlp"`.
-    public var targets: [String] = ["q_proj", "k_proj", "v_proj", "o_proj"]
-    /// Freeze every non-adapter parameter (only adapters train).
+    /// Regular expressions matched (searched) against the dotted names of `Linear` modules, e.g. `"q_proj"`
+    /// (also matches the vision encoder's), `"self_attn\\.(q|v)_proj"`, `"model\\.layers\\.[0-9]+\\.mlp"`.
+    /// Default: the decoder's attention projections.
+    public var targets: [String] = LoRAConfig.decoderAttention
+    /// Freeze every non-adapter parameter except those matching `trainable` (only adapters and those train).
     public var freezeBase: Bool = true
+    /// Regular expressions of parameter names that stay trainable when `freezeBase` (default: the value head, which
+    /// PPO must train).
+    public var trainable: [String] = ["^value_head\\."]
 
-    public init(rank: Int = 8, alpha: Float = 16, dropout: Float = 0, targets: [String] = ["q_proj", "k_proj", "v_proj", "o_proj"],
-                freezeBase: Bool = true) {
+    public static let decoderAttention = ["^model\\.layers\\.[0-9]+\\.self_attn\\.(q|k|v|o)_proj$"]
+
+    public init(rank: Int = 8, alpha: Float = 16, dropout: Float = 0, targets: [String] = LoRAConfig.decoderAttention,
+                freezeBase: Bool = true, trainable: [String] = ["^value_head\\."]) {
         self.rank = rank; self.alpha = alpha; self.dropout = dropout; self.targets = targets; self.freezeBase = freezeBase
+        self.trainable = trainable
     }
 
     public func validate() throws {
@@ -59,6 +66,9 @@ public struct LoRAConfig: Sendable, Equatable {
         if targets.isEmpty { throw ModelError.invalidConfig(field: "lora.targets", reason: "must name at least one layer pattern") }
         for t in targets where (try? NSRegularExpression(pattern: t)) == nil {
             throw ModelError.invalidConfig(field: "lora.targets", reason: "invalid pattern \"\(t)\"")
+        }
+        for t in trainable where (try? NSRegularExpression(pattern: t)) == nil {
+            throw ModelError.invalidConfig(field: "lora.trainable", reason: "invalid pattern \"\(t)\"")
         }
     }
 }
@@ -83,7 +93,13 @@ public enum LoRA {
         if layers.isEmpty {
             throw ModelError.invalidConfig(field: "lora.targets", reason: "no Linear layer matches \(config.targets)")
         }
-        if config.freezeBase { root.setRequiresGrad(false) }
+        if config.freezeBase {
+            root.setRequiresGrad(false)
+            let keep = config.trainable.map { try! NSRegularExpression(pattern: $0) }
+            for (n, p) in root.namedParameters() where keep.contains(where: { $0.firstMatch(in: n, range: NSRange(n.startIndex..., in: n)) != nil }) {
+                _ = try? p.setRequiresGrad(true)
+            }
+        }
         for lin in layers {
             let ad = LoRAAdapter(inFeatures: lin.inFeatures, outFeatures: lin.outFeatures, rank: config.rank,
                                  alpha: config.alpha, dropout: config.dropout, generator: generator)

@@ -132,4 +132,21 @@ open class Module {
             }
         }
     }
+
+    /// The parameters as safetensors-style named arrays (float32 copies), e.g. for `Merge`.
+    public func namedTensors() -> [NamedTensor] {
+        namedParameters().map { NamedTensor(name: $0.0, shape: $0.1.shape, floats: $0.1.toArray()) }
+    }
+
+    /// Loads named float arrays (e.g. a `Merge` result) with `loadStateDict` semantics.
+    public func loadNamedTensors(_ tensors: [NamedTensor], strict: Bool = true) throws {
+        var d: [String: Tensor] = [:]
+        for t in tensors {
+            guard let f = t.floats, f.count == t.count else {
+                throw ModelError.invalidArgument("loadNamedTensors: tensor \(t.name) is not a float tensor matching its shape")
+            }
+            d[t.name] = Tensor.fromArray(f, t.shape)
+        }
+        try loadStateDict(d, strict: strict)
+    }
 }

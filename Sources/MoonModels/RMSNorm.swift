@@ -15,7 +15,7 @@ public final class RMSNorm: Module {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let ms = try x.square().mean(dim: -1, keepdim: true)
+        let ms = try x.mul(x).mean(dim: -1, keepdim: true)  // mul, not square(): square() is powf per element
         return try x.mul(ms.add(eps).rsqrt()).mul(weight)
     }
 }

@@ -28,15 +28,30 @@ public struct RoPE: Sendable {
     }
 
     /// Tables for a batch of position rows: cos/sin of shape `[B, T, 1, headDim]`, multiplied by `scale`.
-    public func tables(positions: [[Int]], scale: Float = 1) -> (cos: Tensor, sin: Tensor) {
-        let b = positions.count, t = positions.first?.count ?? 0, d = headDim
-        let cosT = Tensor.make([b, t, 1, d]) { _ in }, sinT = Tensor.make([b, t, 1, d]) { _ in }
-        let cp = cosT.mPtr, sp = sinT.mPtr
-        for i in 0..<b {
-            for j in 0..<t {
-                let o = (i * t + j) * d
-                angles(positions[i][j], cos: cp + o, sin: sp + o)
-                if scale != 1 { for k in 0..<d { cp[o + k] *= scale; sp[o + k] *= scale } }
+    /// Angles are computed once per distinct position and copied.
+    public func tables(positions rawPositions: [[Int]], scale: Float = 1) -> (cos: Tensor, sin: Tensor) {
+        let b = rawPositions.count, d = headDim
+        let t = rawPositions.first?.count ?? 0
+        // Ragged rows are padded/truncated to the first row's length; negative positions are clamped to 0.
+        let positions = rawPositions.map { row in Array((row + [Int](repeating: 0, count: t)).prefix(t)).map { Swift.max($0, 0) } }
+        let maxPos = positions.map { $0.max() ?? 0 }.max() ?? 0
+        var cosRow = [Float](repeating: 0, count: (maxPos + 1) * d), sinRow = cosRow
+        cosRow.withUnsafeMutableBufferPointer { cb in
+            sinRow.withUnsafeMutableBufferPointer { sb in
+                for p in 0...maxPos {
+                    angles(p, cos: cb.baseAddress! + p * d, sin: sb.baseAddress! + p * d)
+                    if scale != 1 { for k in 0..<d { cb[p * d + k] *= scale; sb[p * d + k] *= scale } }
+                }
+            }
+        }
+        let cosT = Tensor.make([b, t, 1, d]) { cp in
+            cosRow.withUnsafeBufferPointer { src in
+                for i in 0..<b { for j in 0..<t { (cp + (i * t + j) * d).update(from: src.baseAddress! + positions[i][j] * d, count: d) } }
+            }
+        }
+        let sinT = Tensor.make([b, t, 1, d]) { sp in
+            sinRow.withUnsafeBufferPointer { src in
+                for i in 0..<b { for j in 0..<t { (sp + (i * t + j) * d).update(from: src.baseAddress! + positions[i][j] * d, count: d) } }
             }
         }
         return (cosT, sinT)

@@ -57,6 +57,7 @@ public enum Scoring {
 
     /// (actionMask, thoughtMask, hasAction, starts) as plain arrays for responses padded to `width`.
     public static func masks(_ responses: [[Int]], width: Int) -> (action: [Float], thought: [Float], hasAction: [Bool], starts: [Int?]) {
+        let width = Swift.max(width, responses.map(\.count).max() ?? 0)
         var a = [Float](repeating: 0, count: responses.count * width), t = a
         var has: [Bool] = [], starts: [Int?] = []
         for (b, r) in responses.enumerated() {

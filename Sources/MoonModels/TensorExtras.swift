@@ -80,5 +80,34 @@ func rmsNormRows(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: Un
     }
 }
 
-/// Fast-ish exp for softmax (calls libm; kept in one place so it can be swapped).
-@inline(__always) func fexp(_ x: Float) -> Float { Foundation.expf(x) }
+/// exp(x) for the no-autograd kernels: Cephes-style range reduction and a degree-6 polynomial, branch-free so
+/// loops over it vectorise (libm's expf is a call per element). Relative error below 2e-7 on [-87, 88];
+/// 0 below -87.3 (so -inf gives 0), +inf above 88.7.
+@inline(__always) func fexp(_ x: Float) -> Float {
+    let xc = Swift.min(Swift.max(x, -87.3), 88.7)
+    // Round x·log2(e) to the nearest integer with the 1.5·2^23 trick (no libm call).
+    let magic: Float = 12_582_912
+    let n = (xc * 1.442_695_04 + magic) - magic
+    let r = (xc - n * 0.693_359_375) - n * -2.121_944_4e-4
+    var p: Float = 1.987_569_15e-4
+    p = p * r + 1.398_199_95e-3
+    p = p * r + 8.333_451_9e-3
+    p = p * r + 4.166_579_6e-2
+    p = p * r + 1.666_666_55e-1
+    p = p * r + 5.000_000_1e-1
+    let y = p * r * r + r + 1
+    let scale = Float(bitPattern: UInt32(bitPattern: Int32(n) &+ 127) &<< 23)
+    let v = y * scale
+    return x < -87.3 ? 0 : (x > 88.7 ? .infinity : v)
+}
+
+/// Runs `body` with OpenBLAS limited to `n` threads (then restores the configured count). Small decode-step GEMMs
+/// (a few rows) run faster single-threaded than with OpenBLAS's thread hand-off, especially on a loaded machine.
+@inline(__always)
+func withBLASThreads<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+    let configured = numThreads()
+    if configured <= n { return try body() }
+    openblas_set_num_threads(Int32(n))
+    defer { openblas_set_num_threads(Int32(configured)) }
+    return try body()
+}

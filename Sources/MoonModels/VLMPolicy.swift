@@ -161,7 +161,7 @@ public final class VLMPolicy: Module {
         var meta = ["format": "moonlab-vlm", "moonlab_config": config.json()]
         if let l = loraConfig {
             let d: [String: Any] = ["rank": l.rank, "alpha": Double(l.alpha), "dropout": Double(l.dropout), "targets": l.targets,
-                                    "freeze_base": l.freezeBase, "adapted": LoRA.adapted(self).map { $0.0 }]
+                                    "freeze_base": l.freezeBase, "trainable": l.trainable, "adapted": LoRA.adapted(self).map { $0.0 }]
             meta["moonlab_lora"] = String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self)
         }
         try Checkpoint.writeTensors(namedParameters(), metadata: meta, to: path)
@@ -181,7 +181,7 @@ public final class VLMPolicy: Module {
                 throw ModelError.checkpoint(path: path, reason: "malformed moonlab_lora metadata")
             }
             let c = LoRAConfig(rank: rank, alpha: alpha, dropout: (obj["dropout"] as? NSNumber)?.floatValue ?? 0, targets: targets,
-                               freezeBase: obj["freeze_base"] as? Bool ?? true)
+                               freezeBase: obj["freeze_base"] as? Bool ?? true, trainable: obj["trainable"] as? [String] ?? ["^value_head\\."])
             try p.enableLoRA(c)
         }
         do { try p.loadStateDict(tensors) } catch let e as ModelError { throw ModelError.checkpoint(path: path, reason: e.description) }

@@ -14,7 +14,7 @@ final class GenerationTests: XCTestCase {
         var h = try s.append(ids: seqs.map { Array($0[0..<4]) })
         for j in 4..<10 {
             h = try s.append(ids: seqs.map { [$0[j]] })
-            let cached = s.logits(hidden: h, at: [(0, 0), (1, 0)]).toArray()
+            let cached = try s.logits(hidden: h, at: [(0, 0), (1, 0)]).toArray()
             let full = try Tensor.noGrad { try dec(Tensor.fromInts(seqs.flatMap { Array($0[0...j]) }, [2, j + 1])) }
             let fl = full.toArray()
             var want: [Float] = []
@@ -25,6 +25,9 @@ final class GenerationTests: XCTestCase {
             XCTAssertLessThan(maxRelErr(cached, want), 1e-5, "step \(j)")
         }
         XCTAssertEqual(s.length, 10)
+        XCTAssertThrowsError(try s.logits(hidden: h, at: [(2, 0)]))
+        XCTAssertThrowsError(try s.append(ids: [[1, 2, 3, 4, 5, 6, 7]]))
+        XCTAssertThrowsError(try dec.lmLoss(Tensor.fromInts([1, 2, 3], [3])))
     }
 
     func testGreedyDeterministicAndPaddingInvariant() throws {
@@ -89,5 +92,58 @@ final class GenerationTests: XCTestCase {
         var bad = GenerateOptions(); bad.topP = 0
         XCTAssertThrowsError(try dec.generate(prompts: [[1]], options: bad)) { XCTAssertTrue("\($0)".contains("top_p")) }
         XCTAssertThrowsError(try dec.generate(prompts: [[100]])) { XCTAssertTrue("\($0)".contains("vocabulary")) }
+    }
+}
+
+final class KernelTests: XCTestCase {
+    func testFastExpAccuracy() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88 {
+            let want = Foundation.expf(x), got = fexp(x)
+            worst = max(worst, abs(got - want) / want)
+            x += 0.0137
+        }
+        XCTAssertLessThan(worst, 3e-7)
+        XCTAssertEqual(fexp(-Float.infinity), 0)
+        XCTAssertEqual(fexp(-200), 0)
+        XCTAssertEqual(fexp(0), 1)
+        XCTAssertEqual(fexp(Float.infinity), .infinity)
+    }
+}
+
+final class SpinPoolTests: XCTestCase {
+    func testEveryPartRunsExactlyOnce() {
+        let pool = SpinPool(spinLimit: 200)
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+        counts.initialize(repeating: 0, count: 2)
+        defer { counts.deallocate() }
+        for i in 0..<20_000 {
+            pool.run { part in counts[part] += 1 }
+            if i % 5000 == 0 { usleep(2000) }  // let the helper park and be woken
+        }
+        pool.shutdown()
+        XCTAssertEqual(counts[0], 20_000)
+        XCTAssertEqual(counts[1], 20_000)
+    }
+}
+
+final class GenerationBatchTests: XCTestCase {
+    /// Rows that stop early (stop string / eos) do not change the rows that keep generating.
+    func testEarlyFinishedRowsDoNotDisturbOthers() throws {
+        let dec = try LlamaDecoder.loadHF(directory: Fixture.llamaDir)
+        var o = GenerateOptions(); o.greedy = true; o.maxNewTokens = 10; o.stopAtEos = false
+        let prompts = [[5, 9, 11], [7, 8, 20, 33], [12, 13]]
+        let free = try dec.generate(prompts: prompts, options: o)
+        // Make row 0 stop after its 2nd token by using that token as eos.
+        o.stopAtEos = true; o.eosId = free.tokens[0][1]
+        let g = try dec.generate(prompts: prompts, options: o)
+        XCTAssertEqual(g.finishReasons[0], "eos")
+        XCTAssertEqual(g.tokens[0].count, 2)
+        for i in 1..<3 {
+            let alone = try dec.generate(prompts: [prompts[i]], options: o)
+            XCTAssertEqual(g.tokens[i], alone.tokens[0], "row \(i)")
+            XCTAssertLessThan(maxAbsDiff(g.logProbs[i], alone.logProbs[0]), 1e-4)
+        }
     }
 }

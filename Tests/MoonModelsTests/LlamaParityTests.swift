@@ -15,6 +15,7 @@ final class LlamaParityTests: XCTestCase {
         XCTAssertEqual(logits.shape, [b, t, 64])
         let err = maxRelErr(logits.toArray(), flatFloats(ref["logits"]!))
         XCTAssertLessThan(err, 1e-4, "max relative error \(err)")
+        print("HF parity: max relative logit error \(err)")
 
         // Left-padded batch with transformers' attention mask: compare the non-pad positions.
         let pids = ref["padded_input_ids"] as! [[Int]]
@@ -25,6 +26,7 @@ final class LlamaParityTests: XCTestCase {
         for r in 0..<b { for j in 0..<t where mask[r][j] { for v in 0..<64 { let i = (r * t + j) * 64 + v; g.append(pl[i]); w.append(want[i]) } } }
         let perr = maxRelErr(g, w)
         XCTAssertLessThan(perr, 1e-4, "padded: max relative error \(perr)")
+        print("HF parity (left-padded batch): max relative logit error \(perr)")
     }
 
     func testSaveHFRoundTripAndWritesInputsForPythonCheck() throws {

@@ -365,6 +365,25 @@ final class MergeTests: XCTestCase {
         }
     }
 
+    func testNamedMethodsAndOptions() throws {
+        XCTAssertEqual(try MergeMethod.named("ties", models: 2, options: ["density": .number(0.8)]),
+                       .ties(weights: [1, 1], densities: [0.8, 0.8]))
+        XCTAssertEqual(try MergeMethod.named("linear", models: 2, options: ["weight": .numbers([0.3, 0.7]), "normalize": .bool(false)]),
+                       .linear(weights: [0.3, 0.7], normalize: false))
+        XCTAssertEqual(try MergeMethod.named("dare_ties", models: 1, options: ["density": .number(0.5), "rescale": .string("inverse_density"), "seed": .number(3)]),
+                       .dareTies(weights: [1], densities: [0.5], seed: 3, rescale: .inverseDensity))
+        XCTAssertEqual(try MergeMethod.named("ema", models: 3, options: ["decay": .number(0.5)]), .ema(decay: 0.5))
+        XCTAssertEqual(try MergeMethod.named("task_arithmetic", models: 1, options: ["lambda": .number(0.5)]),
+                       .taskArithmetic(weights: [1], lambda: 0.5))
+        expectMergeError(["unknown option \"densty\""]) { _ = try MergeMethod.named("ties", models: 2, options: ["densty": .number(0.8)]) }
+        expectMergeError(["unknown merge method"]) { _ = try MergeMethod.named("tie", models: 2) }
+        expectMergeError(["\"decay\" is required"]) { _ = try MergeMethod.named("ema", models: 2) }
+        expectMergeError(["3 values for 2 models"]) { _ = try MergeMethod.named("ties", models: 2, options: ["weight": .numbers([1, 2, 3])]) }
+        expectMergeError(["must be a boolean"]) { _ = try MergeMethod.named("ties", models: 2, options: ["normalize": .number(1)]) }
+        expectMergeError(["density 0.0"]) { _ = try MergeMethod.named("ties", models: 2, options: ["density": .number(0)]) }
+        expectMergeError(["empty"]) { _ = try MergeMethod.named("ties", models: 0) }
+    }
+
     func testBadInputsInMemory() {
         let t = { (name: String, shape: [Int]) in NamedTensor(name: name, shape: shape, floats: [Float](repeating: 1, count: shape.reduce(1, *))) }
         let m1 = [t("a", [2, 2]), t("b", [3])]

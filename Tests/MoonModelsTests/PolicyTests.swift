@@ -119,9 +119,12 @@ final class PolicyTests: XCTestCase {
         let p = try VLMPolicy(tinyVLMConfig())
         let names = try p.enableLoRA(LoRAConfig(rank: 4, alpha: 8, targets: ["self_attn\\.(q|v)_proj", "mlp\\.down_proj"]))
         XCTAssertEqual(names.count, 6)
+        let q = try VLMPolicy(tinyVLMConfig())
+        XCTAssertEqual(try q.enableLoRA(LoRAConfig()).count, 8, "default: the decoder's attention projections only")
+        XCTAssertTrue(LoRA.adapted(q).allSatisfy { $0.0.hasPrefix("model.layers.") })
         let trainable = p.namedTrainableParameters().map(\.0)
-        XCTAssertEqual(trainable.count, 12)
-        XCTAssertTrue(trainable.allSatisfy { $0.contains(".lora_A.") || $0.contains(".lora_B.") })
+        XCTAssertEqual(trainable.count, 14)
+        XCTAssertTrue(trainable.allSatisfy { $0.contains(".lora_A.") || $0.contains(".lora_B.") || $0.hasPrefix("value_head.") }, "\(trainable)")
         XCTAssertTrue(p.stateDict().keys.contains("model.layers.1.mlp.down_proj.lora_B.weight"))
         // B starts at zero: the adapted model equals the base; give B values so the adapter matters.
         let base = try p.score(images: images(2), prompts: ["a", "bc"], responses: [[1, 2, 3], [4, 5]]).logProbs.toArray()
@@ -137,7 +140,7 @@ final class PolicyTests: XCTestCase {
         let opt = try AdamW(p.trainableParameters(), lr: 1e-2)
         let l = try p.score(images: images(2), prompts: ["a", "bc"], responses: [[1, 2, 3], [4, 5]]).sequenceLogProbs().sum().neg()
         try l.backward(); try opt.step()
-        for (n, t) in p.stateDict() where !n.contains("lora_") { XCTAssertEqual(t.toArray(), before[n]!, n) }
+        for (n, t) in p.stateDict() where !n.contains("lora_") && !n.hasPrefix("value_head") { XCTAssertEqual(t.toArray(), before[n]!, n) }
         let adapted2 = try p.score(images: images(2), prompts: ["a", "bc"], responses: [[1, 2, 3], [4, 5]]).logProbs.toArray()
         try p.mergeLoRA()
         XCTAssertNil(p.loraConfig)
@@ -230,5 +233,56 @@ final class PolicyTests: XCTestCase {
         var o = GenerateOptions(); o.maxNewTokens = 4
         let g = try p.generate(images: try Tensor.rand([2, 3, 64, 64]), prompts: ["a", "b"], options: o, generator: Generator(seed: 1))
         XCTAssertEqual(g.tokens.count, 2)
+    }
+}
+
+final class ConfigJSONTests: XCTestCase {
+    func testHFConfigBooleansAndNumbers() throws {
+        func parse(_ s: String) throws -> LlamaConfig {
+            try LlamaConfig.fromHF(JSONSerialization.jsonObject(with: Data(s.utf8)) as! [String: Any])
+        }
+        XCTAssertTrue(try parse("{\"tie_word_embeddings\": true}").tieWordEmbeddings)
+        XCTAssertFalse(try parse("{\"tie_word_embeddings\": false}").tieWordEmbeddings)
+        XCTAssertThrowsError(try parse("{\"tie_word_embeddings\": 1}")) { XCTAssertTrue("\($0)".contains("tie_word_embeddings")) }
+        XCTAssertEqual(try parse("{\"hidden_size\": 64, \"num_attention_heads\": 2}").hiddenSize, 64)
+        XCTAssertThrowsError(try parse("{\"hidden_size\": 64.5}")) { XCTAssertTrue("\($0)".contains("hidden_size")) }
+        XCTAssertThrowsError(try parse("{\"hidden_size\": false}")) { XCTAssertTrue("\($0)".contains("hidden_size")) }
+        XCTAssertThrowsError(try parse("{\"rms_norm_eps\": true}")) { XCTAssertTrue("\($0)".contains("rms_norm_eps")) }
+        XCTAssertEqual(try parse("{\"rope_theta\": 500000}").ropeTheta, 500000)
+        XCTAssertThrowsError(try parse("{\"hidden_act\": \"gelu\"}")) { XCTAssertTrue("\($0)".contains("hidden_act")) }
+        XCTAssertThrowsError(try parse("{\"num_key_value_heads\": 3}")) { XCTAssertTrue("\($0)".contains("num_key_value_heads")) }
+    }
+}
+
+final class ModuleTests: XCTestCase {
+    func testNamedTensorsRoundTripAndTrainEval() throws {
+        let p = try VLMPolicy(tinyVLMConfig(seed: 8))
+        let q = try VLMPolicy(tinyVLMConfig(seed: 9))
+        try q.loadNamedTensors(p.namedTensors())
+        for ((n, a), (_, b)) in zip(p.namedParameters(), q.namedParameters()) { XCTAssertEqual(a.toArray(), b.toArray(), n) }
+        XCTAssertTrue(q.training)
+        q.eval()
+        XCTAssertTrue(q.namedModules().allSatisfy { !$0.1.training })
+        q.train()
+        XCTAssertTrue(q.vision.layers[0].attn.training)
+        // Names follow transformers for the decoder.
+        let names = Set(p.stateDict().keys)
+        for n in ["model.embed_tokens.weight", "model.layers.1.self_attn.o_proj.weight", "model.layers.0.mlp.up_proj.weight",
+                  "model.layers.0.input_layernorm.weight", "model.layers.0.post_attention_layernorm.weight", "model.norm.weight",
+                  "lm_head.weight", "vision.pos_embed", "vision.patch_embed.weight", "projector.fc2.bias", "value_head.weight"] {
+            XCTAssertTrue(names.contains(n), n)
+        }
+    }
+
+    func testTopKOneIsGreedyAndRepetitionPenaltyRuns() throws {
+        let dec = try LlamaDecoder.loadHF(directory: Fixture.llamaDir)
+        var o = GenerateOptions(); o.maxNewTokens = 6; o.stopAtEos = false; o.greedy = true
+        let greedy = try dec.generate(prompts: [[3, 4, 5]], options: o)
+        o.greedy = false; o.topK = 1; o.temperature = 0.7
+        let k1 = try dec.generate(prompts: [[3, 4, 5]], options: o, generator: Generator(seed: 42))
+        XCTAssertEqual(k1.tokens, greedy.tokens)
+        o.repetitionPenalty = 1.5; o.topK = 5
+        let rp = try dec.generate(prompts: [[3, 4, 5]], options: o, generator: Generator(seed: 42))
+        XCTAssertEqual(rp.tokens[0].count, 6)
     }
 }

@@ -4,7 +4,8 @@ public enum Merge {
     /// Merges in-memory parameter sets. `models` are the non-base inputs (for EMA, in time order; for SLERP
     /// exactly one). Every model and the base must hold the same tensor names with the same shapes; float
     /// tensors only (integer tensors are refused, as mergekit refuses them for linear merges). The result
-    /// follows the order and dtypes of the base (or the first model).
+    /// follows the order and dtypes of the base (or the first model). `base` is required by slerp and the
+    /// task-arithmetic family and ignored by linear and ema.
     public static func merge(_ method: MergeMethod, base: [NamedTensor]? = nil, models: [[NamedTensor]],
                              threads: Int = MergeKernels.defaultThreads) throws -> [NamedTensor] {
         try method.validate(inputCount: models.count, hasBase: base != nil)
@@ -129,7 +130,8 @@ public enum Merge {
     /// one tensor per input plus one output). All inputs are opened and checked (names, shapes, float dtypes)
     /// before anything is written; the output is written atomically, so a failure leaves no partial file.
     /// Output dtypes follow the base (or the first model) unless `outputDType` is given; `metadata` is
-    /// written to the output's `__metadata__`.
+    /// written to the output's `__metadata__`. `base` is required by slerp and the task-arithmetic family and
+    /// ignored by linear and ema. The output may be one of the inputs (it is replaced only at the end).
     @discardableResult
     public static func mergeFiles(_ method: MergeMethod, base: String? = nil, models: [String], output: String,
                                   metadata: [String: String] = [:], outputDType: SafeTensorsDType? = nil,

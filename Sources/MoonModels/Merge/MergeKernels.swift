@@ -282,7 +282,6 @@ public enum MergeKernels {
             let hiEmpty = hiE <= 0 || hiS >= len || hiE <= hiS
             if hi == .infinity && hiEmpty && ((loS <= 0 && loE >= len) || loE <= 0 || loS >= len || loE <= loS) {
                 // top-k, and this block lies entirely inside or outside the tie window: one compare per element
-                let w = scale * weight
                 if scale == 1 {
                     if loS <= 0 && loE >= len {
                         for q in 0..<len { let d = x[q] - base[q]; out[q] = abs(d) >= lo ? d * weight : 0 }
@@ -290,7 +289,6 @@ public enum MergeKernels {
                         for q in 0..<len { let d = x[q] - base[q]; out[q] = abs(d) > lo ? d * weight : 0 }
                     }
                 } else {
-                    _ = w
                     if loS <= 0 && loE >= len {
                         for q in 0..<len { let d = x[q] - base[q]; out[q] = abs(d) >= lo ? (d * scale) * weight : 0 }
                     } else {
