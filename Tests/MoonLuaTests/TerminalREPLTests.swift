@@ -62,13 +62,20 @@ final class TerminalREPLTests: XCTestCase {
         }
         var consumed: String.Index?
 
+        /// Waits for the child to exit (draining its output meanwhile); nil if it is still running after 30 s.
         func wait() -> Int32? {
-            for _ in 0..<100 {
+            for i in 0..<300 {
                 var status: Int32 = 0
                 if waitpid(pid, &status, WNOHANG) == pid {
                     return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -(status & 0x7f)
                 }
-                usleep(100_000)
+                var pfd = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+                if poll(&pfd, 1, 100) > 0 {
+                    var buf = [UInt8](repeating: 0, count: 4096)
+                    let n = read(master, &buf, buf.count)
+                    if n > 0 { transcript += String(decoding: buf[0..<n], as: UTF8.self) }
+                }
+                if i == 50 { send("\u{04}") }  // a ^D typed while the terminal was still in cooked mode can be lost
             }
             kill(pid, SIGKILL)
             return nil
