@@ -1,7 +1,7 @@
 -- The main job: a short default GTR-Turbo (KL guidance, TIES-merged teacher) experiment on NumberLine.
 -- SFT initialisation from the solver's demonstrations, then PPO updates guided by the merged checkpoint pool.
 -- Extra key=value arguments override the config (see scripts/experiment.lua), e.g. `scripts/demo updates=20`.
-local defaults = {"turbo-kl", "numberline", "updates=6", "sft.demos=512", "sft.epochs=3", "sft.lr=2e-3",
+local defaults = {"turbo-kl", "numberline", "updates=6",
                   "run_dir=runs/demo-" .. os.date("%Y%m%d-%H%M%S")}
 local args = {[0] = arg[0]}
 for _, a in ipairs(defaults) do args[#args + 1] = a end
