@@ -68,8 +68,8 @@ function Run:initialize()
   self.sft_state = self.policy:state_dict()
   self.policy:save(self.run:path("checkpoints/sft.safetensors"))
   local ev = self:evaluate()
-  self:log({update = 0, phase = "sft", success_rate = ev.success, eval_success = ev.success, eval_return = ev["return"],
-            eval_invalid = ev.invalid, wall_s = self.clock})
+  self:log({update = 0, phase = "sft", eval_success = ev.success, eval_return = ev["return"], eval_invalid = ev.invalid,
+            wall_s = self.clock})
 end
 
 --- Loads the latest checkpoint of the run directory (weights, optimiser, counters).
@@ -345,7 +345,15 @@ end
 --- Runs the remaining updates, then writes the plots. Returns the metrics history.
 function Run:train()
   while self.update_count < self.cfg.updates do self:update() end
-  local plots = moon.plot.run(self.dir)
+  local present = {}
+  for _, r in ipairs(self.history) do for k, v in pairs(r) do if type(v) == "number" then present[k] = true end end end
+  local charts = {}
+  for _, spec in ipairs{"success_rate+eval_success", "return", "invalid_rate", "entropy", "kl", "distinct_2", "value_loss"} do
+    local keep = {}
+    for m in spec:gmatch("[^+]+") do if present[m] then keep[#keep + 1] = m end end
+    if #keep > 0 then charts[#charts + 1] = table.concat(keep, "+") end
+  end
+  local plots = moon.plot.run(self.dir, {metrics = charts})
   if not self.cfg.quiet then
     print(cat("metrics: ", self.run:path("metrics.jsonl"), "  plots: ", self.run:path("plots")))
   end

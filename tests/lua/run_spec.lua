@@ -40,7 +40,7 @@ T.it("a resumed run reproduces the uninterrupted run's metrics", function()
       end
     end
   end
-  T.truthy(io.open(d .. "/b/plots/success_rate.png"), "plots written")
+  T.truthy(io.open(d .. "/b/plots/success_rate_eval_success.png"), "plots written")
   -- the teacher was refreshed from the pool every update
   T.eq(a[#a].teacher_steps, "0,1,2,3")
   os.execute("rm -rf " .. d)
