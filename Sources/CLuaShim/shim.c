@@ -78,6 +78,23 @@ void *moon_test_object(lua_State *L, int idx, const char *tname) {
     return o ? o->ptr : NULL;
 }
 
+void moon_push_object_ref(lua_State *L, void *object, int ref) {
+    moon_obj *o = (moon_obj *)lua_newuserdatauv(L, sizeof(moon_obj), 1);
+    o->ptr = object;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    lua_setmetatable(L, -2);
+}
+
+void *moon_test_object_ref(lua_State *L, int idx, int ref) {
+    if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return NULL;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (!same) return NULL;
+    moon_obj *o = (moon_obj *)lua_touserdata(L, idx);
+    return o ? o->ptr : NULL;
+}
+
 void *moon_any_object(lua_State *L, int idx) {
     if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return NULL;
     lua_pushstring(L, "__moonobj");

@@ -13,6 +13,8 @@ public final class LuaState {
     public let stdlibPath: String?
     /// Metatable names of exported Swift types.
     var typeNames: [ObjectIdentifier: String] = [:]
+    /// Registry references of the exported types' metatables (pushing and checking objects without name lookups).
+    var typeRefs: [ObjectIdentifier: Int32] = [:]
     /// Tells references whether this state is still open.
     let lifetime = LuaLifetime()
 

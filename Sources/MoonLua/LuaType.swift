@@ -25,6 +25,8 @@ extension LuaState {
         let short = name.split(separator: ".").last.map(String.init) ?? name
         moon_new_object_metatable(L, name)
         let mt = lua_gettop(L)
+        lua_pushvalue(L, mt)
+        typeRefs[ObjectIdentifier(type)] = luaL_ref(L, moon_registryindex())
         moon_newtable(L)
         for m in methods {
             pushFunction("\(short):\(m.name)", m.body)
@@ -63,16 +65,15 @@ extension LuaState {
 
     /// Pushes a Swift object as a userdata of its exported type (the type must have been defined).
     public func push<T: AnyObject>(object: T) {
-        guard let name = typeNames[ObjectIdentifier(T.self)] ?? typeNames[ObjectIdentifier(type(of: object))] else {
+        guard let ref = typeRefs[ObjectIdentifier(T.self)] ?? typeRefs[ObjectIdentifier(type(of: object))] else {
             fatalError("moonlab: type \(T.self) was not exported with defineType")
         }
-        moon_push_object(L, Unmanaged.passRetained(object as AnyObject).toOpaque(), name)
+        moon_push_object_ref(L, Unmanaged.passRetained(object as AnyObject).toOpaque(), ref)
     }
 
     /// The Swift object at `idx` if it is a live userdata of `type`'s exported type.
     public func object<T: AnyObject>(at idx: Int32, as type: T.Type) -> T? {
-        guard let name = typeNames[ObjectIdentifier(type)],
-              let p = moon_test_object(L, idx, name) else { return nil }
+        guard let ref = typeRefs[ObjectIdentifier(type)], let p = moon_test_object_ref(L, idx, ref) else { return nil }
         return Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue() as? T
     }
 }

@@ -25,6 +25,10 @@ void moon_push_swift_closure(lua_State *L, void *box);
 void moon_push_object(lua_State *L, void *object, const char *tname);
 /// Returns the object pointer of a userdata at `idx` whose metatable is `tname`, or NULL (never raises).
 void *moon_test_object(lua_State *L, int idx, const char *tname);
+/// As moon_push_object, with the metatable given by its registry reference (no name lookup: the fast path).
+void moon_push_object_ref(lua_State *L, void *object, int metatableRef);
+/// As moon_test_object, with the metatable given by its registry reference.
+void *moon_test_object_ref(lua_State *L, int idx, int metatableRef);
 /// Returns the object pointer of any moonlab object userdata at `idx`, or NULL.
 void *moon_any_object(lua_State *L, int idx);
 /// Creates (or fetches) the metatable named `tname`, with __gc and __close that release the object and a
