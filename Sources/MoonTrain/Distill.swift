@@ -54,21 +54,21 @@ public enum Distill {
         guard student.dtype == .float32, teacher.dtype == .float32 else {
             throw TrainError(op, "expected float32 logits, got student \(student.dtype), teacher \(teacher.dtype)")
         }
-        guard student.ndim >= 1 else { throw TrainError(op, arg: "student", "expected logits of shape [..., V], got a scalar") }
+        guard student.ndim >= 1 else { throw TrainError(op, named: "student", "expected logits of shape [..., V], got a scalar") }
         guard student.shape == teacher.shape else {
-            throw TrainError(op, arg: "teacher", "expected the student's shape \(shapeString(student.shape)), got \(shapeString(teacher.shape))")
+            throw TrainError(op, named: "teacher", "expected the student's shape \(shapeString(student.shape)), got \(shapeString(teacher.shape))")
         }
         guard options.temperature > 0, options.temperature.isFinite else {
-            throw TrainError(op, arg: "temperature", "must be a positive number, got \(options.temperature)")
+            throw TrainError(op, named: "temperature", "must be a positive number, got \(options.temperature)")
         }
         guard options.beta >= 0, options.beta <= 1 else {
-            throw TrainError(op, arg: "beta", "must be in [0, 1], got \(options.beta)")
+            throw TrainError(op, named: "beta", "must be in [0, 1], got \(options.beta)")
         }
         var s = student, t = teacher.detach()
         if options.temperature != 1 { s = s.div(options.temperature); t = t.div(options.temperature) }
         if let k = options.topK {
             let v = student.shape.last!
-            guard k >= 1, k <= v else { throw TrainError(op, arg: "top_k", "must be in 1...\(v) (the vocabulary size), got \(k)") }
+            guard k >= 1, k <= v else { throw TrainError(op, named: "top_k", "must be in 1...\(v) (the vocabulary size), got \(k)") }
             if k < v {
                 let idx = try t.topk(k, dim: -1).indices
                 t = try t.gather(dim: -1, index: idx)
@@ -141,16 +141,16 @@ public enum SFT {
     /// Positions whose target equals `ignoreIndex` (default -100) count 0 and are excluded from the mean.
     public static func perTokenNLL(logits: Tensor, targets: Tensor, ignoreIndex: Int = -100) throws -> Tensor {
         let op = "sft.cross_entropy"
-        guard targets.dtype == .int64 else { throw TrainError(op, arg: "targets", "expected an int64 tensor, got \(targets.dtype)") }
+        guard targets.dtype == .int64 else { throw TrainError(op, named: "targets", "expected an int64 tensor, got \(targets.dtype)") }
         guard logits.ndim >= 1, Array(logits.shape.dropLast()) == targets.shape else {
-            throw TrainError(op, arg: "targets", "expected shape \(shapeString(Array(logits.shape.dropLast()))) (logits \(shapeString(logits.shape)) without the vocabulary), got \(shapeString(targets.shape))")
+            throw TrainError(op, named: "targets", "expected shape \(shapeString(Array(logits.shape.dropLast()))) (logits \(shapeString(logits.shape)) without the vocabulary), got \(shapeString(targets.shape))")
         }
         let ids = targets.toIntArray()
         let safe = try Tensor(ints: ids.map { $0 == ignoreIndex ? 0 : $0 }, shape: targets.shape)
         let keep = try Tensor(ids.map { $0 == ignoreIndex ? Float(0) : 1 }, shape: targets.shape)
         let v = logits.shape.last!
         for (i, t) in ids.enumerated() where t != ignoreIndex && (t < 0 || t >= v) {
-            throw TrainError(op, arg: "targets", "token id \(t) at flat position \(i) out of range for a vocabulary of \(v)")
+            throw TrainError(op, named: "targets", "token id \(t) at flat position \(i) out of range for a vocabulary of \(v)")
         }
         return try tokenLogProbs(logits: logits, tokens: safe).neg().mul(keep)
     }

@@ -13,7 +13,7 @@ public enum Diversity {
 
     /// distinct-n: distinct n-grams / total n-grams over all texts (n-grams do not cross texts); 0 when there is none.
     public static func distinctN(_ texts: [String], n: Int) throws -> Double {
-        guard n >= 1 else { throw TrainError("diversity.distinct_n", arg: "n", "must be >= 1, got \(n)") }
+        guard n >= 1 else { throw TrainError("diversity.distinct_n", named: "n", "must be >= 1, got \(n)") }
         var seen = Set<[String]>(), total = 0
         for t in texts {
             for g in ngrams(tokenize(t), n) { seen.insert(g); total += 1 }

@@ -21,14 +21,14 @@ public final class EpisodeTracker {
     public private(set) var invalidSteps = 0
 
     public init(envs: Int) throws {
-        guard envs >= 1 else { throw TrainError("episode_tracker", arg: "envs", "must be >= 1, got \(envs)") }
+        guard envs >= 1 else { throw TrainError("episode_tracker", named: "envs", "must be >= 1, got \(envs)") }
         self.envs = envs
         ret = Array(repeating: 0, count: envs); len = Array(repeating: 0, count: envs); inv = Array(repeating: 0, count: envs)
     }
 
     /// Records one step of one env; `success` is read when `done`.
     public func record(env: Int, reward: Float, done: Bool, success: Bool = false, invalid: Bool = false) throws {
-        guard env >= 0, env < envs else { throw TrainError("episode_tracker.record", arg: "env", "must be in 0..<\(envs), got \(env)") }
+        guard env >= 0, env < envs else { throw TrainError("episode_tracker.record", named: "env", "must be in 0..<\(envs), got \(env)") }
         ret[env] += Double(reward); len[env] += 1
         steps += 1
         if invalid { inv[env] += 1; invalidSteps += 1 }
@@ -41,10 +41,10 @@ public final class EpisodeTracker {
     /// Records one step of every env.
     public func record(rewards: [Float], dones: [Bool], successes: [Bool]? = nil, invalid: [Bool]? = nil) throws {
         let op = "episode_tracker.record"
-        guard rewards.count == envs else { throw TrainError(op, arg: "rewards", "expected \(envs) values (one per env), got \(rewards.count)") }
-        guard dones.count == envs else { throw TrainError(op, arg: "dones", "expected \(envs) values (one per env), got \(dones.count)") }
-        if let s = successes, s.count != envs { throw TrainError(op, arg: "successes", "expected \(envs) values (one per env), got \(s.count)") }
-        if let i = invalid, i.count != envs { throw TrainError(op, arg: "invalid", "expected \(envs) values (one per env), got \(i.count)") }
+        guard rewards.count == envs else { throw TrainError(op, named: "rewards", "expected \(envs) values (one per env), got \(rewards.count)") }
+        guard dones.count == envs else { throw TrainError(op, named: "dones", "expected \(envs) values (one per env), got \(dones.count)") }
+        if let s = successes, s.count != envs { throw TrainError(op, named: "successes", "expected \(envs) values (one per env), got \(s.count)") }
+        if let i = invalid, i.count != envs { throw TrainError(op, named: "invalid", "expected \(envs) values (one per env), got \(i.count)") }
         for e in 0..<envs {
             try record(env: e, reward: rewards[e], done: dones[e], success: successes?[e] ?? false, invalid: invalid?[e] ?? false)
         }

@@ -31,12 +31,12 @@ public enum GAE {
         let op = "gae"
         guard steps >= 0, envs >= 1 else { throw TrainError(op, "expected steps >= 0 and envs >= 1, got steps \(steps), envs \(envs)") }
         let n = steps * envs
-        guard rewards.count == n else { throw TrainError(op, arg: "rewards", "expected \(n) values ([\(steps), \(envs)]), got \(rewards.count)") }
-        guard values.count == n else { throw TrainError(op, arg: "values", "expected \(n) values ([\(steps), \(envs)]), got \(values.count)") }
-        guard dones.count == n else { throw TrainError(op, arg: "dones", "expected \(n) values ([\(steps), \(envs)]), got \(dones.count)") }
-        guard lastValues.count == envs else { throw TrainError(op, arg: "last_values", "expected \(envs) values (one per env), got \(lastValues.count)") }
-        guard gamma >= 0, gamma <= 1 else { throw TrainError(op, arg: "gamma", "must be in [0, 1], got \(gamma)") }
-        guard lambda >= 0, lambda <= 1 else { throw TrainError(op, arg: "lambda", "must be in [0, 1], got \(lambda)") }
+        guard rewards.count == n else { throw TrainError(op, named: "rewards", "expected \(n) values ([\(steps), \(envs)]), got \(rewards.count)") }
+        guard values.count == n else { throw TrainError(op, named: "values", "expected \(n) values ([\(steps), \(envs)]), got \(values.count)") }
+        guard dones.count == n else { throw TrainError(op, named: "dones", "expected \(n) values ([\(steps), \(envs)]), got \(dones.count)") }
+        guard lastValues.count == envs else { throw TrainError(op, named: "last_values", "expected \(envs) values (one per env), got \(lastValues.count)") }
+        guard gamma >= 0, gamma <= 1 else { throw TrainError(op, named: "gamma", "must be in [0, 1], got \(gamma)") }
+        guard lambda >= 0, lambda <= 1 else { throw TrainError(op, named: "lambda", "must be in [0, 1], got \(lambda)") }
         var adv = [Float](repeating: 0, count: n), ret = [Float](repeating: 0, count: n)
         let g = Double(gamma), l = Double(lambda)
         for e in 0..<envs {
@@ -58,12 +58,12 @@ public enum GAE {
     /// Returns float32 `[T, N]` advantages and returns (no gradient).
     public static func compute(rewards: Tensor, values: Tensor, dones: Tensor, lastValues: Tensor,
                                gamma: Float, lambda: Float) throws -> (advantages: Tensor, returns: Tensor) {
-        guard rewards.ndim == 2 else { throw TrainError("gae", arg: "rewards", "expected shape [T, N], got \(shapeString(rewards.shape))") }
+        guard rewards.ndim == 2 else { throw TrainError("gae", named: "rewards", "expected shape [T, N], got \(shapeString(rewards.shape))") }
         let s = rewards.shape
-        guard values.shape == s else { throw TrainError("gae", arg: "values", "expected shape \(shapeString(s)), got \(shapeString(values.shape))") }
-        guard dones.shape == s else { throw TrainError("gae", arg: "dones", "expected shape \(shapeString(s)), got \(shapeString(dones.shape))") }
+        guard values.shape == s else { throw TrainError("gae", named: "values", "expected shape \(shapeString(s)), got \(shapeString(values.shape))") }
+        guard dones.shape == s else { throw TrainError("gae", named: "dones", "expected shape \(shapeString(s)), got \(shapeString(dones.shape))") }
         guard lastValues.shape == [s[1]] else {
-            throw TrainError("gae", arg: "last_values", "expected shape [\(s[1])], got \(shapeString(lastValues.shape))")
+            throw TrainError("gae", named: "last_values", "expected shape [\(s[1])], got \(shapeString(lastValues.shape))")
         }
         let r = try compute(rewards: floats(rewards), values: floats(values), dones: floats(dones).map { $0 != 0 },
                             lastValues: floats(lastValues), steps: s[0], envs: s[1], gamma: gamma, lambda: lambda)
@@ -75,9 +75,9 @@ public enum GAE {
     /// With fewer than two selected entries only the mean is subtracted.
     public static func normalize(_ x: [Float], mask: [Bool]? = nil, eps: Float = 1e-5) throws -> [Float] {
         if let m = mask, m.count != x.count {
-            throw TrainError("gae.normalize", arg: "mask", "expected \(x.count) values, got \(m.count)")
+            throw TrainError("gae.normalize", named: "mask", "expected \(x.count) values, got \(m.count)")
         }
-        guard eps >= 0 else { throw TrainError("gae.normalize", arg: "eps", "must be >= 0, got \(eps)") }
+        guard eps >= 0 else { throw TrainError("gae.normalize", named: "eps", "must be >= 0, got \(eps)") }
         let idx = (0..<x.count).filter { mask?[$0] ?? true }
         guard !idx.isEmpty else { return x }
         var mean = 0.0
@@ -104,8 +104,8 @@ public enum GAE {
     /// GAE; `finalValues[i]` is read only where `truncated[i]`. Returns the adjusted rewards (row-major like the input).
     public static func bootstrapTruncated(rewards: [Float], truncated: [Bool], finalValues: [Float], gamma: Float) throws -> [Float] {
         let op = "gae.bootstrap_truncated"
-        guard truncated.count == rewards.count else { throw TrainError(op, arg: "truncated", "expected \(rewards.count) values, got \(truncated.count)") }
-        guard finalValues.count == rewards.count else { throw TrainError(op, arg: "final_values", "expected \(rewards.count) values, got \(finalValues.count)") }
+        guard truncated.count == rewards.count else { throw TrainError(op, named: "truncated", "expected \(rewards.count) values, got \(truncated.count)") }
+        guard finalValues.count == rewards.count else { throw TrainError(op, named: "final_values", "expected \(rewards.count) values, got \(finalValues.count)") }
         return (0..<rewards.count).map { truncated[$0] ? rewards[$0] + gamma * finalValues[$0] : rewards[$0] }
     }
 
@@ -113,7 +113,7 @@ public enum GAE {
     /// return of each turn (so it lowers that turn's advantage and shifts its value target).
     public static func subtractPenalty(_ result: GAEResult, penalty: [Float], beta: Float = 1) throws -> GAEResult {
         guard penalty.count == result.advantages.count else {
-            throw TrainError("gae.subtract_penalty", arg: "penalty", "expected \(result.advantages.count) values ([\(result.steps), \(result.envs)]), got \(penalty.count)")
+            throw TrainError("gae.subtract_penalty", named: "penalty", "expected \(result.advantages.count) values ([\(result.steps), \(result.envs)]), got \(penalty.count)")
         }
         var r = result
         for i in 0..<penalty.count {

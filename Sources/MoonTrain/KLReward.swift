@@ -80,13 +80,13 @@ public enum KLReward {
                                 options: KLRewardOptions = KLRewardOptions()) throws -> [Float] {
         let op = "kl_reward"
         guard agentLogProbs.count == teacherLogProbs.count else {
-            throw TrainError(op, arg: "teacher_logprobs", "expected \(agentLogProbs.count) values (one per agent token), got \(teacherLogProbs.count)")
+            throw TrainError(op, named: "teacher_logprobs", "expected \(agentLogProbs.count) values (one per agent token), got \(teacherLogProbs.count)")
         }
         if let m = mask, m.count != agentLogProbs.count {
-            throw TrainError(op, arg: "mask", "expected \(agentLogProbs.count) values (one per token), got \(m.count)")
+            throw TrainError(op, named: "mask", "expected \(agentLogProbs.count) values (one per token), got \(m.count)")
         }
         if let lo = options.clampMin, let hi = options.clampMax, lo > hi {
-            throw TrainError(op, arg: "clamp", "min \(lo) is greater than max \(hi)")
+            throw TrainError(op, named: "clamp", "min \(lo) is greater than max \(hi)")
         }
         return (0..<agentLogProbs.count).map { i in
             if let m = mask, !m[i] { return 0 }
@@ -113,16 +113,16 @@ public enum KLReward {
     public static func turns(agent: Tensor, teacher: Tensor, mask: Tensor, invalid: [Bool] = [],
                              options: KLRewardOptions = KLRewardOptions()) throws -> [Float] {
         let op = "kl_reward"
-        guard agent.ndim == 2 else { throw TrainError(op, arg: "agent_logprobs", "expected shape [N, L], got \(shapeString(agent.shape))") }
+        guard agent.ndim == 2 else { throw TrainError(op, named: "agent_logprobs", "expected shape [N, L], got \(shapeString(agent.shape))") }
         guard teacher.shape == agent.shape else {
-            throw TrainError(op, arg: "teacher_logprobs", "expected shape \(shapeString(agent.shape)), got \(shapeString(teacher.shape))")
+            throw TrainError(op, named: "teacher_logprobs", "expected shape \(shapeString(agent.shape)), got \(shapeString(teacher.shape))")
         }
         guard mask.shape == agent.shape else {
-            throw TrainError(op, arg: "mask", "expected shape \(shapeString(agent.shape)), got \(shapeString(mask.shape))")
+            throw TrainError(op, named: "mask", "expected shape \(shapeString(agent.shape)), got \(shapeString(mask.shape))")
         }
         let n = agent.shape[0], l = agent.shape[1]
         guard invalid.isEmpty || invalid.count == n else {
-            throw TrainError(op, arg: "invalid", "expected \(n) flags (one per turn), got \(invalid.count)")
+            throw TrainError(op, named: "invalid", "expected \(n) flags (one per turn), got \(invalid.count)")
         }
         let a = floats(agent), t = floats(teacher), m = floats(mask)
         return try (0..<n).map { i in
@@ -144,9 +144,9 @@ extension Distill {
                                  clampMin: Float? = nil, clampMax: Float? = nil, reduction: Reduction = .mean) throws -> Tensor {
         let op = "distill.sampled_kl"
         guard teacherLogProbs.shape == agentLogProbs.shape else {
-            throw TrainError(op, arg: "teacher_logprobs", "expected shape \(shapeString(agentLogProbs.shape)), got \(shapeString(teacherLogProbs.shape))")
+            throw TrainError(op, named: "teacher_logprobs", "expected shape \(shapeString(agentLogProbs.shape)), got \(shapeString(teacherLogProbs.shape))")
         }
-        if let lo = clampMin, let hi = clampMax, lo > hi { throw TrainError(op, arg: "clamp", "min \(lo) is greater than max \(hi)") }
+        if let lo = clampMin, let hi = clampMax, lo > hi { throw TrainError(op, named: "clamp", "min \(lo) is greater than max \(hi)") }
         let logr = try teacherLogProbs.detach().sub(agentLogProbs)
         var v: Tensor
         switch (direction, estimator) {

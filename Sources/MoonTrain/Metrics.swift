@@ -101,7 +101,7 @@ public final class MetricsLogger {
     public init(directory: String, jsonlName: String = "metrics.jsonl", csvName: String = "metrics.csv", append: Bool = true) throws {
         let fm = FileManager.default
         do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw TrainError("metrics", arg: "directory", "cannot create \(directory): \(error.localizedDescription)")
+            throw TrainError("metrics", named: "directory", "cannot create \(directory): \(error.localizedDescription)")
         }
         jsonlPath = (directory as NSString).appendingPathComponent(jsonlName)
         csvPath = (directory as NSString).appendingPathComponent(csvName)
@@ -151,7 +151,7 @@ public final class MetricsLogger {
     /// Reads a `metrics.jsonl` file (blank lines skipped). Errors name the file and line.
     public static func read(_ path: String) throws -> [MetricsRecord] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw TrainError("metrics.read", arg: "path", "cannot read \(path)")
+            throw TrainError("metrics.read", named: "path", "cannot read \(path)")
         }
         var out: [MetricsRecord] = []
         for (i, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {

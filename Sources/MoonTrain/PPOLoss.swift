@@ -91,22 +91,22 @@ public enum PPOLoss {
     public static func compute(_ x: PPOInputs, config c: PPOConfig = PPOConfig()) throws -> PPOOutput {
         let op = "ppo.loss"
         guard x.newLogpAction.ndim == 1, x.newLogpAction.shape[0] >= 1 else {
-            throw TrainError(op, arg: "new_logp_action", "expected shape [B] with B >= 1, got \(shapeString(x.newLogpAction.shape))")
+            throw TrainError(op, named: "new_logp_action", "expected shape [B] with B >= 1, got \(shapeString(x.newLogpAction.shape))")
         }
         let b = x.newLogpAction.shape
         let named: [(String, Tensor?)] = [("new_logp_thought", x.newLogpThought), ("old_logp_action", x.oldLogpAction),
                                           ("old_logp_thought", x.oldLogpThought), ("advantages", x.advantages),
                                           ("returns", x.returns), ("values", x.values), ("old_values", x.oldValues)]
         for (name, t) in named {
-            if let t = t, t.shape != b { throw TrainError(op, arg: name, "expected shape \(shapeString(b)), got \(shapeString(t.shape))") }
+            if let t = t, t.shape != b { throw TrainError(op, named: name, "expected shape \(shapeString(b)), got \(shapeString(t.shape))") }
         }
-        guard c.clip > 0, c.clip < 1 else { throw TrainError(op, arg: "clip", "must be in (0, 1), got \(c.clip)") }
-        guard c.thoughtCoef >= 0, c.thoughtCoef.isFinite else { throw TrainError(op, arg: "thought_coef", "must be >= 0, got \(c.thoughtCoef)") }
-        guard c.valueCoef >= 0, c.valueCoef.isFinite else { throw TrainError(op, arg: "value_coef", "must be >= 0, got \(c.valueCoef)") }
-        guard c.entropyCoef.isFinite else { throw TrainError(op, arg: "entropy_coef", "must be a finite number, got \(c.entropyCoef)") }
+        guard c.clip > 0, c.clip < 1 else { throw TrainError(op, named: "clip", "must be in (0, 1), got \(c.clip)") }
+        guard c.thoughtCoef >= 0, c.thoughtCoef.isFinite else { throw TrainError(op, named: "thought_coef", "must be >= 0, got \(c.thoughtCoef)") }
+        guard c.valueCoef >= 0, c.valueCoef.isFinite else { throw TrainError(op, named: "value_coef", "must be >= 0, got \(c.valueCoef)") }
+        guard c.entropyCoef.isFinite else { throw TrainError(op, named: "entropy_coef", "must be a finite number, got \(c.entropyCoef)") }
         if let vc = c.valueClip {
-            guard vc > 0 else { throw TrainError(op, arg: "value_clip", "must be > 0, got \(vc)") }
-            guard x.oldValues != nil else { throw TrainError(op, arg: "old_values", "required when value_clip is set") }
+            guard vc > 0 else { throw TrainError(op, named: "value_clip", "must be > 0, got \(vc)") }
+            guard x.oldValues != nil else { throw TrainError(op, named: "old_values", "required when value_clip is set") }
         }
 
         let oldLogp = try x.oldLogpAction.detach().add(x.oldLogpThought.detach().mul(c.thoughtCoef))

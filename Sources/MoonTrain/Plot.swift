@@ -176,12 +176,12 @@ public enum Plot {
     public static func plotRuns(_ runs: [String], metrics: [String]? = nil, extra: [String] = [], xKey: String = MetricKey.update,
                                 outputDir: String? = nil, width: Int = 640, height: Int = 400) throws -> [String] {
         let op = "plot"
-        guard !runs.isEmpty else { throw TrainError(op, arg: "runs", "expected at least one run directory") }
+        guard !runs.isEmpty else { throw TrainError(op, named: "runs", "expected at least one run directory") }
         var data: [(name: String, records: [MetricsRecord])] = []
         for r in runs {
             let file = (r as NSString).appendingPathComponent("metrics.jsonl")
             guard FileManager.default.fileExists(atPath: file) else {
-                throw TrainError(op, arg: "run", "'\(r)' has no metrics.jsonl")
+                throw TrainError(op, named: "run", "'\(r)' has no metrics.jsonl")
             }
             data.append(((r as NSString).lastPathComponent, try MetricsLogger.read(file)))
         }
@@ -196,12 +196,12 @@ public enum Plot {
         specs = specs.filter { seen.insert($0).inserted }
         for spec in specs {
             for m in spec.split(separator: "+").map(String.init) where !present(m) {
-                throw TrainError(op, arg: "metrics", "no numeric values of '\(m)' in \(runs.joined(separator: ", "))")
+                throw TrainError(op, named: "metrics", "no numeric values of '\(m)' in \(runs.joined(separator: ", "))")
             }
         }
         let out = outputDir ?? ((runs[0] as NSString).appendingPathComponent("plots"))
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
-            throw TrainError(op, arg: "output_dir", "cannot create \(out): \(error.localizedDescription)")
+            throw TrainError(op, named: "output_dir", "cannot create \(out): \(error.localizedDescription)")
         }
         var written: [String] = []
         for spec in specs {

@@ -21,12 +21,12 @@ public enum ResponseSplit {
     public static func masks(tokenByteCounts: [Int], text: String, marker: String = "\"action\":") throws -> Masks {
         let op = "response_split"
         let bytes = Array(text.utf8)
-        guard tokenByteCounts.allSatisfy({ $0 >= 0 }) else { throw TrainError(op, arg: "token_byte_counts", "counts must be >= 0") }
+        guard tokenByteCounts.allSatisfy({ $0 >= 0 }) else { throw TrainError(op, named: "token_byte_counts", "counts must be >= 0") }
         let total = tokenByteCounts.reduce(0, +)
         guard total == bytes.count else {
-            throw TrainError(op, arg: "token_byte_counts", "they sum to \(total) bytes but the text has \(bytes.count)")
+            throw TrainError(op, named: "token_byte_counts", "they sum to \(total) bytes but the text has \(bytes.count)")
         }
-        guard !marker.isEmpty else { throw TrainError(op, arg: "marker", "must not be empty") }
+        guard !marker.isEmpty else { throw TrainError(op, named: "marker", "must not be empty") }
         func lower(_ b: UInt8) -> UInt8 { b >= 65 && b <= 90 ? b + 32 : b }
         let m = Array(marker.utf8).map(lower), lb = bytes.map(lower)
         var at: Int? = nil

@@ -35,9 +35,9 @@ public struct RolloutStep<Observation> {
                 info: [String: Double] = [:]) throws {
         let op = "rollout_step"
         let n = responseTokens.count
-        guard tokenLogProbs.count == n else { throw TrainError(op, arg: "token_logprobs", "expected \(n) values (one per response token), got \(tokenLogProbs.count)") }
-        guard thoughtMask.count == n else { throw TrainError(op, arg: "thought_mask", "expected \(n) values (one per response token), got \(thoughtMask.count)") }
-        guard actionMask.count == n else { throw TrainError(op, arg: "action_mask", "expected \(n) values (one per response token), got \(actionMask.count)") }
+        guard tokenLogProbs.count == n else { throw TrainError(op, named: "token_logprobs", "expected \(n) values (one per response token), got \(tokenLogProbs.count)") }
+        guard thoughtMask.count == n else { throw TrainError(op, named: "thought_mask", "expected \(n) values (one per response token), got \(thoughtMask.count)") }
+        guard actionMask.count == n else { throw TrainError(op, named: "action_mask", "expected \(n) values (one per response token), got \(actionMask.count)") }
         var la = 0.0, lt = 0.0
         for i in 0..<n {
             if actionMask[i] { la += Double(tokenLogProbs[i]) }
@@ -95,8 +95,8 @@ public final class RolloutBuffer<Observation> {
     public private(set) var returns: [Float]?
 
     public init(steps: Int, envs: Int) throws {
-        guard steps >= 1 else { throw TrainError("rollout_buffer", arg: "steps", "must be >= 1, got \(steps)") }
-        guard envs >= 1 else { throw TrainError("rollout_buffer", arg: "envs", "must be >= 1, got \(envs)") }
+        guard steps >= 1 else { throw TrainError("rollout_buffer", named: "steps", "must be >= 1, got \(steps)") }
+        guard envs >= 1 else { throw TrainError("rollout_buffer", named: "envs", "must be >= 1, got \(envs)") }
         self.steps = steps
         self.envs = envs
         slots = Array(repeating: nil, count: steps * envs)
@@ -111,15 +111,15 @@ public final class RolloutBuffer<Observation> {
 
     /// Stores a step at `(step, env)`.
     public func set(step t: Int, env n: Int, _ s: RolloutStep<Observation>) throws {
-        guard t >= 0, t < steps else { throw TrainError("rollout_buffer.set", arg: "step", "must be in 0..<\(steps), got \(t)") }
-        guard n >= 0, n < envs else { throw TrainError("rollout_buffer.set", arg: "env", "must be in 0..<\(envs), got \(n)") }
+        guard t >= 0, t < steps else { throw TrainError("rollout_buffer.set", named: "step", "must be in 0..<\(steps), got \(t)") }
+        guard n >= 0, n < envs else { throw TrainError("rollout_buffer.set", named: "env", "must be in 0..<\(envs), got \(n)") }
         slots[t * envs + n] = s
         advantages = nil; returns = nil
     }
 
     /// Appends one row: one step for every env, in env order.
     public func append(_ row: [RolloutStep<Observation>]) throws {
-        guard row.count == envs else { throw TrainError("rollout_buffer.append", arg: "row", "expected \(envs) steps (one per env), got \(row.count)") }
+        guard row.count == envs else { throw TrainError("rollout_buffer.append", named: "row", "expected \(envs) steps (one per env), got \(row.count)") }
         guard filledRows < steps else { throw TrainError("rollout_buffer.append", "the buffer is full (\(steps) steps); call clear() first") }
         for (n, s) in row.enumerated() { slots[filledRows * envs + n] = s }
         filledRows += 1
@@ -167,8 +167,8 @@ public final class RolloutBuffer<Observation> {
 
     /// Sets advantages and returns computed elsewhere (e.g. in Lua), row-major `[T, N]`.
     public func setAdvantages(_ adv: [Float], returns ret: [Float]) throws {
-        guard adv.count == capacity else { throw TrainError("rollout_buffer.set_advantages", arg: "advantages", "expected \(capacity) values, got \(adv.count)") }
-        guard ret.count == capacity else { throw TrainError("rollout_buffer.set_advantages", arg: "returns", "expected \(capacity) values, got \(ret.count)") }
+        guard adv.count == capacity else { throw TrainError("rollout_buffer.set_advantages", named: "advantages", "expected \(capacity) values, got \(adv.count)") }
+        guard ret.count == capacity else { throw TrainError("rollout_buffer.set_advantages", named: "returns", "expected \(capacity) values, got \(ret.count)") }
         advantages = adv; returns = ret
     }
 
@@ -181,14 +181,14 @@ public final class RolloutBuffer<Observation> {
     /// Gathers the samples at `indices` into padded tensors.
     public func batch(_ indices: [Int], padToken: Int = 0) throws -> RolloutMiniBatch<Observation> {
         let op = "rollout_buffer.batch"
-        guard !indices.isEmpty else { throw TrainError(op, arg: "indices", "expected at least one index") }
+        guard !indices.isEmpty else { throw TrainError(op, named: "indices", "expected at least one index") }
         guard let adv = advantages, let ret = returns else {
             throw TrainError(op, "advantages are not computed yet; call compute_advantages first")
         }
         var items: [RolloutStep<Observation>] = []
         for i in indices {
-            guard i >= 0, i < capacity else { throw TrainError(op, arg: "indices", "index \(i) out of range 0..<\(capacity)") }
-            guard let s = slots[i] else { throw TrainError(op, arg: "indices", "slot \(i) (step \(i / envs), env \(i % envs)) is empty") }
+            guard i >= 0, i < capacity else { throw TrainError(op, named: "indices", "index \(i) out of range 0..<\(capacity)") }
+            guard let s = slots[i] else { throw TrainError(op, named: "indices", "slot \(i) (step \(i / envs), env \(i % envs)) is empty") }
             items.append(s)
         }
         let b = items.count, l = max(1, items.map { $0.responseTokens.count }.max() ?? 1)
@@ -234,7 +234,7 @@ public final class RolloutBuffer<Observation> {
 
 /// Seeded Fisher–Yates shuffle of `0..<count`, split into batches.
 func shuffledBatches(count: Int, batchSize: Int, seed: UInt64, dropLast: Bool, op: String) throws -> [[Int]] {
-    guard batchSize >= 1 else { throw TrainError(op, arg: "batch_size", "must be >= 1, got \(batchSize)") }
+    guard batchSize >= 1 else { throw TrainError(op, named: "batch_size", "must be >= 1, got \(batchSize)") }
     var order = Array(0..<count)
     let g = Generator(seed: seed)
     if count > 1 {
@@ -267,7 +267,7 @@ public final class AggregatedBuffer<Observation> {
     public private(set) var totalAdded = 0
 
     public init(capacity: Int) throws {
-        guard capacity >= 1 else { throw TrainError("aggregated_buffer", arg: "capacity", "must be >= 1, got \(capacity)") }
+        guard capacity >= 1 else { throw TrainError("aggregated_buffer", named: "capacity", "must be >= 1, got \(capacity)") }
         self.capacity = capacity
     }
 
@@ -296,7 +296,7 @@ public final class AggregatedBuffer<Observation> {
 
     /// `n` distinct pairs drawn uniformly (all of them, shuffled, when `n >= count`).
     public func sample(_ n: Int, seed: UInt64) throws -> [Entry] {
-        guard n >= 0 else { throw TrainError("aggregated_buffer.sample", arg: "n", "must be >= 0, got \(n)") }
+        guard n >= 0 else { throw TrainError("aggregated_buffer.sample", named: "n", "must be >= 0, got \(n)") }
         let order = try shuffledBatches(count: count, batchSize: max(1, count), seed: seed, dropLast: false, op: "aggregated_buffer.sample").first ?? []
         return order.prefix(n).map { self[$0] }
     }

@@ -69,21 +69,21 @@ public final class RunDir {
 
     public init(_ path: String, mode: Mode = .create) throws {
         let op = "run_dir"
-        guard !path.isEmpty else { throw TrainError(op, arg: "path", "must not be empty") }
+        guard !path.isEmpty else { throw TrainError(op, named: "path", "must not be empty") }
         let fm = FileManager.default
         var isDir: ObjCBool = false
         let exists = fm.fileExists(atPath: path, isDirectory: &isDir)
-        if exists && !isDir.boolValue { throw TrainError(op, arg: "path", "'\(path)' exists and is not a directory") }
+        if exists && !isDir.boolValue { throw TrainError(op, named: "path", "'\(path)' exists and is not a directory") }
         let entries = exists ? ((try? fm.contentsOfDirectory(atPath: path)) ?? []) : []
         let nonEmpty = exists && !entries.isEmpty
         switch mode {
         case .create:
             if nonEmpty {
-                throw TrainError(op, arg: "path", "run directory '\(path)' already exists (\(entries.count) entries); resume it or choose another name")
+                throw TrainError(op, named: "path", "run directory '\(path)' already exists (\(entries.count) entries); resume it or choose another name")
             }
             resumed = false
         case .resume:
-            guard exists else { throw TrainError(op, arg: "path", "cannot resume: run directory '\(path)' does not exist") }
+            guard exists else { throw TrainError(op, named: "path", "cannot resume: run directory '\(path)' does not exist") }
             resumed = true
         case .createOrResume:
             resumed = nonEmpty
@@ -91,7 +91,7 @@ public final class RunDir {
         self.path = path
         for d in [path, checkpointsDir, teacherDir, samplesDir, plotsDir] {
             do { try fm.createDirectory(atPath: d, withIntermediateDirectories: true) } catch {
-                throw TrainError(op, arg: "path", "cannot create \(d): \(error.localizedDescription)")
+                throw TrainError(op, named: "path", "cannot create \(d): \(error.localizedDescription)")
             }
         }
     }
@@ -109,14 +109,14 @@ public final class RunDir {
 
     /// Writes the resolved config as indented JSON, atomically.
     public func writeConfig(_ config: TrainJSON) throws {
-        guard config.members != nil else { throw TrainError("run_dir.write_config", arg: "config", "expected a JSON object") }
+        guard config.members != nil else { throw TrainError("run_dir.write_config", named: "config", "expected a JSON object") }
         try writeFileAtomically(config.pretty() + "\n", to: configPath)
     }
 
     /// Writes a config given as JSON text (validated first), atomically.
     public func writeConfig(text: String) throws {
         let v: TrainJSON
-        do { v = try TrainJSON.parse(text) } catch { throw TrainError("run_dir.write_config", arg: "config", "not valid JSON: \(error)") }
+        do { v = try TrainJSON.parse(text) } catch { throw TrainError("run_dir.write_config", named: "config", "not valid JSON: \(error)") }
         try writeConfig(v)
     }
 
@@ -153,12 +153,12 @@ public final class RunDir {
     }
 
     public func checkpointPath(step: Int) throws -> String {
-        guard step >= 0 else { throw TrainError("run_dir.checkpoint_path", arg: "step", "must be >= 0, got \(step)") }
+        guard step >= 0 else { throw TrainError("run_dir.checkpoint_path", named: "step", "must be >= 0, got \(step)") }
         return (checkpointsDir as NSString).appendingPathComponent(RunDir.checkpointFileName(step: step))
     }
 
     public func teacherPath(step: Int) throws -> String {
-        guard step >= 0 else { throw TrainError("run_dir.teacher_path", arg: "step", "must be >= 0, got \(step)") }
+        guard step >= 0 else { throw TrainError("run_dir.teacher_path", named: "step", "must be >= 0, got \(step)") }
         return (teacherDir as NSString).appendingPathComponent(RunDir.checkpointFileName(step: step))
     }
 
@@ -189,7 +189,7 @@ public final class RunDir {
     public func writeSample(_ name: String, image: RGBImage? = nil, record: TrainJSON) throws -> (json: String, png: String?) {
         let op = "run_dir.write_sample"
         try RunDir.checkPlainName(name, op)
-        guard var members = record.members else { throw TrainError(op, arg: "record", "expected a JSON object") }
+        guard var members = record.members else { throw TrainError(op, named: "record", "expected a JSON object") }
         var png: String? = nil
         if let img = image {
             let p = (samplesDir as NSString).appendingPathComponent(name + ".png")
@@ -215,7 +215,7 @@ public final class RunDir {
 
     static func checkPlainName(_ name: String, _ op: String) throws {
         guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
-            throw TrainError(op, arg: "name", "expected a plain file name, got '\(name)'")
+            throw TrainError(op, named: "name", "expected a plain file name, got '\(name)'")
         }
     }
 

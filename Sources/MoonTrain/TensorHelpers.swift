@@ -8,7 +8,7 @@ import MoonTensor
 func checkedMask(_ mask: Tensor?, shape: [Int], op: String, arg: String = "mask") throws -> Tensor? {
     guard let m = mask else { return nil }
     guard m.shape == shape else {
-        throw TrainError(op, arg: arg, "expected shape \(shapeString(shape)), got \(shapeString(m.shape))")
+        throw TrainError(op, named: arg, "expected shape \(shapeString(shape)), got \(shapeString(m.shape))")
     }
     return m.dtype == .float32 ? m.detach() : m.float()
 }
@@ -35,15 +35,15 @@ public func maskedReduce(_ values: Tensor, mask: Tensor?, reduction: Reduction, 
 /// `temperature` divides the logits first. Differentiable with respect to `logits`.
 public func tokenLogProbs(logits: Tensor, tokens: Tensor, temperature: Float = 1) throws -> Tensor {
     let op = "token_log_probs"
-    guard logits.ndim >= 1 else { throw TrainError(op, arg: "logits", "expected at least one dimension (the vocabulary)") }
-    guard tokens.dtype == .int64 else { throw TrainError(op, arg: "tokens", "expected an int64 tensor, got \(tokens.dtype)") }
+    guard logits.ndim >= 1 else { throw TrainError(op, named: "logits", "expected at least one dimension (the vocabulary)") }
+    guard tokens.dtype == .int64 else { throw TrainError(op, named: "tokens", "expected an int64 tensor, got \(tokens.dtype)") }
     guard Array(logits.shape.dropLast()) == tokens.shape else {
-        throw TrainError(op, arg: "tokens", "expected shape \(shapeString(Array(logits.shape.dropLast()))) to match logits \(shapeString(logits.shape)), got \(shapeString(tokens.shape))")
+        throw TrainError(op, named: "tokens", "expected shape \(shapeString(Array(logits.shape.dropLast()))) to match logits \(shapeString(logits.shape)), got \(shapeString(tokens.shape))")
     }
-    guard temperature > 0 else { throw TrainError(op, arg: "temperature", "must be > 0, got \(temperature)") }
+    guard temperature > 0 else { throw TrainError(op, named: "temperature", "must be > 0, got \(temperature)") }
     let v = logits.shape.last!
     for t in tokens.toIntArray() where t < 0 || t >= v {
-        throw TrainError(op, arg: "tokens", "token id \(t) out of range for a vocabulary of \(v)")
+        throw TrainError(op, named: "tokens", "token id \(t) out of range for a vocabulary of \(v)")
     }
     let lsm = try (temperature == 1 ? logits : logits.div(temperature)).logSoftmax(dim: -1)
     return try lsm.gather(dim: -1, index: tokens.unsqueeze(dim: -1)).squeeze(dim: -1)
@@ -51,7 +51,7 @@ public func tokenLogProbs(logits: Tensor, tokens: Tensor, temperature: Float = 1
 
 /// Per-position entropy `-sum p log p` of the softmax of `logits` `[..., V]` → `[...]` (differentiable).
 public func tokenEntropy(logits: Tensor, temperature: Float = 1) throws -> Tensor {
-    guard temperature > 0 else { throw TrainError("token_entropy", arg: "temperature", "must be > 0, got \(temperature)") }
+    guard temperature > 0 else { throw TrainError("token_entropy", named: "temperature", "must be > 0, got \(temperature)") }
     let lsm = try (temperature == 1 ? logits : logits.div(temperature)).logSoftmax(dim: -1)
     let p = lsm.exp()
     // p * log p is 0 where p is 0 (log p may be -inf there)
