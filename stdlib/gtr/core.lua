@@ -79,7 +79,6 @@ function Run:restore(state)
   self.update_count = state.update
   self.tokens = state.tokens or 0
   self.clock = state.clock or 0
-  self.policy_sft = nil
   self.sft_state = (moon.ckpt.load(self.run:path("checkpoints/sft.safetensors")))
   if not self.cfg.quiet then print(("resumed %s at update %d"):format(self.dir, self.update_count)) end
 end
