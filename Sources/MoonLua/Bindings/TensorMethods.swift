@@ -18,6 +18,15 @@ private func binary(_ name: String, _ doc: String, tensor: @escaping (Tensor, Te
     }
 }
 
+/// A method that changes `self` in place and returns it (so calls chain: `t:zero_():add_(1)`).
+private func inPlace(_ name: String, _ doc: String, _ body: @escaping (Tensor, LuaCall) throws -> Void) -> LuaMethod {
+    LuaMethod(name, doc) { call in
+        try body(try call.tensor(1, "self"), call)
+        lua_settop(call.L, 1)
+        return 1
+    }
+}
+
 /// A reduction method: `t:sum()` over everything, `t:sum(dim [, keepdim])` over one dim.
 private func reduction(_ name: String, _ all: @escaping (Tensor) throws -> Tensor,
                        _ byDim: @escaping (Tensor, Int, Bool) throws -> Tensor) -> LuaMethod {
@@ -301,58 +310,37 @@ extension LuaState {
                                                                             training: try call.optionalBoolean(3, "training", default: true),
                                                                             generator: try generatorOption(opts, call)))
             },
-            // in place
-            LuaMethod("add_", "t:add_(u [, alpha]) -> t, after t += alpha * u in place") { call in
-                let t = try call.tensor(1, "self")
-                if lua_type(call.L, 2) == LUA_TNUMBER { _ = try t.add_(Float(lua_tonumberx(call.L, 2, nil))); lua_settop(call.L, 1); return 1 }
+            // in place: each returns self
+            inPlace("add_", "t:add_(u [, alpha]) -> t, after t += alpha * u in place") { t, call in
+                if lua_type(call.L, 2) == LUA_TNUMBER { _ = try t.add_(Float(lua_tonumberx(call.L, 2, nil))); return }
                 _ = try t.add_(try call.tensorLike(2, "other"), alpha: Float(try call.optionalNumber(3, "alpha", default: 1)))
-                lua_settop(call.L, 1)
-                return 1
             },
-            LuaMethod("sub_", "t:sub_(u) -> t, after t -= u in place") { call in
-                let t = try call.tensor(1, "self")
+            inPlace("sub_", "t:sub_(u) -> t, after t -= u in place") { t, call in
                 if lua_type(call.L, 2) == LUA_TNUMBER { _ = try t.add_(-Float(lua_tonumberx(call.L, 2, nil))) } else { _ = try t.sub_(try call.tensorLike(2, "other")) }
-                lua_settop(call.L, 1)
-                return 1
             },
-            LuaMethod("mul_", "t:mul_(u) -> t, after t *= u in place") { call in
-                let t = try call.tensor(1, "self")
+            inPlace("mul_", "t:mul_(u) -> t, after t *= u in place") { t, call in
                 if lua_type(call.L, 2) == LUA_TNUMBER { _ = try t.mul_(Float(lua_tonumberx(call.L, 2, nil))) } else { _ = try t.mul_(try call.tensorLike(2, "other")) }
-                lua_settop(call.L, 1)
-                return 1
             },
-            LuaMethod("div_", "t:div_(s) -> t, after t /= s in place") { call in
-                _ = try call.tensor(1, "self").div_(Float(try call.number(2, "divisor")))
-                lua_settop(call.L, 1)
-                return 1
+            inPlace("div_", "t:div_(s) -> t, after t /= s in place") { t, call in
+                _ = try t.div_(Float(try call.number(2, "divisor")))
             },
-            LuaMethod("copy_", "t:copy_(u) -> t, after copying u's values (broadcast) into t") { call in
-                _ = try call.tensor(1, "self").copy_(try call.tensorLike(2, "src"))
-                lua_settop(call.L, 1)
-                return 1
+            inPlace("copy_", "t:copy_(u) -> t, after copying u's values (broadcast) into t") { t, call in
+                _ = try t.copy_(try call.tensorLike(2, "src"))
             },
-            LuaMethod("fill_", "t:fill_(value) -> t, after setting every element") { call in
-                _ = try call.tensor(1, "self").fill_(Float(try call.number(2, "value")))
-                lua_settop(call.L, 1)
-                return 1
+            inPlace("fill_", "t:fill_(value) -> t, after setting every element") { t, call in
+                _ = try t.fill_(Float(try call.number(2, "value")))
             },
-            LuaMethod("zero_", "t:zero_() -> t, after setting every element to 0") { call in
-                _ = try call.tensor(1, "self").zero_()
-                lua_settop(call.L, 1)
-                return 1
+            inPlace("zero_", "t:zero_() -> t, after setting every element to 0") { t, _ in
+                _ = try t.zero_()
             },
-            LuaMethod("clamp_", "t:clamp_(min, max) -> t, clamped in place") { call in
+            inPlace("clamp_", "t:clamp_(min, max) -> t, clamped in place") { t, call in
                 let lo = call.isNoneOrNil(2) ? nil : Float(try call.number(2, "min"))
                 let hi = call.isNoneOrNil(3) ? nil : Float(try call.number(3, "max"))
-                _ = try call.tensor(1, "self").clamp_(min: lo, max: hi)
-                lua_settop(call.L, 1)
-                return 1
+                _ = try t.clamp_(min: lo, max: hi)
             },
             // autograd
-            LuaMethod("requires_grad_", "t:requires_grad_([flag=true]) -> t, now tracking gradients (float32 leaves)") { call in
-                _ = try call.tensor(1, "self").setRequiresGrad(try call.optionalBoolean(2, "flag", default: true))
-                lua_settop(call.L, 1)
-                return 1
+            inPlace("requires_grad_", "t:requires_grad_([flag=true]) -> t, now tracking gradients (float32 leaves)") { t, call in
+                _ = try t.setRequiresGrad(try call.optionalBoolean(2, "flag", default: true))
             },
             LuaMethod("backward", """
                 t:backward([gradient [, opts]]) -> accumulates gradients into the leaves (gradient required for non-scalars).
