@@ -111,7 +111,7 @@ extension Tensor {
                                     ignoreIndex: ignoreIndex, reduction: reduction == .none ? .sum : reduction)
         }
         guard logits.ndim == 2 else { throw TensorError(op, arg: "#1", "expected logits of shape [N, C], got \(fmt(logits.shape))") }
-        let n = logits.shape[0], c = logits.shape[1]
+        let n = logits.shape[0]
         let lsm = try logits.logSoftmax(dim: 1)
         if targets.dtype == .float32 {
             guard targets.shape == logits.shape else {
@@ -125,6 +125,14 @@ extension Tensor {
             }
         }
         guard targets.shape == [n] else { throw TensorError(op, arg: "#2", "expected shape [\(n)], got \(fmt(targets.shape))") }
+        return try pickedNLL(lsm, targets, ignoreIndex: ignoreIndex, reduction: reduction, op: op)
+    }
+
+    /// −log p at each row's int64 target of `logProbs` `[N, C]` (targets `[N]` already shape-checked), skipping
+    /// `ignoreIndex`; `.mean` is over the non-ignored rows. Shared by `crossEntropy` and `nllLoss`.
+    private static func pickedNLL(_ logProbs: Tensor, _ targets: Tensor, ignoreIndex: Int, reduction: Reduction,
+                                  op: String) throws -> Tensor {
+        let n = logProbs.shape[0], c = logProbs.shape[1]
         let tc = targets.contiguous()
         let valid = Tensor.empty([n]), safe = Tensor.empty([n], dtype: .int64)
         var nValid = 0
@@ -134,8 +142,7 @@ extension Tensor {
             if t < 0 || t >= c { throw TensorError(op, arg: "#2", "target \(t) out of range for \(c) classes (at position \(i))") }
             valid.fptr[i] = 1; safe.iptr[i] = Int64(t); nValid += 1
         }
-        let picked = try lsm.gather(dim: 1, index: safe.unsqueeze(dim: 1)).squeeze(dim: 1)
-        let per = try picked.mul(valid).neg()
+        let per = try logProbs.gather(dim: 1, index: safe.unsqueeze(dim: 1)).squeeze(dim: 1).mul(valid).neg()
         switch reduction {
         case .none: return per
         case .sum: return per.sum()
@@ -148,25 +155,11 @@ extension Tensor {
         // cross_entropy = nll(log_softmax(x)); log_softmax of log-probabilities is the identity when they are normalised,
         // so compute directly.
         guard logProbs.ndim == 2 else { throw TensorError("nll_loss", arg: "#1", "expected shape [N, C], got \(fmt(logProbs.shape))") }
-        let n = logProbs.shape[0], c = logProbs.shape[1]
+        let n = logProbs.shape[0]
         guard targets.dtype == .int64, targets.shape == [n] else {
             throw TensorError("nll_loss", arg: "#2", "expected an int64 tensor of shape [\(n)], got \(targets.dtype) \(fmt(targets.shape))")
         }
-        let tc = targets.contiguous()
-        let valid = Tensor.empty([n]), safe = Tensor.empty([n], dtype: .int64)
-        var nValid = 0
-        for i in 0..<n {
-            let t = Int(tc.iptr[i])
-            if t == ignoreIndex { valid.fptr[i] = 0; safe.iptr[i] = 0; continue }
-            if t < 0 || t >= c { throw TensorError("nll_loss", arg: "#2", "target \(t) out of range for \(c) classes (at position \(i))") }
-            valid.fptr[i] = 1; safe.iptr[i] = Int64(t); nValid += 1
-        }
-        let per = try logProbs.gather(dim: 1, index: safe.unsqueeze(dim: 1)).squeeze(dim: 1).mul(valid).neg()
-        switch reduction {
-        case .none: return per
-        case .sum: return per.sum()
-        case .mean: return per.sum().div(Float(nValid))
-        }
+        return try pickedNLL(logProbs, targets, ignoreIndex: ignoreIndex, reduction: reduction, op: "nll_loss")
     }
 
     /// Mean squared error.
