@@ -94,7 +94,7 @@ struct MergeCommand: ParsableCommand {
     }
 }
 
-/// `moonlab plot RUN [RUN...] [--metrics success_rate,return] [--out DIR]`.
+/// `moonlab plot RUN [RUN...] [--metrics success_rate,return] [--x wall_s] [--out DIR]`.
 struct PlotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plot",
@@ -103,6 +103,7 @@ struct PlotCommand: ParsableCommand {
 
     @Option(help: "Comma-separated metrics (default: success_rate, return, entropy, kl when present).") var metrics: String?
     @Option(help: "Output directory (default: the first run's plots/).") var out: String?
+    @Option(help: "The x axis: a metric such as update (default) or wall_s.") var x: String?
     @Argument(help: "Run directories.") var runs: [String]
 
     func run() throws {
@@ -110,6 +111,7 @@ struct PlotCommand: ParsableCommand {
         var args = runs.map { "run=" + $0 }
         if let metrics { args.append("metrics=" + metrics) }
         if let out { args.append("out=" + out) }
+        if let x { args.append("x=" + x) }
         state.setArguments(script: "moonlab plot", args)
         try runScript {
             try state.run("""
@@ -118,6 +120,7 @@ struct PlotCommand: ParsableCommand {
                   local k, v = a:match("^(%w+)=(.*)$")
                   if k == "run" then runs[#runs + 1] = v
                   elseif k == "metrics" then opts.metrics = {}; for m in v:gmatch("[^,]+") do opts.metrics[#opts.metrics + 1] = m end
+                  elseif k == "x" then opts.x = v
                   else opts.out = v end
                 end
                 for _, p in ipairs(moon.plot.run(runs, opts)) do print(p) end

@@ -16,7 +16,8 @@ config.defaults = {
   prompt = "short",          -- "short": the state as text; "full": the original GymCards prompt
   num_envs = 8,              -- parallel envs per rollout
   steps = 8,                 -- turns per env per update (each update starts fresh, seeded episodes)
-  updates = 10,
+  updates = 10,              -- the number of PPO updates (the cap when budget_s is set)
+  budget_s = 0,              -- > 0: stop once the RL wall clock (rollouts + updates, not evaluation) reaches this
   model = {width = 128, layers = 4, heads = 4, intermediate = 344, image_size = 64, patch_size = 16,
            vision_width = 64, vision_layers = 2},
   generation = {temperature = 0.2, max_new_tokens = 300, top_k = 0, top_p = 1.0},  -- 0.2 as in GTR's scripts
@@ -42,6 +43,8 @@ config.defaults = {
     density = 0.8, ema_alpha = 0.5, pool_size = 0, every = 1, -- pool_size 0: keep the whole history
     weights = config.FUNCTION, -- merge = "custom": function(index, count) -> weight of pool member index
     kl_coef = 1.0, kl_clamp = 10.0, kl_estimator = "k1", kl_invalid = 100.0,
+    kl_direction = "reverse", -- "reverse": KL(agent || teacher), "forward": KL(teacher || agent), both estimated
+                             -- on the agent's sampled tokens (forward by importance weight pi_teacher / pi_agent)
     kl_mode = "reward",      -- "reward" (per-turn value subtracted after GAE) or "loss" (added to the PPO loss)
     kl_tokens = "thought",   -- "thought" or "all"
     teacher_temperature = 0.2, teacher_top_k = 5, teacher_repetition_penalty = 1.2,

@@ -306,13 +306,14 @@ function Run:update()
     tokens_per_s = roll.tokens / dt, wall_s = self.clock, episodes = #eps}
   for k, v in pairs(extra) do rec[k] = v end
   for k, v in pairs(stats) do if rec[k] == nil then rec[k] = v end end
-  if cfg.eval.every > 0 and self.update_count % cfg.eval.every == 0 or self.update_count == cfg.updates then
+  local final = self.update_count == cfg.updates or self:out_of_budget()
+  if cfg.eval.every > 0 and self.update_count % cfg.eval.every == 0 or final then
     local ev = self:evaluate()
     rec.eval_success, rec.eval_return, rec.eval_invalid = ev.success, ev["return"], ev.invalid
   end
   self:log(rec)
   self:save_samples(samples)
-  if self.update_count % cfg.checkpoint_every == 0 or self.update_count == cfg.updates then
+  if self.update_count % cfg.checkpoint_every == 0 or final then
     self:checkpoint(self.hooks.state and self.hooks.state(self) or nil)
   end
   return rec
@@ -341,9 +342,15 @@ function Run:save_samples(samples)
   self.run:write(dir .. "/turns.jsonl", table.concat(lines, "\n") .. "\n")
 end
 
---- Runs the remaining updates, then writes the plots. Returns the metrics history.
+--- True once a wall-clock budget (cfg.budget_s > 0) is spent: the RL clock counts rollouts, scoring, updates and
+-- teacher merges, not evaluation or the SFT start, so algorithms compared at one budget get the same training time.
+function Run:out_of_budget()
+  return self.cfg.budget_s > 0 and self.clock >= self.cfg.budget_s
+end
+
+--- Runs the remaining updates (until cfg.updates or the budget), then writes the plots. Returns the metrics history.
 function Run:train()
-  while self.update_count < self.cfg.updates do self:update() end
+  while self.update_count < self.cfg.updates and not self:out_of_budget() do self:update() end
   local present = {}
   for _, r in ipairs(self.history) do for k, v in pairs(r) do if type(v) == "number" then present[k] = true end end end
   local charts = {}

@@ -76,7 +76,8 @@ function turbo.new(cfg)
     for c, ts in ipairs(tscores) do
       local s = old.scores[c]
       local mask = t.kl_tokens == "thought" and s.thought_mask or s.mask
-      kl[c] = moon.distill.turn_kl(s.logprobs, ts.logprobs, mask, {estimator = t.kl_estimator, clamp = t.kl_clamp})
+      kl[c] = moon.distill.turn_kl(s.logprobs, ts.logprobs, mask, {estimator = t.kl_estimator,
+        direction = t.kl_direction, clamp = t.kl_clamp})
     end
     kl = moon.cat(kl):totable()
     local sum, n = 0, 0
@@ -104,8 +105,8 @@ function turbo.new(cfg)
     for k, i in ipairs(idx) do obs[k] = samples[i + 1].obs; toks[k] = samples[i + 1].tokens end
     local ts = moon.no_grad(function() return run.teacher:score(run:batch(obs), toks) end)
     local mask = t.kl_tokens == "thought" and score.thought_mask or score.mask
-    local per_token = (score.logprobs - ts.logprobs):clamp(-t.kl_clamp, t.kl_clamp) * mask
-    local loss = per_token:sum() / (mask:sum() + 1e-8)
+    local loss = moon.distill.sampled_kl(score.logprobs, ts.logprobs, {mask = mask, estimator = t.kl_estimator,
+      direction = t.kl_direction, clamp_min = -t.kl_clamp, clamp_max = t.kl_clamp})
     run.kl_mean = loss:item()
     return loss * t.kl_coef, {kl_loss = loss:item()}
   end

@@ -95,3 +95,22 @@ T.it("a bad reward function stops the run with a clear error", function()
   T.raises(function() run:update() end, "reward function must return a number, got string")
   os.execute("rm -rf " .. dir)
 end)
+
+T.it("a wall-clock budget ends the run early, with a final evaluation and checkpoint", function()
+  local gtr = require("gtr")
+  local dir = os.tmpname(); os.remove(dir)
+  local run = gtr.turbo.new{run_dir = dir, num_envs = 2, steps = 1, updates = 50, budget_s = 1e-6, quiet = true,
+    sft = {demos = 0}, eval = {episodes = 2, every = 10}, generation = {max_new_tokens = 4}, samples = 0,
+    turbo = {kl_direction = "forward"}, ppo = {minibatch = 2, epochs = 1},
+    model = {width = 32, layers = 1, heads = 2, intermediate = 64, vision_width = 32, vision_layers = 1}}
+  local history = run:train()
+  T.eq(run.update_count, 1)          -- the first update spends the budget
+  T.eq(#history, 2)                  -- the SFT-start record and that update
+  T.truthy(history[2].eval_success ~= nil, "the last update is evaluated although eval.every is 10")
+  T.truthy(io.open(dir .. "/checkpoints/state-000001.json"), "the last update is checkpointed")
+  T.raises(function() gtr.turbo.new{run_dir = dir .. "-x", turbo = {kl_direction = "sideways"}, sft = {demos = 0},
+    num_envs = 1, steps = 1, updates = 1, quiet = true, eval = {episodes = 0}, samples = 0,
+    generation = {max_new_tokens = 2}, model = {width = 32, layers = 1, heads = 2, intermediate = 64,
+    vision_width = 32, vision_layers = 1}}:update() end, "direction")
+  os.execute("rm -rf " .. dir .. " " .. dir .. "-x")
+end)

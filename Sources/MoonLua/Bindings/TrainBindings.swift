@@ -158,17 +158,19 @@ extension LuaState {
         }
         register("moon.plot.run", doc: """
             moon.plot.run(dir_or_dirs [, opts]) -> list of PNG paths: one line chart per metric (success_rate, return, entropy, kl
-            by default) from metrics.jsonl; several runs overlay with a legend. opts: metrics (list; 'a+b' overlays), out (dir)
+            by default) from metrics.jsonl; several runs overlay with a legend. opts: metrics (list; 'a+b' overlays), out (dir),
+            x (the x-axis metric: 'update' (default) or e.g. 'wall_s')
             """) { call in
             let runs: [String] = lua_type(call.L, 1) == LUA_TSTRING ? [try call.string(1, "dir")] : try call.strings(1, "dirs")
-            let o = try call.options(2, allowed: ["metrics", "out"])
+            let o = try call.options(2, allowed: ["metrics", "out", "x"])
             var metrics: [String]?
             if o.has("metrics") {
                 call.state.rawField(2, "metrics")
                 defer { moon_pop(call.L, 1) }
                 metrics = try call.strings(lua_gettop(call.L), "metrics")
             }
-            return call.push(try Plot.plotRuns(runs, metrics: metrics, outputDir: try o.optionalString("out")))
+            return call.push(try Plot.plotRuns(runs, metrics: metrics, xKey: try o.optionalString("x") ?? MetricKey.update,
+                                               outputDir: try o.optionalString("out")))
         }
     }
 
