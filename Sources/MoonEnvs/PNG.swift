@@ -1,7 +1,7 @@
 import Foundation
 
-/// A PNG writer (8-bit RGB, filter 0, zlib stream of stored deflate blocks, CRC-32 and Adler-32)
-/// and a reader for the files it writes (stored blocks only), used to verify round trips.
+/// A PNG writer (8-bit RGB, per-row adaptive filters, zlib stream of deflate-compressed data — see Deflate.swift —,
+/// CRC-32 and Adler-32) and a reader for 8-bit RGB PNGs (any deflate blocks and filters), used to verify round trips.
 public enum PNG {
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
@@ -12,12 +12,29 @@ public enum PNG {
     }
 
     public static func crc32<C: Collection>(_ bytes: C, initial: UInt32 = 0) -> UInt32 where C.Element == UInt8 {
+        if let r = bytes.withContiguousStorageIfAvailable({ buf in
+            crcTable.withUnsafeBufferPointer { t -> UInt32 in
+                var c = ~initial
+                for b in buf { c = t[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+                return ~c
+            }
+        }) { return r }
         var c = ~initial
         for b in bytes { c = crcTable[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
         return ~c
     }
 
     public static func adler32<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
+        if let r = bytes.withContiguousStorageIfAvailable({ buf -> UInt32 in
+            var a: UInt32 = 1, b: UInt32 = 0
+            var i = 0
+            while i < buf.count {
+                let end = min(buf.count, i + 5552)  // the most bytes before b can overflow 32 bits
+                while i < end { a &+= UInt32(buf[i]); b &+= a; i += 1 }
+                a %= 65521; b %= 65521
+            }
+            return (b << 16) | a
+        }) { return r }
         var a: UInt32 = 1, b: UInt32 = 0
         var n = 0
         for x in bytes {
@@ -57,17 +74,118 @@ public enum PNG {
         return out
     }
 
-    /// Encode an image as PNG bytes.
+    /// zlib stream of real deflate (LZ77 + fixed Huffman codes, stored blocks where those are smaller).
+    public static func zlibCompress(_ raw: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [0x78, 0x9C]
+        out += Deflate.compress(raw)
+        out += be32(adler32(raw))
+        return out
+    }
+
+    /// Decompresses a zlib stream (any deflate block types), checking the header and the Adler-32.
+    /// Throws when it is malformed or would decompress to more than `maxOutput` bytes.
+    public static func zlibDecompress(_ z: [UInt8], maxOutput: Int = Int.max) throws -> [UInt8] {
+        try zlibDecompress(z, maxOutput: maxOutput, sizeHint: 0)
+    }
+
+    static func zlibDecompress(_ z: [UInt8], maxOutput: Int, sizeHint: Int) throws -> [UInt8] {
+        func fail(_ m: String) -> EnvError { .badData("zlib: " + m) }
+        guard z.count >= 6, (UInt16(z[0]) << 8 | UInt16(z[1])) % 31 == 0, z[0] & 0x0F == 8, z[0] >> 4 <= 7,
+              z[1] & 0x20 == 0 else { throw fail("bad zlib header") }
+        let (raw, end) = try Deflate.inflate(z, from: 2, maxOutput: maxOutput, sizeHint: sizeHint)
+        guard end + 4 <= z.count else { throw fail("missing adler32") }
+        let ad = (UInt32(z[end]) << 24) | (UInt32(z[end + 1]) << 16) | (UInt32(z[end + 2]) << 8) | UInt32(z[end + 3])
+        guard ad == adler32(raw) else { throw fail("adler32 mismatch") }
+        return raw
+    }
+
+    /// The PNG scanlines of an 8-bit RGB image, each prefixed by its filter type (0 None, 1 Sub, 2 Up, 3 Average,
+    /// 4 Paeth), the filter chosen per row by the usual minimum sum of absolute (signed) differences.
+    public static func filteredScanlines(_ image: RGBImage) -> [UInt8] {
+        let w = image.width, h = image.height, stride = w * 3
+        var raw = [UInt8](repeating: 0, count: (stride + 1) * h)
+        guard stride > 0, h > 0 else { return raw }
+        let zeros = [UInt8](repeating: 0, count: stride)
+        // the row filtered all five ways; the one with the smallest sum of |signed byte| is kept
+        let cand = UnsafeMutablePointer<UInt8>.allocate(capacity: 5 * stride)
+        defer { cand.deallocate() }
+        image.pixels.withUnsafeBufferPointer { pbuf in
+        zeros.withUnsafeBufferPointer { zbuf in
+        raw.withUnsafeMutableBufferPointer { obuf in
+            let px = pbuf.baseAddress!, out = obuf.baseAddress!
+            let c0 = cand, c1 = cand + stride, c2 = cand + 2 * stride, c3 = cand + 3 * stride, c4 = cand + 4 * stride
+            @inline(__always) func mag(_ v: UInt8) -> Int { Int(v < 128 ? v : 0 &- v) }
+            @inline(__always) func paeth(_ a: Int, _ b: Int, _ c: Int) -> Int {
+                let pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c)
+                return (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c)
+            }
+            let lead = min(3, stride)
+            for y in 0..<h {
+                let row = px + y * stride
+                let up = y > 0 ? row - stride : zbuf.baseAddress!
+                let o = out + y * (stride + 1)
+                if y > 0 && memcmp(row, up, stride) == 0 {
+                    // a repeat of the row above: Up gives all zeros, the minimum possible sum
+                    o[0] = 2
+                    (o + 1).update(repeating: 0, count: stride)
+                    continue
+                }
+                var s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0
+                for x in 0..<stride {
+                    let r = Int(row[x]), b = Int(up[x])
+                    let a = x >= lead ? Int(row[x - 3]) : 0, c = x >= lead ? Int(up[x - 3]) : 0
+                    let f0 = UInt8(truncatingIfNeeded: r), f1 = UInt8(truncatingIfNeeded: r - a)
+                    let f2 = UInt8(truncatingIfNeeded: r - b), f3 = UInt8(truncatingIfNeeded: r - (a + b) >> 1)
+                    let f4 = UInt8(truncatingIfNeeded: r - paeth(a, b, c))
+                    c0[x] = f0; c1[x] = f1; c2[x] = f2; c3[x] = f3; c4[x] = f4
+                    s0 &+= mag(f0); s1 &+= mag(f1); s2 &+= mag(f2); s3 &+= mag(f3); s4 &+= mag(f4)
+                }
+                var f = 0, best = s0
+                if s1 < best { f = 1; best = s1 }
+                if s2 < best { f = 2; best = s2 }
+                if s3 < best { f = 3; best = s3 }
+                if s4 < best { f = 4; best = s4 }
+                o[0] = UInt8(f)
+                (o + 1).update(from: cand + f * stride, count: stride)
+            }
+        }}}
+        return raw
+    }
+
+    /// Undoes the PNG filters of `raw` (rows of 1 + width * 3 bytes), giving the RGB pixels.
+    static func unfilter(_ raw: [UInt8], width w: Int, height h: Int) throws -> [UInt8] {
+        let stride = w * 3
+        var px = [UInt8](repeating: 0, count: stride * h)
+        for y in 0..<h {
+            let o = y * (stride + 1), row = y * stride
+            let f = raw[o]
+            guard f <= 4 else { throw EnvError.badData("PNG.decode: bad filter type \(f) in row \(y)") }
+            for x in 0..<stride {
+                let a = x >= 3 ? Int(px[row + x - 3]) : 0
+                let b = y > 0 ? Int(px[row - stride + x]) : 0
+                let c = (x >= 3 && y > 0) ? Int(px[row - stride + x - 3]) : 0
+                let p: Int
+                switch f {
+                case 0: p = 0
+                case 1: p = a
+                case 2: p = b
+                case 3: p = (a + b) >> 1
+                default:
+                    let pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c)
+                    p = (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c)
+                }
+                px[row + x] = UInt8(truncatingIfNeeded: Int(raw[o + 1 + x]) + p)
+            }
+        }
+        return px
+    }
+
+    /// Encode an image as PNG bytes (filtered scanlines, deflate-compressed).
     public static func encode(_ image: RGBImage) -> [UInt8] {
         let w = image.width, h = image.height
-        var raw = [UInt8](); raw.reserveCapacity((w * 3 + 1) * h)
-        for y in 0..<h {
-            raw.append(0)
-            raw.append(contentsOf: image.pixels[(y * w * 3)..<((y + 1) * w * 3)])
-        }
         var ihdr = be32(UInt32(w)) + be32(UInt32(h))
         ihdr += [8, 2, 0, 0, 0]  // 8-bit, truecolour, deflate, filter method 0, no interlace
-        return signature + chunk("IHDR", ihdr) + chunk("IDAT", zlibStored(raw)) + chunk("IEND", [])
+        return signature + chunk("IHDR", ihdr) + chunk("IDAT", zlibCompress(filteredScanlines(image))) + chunk("IEND", [])
     }
 
     /// Write an image to a PNG file.
@@ -78,9 +196,9 @@ public enum PNG {
         }
     }
 
-    /// Decode a PNG written by `encode` (8-bit RGB, stored deflate blocks, filter 0, no interlace),
-    /// checking the signature, every chunk CRC, the zlib header, block lengths and the Adler-32.
-    public static func decodeStored(_ bytes: [UInt8]) throws -> RGBImage {
+    /// Decode an 8-bit RGB non-interlaced PNG (any deflate blocks, any of the five filters), checking the signature,
+    /// every chunk CRC, the zlib header and the Adler-32.
+    public static func decode(_ bytes: [UInt8]) throws -> RGBImage {
         func fail(_ m: String) -> EnvError { .badData("PNG.decode: " + m) }
         func rd32(_ i: Int) -> UInt32 {
             (UInt32(bytes[i]) << 24) | (UInt32(bytes[i + 1]) << 16) | (UInt32(bytes[i + 2]) << 8) | UInt32(bytes[i + 3])
@@ -96,7 +214,7 @@ public enum PNG {
             let type = String(decoding: bytes[(p + 4)..<(p + 8)], as: UTF8.self)
             let body = Array(bytes[(p + 8)..<(p + 8 + len)])
             let crc = rd32(p + 8 + len)
-            guard crc == crc32(Array(bytes[(p + 4)..<(p + 8 + len)])) else { throw fail("CRC mismatch in \(type)") }
+            guard crc == crc32(bytes[(p + 4)..<(p + 8 + len)]) else { throw fail("CRC mismatch in \(type)") }
             switch type {
             case "IHDR":
                 guard len == 13 else { throw fail("bad IHDR") }
@@ -110,34 +228,16 @@ public enum PNG {
             if sawEnd { break }
         }
         guard sawEnd, w > 0, h > 0 else { throw fail("missing IHDR/IEND") }
-        guard idat.count >= 6, (UInt16(idat[0]) << 8 | UInt16(idat[1])) % 31 == 0, idat[0] & 0x0F == 8 else {
-            throw fail("bad zlib header")
+        guard w <= 1 << 24, h <= 1 << 24, (w * 3 + 1).multipliedReportingOverflow(by: h).overflow == false else {
+            throw fail("image too large")
         }
-        var q = 2
-        var raw: [UInt8] = []
-        while true {
-            guard q + 5 <= idat.count else { throw fail("truncated deflate stream") }
-            let hdr = idat[q]
-            guard (hdr >> 1) & 3 == 0 else { throw fail("only stored deflate blocks supported") }
-            let n = Int(idat[q + 1]) | Int(idat[q + 2]) << 8
-            let nn = Int(idat[q + 3]) | Int(idat[q + 4]) << 8
-            guard n == (~nn & 0xFFFF) else { throw fail("stored block LEN/NLEN mismatch") }
-            q += 5
-            guard q + n <= idat.count else { throw fail("truncated stored block") }
-            raw += idat[q..<(q + n)]
-            q += n
-            if hdr & 1 == 1 { break }
-        }
-        guard q + 4 <= idat.count else { throw fail("missing adler32") }
-        let ad = (UInt32(idat[q]) << 24) | (UInt32(idat[q + 1]) << 16) | (UInt32(idat[q + 2]) << 8) | UInt32(idat[q + 3])
-        guard ad == adler32(raw) else { throw fail("adler32 mismatch") }
-        guard raw.count == (w * 3 + 1) * h else { throw fail("bad image data size") }
-        var px = [UInt8](); px.reserveCapacity(w * h * 3)
-        for y in 0..<h {
-            let o = y * (w * 3 + 1)
-            guard raw[o] == 0 else { throw fail("only filter type 0 supported") }
-            px += raw[(o + 1)..<(o + 1 + w * 3)]
-        }
-        return RGBImage(width: w, height: h, pixels: px)
+        let size = (w * 3 + 1) * h
+        let raw: [UInt8]
+        do { raw = try zlibDecompress(idat, maxOutput: size, sizeHint: size) } catch { throw fail("\(error)") }
+        guard raw.count == size else { throw fail("bad image data size") }
+        return RGBImage(width: w, height: h, pixels: try unfilter(raw, width: w, height: h))
     }
+
+    /// The same as `decode` (the name predates compressed output; kept for existing callers).
+    public static func decodeStored(_ bytes: [UInt8]) throws -> RGBImage { try decode(bytes) }
 }
