@@ -131,6 +131,20 @@ public final class MetricsLogger {
         }
     }
 
+    /// Drops the records logged after `update` (by their `update` value; records without one stay) and rewrites both
+    /// files atomically. Resuming from a checkpoint calls this, so an update that was logged but not checkpointed
+    /// before a crash is not counted twice. Returns how many records were dropped.
+    @discardableResult
+    public func truncate(after update: Double, key: String = MetricKey.update) throws -> Int {
+        let kept = records.filter { ($0.number(key) ?? -Double.infinity) <= update }
+        let dropped = records.count - kept.count
+        guard dropped > 0 else { return 0 }
+        records = kept
+        try writeFileAtomically(records.map { $0.json.serialized() + "\n" }.joined(), to: jsonlPath)
+        try rewriteCSV()
+        return dropped
+    }
+
     /// Convenience: log ordered pairs of numbers.
     public func log(_ pairs: [(String, Double)]) throws { try log(MetricsRecord(pairs.map { ($0.0, .number($0.1)) })) }
 

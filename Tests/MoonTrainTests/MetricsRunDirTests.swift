@@ -56,6 +56,21 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(readText(fresh.jsonlPath), "")
     }
 
+    func testTruncateDropsRecordsAfterAnUpdate() throws {
+        let dir = try makeTempDir()
+        let log = try MetricsLogger(directory: dir)
+        try log.log(["phase": .text("sft")])                       // no update key: kept
+        for u in 0...3 { try log.log(["update": .number(Double(u)), "return": .number(Double(u) / 2)]) }
+        XCTAssertEqual(try log.truncate(after: 1), 2)
+        XCTAssertEqual(try log.truncate(after: 1), 0)
+        XCTAssertEqual(readText(log.csvPath), "phase,update,return\nsft,,\n,0,0\n,1,0.5\n")
+        let back = try MetricsLogger.read(log.jsonlPath)
+        XCTAssertEqual(back.count, 3)
+        XCTAssertEqual(back.last?.number("update"), 1)
+        try log.log(["update": .number(2), "return": .number(7)])     // logging goes on after the cut
+        XCTAssertEqual(try MetricsLogger.read(log.jsonlPath).last?.number("return"), 7)
+    }
+
     func testReadErrorsNameTheLine() throws {
         let dir = try makeTempDir()
         try writeFileAtomically("{\"a\":1}\nnot json\n", to: dir + "/m.jsonl")

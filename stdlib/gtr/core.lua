@@ -77,6 +77,7 @@ function Run:restore(state)
   self.policy:load_weights(self.run:path(state.policy))
   self.opt:load_state_dict((moon.ckpt.load(self.run:path(state.optimizer))))
   self.update_count = state.update
+  self.run:truncate_metrics(state.update)  -- an update logged after the last checkpoint is redone, not counted twice
   self.tokens = state.tokens or 0
   self.clock = state.clock or 0
   self.sft_state = (moon.ckpt.load(self.run:path("checkpoints/sft.safetensors")))

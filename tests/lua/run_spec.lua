@@ -21,11 +21,13 @@ local run = require("gtr").turbo.new{run_dir = dir, resume = mode == "resume", q
   num_envs = 2, steps = 2, updates = 3, samples = 1, sft = {demos = 8, epochs = 1, batch = 4},
   eval = {episodes = 2}, generation = {max_new_tokens = 24}, ppo = {minibatch = 2, epochs = 1},
   model = {width = 32, layers = 1, heads = 2, intermediate = 64, vision_width = 32, vision_layers = 1}}
-if mode == "interrupt" then run:update() os.exit(0) end
+if mode == "interrupt" then  -- killed after logging update 2 but before its checkpoint
+  run:update(); run.run:log({update = 2, success_rate = 0.123}); os.exit(0)
+end
 run:train()
 ]]
 
-T.it("a resumed run reproduces the uninterrupted run's metrics", function()
+T.it("a resumed run reproduces the uninterrupted run's metrics (an update logged but not checkpointed is redone)", function()
   local d = tmpdir()
   local f = assert(io.open(d .. "/run.lua", "w")); f:write(RUN); f:close()
   sh(("%q run %q %q full"):format(exe, d .. "/run.lua", d .. "/a"))

@@ -190,6 +190,9 @@ extension LuaState {
                 try call.object(1, "self", as: LuaRunDir.self).logger.log(try metricsRecord(call, 2))
                 return 0
             },
+            LuaMethod("truncate_metrics", "run:truncate_metrics(update) -> drops the metrics records logged after `update` (resume); returns how many") { call in
+                call.push(try call.object(1, "self", as: LuaRunDir.self).logger.truncate(after: try call.number(2, "update")))
+            },
             LuaMethod("write", "run:write(relative, text) -- writes a file atomically (temp, fsync, rename)") { call in
                 let r = try call.object(1, "self", as: LuaRunDir.self)
                 let p = r.dir.file(try call.string(2, "relative"))
