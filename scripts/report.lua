@@ -18,7 +18,14 @@ local function records(dir)
   local f = io.open(dir .. "/metrics.jsonl", "r")
   if not f then return nil end
   local out = {}
-  for line in f:lines() do if line:match("%S") then out[#out + 1] = moon.json.decode(line) end end
+  for line in f:lines() do
+    if line:match("%S") then
+      local r = moon.json.decode(line)
+      -- a resumed run redoes the updates after its last checkpoint: the later records replace the earlier ones
+      while r.update and #out > 0 and (out[#out].update or -1) >= r.update do out[#out] = nil end
+      out[#out + 1] = r
+    end
+  end
   f:close()
   return out
 end
@@ -128,6 +135,29 @@ for _, a in ipairs(ABLATIONS) do
   local recs = records(dir)
   if recs then abl[#abl + 1] = {a, dir, summarize(recs)} end
 end
+local TUNING = {{"main/ezpoints/ppo-s1", "PPO, thought_coef 0.5 (default)"},
+  {"ablation/ezpoints-ppo-thought-0.1", "PPO, thought_coef 0.1"},
+  {"main/ezpoints/turbo-kl-s1", "GTR-Turbo (KL), thought_coef 0.5 (default)"},
+  {"ablation/ezpoints-turbo-kl-thought-0.1", "GTR-Turbo (KL), thought_coef 0.1"}}
+local tuning = {}
+for _, t in ipairs(TUNING) do
+  local recs = records(out .. "/" .. t[1])
+  if recs then tuning[#tuning + 1] = {t[2], out .. "/" .. t[1], summarize(recs)} end
+end
+if #tuning > 2 then
+  lines[#lines + 1] = "## Tuning: the weight of the thought tokens in PPO's log-probability, EZPoints (seed 1)"
+  lines[#lines + 1] = ""
+  header("variant")
+  for _, x in ipairs(tuning) do row(x[1], {x[3]}) end
+  lines[#lines + 1] = ""
+  local dirs = {}
+  for _, x in ipairs(tuning) do dirs[#dirs + 1] = x[2] end
+  plot(dirs, "tuning")
+  lines[#lines + 1] = "Plots: [eval_success](tuning/eval_success.png), [invalid_rate](tuning/invalid_rate.png), "
+    .. "[entropy](tuning/entropy.png), [distinct_2](tuning/distinct_2.png)."
+  lines[#lines + 1] = ""
+end
+
 if #abl > 1 then
   lines[#lines + 1] = "## GTR-Turbo (KL) ablations on NumberLine (seed 1)"; lines[#lines + 1] = ""
   header("variant")
