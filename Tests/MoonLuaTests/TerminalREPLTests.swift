@@ -74,6 +74,7 @@ final class TerminalREPLTests: XCTestCase {
                     var buf = [UInt8](repeating: 0, count: 4096)
                     let n = read(master, &buf, buf.count)
                     if n > 0 { transcript += String(decoding: buf[0..<n], as: UTF8.self) }
+                    else { usleep(100_000) }  // the pty hung up (poll returns at once): give the exit time to land
                 }
                 if i == 50 { send("\u{04}") }  // a ^D typed while the terminal was still in cooked mode can be lost
             }
