@@ -10,7 +10,7 @@ end
 -- Per-task defaults found while tuning (key=value arguments still override them): with the default 512
 -- demonstrations x 3 epochs only NumberLine's SFT start answers in the right format (EZPoints 0% success, Blackjack
 -- 100% invalid answers, SFT loss 0.35-0.57 against NumberLine's 0.13), so the card tasks get 4x the demonstrations.
-local task_defaults = {ezpoints = {sft = {demos = 2048}}, points24 = {sft = {demos = 2048}},
+local task_defaults = {ezpoints = {sft = {demos = 1024}}, points24 = {sft = {demos = 2048}},
                        blackjack = {sft = {demos = 2048}}}
 local cfg = {env = env}
 for k, v in pairs(task_defaults[env] or {}) do cfg[k] = v end
