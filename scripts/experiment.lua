@@ -33,5 +33,7 @@ if not make[algo] then io.stderr:write("unknown algorithm '" .. algo .. "'\n"); 
 local run = make[algo](cfg)
 local history = run:train()
 local last = history[#history]
-print(("%s on %s: eval success %.1f%% (start %.1f%%), %d updates in %.0fs -> %s"):format(algo, env,
-  100 * (last.eval_success or 0), 100 * (history[1].eval_success or 0), run.update_count, run.clock, run.dir))
+local start = history[1].update == 0 and ("start %.1f%%"):format(100 * (history[1].eval_success or 0))
+  or ("resumed at update %d"):format(history[1].update - 1)
+print(("%s on %s: eval success %.1f%% (%s), %d updates in %.0fs -> %s"):format(algo, env,
+  100 * (last.eval_success or 0), start, run.update_count, run.clock, run.dir))
