@@ -5,15 +5,17 @@ local env, n = arg[1], tonumber(arg[2])
 if not env or not n or not arg[3] then
   io.stderr:write("usage: moonlab run scripts/action_stats.lua ENV N CHECKPOINT [CHECKPOINT ...]\n"); os.exit(2)
 end
+local core, gen = require("gtr.core"), require("gtr.config").defaults.generation
 local function action(text) return text:match('"action"%s*:%s*"([^"]*)"') or "(none)" end
 local venv = moon.env.vector(env, n, {size = 64, seed = 777})
 local obs = venv:reset()
 local solver = venv:solver_responses()
 local batch = {}
-for i, o in ipairs(obs) do batch[i] = {prompt = o.text .. "\nAnswer in JSON with your thoughts and action.\n", image = o.image} end
+for i, o in ipairs(obs) do batch[i] = {prompt = core.prompt(o, "short"), image = o.image} end
 for k = 3, #arg do
   local p = moon.vlm.load(arg[k])
-  local g = p:generate(batch, {temperature = 0.2, max_new_tokens = 300, stop = {"}"}, generator = moon.generator(1)})
+  local g = p:generate(batch, {temperature = gen.temperature, max_new_tokens = gen.max_new_tokens, stop = {"}"},
+    generator = moon.generator(1)})
   local counts, agree, top = {}, 0, 0
   for i, t in ipairs(g.texts) do
     local a = action(t)

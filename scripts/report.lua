@@ -11,21 +11,12 @@ local ABLATIONS = {{"baseline", "TIES (density 0.8), all checkpoints, reverse KL
   {"merge-average", "weighted average of the pool"}, {"merge-ema", "EMA (alpha 0.5)"}, {"pool-2", "pool of the last 2 checkpoints"},
   {"kl-forward", "forward KL (teacher || agent)"}, {"kl-coef-0.3", "KL coefficient 0.3"}, {"kl-coef-3", "KL coefficient 3"}}
 
-local function exists(path) local f = io.open(path, "r"); if f then f:close() end; return f ~= nil end
-
 --- The records of a run's metrics.jsonl (nil when the run is missing).
 local function records(dir)
   local f = io.open(dir .. "/metrics.jsonl", "r")
   if not f then return nil end
   local out = {}
-  for line in f:lines() do
-    if line:match("%S") then
-      local r = moon.json.decode(line)
-      -- a resumed run redoes the updates after its last checkpoint: the later records replace the earlier ones
-      while r.update and #out > 0 and (out[#out].update or -1) >= r.update do out[#out] = nil end
-      out[#out + 1] = r
-    end
-  end
+  for line in f:lines() do if line:match("%S") then out[#out + 1] = moon.json.decode(line) end end
   f:close()
   return out
 end
@@ -88,87 +79,66 @@ local function row(label, list)
 end
 
 local charts = {"eval_success", "success_rate", "return", "invalid_rate", "entropy", "distinct_2"}
-local function plot(dirs, sub, extra)
-  local metrics = {}
+
+--- One section: a table with a row per entry ({label, dir, summaries}), the curves of the entries' `dir`s
+-- (against the RL wall clock) in DOC_DIR/<sub>/, and a line "<caption>: <links to the `links` charts>".
+local function section(title, first, entries, sub, caption, links, extra)
+  if #entries == 0 then return end
+  lines[#lines + 1] = "## " .. title; lines[#lines + 1] = ""
+  header(first)
+  local dirs, metrics = {}, {}
+  for _, e in ipairs(entries) do row(e[1], e[3]); dirs[#dirs + 1] = e[2] end
+  lines[#lines + 1] = ""
   for _, m in ipairs(charts) do metrics[#metrics + 1] = m end
   for _, m in ipairs(extra or {}) do metrics[#metrics + 1] = m end
   local ok, err = pcall(moon.plot.run, dirs, {metrics = metrics, out = docs .. "/" .. sub, x = "wall_s"})
   if not ok then print("report: no plots for " .. sub .. ": " .. tostring(err)) end
+  local l = {}
+  for _, m in ipairs(links) do l[#l + 1] = ("[%s](%s/%s.png)"):format(m, sub, m) end
+  lines[#lines + 1] = caption .. ": " .. table.concat(l, ", ") .. "."
+  lines[#lines + 1] = ""
+end
+
+--- A single run as a section entry (nil when it is missing).
+local function entry(label, dir)
+  local recs = records(dir)
+  return recs and {label, dir, {summarize(recs)}} or nil
 end
 
 for _, task in ipairs(TASKS) do
-  local any = false
-  local block = {}
+  local entries = {}
   for _, a in ipairs(ALGOS) do
     local list, seed = {}, 1
-    while true do
-      local dir = ("%s/main/%s/%s-s%d"):format(out, task, a[1], seed)
-      local recs = records(dir)
+    while true do  -- every seed's summary in the row; seed 1's curves in the plots
+      local recs = records(("%s/main/%s/%s-s%d"):format(out, task, a[1], seed))
       if not recs then break end
       list[#list + 1] = summarize(recs)
       seed = seed + 1
     end
-    if #list > 0 then block[#block + 1] = {a[2], list}; any = true end
+    if #list > 0 then entries[#entries + 1] = {a[2], ("%s/main/%s/%s-s1"):format(out, task, a[1]), list} end
   end
-  if any then
-    lines[#lines + 1] = "## " .. task; lines[#lines + 1] = ""
-    header("algorithm")
-    for _, b in ipairs(block) do row(b[1], b[2]) end
-    lines[#lines + 1] = ""
-    local dirs = {}
-    for _, a in ipairs(ALGOS) do
-      local d = ("%s/main/%s/%s-s1"):format(out, task, a[1])
-      if exists(d .. "/metrics.jsonl") then dirs[#dirs + 1] = d end
-    end
-    plot(dirs, task)
-    lines[#lines + 1] = ("Plots (seed 1, against RL wall clock): %s."):format(table.concat((function()
-      local l = {}
-      for _, m in ipairs(charts) do l[#l + 1] = ("[%s](%s/%s.png)"):format(m, task, m) end
-      return l end)(), ", "))
-    lines[#lines + 1] = ""
-  end
+  section(task, "algorithm", entries, task, "Plots (seed 1, against RL wall clock)", charts)
 end
 
-local abl = {}
-for _, a in ipairs(ABLATIONS) do
-  local dir = a[1] == "baseline" and (out .. "/main/numberline/turbo-kl-s1") or (out .. "/ablation/" .. a[1])
-  local recs = records(dir)
-  if recs then abl[#abl + 1] = {a, dir, summarize(recs)} end
-end
 local TUNING = {{"main/ezpoints/ppo-s1", "PPO, thought_coef 0.5 (default)"},
   {"ablation/ezpoints-ppo-thought-0.1", "PPO, thought_coef 0.1"},
   {"main/ezpoints/turbo-kl-s1", "GTR-Turbo (KL), thought_coef 0.5 (default)"},
   {"ablation/ezpoints-turbo-kl-thought-0.1", "GTR-Turbo (KL), thought_coef 0.1"}}
 local tuning = {}
-for _, t in ipairs(TUNING) do
-  local recs = records(out .. "/" .. t[1])
-  if recs then tuning[#tuning + 1] = {t[2], out .. "/" .. t[1], summarize(recs)} end
-end
+for _, t in ipairs(TUNING) do tuning[#tuning + 1] = entry(t[2], out .. "/" .. t[1]) end
 if #tuning > 2 then
-  lines[#lines + 1] = "## Tuning: the weight of the thought tokens in PPO's log-probability, EZPoints (seed 1)"
-  lines[#lines + 1] = ""
-  header("variant")
-  for _, x in ipairs(tuning) do row(x[1], {x[3]}) end
-  lines[#lines + 1] = ""
-  local dirs = {}
-  for _, x in ipairs(tuning) do dirs[#dirs + 1] = x[2] end
-  plot(dirs, "tuning")
-  lines[#lines + 1] = "Plots: [eval_success](tuning/eval_success.png), [invalid_rate](tuning/invalid_rate.png), "
-    .. "[entropy](tuning/entropy.png), [distinct_2](tuning/distinct_2.png)."
-  lines[#lines + 1] = ""
+  section("Tuning: the weight of the thought tokens in PPO's log-probability, EZPoints (seed 1)", "variant", tuning,
+    "tuning", "Plots", {"eval_success", "invalid_rate", "entropy", "distinct_2"})
 end
 
+local abl = {}
+for _, a in ipairs(ABLATIONS) do
+  local dir = a[1] == "baseline" and (out .. "/main/numberline/turbo-kl-s1") or (out .. "/ablation/" .. a[1])
+  abl[#abl + 1] = entry(a[1] .. ": " .. a[2], dir)
+end
 if #abl > 1 then
-  lines[#lines + 1] = "## GTR-Turbo (KL) ablations on NumberLine (seed 1)"; lines[#lines + 1] = ""
-  header("variant")
-  for _, x in ipairs(abl) do row(x[1][1] .. ": " .. x[1][2], {x[3]}) end
-  lines[#lines + 1] = ""
-  local dirs = {}
-  for _, x in ipairs(abl) do dirs[#dirs + 1] = x[2] end
-  plot(dirs, "ablation", {"kl"})
-  lines[#lines + 1] = "Plots: [eval_success](ablation/eval_success.png), [success_rate](ablation/success_rate.png), "
-    .. "[entropy](ablation/entropy.png), [distinct_2](ablation/distinct_2.png), [kl](ablation/kl.png)."
-  lines[#lines + 1] = ""
+  section("GTR-Turbo (KL) ablations on NumberLine (seed 1)", "variant", abl, "ablation", "Plots",
+    {"eval_success", "success_rate", "entropy", "distinct_2", "kl"}, {"kl"})
 end
 
 os.execute("mkdir -p '" .. docs .. "'")

@@ -9,11 +9,15 @@ core.Run = Run
 
 local function cat(...) return table.concat({...}) end
 
---- The prompt the policy sees for an observation.
-function Run:prompt(obs)
-  if self.cfg.prompt == "full" then return obs.prompt end
+--- The prompt a policy sees for an observation: `kind` "short" (the state as text) or "full" (the original
+-- GymCards prompt).
+function core.prompt(obs, kind)
+  if kind == "full" then return obs.prompt end
   return obs.text .. "\nAnswer in JSON with your thoughts and action.\n"
 end
+
+--- The prompt this run's policy sees (cfg.prompt).
+function Run:prompt(obs) return core.prompt(obs, self.cfg.prompt) end
 
 --- A batch (list of {prompt, image}) for observations.
 function Run:batch(observations)
