@@ -22,14 +22,17 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CReadline", path: "Sources/CReadline", pkgConfig: "readline",
                        providers: [.apt(["libreadline-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
         // Lua macro shims, the error trampoline, the panic handler, the interrupt hook
         .target(name: "CLuaShim", dependencies: ["CLua", "CReadline"]),
 
         // Layers (each imports only the ones below it)
         .target(name: "MoonTensor", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "MoonModels", dependencies: ["MoonTensor"], swiftSettings: fast),
-        .target(name: "MoonEnvs", dependencies: ["MoonTensor"], swiftSettings: fast),
-        .target(name: "MoonTrain", dependencies: ["MoonTensor", "MoonModels", "MoonEnvs"], swiftSettings: fast),
+        .target(name: "MoonImage", dependencies: ["CPNG"], swiftSettings: fast),
+        .target(name: "MoonEnvs", dependencies: ["MoonTensor", "MoonImage"], swiftSettings: fast),
+        .target(name: "MoonTrain", dependencies: ["MoonTensor", "MoonImage"], swiftSettings: fast),
         .target(name: "MoonLua",
                 dependencies: ["CLua", "CLuaShim", "CReadline", "MoonTensor", "MoonModels", "MoonEnvs", "MoonTrain"]),
         .executableTarget(name: "moonlab",
@@ -38,6 +41,7 @@ let package = Package(
         // Tests
         .testTarget(name: "MoonTensorTests", dependencies: ["MoonTensor"]),
         .testTarget(name: "MoonModelsTests", dependencies: ["MoonModels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MoonImageTests", dependencies: ["MoonImage"]),
         .testTarget(name: "MoonEnvsTests", dependencies: ["MoonEnvs"]),
         .testTarget(name: "MoonTrainTests", dependencies: ["MoonTrain"]),
         .testTarget(name: "MoonLuaTests", dependencies: ["MoonLua", "CLua", "CLuaShim"]),

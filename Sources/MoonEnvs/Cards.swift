@@ -93,3 +93,23 @@ func wrapText(_ s: String, maxChars: Int) -> [String] {
     lines.append(String(String.UnicodeScalarView(rest)))
     return lines
 }
+
+/// Card suits, with their 7×7 symbols.
+public enum Suit: Int, CaseIterable, Sendable {
+    case hearts, spades, diamonds, clubs
+
+    /// Letter used by the original card files: H, S, D, C.
+    public var letter: String { ["H", "S", "D", "C"][rawValue] }
+    public var name: String { ["hearts", "spades", "diamonds", "clubs"][rawValue] }
+    public var isRed: Bool { self == .hearts || self == .diamonds }
+    public static func from(letter: String) -> Suit? { allCases.first { $0.letter == letter.uppercased() } }
+
+    public static let symbolSize = 7
+    public var symbol: [UInt8] { Suit.symbols[rawValue] }
+    static let symbols: [[UInt8]] = [
+        [".##.##.", "#######", "#######", "#######", ".#####.", "..###..", "...#..."],
+        ["...#...", "..###..", ".#####.", "#######", "#######", "...#...", "..###.."],
+        ["...#...", "..###..", ".#####.", "#######", ".#####.", "..###..", "...#..."],
+        ["..###..", "..###..", "##.#.##", "#######", "##.#.##", "...#...", "..###.."],
+    ].map { rows in rows.map { row in row.utf8.reduce(UInt8(0)) { ($0 << 1) | ($1 == UInt8(ascii: "#") ? 1 : 0) } } }
+}

@@ -1,6 +1,6 @@
 /// The environment protocol, observations, step results, errors and the shared episode machinery.
 
-/// Errors raised by MoonEnvs (bad options, unknown env names, bad PNG data).
+/// Errors raised by MoonEnvs (bad options, unknown env names, bad data).
 public enum EnvError: Error, CustomStringConvertible, Equatable {
     case unknownEnv(String)
     case unknownOption(env: String, option: String, allowed: [String])

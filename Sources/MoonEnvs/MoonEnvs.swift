@@ -1,7 +1,8 @@
 import MoonTensor
+@_exported import MoonImage
 
-/// MoonEnvs: the GymCards environments, canvas, bitmap font, PNG writer, solvers, demonstrations and the
-/// vector runner. Pure Swift; it does not use MoonTensor (images are `RGBImage`, `chwFloats()` gives [3,H,W]).
+/// MoonEnvs: the GymCards environments (drawn on MoonImage's canvas, which it re-exports), solvers, demonstrations
+/// and the vector runner. Pure Swift; it does not use MoonTensor (images are `RGBImage`, `chwFloats()` gives [3,H,W]).
 ///
 /// Quick tour:
 ///   let env = try EnvRegistry.make("Points24", options: ["size": 64, "seed": 1])   // throws EnvError on bad options

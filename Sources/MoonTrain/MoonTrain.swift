@@ -1,5 +1,4 @@
 import MoonTensor
-import MoonModels
-import MoonEnvs
-/// MoonTrain: rollouts, GAE, PPO, SFT, distillation, merging, checkpoint pool, run directories, metrics, plots.
+/// MoonTrain: GAE, the PPO loss, distillation losses, the KL reward, diversity, run directories, metrics and plots
+/// (drawn with MoonImage).
 public enum MoonTrainInfo { public static let version = MoonTensorInfo.version }

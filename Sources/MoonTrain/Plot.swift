@@ -1,5 +1,5 @@
 import Foundation
-import MoonEnvs
+import MoonImage
 
 /// One line of a chart.
 public struct PlotSeries {
@@ -50,7 +50,7 @@ public struct PlotFrame: Sendable {
     }
 }
 
-/// Line charts drawn with MoonEnvs' canvas and bitmap font, written as PNG (`moonlab plot RUN`).
+/// Line charts drawn with MoonImage's canvas and bitmap font, written as PNG (`moonlab plot RUN`).
 public enum Plot {
     /// Series colours (matplotlib's tab10 without its grey).
     public static let palette: [RGB] = [RGB(31, 119, 180), RGB(255, 127, 14), RGB(44, 160, 44), RGB(214, 39, 40),

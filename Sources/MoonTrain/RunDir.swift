@@ -1,5 +1,5 @@
 import Foundation
-import MoonEnvs
+import MoonImage
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -193,7 +193,7 @@ public final class RunDir {
         var png: String? = nil
         if let img = image {
             let p = (samplesDir as NSString).appendingPathComponent(name + ".png")
-            try writeFileAtomically(Data(PNG.encode(img)), to: p)
+            try writeFileAtomically(Data(try PNG.encode(img)), to: p)
             png = p
             members.removeAll { $0.key == "image" }
             members.append(TrainJSON.Member("image", .string(name + ".png")))

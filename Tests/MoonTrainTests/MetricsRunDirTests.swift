@@ -1,5 +1,5 @@
 import XCTest
-import MoonEnvs
+import MoonImage
 @testable import MoonTrain
 
 func makeTempDir(_ name: String = #function) throws -> String {

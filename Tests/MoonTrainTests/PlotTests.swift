@@ -1,5 +1,5 @@
 import XCTest
-import MoonEnvs
+import MoonImage
 @testable import MoonTrain
 
 final class PlotTests: XCTestCase {

@@ -1,4 +1,4 @@
-/// A compact built-in 5×7 bitmap font (plus one descender row), and 7×7 suit symbols.
+/// A compact built-in 5×7 bitmap font (plus one descender row).
 /// Glyphs are 5 pixels wide and 8 rows tall (rows 0–6 body, row 7 descender), advance 6 (× scale).
 public enum BitmapFont {
     public static let glyphWidth = 5
@@ -133,24 +133,4 @@ public enum BitmapFont {
         (">", [".#...", "..#..", "...#.", "....#", "...#.", "..#..", ".#..."]),
     ]
     // swiftlint:enable line_length
-}
-
-/// Card suits, with their 7×7 symbols.
-public enum Suit: Int, CaseIterable, Sendable {
-    case hearts, spades, diamonds, clubs
-
-    /// Letter used by the original card files: H, S, D, C.
-    public var letter: String { ["H", "S", "D", "C"][rawValue] }
-    public var name: String { ["hearts", "spades", "diamonds", "clubs"][rawValue] }
-    public var isRed: Bool { self == .hearts || self == .diamonds }
-    public static func from(letter: String) -> Suit? { allCases.first { $0.letter == letter.uppercased() } }
-
-    public static let symbolSize = 7
-    public var symbol: [UInt8] { Suit.symbols[rawValue] }
-    static let symbols: [[UInt8]] = [
-        [".##.##.", "#######", "#######", "#######", ".#####.", "..###..", "...#..."],
-        ["...#...", "..###..", ".#####.", "#######", "#######", "...#...", "..###.."],
-        ["...#...", "..###..", ".#####.", "#######", ".#####.", "..###..", "...#..."],
-        ["..###..", "..###..", "##.#.##", "#######", "##.#.##", "...#...", "..###.."],
-    ].map { rows in rows.map { row in row.utf8.reduce(UInt8(0)) { ($0 << 1) | ($1 == UInt8(ascii: "#") ? 1 : 0) } } }
 }
