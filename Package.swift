@@ -29,17 +29,20 @@ let package = Package(
 
         // Layers (each imports only the ones below it)
         .target(name: "MoonTensor", dependencies: ["CBLAS"], swiftSettings: fast),
-        .target(name: "MoonModels", dependencies: ["MoonTensor"], swiftSettings: fast),
+        .target(name: "MoonCheckpoint", dependencies: ["MoonTensor"], swiftSettings: fast),
+        .target(name: "MoonModels", dependencies: ["MoonTensor", "MoonCheckpoint"], swiftSettings: fast),
         .target(name: "MoonImage", dependencies: ["CPNG"], swiftSettings: fast),
-        .target(name: "MoonEnvs", dependencies: ["MoonTensor", "MoonImage"], swiftSettings: fast),
-        .target(name: "MoonTrain", dependencies: ["MoonTensor", "MoonImage"], swiftSettings: fast),
+        .target(name: "MoonEnvs", dependencies: ["MoonTensor", "MoonImage", "MoonCheckpoint"], swiftSettings: fast),
+        .target(name: "MoonTrain", dependencies: ["MoonTensor", "MoonImage", "MoonCheckpoint"], swiftSettings: fast),
         .target(name: "MoonLua",
-                dependencies: ["CLua", "CLuaShim", "CReadline", "MoonTensor", "MoonModels", "MoonEnvs", "MoonTrain"]),
+                dependencies: ["CLua", "CLuaShim", "CReadline", "MoonTensor", "MoonCheckpoint", "MoonModels", "MoonEnvs",
+                               "MoonTrain"]),
         .executableTarget(name: "moonlab",
                           dependencies: ["MoonLua", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Tests
         .testTarget(name: "MoonTensorTests", dependencies: ["MoonTensor"]),
+        .testTarget(name: "MoonCheckpointTests", dependencies: ["MoonCheckpoint"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MoonModelsTests", dependencies: ["MoonModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MoonImageTests", dependencies: ["MoonImage"]),
         .testTarget(name: "MoonEnvsTests", dependencies: ["MoonEnvs"]),

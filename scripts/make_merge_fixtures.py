@@ -3,7 +3,7 @@
 
 Builds four tiny Llama-shaped "models" (base + three fine-tunes) as safetensors model directories,
 runs `mergekit-yaml` (CPU) for each configured method, and stores inputs and outputs under
-Tests/MoonModelsTests/Fixtures/merge/. The Swift tests (MergeFixtureTests) merge the same inputs
+Tests/MoonCheckpointTests/Fixtures/merge/. The Swift tests (MergeFixtureTests) merge the same inputs
 with moonlab and compare against mergekit's outputs (max abs diff <= 1e-6).
 
 Usage: HF_HUB_OFFLINE=1 /tmp/refenv/bin/python scripts/make_merge_fixtures.py
@@ -13,7 +13,7 @@ import numpy as np
 from safetensors.numpy import save_file, load_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "Tests", "MoonModelsTests", "Fixtures", "merge")
+OUT = os.path.join(ROOT, "Tests", "MoonCheckpointTests", "Fixtures", "merge")
 BIN = os.path.dirname(sys.executable)
 
 VOCAB, HIDDEN, INTER, HEADS = 16, 8, 16, 2

@@ -2,7 +2,7 @@
 """safetensors fixtures for moonlab's reader, and the companion check of files written by Swift.
 
   make:   /tmp/refenv/bin/python scripts/make_safetensors_fixtures.py
-          writes Tests/MoonModelsTests/Fixtures/safetensors/{mixed,single}.safetensors (written by the
+          writes Tests/MoonCheckpointTests/Fixtures/safetensors/{mixed,single}.safetensors (written by the
           reference `safetensors` package) and expected.json (every value as its float32/int64 bit pattern).
   check:  MOONLAB_SAFETENSORS_OUT=/tmp/st-out swift test --filter SafeTensorsTests/testWriteForPythonCheck
           /tmp/refenv/bin/python scripts/make_safetensors_fixtures.py --check /tmp/st-out
@@ -15,7 +15,7 @@ import numpy as np
 from safetensors.numpy import save_file, load_file, save
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "Tests", "MoonModelsTests", "Fixtures", "safetensors")
+OUT = os.path.join(ROOT, "Tests", "MoonCheckpointTests", "Fixtures", "safetensors")
 
 
 def bf16(x):

@@ -1,3 +1,5 @@
+import MoonCheckpoint
+
 /// Blackjack as gymnasium's Blackjack-v1 (infinite deck; options natural and sab), with the GymCards picture.
 public final class BlackjackEnv: EnvBase, Env {
     public let natural: Bool
@@ -152,6 +154,6 @@ public final class BlackjackEnv: EnvBase, Env {
         } else {
             th += "A \(soft ? "soft" : "hard") \(total) against the dealer's \(up.label) is best kept, so I stand."
         }
-        return "{\n \"thoughts\": " + jsonString(th) + ", \n\"action\": \"\(a)\" \n}"
+        return "{\n \"thoughts\": " + JSON.quote(th) + ", \n\"action\": \"\(a)\" \n}"
     }
 }

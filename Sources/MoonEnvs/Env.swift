@@ -228,25 +228,3 @@ public class EnvBase {
     public var name: String { envName }
     public var actionSpace: [String] { actions }
 }
-
-/// Quote a string as a JSON string literal.
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for ch in s.unicodeScalars {
-        switch ch {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        default:
-            if ch.value < 0x20 { out += "\\u" + String(ch.value, radix: 16).leftPad(4) } else { out.unicodeScalars.append(ch) }
-        }
-    }
-    return out + "\""
-}
-
-extension String {
-    func leftPad(_ n: Int, _ c: Character = "0") -> String {
-        count >= n ? self : String(repeating: c, count: n - count) + self
-    }
-}

@@ -1,3 +1,5 @@
+import MoonCheckpoint
+
 /// The shared machinery of the two formula card games (EZPoints and Points24): cards on a green table,
 /// a formula built one element per step, invalid numbers (−1, blank appended), "=" evaluation, the
 /// formula-length truncation, rendering, prompts and the solver-backed teacher.
@@ -213,9 +215,9 @@ public class FormulaCardEnv: EnvBase {
             t += "The current formula is \(shownF) and it cannot be completed to make \(target) with the remaining cards, so I end it with '='."
         }
         return "{\n \"cards\": [" + numbers.map(String.init).joined(separator: ", ") + "], \n"
-            + "\"current formula\": " + jsonString(f) + ", \n"
-            + "\"thoughts\": " + jsonString(t) + ", \n"
-            + "\"action\": " + jsonString(action) + "\n}"
+            + "\"current formula\": " + JSON.quote(f) + ", \n"
+            + "\"thoughts\": " + JSON.quote(t) + ", \n"
+            + "\"action\": " + JSON.quote(action) + "\n}"
     }
 
     // MARK: prompt

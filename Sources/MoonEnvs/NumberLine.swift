@@ -1,3 +1,5 @@
+import MoonCheckpoint
+
 /// NumberLine: move the current number to the target with "-" and "+".
 public final class NumberLineEnv: EnvBase, Env {
     public let maxPosition: Int
@@ -107,7 +109,7 @@ public final class NumberLineEnv: EnvBase, Env {
         let rel = position < target ? "smaller than" : (position > target ? "larger than" : "equal to")
         let move = a == "+" ? "add one to the current number, so I choose '+'" : "subtract one from the current number, so I choose '-'"
         let th = "The current number is \(position) and the target number is \(target). \(position) is \(rel) \(target), so to move closer to the target I should \(move)."
-        return "{\n \"current number\": \"\(position)\", \n\"target number\": \"\(target)\", \n\"thoughts\": " + jsonString(th)
+        return "{\n \"current number\": \"\(position)\", \n\"target number\": \"\(target)\", \n\"thoughts\": " + JSON.quote(th)
             + ", \n\"action\": \"\(a)\" \n}"
     }
 }

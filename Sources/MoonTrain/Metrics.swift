@@ -1,4 +1,5 @@
 import Foundation
+import MoonCheckpoint
 
 /// A metric value: a number or a text.
 public enum MetricValue: Equatable, Sendable, CustomStringConvertible {

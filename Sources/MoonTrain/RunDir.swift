@@ -1,47 +1,11 @@
 import Foundation
+import MoonCheckpoint
 import MoonImage
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-/// Writes `data` to `path` atomically: a temporary file in the same directory is written, fsync'ed and renamed over
-/// `path` (then the directory is fsync'ed), so readers see either the old or the new content, never a torn file.
-/// For small text/JSON files (configs, metrics CSV); checkpoints use the safetensors writer.
-public func writeFileAtomically(_ data: Data, to path: String) throws {
-    let op = "write_file_atomically"
-    let url = URL(fileURLWithPath: path)
-    let dir = url.deletingLastPathComponent().path
-    let tmp = (dir as NSString).appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw TrainError(op, "cannot create \(tmp): \(String(cString: strerror(errno)))") }
-    var ok = false
-    defer { if !ok { unlink(tmp) } }
-    let written: Bool = data.withUnsafeBytes { raw -> Bool in
-        guard var p = raw.baseAddress else { return true }
-        var left = raw.count
-        while left > 0 {
-            let n = write(fd, p, left)
-            if n < 0 { if errno == EINTR { continue }; return false }
-            left -= n; p += n
-        }
-        return true
-    }
-    let err = errno
-    guard written else { close(fd); throw TrainError(op, "cannot write \(tmp): \(String(cString: strerror(err)))") }
-    guard fsync(fd) == 0 else { let e = errno; close(fd); throw TrainError(op, "fsync failed for \(tmp): \(String(cString: strerror(e)))") }
-    close(fd)
-    guard rename(tmp, path) == 0 else { throw TrainError(op, "cannot rename \(tmp) to \(path): \(String(cString: strerror(errno)))") }
-    ok = true
-    let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_CLOEXEC)
-    if dfd >= 0 { _ = fsync(dfd); close(dfd) }
-}
-
-/// Writes UTF-8 text atomically (see `writeFileAtomically(_:to:)` for data).
-public func writeFileAtomically(_ text: String, to path: String) throws {
-    try writeFileAtomically(Data(text.utf8), to: path)
-}
 
 /// A training run's directory:
 ///

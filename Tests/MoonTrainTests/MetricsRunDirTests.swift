@@ -10,24 +10,6 @@ func makeTempDir(_ name: String = #function) throws -> String {
 
 func readText(_ path: String) -> String { String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self) }
 
-final class TrainJSONTests: XCTestCase {
-    func testRoundTripKeepsOrderAndEscapes() throws {
-        let v = TrainJSON.object(pairs: [("z", .number(1)), ("a", .string("q\"uo\\te\n\té")), ("n", .number(0.1)), ("big", .number(1e20)),
-                                  ("neg", .number(-3.5e-7)), ("arr", .array([.bool(true), .null, .object([])])), ("inf", .number(.infinity))])
-        let s = v.serialized()
-        XCTAssertEqual(s, #"{"z":1,"a":"q\"uo\\te\n\té","n":0.1,"big":1e+20,"neg":-3.5e-07,"arr":[true,null,{}],"inf":null}"#)
-        let back = try TrainJSON.parse(s)
-        XCTAssertEqual(back.members?.map(\.key), ["z", "a", "n", "big", "neg", "arr", "inf"])
-        XCTAssertEqual(back["a"]?.stringValue, "q\"uo\\te\n\té")
-        XCTAssertEqual(back["n"]?.doubleValue, 0.1)
-        XCTAssertEqual(try TrainJSON.parse(v.pretty()), back)
-        XCTAssertEqual(try TrainJSON.parse(#""\u00e9\ud83d\ude00""#).stringValue, "é😀")
-        assertThrowsMessage(try TrainJSON.parse(#"{"a":1,}"#), contains: "offset")
-        assertThrowsMessage(try TrainJSON.parse("[1 2]"), contains: "expected ',' or ']'")
-        assertThrowsMessage(try TrainJSON.parse("{} x"), contains: "trailing")
-    }
-}
-
 final class MetricsTests: XCTestCase {
     func testJSONLAndCSVWithNewKeys() throws {
         let dir = try makeTempDir()
@@ -156,6 +138,6 @@ final class RunDirTests: XCTestCase {
         try writeFileAtomically("one", to: dir + "/f.json")
         try writeFileAtomically("two", to: dir + "/f.json")
         XCTAssertEqual(readText(dir + "/f.json"), "two")
-        assertThrowsMessage(try writeFileAtomically("x", to: dir + "/missing/f.json"), contains: "cannot create")
+        assertThrowsMessage(try writeFileAtomically("x", to: dir + "/missing/f.json"), contains: "creating temporary file")
     }
 }

@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-@testable import MoonModels
+@testable import MoonCheckpoint
 
 func fixturePath(_ sub: String) -> String {
     Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent(sub).path

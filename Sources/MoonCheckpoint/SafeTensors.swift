@@ -229,8 +229,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
         let headerBytes = UnsafeBufferPointer(start: (file.baseAddress! + 8).assumingMemoryBound(to: UInt8.self), count: n)
         guard headerBytes[0] == UInt8(ascii: "{") else { throw err("header does not start with '{'") }
-        let json: JSONValue
-        do { json = try JSONParser.parse(headerBytes) } catch let e as JSONParseError {
+        let json: JSON
+        do { json = try JSON.parse(bytes: headerBytes) } catch let e as JSONError {
             throw err("header is not valid JSON: \(e.description)")
         }
         guard case let .object(entries) = json else { throw err("header is not a JSON object") }
@@ -238,10 +238,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
         var metadata: [String: String] = [:]
         var infos: [SafeTensorInfo] = []
         infos.reserveCapacity(entries.count)
-        for (name, value) in entries {
+        for entry in entries {
+            let name = entry.key, value = entry.value
             if name == "__metadata__" {
                 guard case let .object(m) = value else { throw err("__metadata__ is a \(value.typeName), expected an object") }
-                for (k, v) in m {
+                for mem in m {
+                    let k = mem.key, v = mem.value
                     guard case let .string(s) = v else { throw err("__metadata__ value for \"\(k)\" is a \(v.typeName), expected a string") }
                     metadata[k] = s
                 }
@@ -251,7 +253,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
             var dtype: SafeTensorsDType?
             var shape: [Int]?
             var offsets: [Int]?
-            for (k, v) in fields {
+            for field in fields {
+                let k = field.key, v = field.value
                 switch k {
                 case "dtype":
                     guard case let .string(s) = v else { throw err("tensor \"\(name)\": dtype is not a string") }
@@ -309,14 +312,17 @@ public final class SafeTensorsFile: @unchecked Sendable {
         return ParsedHeader(tensors: ordered, metadata: metadata, dataStart: dataStart)
     }
 
-    private static func intArray(_ v: JSONValue, what: String, name: String,
+    private static func intArray(_ v: JSON, what: String, name: String,
                                  err: (String) -> SafeTensorsError) throws -> [Int] {
         guard case let .array(items) = v else { throw err("tensor \"\(name)\": \(what) is not an array") }
         var out: [Int] = []
         out.reserveCapacity(items.count)
         for it in items {
-            guard case let .integer(x) = it else { throw err("tensor \"\(name)\": \(what) contains a non-integer") }
-            guard x >= 0 else { throw err("tensor \"\(name)\": \(what) contains a negative value \(x)") }
+            // whole numbers up to 2^53, where every integer is exact in a Double
+            guard case let .number(x) = it, x == x.rounded(), x.magnitude <= 9_007_199_254_740_992 else {
+                throw err("tensor \"\(name)\": \(what) contains a non-integer (or one beyond 2^53)")
+            }
+            guard x >= 0 else { throw err("tensor \"\(name)\": \(what) contains a negative value \(Int(x))") }
             out.append(Int(x))
         }
         return out

@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-@testable import MoonModels
+@testable import MoonCheckpoint
 
 /// The moonlab side of scripts/bench-merge. Runs only with MOONLAB_BENCH=1; reads
 /// MOONLAB_BENCH_BASE (file), MOONLAB_BENCH_MODELS (comma-separated files), MOONLAB_BENCH_OUT (file),

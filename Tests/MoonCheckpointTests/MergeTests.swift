@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-@testable import MoonModels
+@testable import MoonCheckpoint
 
 final class MergeTests: XCTestCase {
     // MARK: mergekit fixtures

@@ -102,7 +102,7 @@ public final class SafeTensorsWriter {
         var first = true
         if !metadata.isEmpty {
             json += "\"__metadata__\":{"
-            json += metadata.keys.sorted().map { JSONWriter.quote($0) + ":" + JSONWriter.quote(metadata[$0]!) }.joined(separator: ",")
+            json += metadata.keys.sorted().map { JSON.quote($0) + ":" + JSON.quote(metadata[$0]!) }.joined(separator: ",")
             json += "}"
             first = false
         }
@@ -117,7 +117,7 @@ public final class SafeTensorsWriter {
             let nbytes = numel * e.dtype.size
             if !first { json += "," }
             first = false
-            json += JSONWriter.quote(e.name) + ":{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":["
+            json += JSON.quote(e.name) + ":{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":["
                 + e.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(offset + nbytes)]}"
             offset += nbytes
         }
