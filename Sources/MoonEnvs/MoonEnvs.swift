@@ -14,5 +14,4 @@ import MoonTensor
 ///   FormulaSolver.solve(numbers: [4, 7, 8, 8]) // ["7", "*", "8", "-", "4", "*", "8"] (shortest first) or nil
 ///   let v = try VectorEnv(name: "NumberLine", count: 8, options: [:], seed: 0); try v.step(answers); v.drainStats()
 ///   try PNG.write(obs.image!, to: "frame.png")
-///   ResponseFormat.split(answer) / .check(answer, env:, actions:)   // thought/action split, GTR format check
 public enum MoonEnvsInfo { public static let version = MoonTensorInfo.version }

@@ -60,11 +60,7 @@ enum FusedDecoderTraining {
     }
 
     /// Runs `body(part, lo, hi)` over `0..<n` split into `numThreads()` parts on concurrent threads.
-    static func parts(_ n: Int, _ body: (Int, Int, Int) -> Void) {
-        let k = Swift.max(1, Swift.min(numThreads(), n))
-        if k == 1 { body(0, 0, n); return }
-        DispatchQueue.concurrentPerform(iterations: k) { c in body(c, n * c / k, n * (c + 1) / k) }
-    }
+    static func parts(_ n: Int, _ body: (Int, Int, Int) -> Void) { parallelFor(n, parts: numThreads(), body) }
 
     static func rmsForwardParallel(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                                    _ r: UnsafeMutablePointer<Float>, rows: Int, d: Int, eps: Float) {

@@ -149,10 +149,7 @@ func pmap1<F: EW1>(_ x: Tensor, _ f: F) -> Tensor {
     if x.isContiguous && n >= Parallel.grainSize && Parallel.threadCount > 1 {
         let out = Tensor.empty(x.shape)
         let o = out.fptr, p = x.fptr
-        let chunks = Swift.min(Parallel.threadCount, (n + Parallel.grainSize - 1) / Parallel.grainSize)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            for i in (n * c / chunks)..<(n * (c + 1) / chunks) { o[i] = f(p[i]) }
-        }
+        parallelRange(n) { lo, hi in for i in lo..<hi { o[i] = f(p[i]) } }
         return out
     }
     return map1(x) { f($0) }
@@ -165,10 +162,7 @@ func pmap2<F: EW2>(_ a: Tensor, _ b: Tensor, _ op: String, _ f: F) throws -> Ten
     if a.shape == b.shape && a.isContiguous && b.isContiguous && n >= Parallel.grainSize && Parallel.threadCount > 1 {
         let out = Tensor.empty(a.shape)
         let o = out.fptr, p = a.fptr, q = b.fptr
-        let chunks = Swift.min(Parallel.threadCount, (n + Parallel.grainSize - 1) / Parallel.grainSize)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            for i in (n * c / chunks)..<(n * (c + 1) / chunks) { o[i] = f(p[i], q[i]) }
-        }
+        parallelRange(n) { lo, hi in for i in lo..<hi { o[i] = f(p[i], q[i]) } }
         return out
     }
     return try map2(a, b, op) { f($0, $1) }

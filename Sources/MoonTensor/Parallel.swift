@@ -20,7 +20,17 @@ public func setNumThreads(_ n: Int) {
 /// The number of threads used by tensor kernels.
 public func numThreads() -> Int { Parallel.threadCount }
 
-/// Runs `body(lo, hi)` over `0..<n`, split across threads when `n` is large.
+/// moonlab's one parallel-for: runs `body(part, lo, hi)` for `parts` contiguous parts of `0..<n` (part c covers
+/// `n·c/parts ..< n·(c+1)/parts`) on concurrent threads, or once inline (`body(0, 0, n)`) when there is one part.
+/// At most `n` parts are used.
+public func parallelFor(_ n: Int, parts: Int, _ body: (_ part: Int, _ lo: Int, _ hi: Int) -> Void) {
+    let k = Swift.max(1, Swift.min(parts, n))
+    if k == 1 { body(0, 0, n); return }
+    DispatchQueue.concurrentPerform(iterations: k) { c in body(c, n * c / k, n * (c + 1) / k) }
+}
+
+/// Runs `body(lo, hi)` over `0..<n`, split across `Parallel.threadCount` threads in parts of at least `grain`
+/// elements when `n` is large.
 @inline(__always)
 func parallelRange(_ n: Int, grain: Int = Parallel.grainSize, _ body: (Int, Int) -> Void) {
     let t = Parallel.threadCount
@@ -28,9 +38,5 @@ func parallelRange(_ n: Int, grain: Int = Parallel.grainSize, _ body: (Int, Int)
         body(0, n)
         return
     }
-    let chunks = Swift.min(t, (n + grain - 1) / grain)
-    if chunks <= 1 { body(0, n); return }
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
-        body(n * c / chunks, n * (c + 1) / chunks)
-    }
+    parallelFor(n, parts: Swift.min(t, (n + grain - 1) / grain)) { _, lo, hi in body(lo, hi) }
 }

@@ -1,30 +1,30 @@
 import Foundation
 
-/// A seedable pseudo-random generator (xoshiro256**, seeded through splitmix64). Not thread-safe:
-/// use one generator per thread.
-public final class Generator {
-    private var s0: UInt64 = 0, s1: UInt64 = 0, s2: UInt64 = 0, s3: UInt64 = 0
-    /// The seed last set.
-    public private(set) var seed: UInt64 = 0
+/// moonlab's one pseudo-random generator: xoshiro256** seeded through SplitMix64. A value type (copying it forks the
+/// stream); `Generator` wraps it for tensors, and the environments use it as `EnvRandom`. The same seed gives the same
+/// stream in both.
+public struct Xoshiro256: RandomNumberGenerator, Sendable {
+    private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
 
-    /// Creates a generator; the same seed always yields the same sequence.
-    public init(seed: UInt64) { manualSeed(seed) }
-
-    /// Resets the generator to the start of the sequence for `seed`.
-    public func manualSeed(_ seed: UInt64) {
-        self.seed = seed
-        var x = seed
-        func splitmix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s0 = splitmix(); s1 = splitmix(); s2 = splitmix(); s3 = splitmix()
+    /// One SplitMix64 step: advances `x` and returns the next output (used for seeding and to derive child seeds).
+    @inline(__always)
+    public static func splitMix(_ x: inout UInt64) -> UInt64 {
+        x &+= 0x9E37_79B9_7F4A_7C15
+        var z = x
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
-    /// The internal state (for checkpointing).
+    /// The stream for `seed`: four SplitMix64 outputs are the state.
+    public init(seed: UInt64) {
+        var x = seed
+        s0 = Xoshiro256.splitMix(&x); s1 = Xoshiro256.splitMix(&x)
+        s2 = Xoshiro256.splitMix(&x); s3 = Xoshiro256.splitMix(&x)
+        if s0 | s1 | s2 | s3 == 0 { s0 = 1 }
+    }
+
+    /// The internal state (for checkpointing); setting it needs four words.
     public var state: [UInt64] {
         get { [s0, s1, s2, s3] }
         set { if newValue.count == 4 { s0 = newValue[0]; s1 = newValue[1]; s2 = newValue[2]; s3 = newValue[3] } }
@@ -34,14 +34,64 @@ public final class Generator {
 
     /// The next 64 random bits.
     @inline(__always)
-    public func nextUInt64() -> UInt64 {
-        let result = Generator.rotl(s1 &* 5, 7) &* 9
+    public mutating func next() -> UInt64 {
+        let result = Xoshiro256.rotl(s1 &* 5, 7) &* 9
         let t = s1 << 17
         s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
         s2 ^= t
-        s3 = Generator.rotl(s3, 45)
+        s3 = Xoshiro256.rotl(s3, 45)
         return result
     }
+
+    /// A uniform integer in `range` (inclusive), unbiased (Lemire's multiply-and-reject).
+    @inline(__always)
+    public mutating func int(in range: ClosedRange<Int>) -> Int {
+        let span = UInt64(bitPattern: Int64(range.upperBound &- range.lowerBound)) &+ 1
+        if span == 0 { return Int(truncatingIfNeeded: next()) }
+        var m = next().multipliedFullWidth(by: span)
+        if m.low < span {
+            let t = (0 &- span) % span
+            while m.low < t { m = next().multipliedFullWidth(by: span) }
+        }
+        return range.lowerBound &+ Int(truncatingIfNeeded: m.high)
+    }
+
+    /// A uniform index in `0..<n` (n >= 1).
+    public mutating func index(_ n: Int) -> Int { int(in: 0...(n - 1)) }
+
+    /// A uniform double in [0, 1) (53 bits).
+    @inline(__always)
+    public mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+
+    /// A random element of a non-empty array.
+    public mutating func choice<T>(_ xs: [T]) -> T { xs[index(xs.count)] }
+}
+
+/// A seedable generator for tensor code (`moon.generator`, `moon.manual_seed`): a shared, mutable `Xoshiro256`.
+/// Not thread-safe: use one generator per thread.
+public final class Generator {
+    private var core: Xoshiro256
+    /// The seed last set.
+    public private(set) var seed: UInt64 = 0
+
+    /// Creates a generator; the same seed always yields the same sequence.
+    public init(seed: UInt64) { core = Xoshiro256(seed: seed); self.seed = seed }
+
+    /// Resets the generator to the start of the sequence for `seed`.
+    public func manualSeed(_ seed: UInt64) {
+        self.seed = seed
+        core = Xoshiro256(seed: seed)
+    }
+
+    /// The internal state (for checkpointing).
+    public var state: [UInt64] {
+        get { core.state }
+        set { core.state = newValue }
+    }
+
+    /// The next 64 random bits.
+    @inline(__always)
+    public func nextUInt64() -> UInt64 { core.next() }
 
     /// A uniform float in [0, 1).
     @inline(__always)
@@ -49,14 +99,11 @@ public final class Generator {
 
     /// A uniform double in [0, 1).
     @inline(__always)
-    public func nextDouble() -> Double { Double(nextUInt64() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
+    public func nextDouble() -> Double { core.uniform() }
 
-    /// A uniform integer in `low..<high` (requires low < high).
+    /// A uniform integer in `low..<high`, unbiased (`low` when the range is empty).
     @inline(__always)
-    public func nextInt(_ low: Int, _ high: Int) -> Int {
-        let range = UInt64(high - low)
-        return low + Int(nextUInt64().multipliedFullWidth(by: range).high)
-    }
+    public func nextInt(_ low: Int, _ high: Int) -> Int { high > low ? core.int(in: low...(high - 1)) : low }
 
     /// Two independent standard normals (Box-Muller).
     @inline(__always)

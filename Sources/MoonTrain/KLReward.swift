@@ -47,7 +47,8 @@ public struct KLRewardOptions: Sendable {
 
 /// GTR-Turbo's KL guidance as a reward: from the agent's and the teacher's log-probabilities of the agent's sampled
 /// tokens, a per-token KL estimate, clamped, averaged over the masked (thought) tokens → one scalar per turn.
-/// The caller subtracts `beta ×` this from the turn's return/advantage after GAE (`GAE.subtractPenalty`).
+/// The caller subtracts `beta ×` this from the turn's return/advantage after GAE (stdlib/gtr/turbo.lua's
+/// `adjust_advantages` hook).
 /// No gradients: these are rewards.
 public enum KLReward {
 

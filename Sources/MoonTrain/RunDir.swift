@@ -1,6 +1,5 @@
 import Foundation
 import MoonCheckpoint
-import MoonImage
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -11,9 +10,10 @@ import Darwin
 ///
 ///     RUN/config.json          the resolved config (written atomically)
 ///     RUN/metrics.jsonl, .csv  per-update metrics
-///     RUN/checkpoints/         step-000012.safetensors, ...
-///     RUN/teacher/             merged teachers
-///     RUN/samples/             sample rollouts (images and texts)
+///     RUN/checkpoints/         step-000012.safetensors, optim-…, state-….json (named and pruned by run:save_state /
+///                              run:prune in TrainBindings.swift and stdlib/gtr/core.lua)
+///     RUN/teacher/             merged teachers (the GTR-Turbo pool)
+///     RUN/samples/             sample rollouts
 ///     RUN/plots/               PNG charts
 public final class RunDir {
     public enum Mode: String, Sendable {
@@ -28,8 +28,6 @@ public final class RunDir {
     public let path: String
     /// True when the run was opened on an existing, non-empty directory.
     public let resumed: Bool
-
-    public static let checkpointExtension = "safetensors"
 
     public init(_ path: String, mode: Mode = .create) throws {
         let op = "run_dir"
@@ -97,99 +95,9 @@ public final class RunDir {
         try MetricsLogger(directory: path, append: resumed)
     }
 
-    // MARK: checkpoints
-
-    /// `step-000012.safetensors` (6 digits at least; larger steps use more).
-    public static func checkpointFileName(step: Int, ext: String = checkpointExtension) -> String {
-        String(format: "step-%06d", step) + (ext.isEmpty ? "" : "." + ext)
-    }
-
-    /// The step number of a checkpoint file name (`step-000012.safetensors` → 12), nil for other names.
-    public static func checkpointStep(fileName: String, ext: String = checkpointExtension) -> Int? {
-        guard fileName.hasPrefix("step-") else { return nil }
-        var rest = fileName.dropFirst(5)
-        if !ext.isEmpty {
-            guard rest.hasSuffix("." + ext) else { return nil }
-            rest = rest.dropLast(ext.count + 1)
-        }
-        guard !rest.isEmpty, rest.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return Int(rest)
-    }
-
-    public func checkpointPath(step: Int) throws -> String {
-        guard step >= 0 else { throw TrainError("run_dir.checkpoint_path", named: "step", "must be >= 0, got \(step)") }
-        return (checkpointsDir as NSString).appendingPathComponent(RunDir.checkpointFileName(step: step))
-    }
-
-    public func teacherPath(step: Int) throws -> String {
-        guard step >= 0 else { throw TrainError("run_dir.teacher_path", named: "step", "must be >= 0, got \(step)") }
-        return (teacherDir as NSString).appendingPathComponent(RunDir.checkpointFileName(step: step))
-    }
-
-    /// Checkpoint files in `dir` (default: checkpoints/), sorted by step.
-    public func checkpoints(in dir: String? = nil) -> [(step: Int, path: String)] {
-        let d = dir ?? checkpointsDir
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []
-        return names.compactMap { n in RunDir.checkpointStep(fileName: n).map { ($0, (d as NSString).appendingPathComponent(n)) } }
-            .sorted { $0.0 < $1.0 }
-    }
-
-    /// The checkpoint with the highest step number, or nil when there is none.
-    public func latestCheckpoint() -> (step: Int, path: String)? { checkpoints().last }
-
-    /// Teacher files in teacher/, sorted by step.
-    public func teachers() -> [(step: Int, path: String)] { checkpoints(in: teacherDir) }
-
-    /// A path in samples/ (the name must be a plain file name).
-    public func samplePath(_ name: String) throws -> String {
-        try RunDir.checkPlainName(name, "run_dir.sample_path")
-        return (samplesDir as NSString).appendingPathComponent(name)
-    }
-
-    /// Writes one sample to samples/: `<name>.png` (when an image is given) and `<name>.json` (the record, with an
-    /// `"image"` member naming the PNG added when there is one), both atomically. `name` must be a plain file name
-    /// without extension, e.g. `"u0012-env3-step2"`. Returns the paths written.
-    @discardableResult
-    public func writeSample(_ name: String, image: RGBImage? = nil, record: TrainJSON) throws -> (json: String, png: String?) {
-        let op = "run_dir.write_sample"
-        try RunDir.checkPlainName(name, op)
-        guard var members = record.members else { throw TrainError(op, named: "record", "expected a JSON object") }
-        var png: String? = nil
-        if let img = image {
-            let p = (samplesDir as NSString).appendingPathComponent(name + ".png")
-            try writeFileAtomically(Data(try PNG.encode(img)), to: p)
-            png = p
-            members.removeAll { $0.key == "image" }
-            members.append(TrainJSON.Member("image", .string(name + ".png")))
-        }
-        let j = (samplesDir as NSString).appendingPathComponent(name + ".json")
-        try writeFileAtomically(TrainJSON.object(members).pretty() + "\n", to: j)
-        return (j, png)
-    }
-
-    /// plots/<metric>.png with the metric name made file-safe.
-    public func plotPath(_ metric: String) -> String {
-        (plotsDir as NSString).appendingPathComponent(RunDir.fileSafe(metric) + ".png")
-    }
-
+    /// A metric name made safe as a file name (plots/<name>.png).
     static func fileSafe(_ s: String) -> String {
         let t = String(s.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" })
         return t.isEmpty || t.hasPrefix(".") ? "_" + t : t
-    }
-
-    static func checkPlainName(_ name: String, _ op: String) throws {
-        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
-            throw TrainError(op, named: "name", "expected a plain file name, got '\(name)'")
-        }
-    }
-
-    /// Run directories (containing config.json or metrics.jsonl) directly under `root`, sorted by name.
-    public static func list(root: String) -> [String] {
-        let fm = FileManager.default
-        let names = (try? fm.contentsOfDirectory(atPath: root)) ?? []
-        return names.sorted().map { (root as NSString).appendingPathComponent($0) }.filter {
-            fm.fileExists(atPath: ($0 as NSString).appendingPathComponent("config.json"))
-                || fm.fileExists(atPath: ($0 as NSString).appendingPathComponent("metrics.jsonl"))
-        }
     }
 }

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import MoonTensor
 @testable import MoonCheckpoint
 
 final class MergeTests: XCTestCase {
@@ -137,7 +138,7 @@ final class MergeTests: XCTestCase {
     // MARK: semantics checked against direct formulas
 
     func randomModels(_ count: Int, n: Int, seed: UInt64, quantized: Bool = false) -> (base: [Float], models: [[Float]]) {
-        var rng = SplitMix(seed: seed)
+        var rng = Xoshiro256(seed: seed)
         let base = (0..<n).map { _ in Float(rng.normal()) }
         let models = (0..<count).map { _ in
             base.map { b -> Float in
@@ -189,7 +190,7 @@ final class MergeTests: XCTestCase {
     }
 
     func testSelectionRules() {
-        var rng = SplitMix(seed: 5)
+        var rng = Xoshiro256(seed: 5)
         for trial in 0..<300 {
             let n = 1 + Int(rng.next() % 60)
             let levels = 1 + Int(rng.next() % 6)
@@ -218,7 +219,7 @@ final class MergeTests: XCTestCase {
 
     /// The sampled top-k (one streaming pass) selects exactly what the full selection selects.
     func testSampledTopKMatchesFullSelection() {
-        var rng = SplitMix(seed: 77)
+        var rng = Xoshiro256(seed: 77)
         let n = 200_003
         let fallbacksBefore = Selection.sampledFallbacks
         defer { XCTAssertLessThanOrEqual(Selection.sampledFallbacks - fallbacksBefore, 2, "sampled bracket missed too often") }

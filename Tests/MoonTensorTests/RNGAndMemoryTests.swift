@@ -21,6 +21,33 @@ final class RNGAndMemoryTests: XCTestCase {
         XCTAssertEqual(g.nextUInt64(), x)
     }
 
+    func testXoshiroStreamIsTheReferenceAndSharedByGenerator() {
+        // xoshiro256** seeded by four SplitMix64 outputs, first outputs from an independent Python implementation
+        var x0 = Xoshiro256(seed: 0), x42 = Xoshiro256(seed: 42)
+        XCTAssertEqual((0..<3).map { _ in x0.next() }, [0x99ec_5f36_cb75_f2b4, 0xbf6e_1f78_4956_452a, 0x1a5f_849d_4933_e6e0])
+        XCTAssertEqual((0..<3).map { _ in x42.next() }, [0x1578_0b2e_0c2e_c716, 0x6104_d986_6d11_3a7e, 0xae17_5332_39e4_99a1])
+        // Generator (tensors) and Xoshiro256 (envs) are one stream
+        let g = Generator(seed: 7)
+        var x = Xoshiro256(seed: 7)
+        for _ in 0..<100 { XCTAssertEqual(g.nextUInt64(), x.next()) }
+        for _ in 0..<100 { XCTAssertEqual(g.nextInt(-5, 12), x.int(in: -5...11)) }
+        XCTAssertEqual(g.nextInt(3, 3), 3)  // an empty range gives its lower bound
+        // unbiased over a span where plain multiply-high is visibly biased: with span 3·2^62 every output ≡ 0 (mod 3)
+        // has two of the 2^64 inputs and the others one, so without rejection half the draws would be ≡ 0 (mod 3)
+        var r = Xoshiro256(seed: 1)
+        let span: UInt64 = 3 << 62
+        let upper = Int.min &+ Int(bitPattern: UInt(span - 1))
+        var zeros = 0
+        for _ in 0..<30_000 {
+            let offset = UInt64(bitPattern: Int64(r.int(in: Int.min...upper))) &- UInt64(bitPattern: Int64(Int.min))
+            XCTAssertLessThan(offset, span)
+            if offset % 3 == 0 { zeros += 1 }
+        }
+        XCTAssertEqual(Double(zeros) / 30_000, 1.0 / 3.0, accuracy: 0.02)
+        var copy = r
+        XCTAssertEqual(copy.next(), r.next())  // a value type: a copy forks the stream
+    }
+
     func testDistributions() throws {
         let n = try Tensor.randn([20_000], generator: Generator(seed: 1))
         XCTAssertEqual(try n.mean().item(), 0, accuracy: 0.03)

@@ -75,25 +75,6 @@ final class GAETests: XCTestCase {
         assertClose(r.returns, [1 + 0.5 + 0.25 + 0.125 * 10, 1 + 0.5 + 0.25 * 10, 1 + 0.5 * 10])
     }
 
-    func testNormalizeAndPenalty() throws {
-        let x: [Float] = [1, 2, 3, 4]
-        let n = try GAE.normalize(x, eps: 0)
-        let sd = Float((5.0 / 3.0).squareRoot())
-        assertClose(n, [-1.5 / sd, -0.5 / sd, 0.5 / sd, 1.5 / sd])
-        let masked = try GAE.normalize(x, mask: [true, true, false, false], eps: 0)
-        assertClose(masked, [Float(-0.5 / 0.5.squareRoot()), Float(0.5 / 0.5.squareRoot()), 3, 4])
-        let r = try GAE.compute(rewards: rewards, values: values, dones: dones, lastValues: [2, 5], steps: 3, envs: 2, gamma: 0.9, lambda: 0.5)
-        let p = try GAE.subtractPenalty(r, penalty: [1, 0, 0, 0, 0, 100], beta: 0.5)
-        assertClose(p.advantages, [0.45, 0.304, -1.0, 0.32, 2.3, -49.6])
-        assertClose(p.returns, [0.95, 0.504, 0.0, 0.72, 3.8, -49])
-    }
-
-    func testBootstrapTruncated() throws {
-        let r = try GAE.bootstrapTruncated(rewards: [1, 2, 3], truncated: [false, true, false], finalValues: [9, 4, 9], gamma: 0.5)
-        XCTAssertEqual(r, [1, 4, 3])
-        assertThrowsMessage(try GAE.bootstrapTruncated(rewards: [1], truncated: [true], finalValues: [], gamma: 0.5), contains: "'final_values'")
-    }
-
     func testBadInputs() {
         assertThrowsMessage(try GAE.compute(rewards: [1], values: [1, 2], dones: [false], lastValues: [0], steps: 1, envs: 1, gamma: 0.9, lambda: 0.95), contains: "'values'")
         assertThrowsMessage(try GAE.compute(rewards: [1], values: [1], dones: [false], lastValues: [], steps: 1, envs: 1, gamma: 0.9, lambda: 0.95), contains: "'last_values'")

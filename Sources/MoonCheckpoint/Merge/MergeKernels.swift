@@ -1,3 +1,4 @@
+import MoonTensor
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -27,13 +28,7 @@ public enum MergeKernels {
         let t = count < parallelThreshold ? 1 : max(1, min(threads, count / (parallelThreshold / 2)))
         if t == 1 { body(0..<count); return }
         // a few chunks per thread for balance
-        let chunks = t * 4
-        let size = (count + chunks - 1) / chunks
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = c * size
-            let hi = min(count, lo + size)
-            if lo < hi { body(lo..<hi) }
-        }
+        parallelFor(count, parts: t * 4) { _, lo, hi in body(lo..<hi) }
     }
 
     /// Merges one tensor. `base` is required for slerp and the task-arithmetic family and ignored otherwise
@@ -179,7 +174,7 @@ public enum MergeKernels {
                 }
             }
             if workers == 1 || n < parallelThreshold { for w in 0..<workers { work(w) } } else {
-                DispatchQueue.concurrentPerform(iterations: workers, execute: work)
+                parallelFor(workers, parts: workers) { w, _, _ in work(w) }
             }
         }
 

@@ -1,3 +1,4 @@
+import MoonTensor
 /// Magnitude selection for sparsification: which entries of a task vector survive.
 ///
 /// Ranks follow a *stable* sort of the magnitudes (PyTorch's CPU sort is stable): among equal magnitudes
@@ -145,11 +146,10 @@ enum Selection {
 /// Counter-based uniform random numbers: the value for (stream, index) does not depend on the order in
 /// which indices are visited, so DARE masks are identical for any thread count.
 enum CounterRNG {
+    /// SplitMix64's output function of `x` (one step from state `x`).
     @inline(__always) static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        var z = x
+        return Xoshiro256.splitMix(&z)
     }
 
     /// Uniform in [0, 1) with 53 bits.
