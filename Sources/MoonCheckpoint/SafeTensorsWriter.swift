@@ -39,12 +39,7 @@ public final class SafeTensorsWriter {
     public func append(name: String, floats: UnsafeBufferPointer<Float>) throws {
         let e = try expectNext(name, count: floats.count)
         guard e.dtype.isFloat else { throw SafeTensorsError(path: path, "tensor \"\(name)\" is \(e.dtype.rawValue); append ints, not floats") }
-        var failure: Error?
-        SafeTensorsWriter.encode(floats: floats, dtype: e.dtype) { chunk in
-            if failure == nil { do { try file.write(chunk) } catch { failure = error } }
-        }
-        if let f = failure { abort(); throw f }
-        next += 1
+        try write { sink in SafeTensorsWriter.encode(floats: floats, dtype: e.dtype, sink) }
     }
 
     public func append(name: String, floats: [Float]) throws {
@@ -55,8 +50,13 @@ public final class SafeTensorsWriter {
     public func append(name: String, ints: UnsafeBufferPointer<Int64>) throws {
         let e = try expectNext(name, count: ints.count)
         guard e.dtype.isInteger else { throw SafeTensorsError(path: path, "tensor \"\(name)\" is \(e.dtype.rawValue); append floats, not ints") }
+        try write { sink in SafeTensorsWriter.encode(ints: ints, dtype: e.dtype, sink) }
+    }
+
+    /// Writes the chunks `encode` produces as the next tensor's data; the first write error aborts the file.
+    private func write(_ encode: ((UnsafeRawBufferPointer) -> Void) -> Void) throws {
         var failure: Error?
-        SafeTensorsWriter.encode(ints: ints, dtype: e.dtype) { chunk in
+        encode { chunk in
             if failure == nil { do { try file.write(chunk) } catch { failure = error } }
         }
         if let f = failure { abort(); throw f }

@@ -3,15 +3,6 @@ import MoonTensor
 import CBLAS
 import Dispatch
 
-/// C[m, n] (+)= A[k, m]ᵀ · B[k, n].
-@inline(__always)
-func gemmTN(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-            _ c: UnsafeMutablePointer<Float>, _ ldc: Int, beta: Float = 0) {
-    if m == 0 || n == 0 { return }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb),
-                beta, c, Int32(ldc))
-}
-
 /// Scratch memory for a training step. Blocks are handed out in request order and kept after `reset()`, so a
 /// repeated step with the same shapes reuses them (no page faults on ~100 MB of fresh memory every step).
 final class Arena {

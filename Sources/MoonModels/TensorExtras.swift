@@ -50,22 +50,33 @@ func constantParameter(_ shape: [Int], _ value: Float) -> Tensor {
 
 // MARK: raw kernels (no autograd)
 
-/// C[m, n] = A[m, k] · B[n, k]ᵀ (+ beta·C), all row-major with leading dimensions.
+/// C[m, n] = op(A) · op(B) (+ beta·C), all row-major with leading dimensions: the raw kernels' one BLAS call.
+@inline(__always)
+func gemm(_ ta: CBLAS_TRANSPOSE, _ tb: CBLAS_TRANSPOSE, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
+          _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, beta: Float) {
+    if m == 0 || n == 0 { return }
+    cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// C[m, n] = A[m, k] · B[n, k]ᵀ (+ beta·C).
 @inline(__always)
 func gemmNT(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
             _ c: UnsafeMutablePointer<Float>, _ ldc: Int, beta: Float = 0) {
-    if m == 0 || n == 0 { return }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb),
-                beta, c, Int32(ldc))
+    gemm(CblasNoTrans, CblasTrans, m, n, k, a, lda, b, ldb, c, ldc, beta: beta)
 }
 
 /// C[m, n] = A[m, k] · B[k, n] (+ beta·C).
 @inline(__always)
 func gemmNN(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
             _ c: UnsafeMutablePointer<Float>, _ ldc: Int, beta: Float = 0) {
-    if m == 0 || n == 0 { return }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb),
-                beta, c, Int32(ldc))
+    gemm(CblasNoTrans, CblasNoTrans, m, n, k, a, lda, b, ldb, c, ldc, beta: beta)
+}
+
+/// C[m, n] = A[k, m]ᵀ · B[k, n] (+ beta·C).
+@inline(__always)
+func gemmTN(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+            _ c: UnsafeMutablePointer<Float>, _ ldc: Int, beta: Float = 0) {
+    gemm(CblasTrans, CblasNoTrans, m, n, k, a, lda, b, ldb, c, ldc, beta: beta)
 }
 
 /// out[r, :] = x[r, :] / rms(x[r, :]) * w for `rows` rows of width `d`.
