@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "MoonTensor", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "MoonCheckpoint", dependencies: ["MoonTensor"], swiftSettings: fast),
         .target(name: "MoonModels", dependencies: ["MoonTensor", "MoonCheckpoint"], swiftSettings: fast),
-        .target(name: "MoonImage", dependencies: ["CPNG"], swiftSettings: fast),
+        .target(name: "MoonImage", dependencies: ["CPNG", "MoonTensor"], swiftSettings: fast),
         .target(name: "MoonEnvs", dependencies: ["MoonTensor", "MoonImage", "MoonCheckpoint"], swiftSettings: fast),
         .target(name: "MoonTrain", dependencies: ["MoonTensor", "MoonImage", "MoonCheckpoint"], swiftSettings: fast),
         .target(name: "MoonLua",

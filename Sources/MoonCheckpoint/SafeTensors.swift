@@ -1,3 +1,4 @@
+import MoonTensor
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

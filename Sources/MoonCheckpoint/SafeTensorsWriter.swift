@@ -1,3 +1,4 @@
+import MoonTensor
 /// Streams a safetensors file to disk atomically, one tensor at a time.
 ///
 /// The header is computed up front from the planned entries (name, dtype, shape), so the data can be

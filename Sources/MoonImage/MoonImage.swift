@@ -1,5 +1,5 @@
 /// MoonImage: the image layer that envs and plots both use — `RGB`, `RGBImage`, the raster `Canvas`, the
-/// `BitmapFont` (no asset files) and `PNG` files through the system's libpng. Depends on nothing else in moonlab.
+/// `BitmapFont` (no asset files) and `PNG` files through the system's libpng (written through MoonTensor's `AtomicFile`).
 ///
 ///   var c = Canvas(width: 64, height: 64, background: .table)
 ///   c.text("24", x: 2, y: 2, scale: 2, .white)

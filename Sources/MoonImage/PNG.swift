@@ -1,5 +1,6 @@
 import CPNG
 import Foundation
+import MoonTensor
 
 /// Why an image could not be encoded, decoded or written.
 public enum ImageError: Error, CustomStringConvertible, Equatable {
@@ -64,8 +65,8 @@ public enum PNG {
 
     /// Writes an image to a PNG file (atomically: a reader sees the old file or the whole new one).
     public static func write(_ image: RGBImage, to path: String) throws {
-        let data = Data(try encode(image))
-        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+        let bytes = try encode(image)
+        do { try AtomicFile.write(to: path, bytes: bytes) } catch {
             throw ImageError.png("PNG.write: cannot write \(path): \(error)")
         }
     }

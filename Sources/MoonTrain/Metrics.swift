@@ -1,5 +1,4 @@
 import Foundation
-import MoonCheckpoint
 
 /// A metric value: a number or a text.
 public enum MetricValue: Equatable, Sendable, CustomStringConvertible {

@@ -1,5 +1,5 @@
 import MoonTensor
-@_exported import MoonCheckpoint  // TrainJSON is its JSON; writeFileAtomically is its AtomicFile
+@_exported import MoonCheckpoint  // TrainJSON is its JSON
 
 /// The JSON type of run configs and metrics records (MoonCheckpoint's one JSON type, under its old name).
 public typealias TrainJSON = JSON

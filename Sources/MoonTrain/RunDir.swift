@@ -1,10 +1,25 @@
 import Foundation
-import MoonCheckpoint
+import MoonTensor
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// Writes `data` to `path` atomically: a temporary file in the same directory is written, fsync'ed and renamed over
+/// `path` (then the directory is fsync'ed), so readers see either the old or the new content, never a torn file.
+/// For small text/JSON files (configs, metrics CSV); checkpoints use the safetensors writer. One home for atomic
+/// writes: this is `AtomicFile` (which refuses to replace devices, FIFOs and directories).
+public func writeFileAtomically(_ data: Data, to path: String) throws {
+    do { try AtomicFile.write(to: path, bytes: [UInt8](data)) } catch let e as FileIOError {
+        throw TrainError("write_file_atomically", e.description)
+    }
+}
+
+/// Writes UTF-8 text atomically (see `writeFileAtomically(_:to:)` for data).
+public func writeFileAtomically(_ text: String, to path: String) throws {
+    try writeFileAtomically(Data(text.utf8), to: path)
+}
 
 /// A training run's directory:
 ///

@@ -1,4 +1,3 @@
-import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -155,14 +154,4 @@ public final class AtomicFile {
         guard let i = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: i)...])
     }
-}
-
-/// Writes `data` to `path` atomically (through `AtomicFile`): readers see the old or the new content, never a torn file.
-public func writeFileAtomically(_ data: Data, to path: String) throws {
-    try AtomicFile.write(to: path) { f in try data.withUnsafeBytes { try f.write($0) } }
-}
-
-/// Writes UTF-8 text to `path` atomically (through `AtomicFile`).
-public func writeFileAtomically(_ text: String, to path: String) throws {
-    try AtomicFile.write(to: path, string: text)
 }
