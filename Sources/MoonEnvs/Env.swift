@@ -1,3 +1,5 @@
+import MoonCheckpoint
+
 /// The environment protocol, observations, step results, errors and the shared episode machinery.
 
 /// Errors raised by MoonEnvs (bad options, unknown env names, bad data).
@@ -228,3 +230,6 @@ public class EnvBase {
     public var name: String { envName }
     public var actionSpace: [String] { actions }
 }
+
+/// `s` as a JSON string literal: `JSON.quote` under the name the env files (and the household branch) use.
+func jsonString(_ s: String) -> String { JSON.quote(s) }
