@@ -46,14 +46,14 @@ final class PlotTests: XCTestCase {
         let single = try Plot.plotRuns([root + "/runA"])
         XCTAssertEqual(single.map { ($0 as NSString).lastPathComponent }, ["success_rate.png", "return.png", "entropy.png", "kl.png"])
         for p in single {
-            let img = try PNG.decodeStored(Array(FileManager.default.contents(atPath: p)!))
+            let img = try PNG.decode(Array(FileManager.default.contents(atPath: p)!))
             XCTAssertEqual(img.width, 640)
             XCTAssertGreaterThan(img.count(Plot.palette[0]), 100, p)
         }
         let out = root + "/compare"
         let overlay = try Plot.plotRuns([root + "/runA", root + "/runB"], metrics: ["success_rate", "entropy+kl"], outputDir: out)
         XCTAssertEqual(overlay.map { ($0 as NSString).lastPathComponent }, ["success_rate.png", "entropy_kl.png"])
-        let img = try PNG.decodeStored(Array(FileManager.default.contents(atPath: overlay[0])!))
+        let img = try PNG.decode(Array(FileManager.default.contents(atPath: overlay[0])!))
         XCTAssertGreaterThan(img.count(Plot.palette[0]), 100)
         XCTAssertGreaterThan(img.count(Plot.palette[1]), 100)  // the second run's line
         assertThrowsMessage(try Plot.plotRuns([root + "/runA"], metrics: ["nope"]), contains: "'nope'")
