@@ -1,3 +1,4 @@
+import MoonTensor
 import Foundation
 
 /// A PNG writer (8-bit RGB, per-row adaptive filters, zlib stream of deflate-compressed data — see Deflate.swift —,
@@ -190,8 +191,7 @@ public enum PNG {
 
     /// Write an image to a PNG file.
     public static func write(_ image: RGBImage, to path: String) throws {
-        let data = Data(encode(image))
-        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+        do { try AtomicFile.write(to: path, bytes: encode(image)) } catch {
             throw EnvError.badData("PNG.write: cannot write \(path): \(error)")
         }
     }

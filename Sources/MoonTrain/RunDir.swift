@@ -1,5 +1,6 @@
 import Foundation
 import MoonEnvs
+import MoonTensor
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -8,34 +9,12 @@ import Darwin
 
 /// Writes `data` to `path` atomically: a temporary file in the same directory is written, fsync'ed and renamed over
 /// `path` (then the directory is fsync'ed), so readers see either the old or the new content, never a torn file.
-/// For small text/JSON files (configs, metrics CSV); checkpoints use the safetensors writer.
+/// For small text/JSON files (configs, metrics CSV); checkpoints use the safetensors writer. One home for atomic
+/// writes: this is `AtomicFile` (which refuses to replace devices, FIFOs and directories).
 public func writeFileAtomically(_ data: Data, to path: String) throws {
-    let op = "write_file_atomically"
-    let url = URL(fileURLWithPath: path)
-    let dir = url.deletingLastPathComponent().path
-    let tmp = (dir as NSString).appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw TrainError(op, "cannot create \(tmp): \(String(cString: strerror(errno)))") }
-    var ok = false
-    defer { if !ok { unlink(tmp) } }
-    let written: Bool = data.withUnsafeBytes { raw -> Bool in
-        guard var p = raw.baseAddress else { return true }
-        var left = raw.count
-        while left > 0 {
-            let n = write(fd, p, left)
-            if n < 0 { if errno == EINTR { continue }; return false }
-            left -= n; p += n
-        }
-        return true
+    do { try AtomicFile.write(to: path, bytes: [UInt8](data)) } catch let e as FileIOError {
+        throw TrainError("write_file_atomically", e.description)
     }
-    let err = errno
-    guard written else { close(fd); throw TrainError(op, "cannot write \(tmp): \(String(cString: strerror(err)))") }
-    guard fsync(fd) == 0 else { let e = errno; close(fd); throw TrainError(op, "fsync failed for \(tmp): \(String(cString: strerror(e)))") }
-    close(fd)
-    guard rename(tmp, path) == 0 else { throw TrainError(op, "cannot rename \(tmp) to \(path): \(String(cString: strerror(errno)))") }
-    ok = true
-    let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_CLOEXEC)
-    if dfd >= 0 { _ = fsync(dfd); close(dfd) }
 }
 
 /// Writes UTF-8 text atomically (see `writeFileAtomically(_:to:)` for data).
@@ -64,6 +43,8 @@ public final class RunDir {
     public let path: String
     /// True when the run was opened on an existing, non-empty directory.
     public let resumed: Bool
+    /// Names of the temporary files of interrupted writes removed when the run was opened.
+    public private(set) var sweptTemporaries: [String] = []
 
     public static let checkpointExtension = "safetensors"
 
@@ -94,6 +75,10 @@ public final class RunDir {
                 throw TrainError(op, named: "path", "cannot create \(d): \(error.localizedDescription)")
             }
         }
+        // temp files of writes a kill -9 interrupted (checkpoints are megabytes each)
+        for d in [path, checkpointsDir, teacherDir, samplesDir, plotsDir] {
+            sweptTemporaries += AtomicFile.sweepTemporaries(in: d)
+        }
     }
 
     public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
@@ -122,7 +107,7 @@ public final class RunDir {
 
     /// The stored config, or nil when none was written yet.
     public func readConfig() throws -> TrainJSON? {
-        guard let d = FileManager.default.contents(atPath: configPath) else { return nil }
+        guard let d = try? RegularFile.read(configPath) else { return nil }
         do { return try TrainJSON.parse(String(decoding: d, as: UTF8.self)) } catch {
             throw TrainError("run_dir.read_config", "\(configPath): \(error)")
         }
