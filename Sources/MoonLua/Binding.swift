@@ -1,5 +1,6 @@
 import CLua
 import CLuaShim
+import Foundation
 import MoonTensor
 
 /// A Swift function exported to Lua. It returns the number of values it pushed; any error it throws becomes a Lua
@@ -62,6 +63,21 @@ extension LuaState {
 
     /// The text of a Swift error raised inside binding `name`, prefixed with the function name when it lacks it.
     func describe(_ error: Error, in name: String) -> String {
+        luaNames(describeRaw(error, in: name))
+    }
+
+    /// Swift names that lower layers put in their messages, as Lua users know them.
+    static let luaNameForSwiftName: [(String, String)] = [("Tensor.noGrad", "moon.no_grad")]
+
+    private func luaNames(_ text: String) -> String {
+        var out = text
+        for (swift, lua) in LuaState.luaNameForSwiftName where out.contains(swift) {
+            out = out.replacingOccurrences(of: swift, with: lua)
+        }
+        return out
+    }
+
+    private func describeRaw(_ error: Error, in name: String) -> String {
         let text: String
         switch error {
         case let e as LuaArgumentError: return e.message

@@ -122,13 +122,15 @@ extension LuaCall {
     /// A Lua sequence of tensors.
     public func tensors(_ i: Int32, _ name: String = "") throws -> [Tensor] {
         guard lua_type(L, i) == LUA_TTABLE else { throw argumentError(i, name, expected: "table of moon.Tensor") }
-        let n = Int(lua_rawlen(L, i))
+        let t = lua_absindex(L, i)
+        let n = Int(lua_rawlen(L, t))
         var out: [Tensor] = []
         for k in 0..<n {
-            lua_rawgeti(L, i, lua_Integer(k + 1))
+            lua_rawgeti(L, t, lua_Integer(k + 1))
             defer { moon_pop(L, 1) }
             guard let t = state.object(at: -1, as: Tensor.self) else {
-                throw argumentError(i, name, expected: "table of moon.Tensor", got: "\(typeName(-1)) at index \(k + 1)")
+                let what = objectTypeName(-1) == "moon.Tensor" ? "this tensor was closed" : "expected moon.Tensor, got \(typeName(-1))"
+                throw LuaArgumentError("\(function): \(label(i, name, element: k + 1)): \(what)")
             }
             out.append(t)
         }
