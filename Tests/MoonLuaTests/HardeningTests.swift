@@ -21,7 +21,8 @@ final class HardeningTests: XCTestCase {
     func testInterruptStopsLongSwiftCall() {
         // 200000 demonstrations take about a minute; Ctrl-C stops the Swift loop itself
         let r = interrupted("moon.env.demos('points24', 200000)")
-        XCTAssertTrue(r.message.contains("moon.env.demos: interrupted"), r.message)
+        // "moon.env.demos: interrupted" from the Swift loop, or "interrupted!" from the hook once it returned
+        XCTAssertTrue(r.message.contains("interrupted"), r.message)
         XCTAssertLessThan(r.seconds, 0.3 + 1.0)
     }
 

@@ -72,7 +72,7 @@ end)
 
 -- Hostile inputs over every export (tests/lua/fuzz_hostile.lua), in a child process so that a crash is reported with
 -- the call that caused it: extreme numbers in every slot, special paths, wrong option tables, deep nesting,
--- coroutines. FUZZ_SECONDS sets its time budget (default 60).
+-- coroutines. FUZZ_SECONDS sets its time budget (default 45).
 T.it("hostile calls over every export (extreme numbers, special paths, nesting, coroutines) never kill the process", function()
   local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "tests/lua/"
   local driver = here .. "fuzz_hostile.lua"
@@ -80,7 +80,7 @@ T.it("hostile calls over every export (extreme numbers, special paths, nesting, 
   local scratch = os.tmpname(); os.remove(scratch)
   assert(os.execute("mkdir -p " .. scratch .. " && mkfifo " .. scratch .. "/fifo && ln -s /dev/null " .. scratch .. "/link-to-null"))
   local trace = scratch .. "/trace"
-  local seconds = os.getenv("FUZZ_SECONDS") or "60"
+  local seconds = os.getenv("FUZZ_SECONDS") or "45"
   local cmd = ("cd %s && MOONLAB_MAX_ALLOC=268435456 timeout -s KILL %d %q run %q %q %q %s 2>&1")
     :format(scratch, tonumber(seconds) + 120, moon.executable(), driver, trace, scratch, seconds)
   local p = io.popen(cmd)
