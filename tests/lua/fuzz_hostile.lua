@@ -2,6 +2,7 @@
 -- scratch directory, with MOONLAB_MAX_ALLOC set, so that a crash is reported with the call that caused it).
 --
 --   moonlab run tests/lua/fuzz_hostile.lua TRACE_FILE SCRATCH_DIR [SECONDS]
+--   (FUZZ_START=N skips the first N-1 calls: scripts/fuzz-lua-crashes uses it to go on past a crash)
 --
 -- Targets are found automatically: every function under `moon` (and `help`), and every method of every moonlab
 -- object type registered in the Lua registry (metatables with __moonobj and __methods), so bindings added later are
@@ -145,8 +146,10 @@ local function describe(v)
   return t
 end
 
+local start_at = tonumber(os.getenv("FUZZ_START") or "0")  -- skip calls before this one (to go on after a crash)
 local function call(target, args, n, in_coroutine)
   calls = calls + 1
+  if calls < start_at then return end
   local parts = {}
   for i = 1, n do parts[i] = describe(args[i]) end
   trace:write(calls, " ", target.name, "(", table.concat(parts, ", "), ")", in_coroutine and " [coroutine]" or "", "\n")

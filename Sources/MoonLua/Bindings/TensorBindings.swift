@@ -143,12 +143,13 @@ extension LuaState {
                 let low = try call.integer(1, "low"), high = try call.integer(2, "high")
                 let (shape, next) = try call.shape(from: 3)
                 try call.checkShape(shape, 3, "size")
+                try call.checkElementCount(checkedProduct(shape.map { max($0, 0) }) ?? Int.max, 3, "size", elementSize: 8)
                 let opts = try call.options(next, allowed: ["generator"])
                 return call.push(tensor: try Tensor.randint(low, high, shape, generator: try generatorOption(opts, call)))
             }),
             ("randperm", "moon.randperm(n [, opts]) -> a random permutation of 0..n-1 (int64). opts: generator", { call in
                 let opts = try call.options(2, allowed: ["generator"])
-                try call.checkElementCount(try call.integer(1, "n"), 1, "n")
+                try call.checkElementCount(try call.integer(1, "n"), 1, "n", elementSize: 8)
                 return call.push(tensor: try Tensor.randperm(try call.integer(1, "n"), generator: try generatorOption(opts, call)))
             }),
             ("cat", "moon.cat({a, b, ...} [, dim=1]) -> concatenation along dim", { call in
