@@ -2,7 +2,7 @@
 -- scratch directory, with MOONLAB_MAX_ALLOC set, so that a crash is reported with the call that caused it).
 --
 --   moonlab run tests/lua/fuzz_hostile.lua TRACE_FILE SCRATCH_DIR [SECONDS]
---   (FUZZ_START=N skips the first N-1 calls: scripts/fuzz-lua-crashes uses it to go on past a crash)
+--   (FUZZ_START=N skips the first N-1 calls: scripts/fuzz-lua uses it to go on past a crash)
 --
 -- Targets are found automatically: every function under `moon` (and `help`), and every method of every moonlab
 -- object type registered in the Lua registry (metatables with __moonobj and __methods), so bindings added later are
@@ -125,6 +125,7 @@ table.sort(method_targets, function(a, b) return a.name < b.name end)
 -- calling -----------------------------------------------------------------------------------------------------------
 
 local calls, errors, violations, slow = 0, 0, {}, {}
+local start_at = tonumber(os.getenv("FUZZ_START") or "0")  -- skip calls before this one (to go on after a crash)
 local bad_patterns = {"Optional%(", "Swift%.", "Tensor%.noGrad", "expected moon%.Tensor, got moon%.Tensor", "Fatal error"}
 local function check_message(name, err)
   if type(err) ~= "string" or err == "" then
@@ -146,7 +147,6 @@ local function describe(v)
   return t
 end
 
-local start_at = tonumber(os.getenv("FUZZ_START") or "0")  -- skip calls before this one (to go on after a crash)
 local function call(target, args, n, in_coroutine)
   calls = calls + 1
   if calls < start_at then return end
@@ -177,6 +177,7 @@ local function fuzz_target(target, make_self)
   for _, template in ipairs(templates) do
     for slot = 1, math.min(#template + 1, 4) do
       for _, v in ipairs(pool) do
+        if calls + 1 < start_at then calls = calls + 1; goto next end  -- skipped: no instance made either
         local args = fill(template, t)
         local offset = 0
         if make_self then
@@ -188,6 +189,7 @@ local function fuzz_target(target, make_self)
         call(target, args, math.max(#template, slot) + offset, calls % 2 == 0)
         if moon.clock() - t0 > 1.5 then slow[#slow + 1] = target.name; return end
         if moon.clock() - started > budget then return end
+        ::next::
       end
     end
   end
