@@ -12,6 +12,11 @@ import Foundation
 
 let fuzzTargets: [String: (UnsafeRawBufferPointer) -> Void] = [
     "safetensors": { bytes in _ = try? SafeTensorsFile.parseHeader(bytes, path: "fuzz.safetensors") },
+    "checkpoint": { bytes in  // the whole load path of a corrupted checkpoint file: header, offsets, conversions
+        let path = NSTemporaryDirectory() + "/moonfuzz-\(getpid()).safetensors"
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { return }
+        _ = try? Checkpoint.readTensors(path: path)
+    },
     "json": { bytes in _ = try? TrainJSON.parse(String(decoding: bytes, as: UTF8.self)) },
     "foundation_json": { bytes in _ = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) },
     "png": { bytes in _ = try? PNG.decode([UInt8](bytes)) },

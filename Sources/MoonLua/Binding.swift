@@ -384,7 +384,7 @@ public struct LuaOptions {
                 v = luaCheckedInteger(lua_tonumberx(call.L, -1, nil))
             }
             guard let v else {
-                throw LuaArgumentError("\(call.function): option '\(key)': expected an integer of magnitude at most 2^53, got \(luaNumberText(lua_tonumberx(call.L, -1, nil)))")
+                throw LuaArgumentError("\(call.function): option '\(key)': expected an integer of magnitude at most 2^53, got \(lua_isinteger(call.L, -1) != 0 ? String(lua_tointegerx(call.L, -1, nil)) : luaNumberText(lua_tonumberx(call.L, -1, nil)))")
             }
             return v
         } ?? d

@@ -52,9 +52,9 @@ extension LuaCall {
     }
 
     /// The error for a number that is not a usable integer.
-    func integerError(_ index: Int32, _ name: String, _ v: Double, element: Int? = nil) -> LuaArgumentError {
+    func integerError(_ index: Int32, _ name: String, _ v: Double, element: Int? = nil, text: String? = nil) -> LuaArgumentError {
         let what = v == v.rounded() && v.isFinite ? "an integer of magnitude at most 2^53" : "an integer"
-        return LuaArgumentError("\(function): \(label(index, name, element: element)): expected \(what), got \(luaNumberText(v))")
+        return LuaArgumentError("\(function): \(label(index, name, element: element)): expected \(what), got \(text ?? luaNumberText(v))")
     }
 
     /// The integer at stack slot `slot` (a Lua integer, or a float with an exact integral value) checked by
@@ -63,7 +63,9 @@ extension LuaCall {
         guard lua_type(L, slot) == LUA_TNUMBER else { return nil }
         if lua_isinteger(L, slot) != 0 {
             let v = lua_tointegerx(L, slot, nil)
-            guard v.magnitude <= UInt64(LuaLimits.maxInteger) else { throw integerError(index, name, Double(v), element: element) }
+            guard v.magnitude <= UInt64(LuaLimits.maxInteger) else {
+                throw integerError(index, name, Double(v), element: element, text: String(v))
+            }
             return Int(v)
         }
         let d = lua_tonumberx(L, slot, nil)

@@ -13,7 +13,7 @@ import Darwin
 /// writes: this is `AtomicFile` (which refuses to replace devices, FIFOs and directories).
 public func writeFileAtomically(_ data: Data, to path: String) throws {
     do { try AtomicFile.write(to: path, bytes: [UInt8](data)) } catch let e as FileIOError {
-        throw TrainError("write_file_atomically", e.description)
+        throw TrainError("write_file_atomically", "cannot create \(path) atomically: \(e.description)")
     }
 }
 
