@@ -78,7 +78,11 @@ T.it("hostile calls over every export (extreme numbers, special paths, nesting, 
   local driver = here .. "fuzz_hostile.lua"
   if driver:sub(1, 1) ~= "/" then driver = os.getenv("PWD") .. "/" .. driver end
   local scratch = os.tmpname(); os.remove(scratch)
-  assert(os.execute("mkdir -p " .. scratch .. " && mkfifo " .. scratch .. "/fifo && ln -s /dev/null " .. scratch .. "/link-to-null"))
+  assert(os.execute("mkdir -p " .. scratch .. " && mkfifo " .. scratch .. "/fifo"))
+  -- private device nodes where mknod works (root), so a broken build never replaces the real /dev/null
+  os.execute("mknod -m 666 " .. scratch .. "/null c 1 3 2>/dev/null; mknod -m 444 " .. scratch .. "/zero c 1 5 2>/dev/null")
+  assert(os.execute("if [ -c " .. scratch .. "/null ]; then ln -s " .. scratch .. "/null " .. scratch .. "/link-to-null; " ..
+                    "else ln -s /dev/null " .. scratch .. "/link-to-null; fi"))
   local trace = scratch .. "/trace"
   local seconds = os.getenv("FUZZ_SECONDS") or "45"
   local cmd = ("cd %s && MOONLAB_MAX_ALLOC=268435456 timeout -s KILL %d %q run %q %q %q %s 2>&1")

@@ -47,7 +47,7 @@ extension LuaCall {
         let n = t.ndim + extra
         guard n > 0 else { return d > 0 ? d - 1 : d }  // 0-d tensors: the tensor op explains
         guard d != 0, d >= -n, d <= n else {
-            throw LuaArgumentError("\(function): \(label(i, name)): dim \(d) out of range for a \(t.ndim)-d tensor (expected 1..\(n) or -\(n)..-1)")
+            throw LuaArgumentError("\(function): \(label(i, name)): dim \(d) out of range for a \(t.ndim)-d tensor (expected 1..\(n) or -\(n)..-1; dims are 1-based)")
         }
         return d > 0 ? d - 1 : d
     }
