@@ -210,9 +210,10 @@ int moon_gc_count(lua_State *L) { return lua_gc(L, LUA_GCCOUNT, 0); }
 
 /* ---- interrupts ---- */
 
-static lua_State *volatile g_L = NULL;
+static lua_State *volatile g_L = NULL;       /* the thread to stop: the main thread, or the one in a binding */
 static volatile sig_atomic_t g_running = 0;
 static volatile sig_atomic_t g_prompt_interrupt = 0;
+static volatile sig_atomic_t g_interrupt = 0; /* polled by long Swift loops and by the dispatcher */
 
 static void stop_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
@@ -223,6 +224,7 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
 static void on_sigint(int sig) {
     (void)sig;
     if (g_running && g_L) {
+        g_interrupt = 1;
         /* lua_sethook is safe to call from a signal handler (as lua.c does) */
         lua_sethook(g_L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
     } else {
@@ -247,7 +249,10 @@ void moon_install_sigint(lua_State *L) {
     sigaction(SIGINT, &sa, NULL);
 }
 
-void moon_set_running(int running) { g_running = running; }
+void moon_set_running(int running) {
+    g_interrupt = 0;
+    g_running = running;
+}
 
 int moon_take_prompt_interrupt(void) {
     int v = g_prompt_interrupt;
@@ -256,7 +261,18 @@ int moon_take_prompt_interrupt(void) {
 }
 
 void moon_request_interrupt(lua_State *L) {
+    g_interrupt = 1;
     lua_sethook(L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+int moon_interrupt_pending(void) { return g_interrupt; }
+
+void moon_clear_interrupt(void) { g_interrupt = 0; }
+
+lua_State *moon_swap_running_thread(lua_State *L) {
+    lua_State *old = g_L;
+    if (old != NULL) g_L = L; /* only once the REPL installed its handler */
+    return old;
 }
 
 /* ---- readline completion ---- */

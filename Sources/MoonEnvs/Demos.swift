@@ -1,3 +1,4 @@
+import MoonTensor
 /// Demonstrations: solver rollouts as (observation, response) pairs in the task's answer format.
 
 public struct Demo: Sendable {
@@ -23,6 +24,7 @@ public enum Demos {
         var episode = 0
         var attempts = 0
         while out.count < n {
+            try Interrupt.check()  // Ctrl-C: demos(…, 200000) stops within milliseconds
             var obs = env.reset(seed: EnvRandom.derive(seed, UInt64(attempts)))
             attempts += 1
             if attempts > 100 * max(n, 1) + 1000 { break }
@@ -53,6 +55,7 @@ public enum Demos {
         var wins = 0, solvable = 0
         var total = 0.0
         for e in 0..<episodes {
+            try Interrupt.check()
             _ = env.reset(seed: EnvRandom.derive(seed, UInt64(e)))
             if let f = env as? FormulaCardEnv, f.isSolvable { solvable += 1 }
             while true {

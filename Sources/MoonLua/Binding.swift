@@ -1,5 +1,7 @@
 import CLua
 import CLuaShim
+import Foundation
+import MoonTensor
 
 /// A Swift function exported to Lua. It returns the number of values it pushed; any error it throws becomes a Lua
 /// error (raised by the C trampoline after this frame has returned).
@@ -25,8 +27,22 @@ extension LuaState {
     static let dispatch: moon_dispatch_fn = { L, raw in
         guard let L, let raw else { return MOON_ERROR_SENTINEL }
         let box = Unmanaged<FunctionBox>.fromOpaque(raw).takeUnretainedValue()
+        // Every binding works on the stack of the thread that called it (a coroutine's own lua_State), never on
+        // the main thread's: switch the state's running thread for the duration of the call.
+        let lifetime = box.state.lifetime
+        let saved = lifetime.current
+        lifetime.current = L
+        let savedSignalThread = moon_swap_running_thread(L)
+        defer {
+            lifetime.current = saved
+            _ = moon_swap_running_thread(savedSignalThread ?? saved)
+        }
         let call = LuaCall(state: box.state, function: box.name)
         do {
+            // Ctrl-C: a loop of short Swift calls stops at the next one, not only at the next Lua hook.
+            if moon_interrupt_pending() != 0 { throw LuaArgumentError("\(box.name): interrupted") }
+            // Room for the results and scratch values of any binding (a coroutine starts with a small stack).
+            guard lua_checkstack(L, 40) != 0 else { throw LuaArgumentError("\(box.name): Lua stack overflow") }
             return try box.body(call)
         } catch {
             lua_settop(L, 0)
@@ -40,10 +56,28 @@ extension LuaState {
         Unmanaged<AnyObject>.fromOpaque(raw).release()
     }
 
-    static func installDispatcher() { moon_set_dispatcher(dispatch, release) }
+    static func installDispatcher() {
+        moon_set_dispatcher(dispatch, release)
+        Interrupt.probe = { moon_interrupt_pending() != 0 }
+    }
 
     /// The text of a Swift error raised inside binding `name`, prefixed with the function name when it lacks it.
     func describe(_ error: Error, in name: String) -> String {
+        luaNames(describeRaw(error, in: name))
+    }
+
+    /// Swift names that lower layers put in their messages, as Lua users know them.
+    static let luaNameForSwiftName: [(String, String)] = [("Tensor.noGrad", "moon.no_grad")]
+
+    private func luaNames(_ text: String) -> String {
+        var out = text
+        for (swift, lua) in LuaState.luaNameForSwiftName where out.contains(swift) {
+            out = out.replacingOccurrences(of: swift, with: lua)
+        }
+        return out
+    }
+
+    private func describeRaw(_ error: Error, in name: String) -> String {
         let text: String
         switch error {
         case let e as LuaArgumentError: return e.message
@@ -143,6 +177,12 @@ public struct LuaCall {
         return state.string(at: -1)
     }
 
+    /// The error for an object of the right type whose Swift object was released (`<close>`, `:free()`).
+    func closedError(_ i: Int32, _ name: String, _ tname: String) -> LuaArgumentError {
+        let short = (tname.split(separator: ".").last.map(String.init) ?? tname).lowercased()
+        return LuaArgumentError("\(function): \(label(i, name)): this \(short) was closed")
+    }
+
     public func isNoneOrNil(_ i: Int32) -> Bool { moon_isnoneornil(L, i) != 0 }
 
     // MARK: required arguments
@@ -154,14 +194,11 @@ public struct LuaCall {
         return v
     }
 
+    /// An integer argument, checked: NaN, ±inf, non-integral values and magnitudes over 2^53 are errors naming the
+    /// argument (`LuaLimits.maxInteger`; seeds that need 64 bits use `integer64`).
     public func integer(_ i: Int32, _ name: String = "") throws -> Int {
-        guard lua_type(L, i) == LUA_TNUMBER else { throw argumentError(i, name, expected: "integer") }
-        var ok: Int32 = 0
-        let v = lua_tointegerx(L, i, &ok)
-        guard ok != 0 else {
-            throw argumentError(i, name, expected: "integer", got: "number \(lua_tonumberx(L, i, nil))")
-        }
-        return Int(v)
+        guard let v = try checkedInteger(at: i, i, name) else { throw argumentError(i, name, expected: "integer") }
+        return v
     }
 
     public func string(_ i: Int32, _ name: String = "") throws -> String {
@@ -192,20 +229,22 @@ public struct LuaCall {
     public func object<T: AnyObject>(_ i: Int32, _ name: String = "", as type: T.Type = T.self) throws -> T {
         if let o = state.object(at: i, as: type) { return o }
         let tname = state.typeNames[ObjectIdentifier(type)] ?? String(describing: type)
+        if objectTypeName(i) == tname { throw closedError(i, name, tname) }
         throw argumentError(i, name, expected: tname)
     }
 
     /// An array of numbers from a Lua sequence.
     public func numbers(_ i: Int32, _ name: String = "") throws -> [Double] {
         guard lua_type(L, i) == LUA_TTABLE else { throw argumentError(i, name, expected: "table of numbers") }
-        let n = Int(lua_rawlen(L, i))
+        let t = lua_absindex(L, i)
+        let n = Int(lua_rawlen(L, t))
+        try Allocation.check(bytes: n.multipliedReportingOverflow(by: 8).overflow ? Int.max : n * 8)
         var out = [Double](); out.reserveCapacity(n)
         for k in 0..<n {
-            lua_rawgeti(L, i, lua_Integer(k + 1))
+            lua_rawgeti(L, t, lua_Integer(k + 1))
             defer { moon_pop(L, 1) }
             guard lua_type(L, -1) == LUA_TNUMBER else {
-                throw argumentError(i, name, expected: "table of numbers",
-                                    got: "\(state.typeName(at: -1)) at index \(k + 1)")
+                throw LuaArgumentError("\(function): \(label(i, name, element: k + 1)): expected number, got \(typeName(-1))")
             }
             out.append(lua_tonumberx(L, -1, nil))
         }
@@ -215,14 +254,15 @@ public struct LuaCall {
     /// An array of strings from a Lua sequence.
     public func strings(_ i: Int32, _ name: String = "") throws -> [String] {
         guard lua_type(L, i) == LUA_TTABLE else { throw argumentError(i, name, expected: "table of strings") }
-        let n = Int(lua_rawlen(L, i))
+        let t = lua_absindex(L, i)
+        let n = Int(lua_rawlen(L, t))
+        try Allocation.check(bytes: n.multipliedReportingOverflow(by: 16).overflow ? Int.max : n * 16)
         var out = [String]()
         for k in 0..<n {
-            lua_rawgeti(L, i, lua_Integer(k + 1))
+            lua_rawgeti(L, t, lua_Integer(k + 1))
             defer { moon_pop(L, 1) }
             guard lua_type(L, -1) == LUA_TSTRING, let s = state.string(at: -1) else {
-                throw argumentError(i, name, expected: "table of strings",
-                                    got: "\(state.typeName(at: -1)) at index \(k + 1)")
+                throw LuaArgumentError("\(function): \(label(i, name, element: k + 1)): expected string, got \(typeName(-1))")
             }
             out.append(s)
         }
@@ -332,12 +372,21 @@ public struct LuaOptions {
         } ?? d
     }
 
+    /// An integer option, checked as `LuaCall.integer` checks arguments.
     public func integer(_ key: String, default d: Int) throws -> Int {
         try withValue(key) {
-            var ok: Int32 = 0
-            let v = lua_tointegerx(call.L, -1, &ok)
-            guard lua_type(call.L, -1) == LUA_TNUMBER, ok != 0 else { throw wrongType(key, "integer") }
-            return Int(v)
+            guard lua_type(call.L, -1) == LUA_TNUMBER else { throw wrongType(key, "integer") }
+            var v: Int?
+            if lua_isinteger(call.L, -1) != 0 {
+                let i = lua_tointegerx(call.L, -1, nil)
+                if i.magnitude <= UInt64(LuaLimits.maxInteger) { v = Int(i) }
+            } else {
+                v = luaCheckedInteger(lua_tonumberx(call.L, -1, nil))
+            }
+            guard let v else {
+                throw LuaArgumentError("\(call.function): option '\(key)': expected an integer of magnitude at most 2^53, got \(lua_isinteger(call.L, -1) != 0 ? String(lua_tointegerx(call.L, -1, nil)) : luaNumberText(lua_tonumberx(call.L, -1, nil)))")
+            }
+            return v
         } ?? d
     }
 
@@ -385,7 +434,11 @@ public struct LuaOptions {
     public func object<T: AnyObject>(_ key: String, as type: T.Type = T.self) throws -> T? {
         try withValue(key) {
             guard let o = call.state.object(at: -1, as: type) else {
-                throw wrongType(key, call.state.typeNames[ObjectIdentifier(type)] ?? String(describing: type))
+                let tname = call.state.typeNames[ObjectIdentifier(type)] ?? String(describing: type)
+                if call.objectTypeName(-1) == tname {
+                    throw LuaArgumentError("\(call.function): option '\(key)': this \((tname.split(separator: ".").last.map(String.init) ?? tname).lowercased()) was closed")
+                }
+                throw wrongType(key, tname)
             }
             return o
         }

@@ -7,23 +7,26 @@ import Foundation
 /// Every call from Swift into Lua goes through a protected call with a traceback handler; no raising Lua API is
 /// ever called from a Swift frame (DESIGN.md, "The Lua/Swift boundary").
 public final class LuaState {
-    /// The raw state. Use only non-raising Lua APIs on it from Swift.
-    public let L: OpaquePointer
+    /// The raw state of the running thread: the main thread, or the coroutine whose call into a binding is running
+    /// (the dispatcher switches it). Use only non-raising Lua APIs on it from Swift.
+    public var L: OpaquePointer { lifetime.current }
+    /// The main thread (the state `lua_close` closes).
+    public var mainThread: OpaquePointer { lifetime.main }
     /// Where the Lua stdlib/ folder was found (nil if none).
     public let stdlibPath: String?
     /// Metatable names of exported Swift types.
     var typeNames: [ObjectIdentifier: String] = [:]
     /// Registry references of the exported types' metatables (pushing and checking objects without name lookups).
     var typeRefs: [ObjectIdentifier: Int32] = [:]
-    /// Tells references whether this state is still open.
-    let lifetime = LuaLifetime()
+    /// Tells references whether this state is still open, and which thread is running.
+    let lifetime: LuaLifetime
 
     /// Creates a state with the standard libraries, `package.path` including moonlab's stdlib/, and (unless
     /// `bindings` is false) every `moon.*` binding.
     public init(bindings: Bool = true) {
         LuaState.installDispatcher()
         guard let L = luaL_newstate() else { fatalError("moonlab: cannot allocate a Lua state") }
-        self.L = L
+        lifetime = LuaLifetime(main: L)
         moon_install_panic(L)
         luaL_openlibs(L)
         stdlibPath = LuaState.findStdlib()
@@ -33,7 +36,7 @@ public final class LuaState {
     }
 
     deinit {
-        lua_close(L)
+        lua_close(lifetime.main)
         lifetime.closed = true
     }
 
@@ -200,7 +203,7 @@ public final class LuaState {
     /// Calls a Lua function value with arguments, in protected mode; returns its results.
     @discardableResult
     public func call(_ function: LuaRef, _ args: [LuaValue] = [], results: Int32 = LUA_MULTRET) throws -> [LuaValue] {
-        guard function.isValid && function.L == L else { throw LuaError(.runtime, "call of a function from a closed Lua state") }
+        guard function.isValid && function.lifetime === lifetime else { throw LuaError(.runtime, "call of a function from a closed Lua state") }
         let base = lua_gettop(L)
         function.push()
         for a in args { push(a) }

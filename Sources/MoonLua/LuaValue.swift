@@ -27,14 +27,15 @@ public enum LuaValue: Equatable {
 /// A strong reference (in the Lua registry) to a Lua value, released when the reference is deinitialised.
 /// A reference may outlive its state (a Swift object holding a Lua callback); it then does nothing.
 public final class LuaRef: Equatable {
-    let L: OpaquePointer
     let lifetime: LuaLifetime
     let ref: Int32
+    /// The running thread of the state (never a thread captured at creation: a coroutine may be collected).
+    var L: OpaquePointer { lifetime.current }
 
     /// References the value at stack index `index` (the stack is unchanged).
     init(state: LuaState, index: Int32) {
-        L = state.L
         lifetime = state.lifetime
+        let L = lifetime.current
         lua_pushvalue(L, index)
         ref = luaL_ref(L, moon_registryindex())
     }
@@ -55,14 +56,23 @@ public final class LuaRef: Equatable {
     }
 
     public static func == (a: LuaRef, b: LuaRef) -> Bool {
-        guard a.L == b.L else { return false }
+        guard a.lifetime === b.lifetime, a.isValid else { return false }
         a.push(); b.push()
         defer { moon_pop(a.L, 2) }
         return lua_rawequal(a.L, -1, -2) != 0
     }
 }
 
-/// Shared between a state and its references: set when the state is closed.
+/// Shared between a state and its references: the main thread, the thread now running Swift code (the one whose
+/// stack every binding must use: a coroutine's own `lua_State` while a binding runs inside it), and whether the
+/// state was closed.
 final class LuaLifetime {
     var closed = false
+    let main: OpaquePointer
+    /// Set by the dispatcher for the duration of each call (and restored after it), so it always names a live thread.
+    var current: OpaquePointer
+    init(main: OpaquePointer) {
+        self.main = main
+        current = main
+    }
 }

@@ -30,7 +30,7 @@ public struct PrettyPrinter {
             if hasMetafield(s, idx, "__tostring") { return tostring(s, idx) }
             guard let p = lua_topointer(L, idx) else { return "table" }
             if seen.contains(p) { return "<cycle: table: \(p)>" }
-            if depth >= maxDepth { return "{...}" }
+            if depth >= min(maxDepth, LuaLimits.maxDepth) || lua_checkstack(L, 8) == 0 { return "{...}" }
             seen.insert(p)
             defer { seen.remove(p) }
             return renderTable(s, idx, depth: depth, seen: &seen)
@@ -44,7 +44,7 @@ public struct PrettyPrinter {
         let n = Int(lua_rawlen(L, idx))
         var items: [String] = []
         var truncated = false
-        for k in 0..<min(n, maxItems) {
+        for k in 0..<max(0, min(n, maxItems)) {
             lua_rawgeti(L, idx, lua_Integer(k + 1))
             items.append(render(s, lua_gettop(L), depth: depth + 1, seen: &seen))
             moon_pop(L, 1)

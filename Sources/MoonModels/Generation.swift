@@ -136,6 +136,7 @@ enum GenerationCore {
         let sampler = Sampler(vocab: c.vocabSize, options: o)
         var seen: [Set<Int>] = o.repetitionPenalty != 1 ? prompts.map { Set($0) } : []
         for step in 0..<o.maxNewTokens {
+            try Interrupt.check()  // Ctrl-C stops generation between tokens
             let lg = logits.mPtr
             var next = [Int](repeating: c.padTokenId < c.vocabSize && c.padTokenId >= 0 ? c.padTokenId : 0, count: bsz)
             var feed = [Bool](repeating: false, count: bsz)

@@ -114,8 +114,9 @@ public struct LlamaConfig: Sendable, Equatable {
 
     /// Reads a transformers `config.json` file.
     public static func load(path: String) throws -> LlamaConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ModelError.checkpoint(path: path, reason: "cannot read config file")
+        let data: Data
+        do { data = try RegularFile.read(path) } catch {
+            throw ModelError.checkpoint(path: path, reason: "cannot read config file: \(error)")
         }
         guard let obj = try? JSONSerialization.jsonObject(with: data), let d = obj as? [String: Any] else {
             throw ModelError.checkpoint(path: path, reason: "config is not a JSON object")

@@ -60,7 +60,9 @@ public struct LoRAConfig: Sendable, Equatable {
     }
 
     public func validate() throws {
-        if rank <= 0 { throw ModelError.invalidConfig(field: "lora.rank", reason: "must be positive, got \(rank)") }
+        if rank <= 0 || rank > VLMConfig.maxSize {
+            throw ModelError.invalidConfig(field: "lora.rank", reason: "must be in 1...\(VLMConfig.maxSize), got \(rank)")
+        }
         if !(alpha > 0) { throw ModelError.invalidConfig(field: "lora.alpha", reason: "must be positive, got \(alpha)") }
         if !(dropout >= 0 && dropout < 1) { throw ModelError.invalidConfig(field: "lora.dropout", reason: "must be in [0, 1), got \(dropout)") }
         if targets.isEmpty { throw ModelError.invalidConfig(field: "lora.targets", reason: "must name at least one layer pattern") }
@@ -99,6 +101,17 @@ public enum LoRA {
             for (n, p) in root.namedParameters() where keep.contains(where: { $0.firstMatch(in: n, range: NSRange(n.startIndex..., in: n)) != nil }) {
                 _ = try? p.setRequiresGrad(true)
             }
+        }
+        var elements = 0
+        for lin in layers {
+            guard let n = checkedProductOfSizes([config.rank, lin.inFeatures + lin.outFeatures]),
+                  case let (sum, false) = elements.addingReportingOverflow(n) else {
+                throw ModelError.invalidConfig(field: "lora.rank", reason: "rank \(config.rank) needs too many parameters")
+            }
+            elements = sum
+        }
+        do { try Allocation.check(bytes: elements.multipliedReportingOverflow(by: 8).overflow ? Int.max : elements * 8) } catch {
+            throw ModelError.invalidConfig(field: "lora.rank", reason: "rank \(config.rank): \(error)")
         }
         for lin in layers {
             let ad = LoRAAdapter(inFeatures: lin.inFeatures, outFeatures: lin.outFeatures, rank: config.rank,

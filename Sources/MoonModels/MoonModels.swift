@@ -1,4 +1,4 @@
-import MoonTensor
+@_exported import MoonTensor
 // Re-exported so that every importer of MoonModels keeps seeing SafeTensors and the merge kernels, which moved to
 // the checkpoint layer.
 @_exported import MoonCheckpoint

@@ -61,9 +61,60 @@ public struct VLMConfig: Sendable, Equatable {
 
     public init() {}
 
+    /// The largest width (any size: image, widths, intermediate, positions, projector) a policy may have, and the
+    /// most layers: the same limits whether a policy is created (`moon.vlm.new`) or loaded from a checkpoint.
+    public static let maxSize = 1 << 16
+    public static let maxLayers = 256
+    public static let maxVocab = 1 << 20
+
+    /// The number of parameters this config builds (an upper estimate), nil on overflow.
+    public var estimatedParameterCount: Int? {
+        let h = decoder.hiddenSize, i = decoder.intermediateSize, w = vision.width
+        let perDecoder = [[4, h, h], [3, h, i], [2, h]]
+        let perVision = [[4, w, w], [2, w, w, vision.mlpRatio], [4, w]]
+        var total = 0
+        func add(_ terms: [[Int]], times: Int) -> Bool {
+            for t in terms {
+                guard let p = checkedProductOfSizes(t + [times]) else { return false }
+                let (s, o) = total.addingReportingOverflow(p)
+                if o { return false }
+                total = s
+            }
+            return true
+        }
+        guard add(perDecoder, times: decoder.numHiddenLayers), add(perVision, times: vision.layers),
+              add([[decoder.vocabSize, h, 2], [vision.patchDim, w], [vision.numPatches + 1, w],
+                   [w + h, projectorHidden ?? h], [h, 2]], times: 1) else { return nil }
+        return total
+    }
+
     public func validate() throws {
         try vision.validate()
         try decoder.validate(prefix: "decoder.")
+        let sizes: [(String, Int)] = [("vision.image_size", vision.imageSize), ("vision.patch_size", vision.patchSize),
+                                      ("vision.width", vision.width), ("vision.channels", vision.channels),
+                                      ("vision.mlp_ratio", vision.mlpRatio),
+                                      ("decoder.hidden_size", decoder.hiddenSize),
+                                      ("decoder.intermediate_size", decoder.intermediateSize),
+                                      ("decoder.max_position_embeddings", decoder.maxPositionEmbeddings),
+                                      ("projector_hidden", projectorHidden ?? 1)]
+        for (field, v) in sizes where v > VLMConfig.maxSize {
+            throw ModelError.invalidConfig(field: field, reason: "must be at most \(VLMConfig.maxSize), got \(v)")
+        }
+        for (field, v) in [("vision.layers", vision.layers), ("decoder.num_hidden_layers", decoder.numHiddenLayers)]
+        where v > VLMConfig.maxLayers {
+            throw ModelError.invalidConfig(field: field, reason: "must be at most \(VLMConfig.maxLayers), got \(v)")
+        }
+        if decoder.vocabSize > VLMConfig.maxVocab {
+            throw ModelError.invalidConfig(field: "decoder.vocab_size", reason: "must be at most \(VLMConfig.maxVocab), got \(decoder.vocabSize)")
+        }
+        guard let n = estimatedParameterCount, n <= Int.max / 16 else {
+            throw ModelError.invalidConfig(field: "config", reason: "too many parameters")
+        }
+        // weights, and room for their gradients: refused here rather than aborting half-way through building
+        do { try Allocation.check(bytes: n * 8) } catch {
+            throw ModelError.invalidConfig(field: "config", reason: "\(n) parameters: \(error)")
+        }
         if let p = projectorHidden, p <= 0 { throw ModelError.invalidConfig(field: "projector_hidden", reason: "must be positive, got \(p)") }
         if decoder.vocabSize < ByteTokenizer.vocabSize {
             throw ModelError.invalidConfig(field: "decoder.vocab_size", reason: "must be at least \(ByteTokenizer.vocabSize) for the byte tokenizer, got \(decoder.vocabSize)")
@@ -75,7 +126,8 @@ public struct VLMConfig: Sendable, Equatable {
         var d: [String: Any] = ["model_type": "moonlab_vlm", "vision": vision.dictionary(), "decoder": decoder.hfDictionary(),
                                 "seed": NSNumber(value: seed)]
         if let p = projectorHidden { d["projector_hidden"] = p }
-        let data = try! JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])
+        // only strings, integers and finite numbers: serialisation cannot fail
+        let data = (try? JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
 
@@ -120,4 +172,16 @@ public struct VLMConfig: Sendable, Equatable {
         try c.validate()
         return c
     }
+}
+
+/// The product of sizes, nil on overflow or a negative factor.
+func checkedProductOfSizes(_ values: [Int]) -> Int? {
+    var total = 1
+    for v in values {
+        guard v >= 0 else { return nil }
+        let (p, o) = total.multipliedReportingOverflow(by: v)
+        if o { return nil }
+        total = p
+    }
+    return total
 }

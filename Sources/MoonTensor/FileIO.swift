@@ -6,6 +6,10 @@ import Musl
 import Darwin
 #endif
 
+import Foundation
+
+@inline(__always) private func sysOpen(_ path: String, _ flags: Int32) -> Int32 { open(path, flags) }
+@inline(__always) private func sysRead(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int) -> Int { read(fd, p, n) }
 @inline(__always) private func sysWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }
 
 /// An error from a file-system call, carrying the path and errno text.
@@ -38,8 +42,11 @@ public final class AtomicFile {
     public private(set) var bytesWritten: Int = 0
     private static let bufferCapacity = 1 << 20
 
-    /// Opens a fresh temporary file next to `path`.
-    public init(path: String) throws {
+    /// Opens a fresh temporary file next to `path`. An existing `path` that is not a regular file (a device such
+    /// as /dev/null, a FIFO, a socket, a directory) is refused, never replaced; a symbolic link to a regular file is
+    /// followed (the file it names is replaced, the link stays).
+    public init(path requested: String) throws {
+        let path = try AtomicFile.destination(for: requested)
         self.path = path
         let dir = AtomicFile.directory(of: path)
         let base = AtomicFile.basename(of: path)
@@ -105,6 +112,7 @@ public final class AtomicFile {
             if fsync(fd) != 0 { throw FileIOError.posix(tempPath, "fsync") }
             if close(fd) != 0 { fd = -1; throw FileIOError.posix(tempPath, "close") }
             fd = -1
+            _ = try AtomicFile.destination(for: path)  // still not a device, FIFO or directory
             if rename(tempPath, path) != 0 { throw FileIOError.posix(path, "rename from \(tempPath)") }
         } catch {
             abort()
@@ -144,6 +152,47 @@ public final class AtomicFile {
         try write(to: path) { try $0.write(string) }
     }
 
+    /// The path to replace for a write to `path`: `path` itself when absent or a regular file, the target of a
+    /// symbolic link to a regular file; anything else is an error.
+    static func destination(for path: String) throws -> String {
+        var st = stat()
+        if lstat(path, &st) != 0 { return path }  // absent: created
+        let kind = st.st_mode & S_IFMT
+        if kind == S_IFREG { return path }
+        if kind == S_IFLNK {
+            var target = stat()
+            guard stat(path, &target) == 0 else { return path }  // dangling link: replaced by the file
+            guard target.st_mode & S_IFMT == S_IFREG else {
+                throw FileIOError(path: path, message: "is a link to \(fileKind(target.st_mode)), not a regular file; refusing to replace it")
+            }
+            guard let resolved = realpath(path, nil) else { throw FileIOError.posix(path, "resolving the link") }
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        throw FileIOError(path: path, message: "is \(fileKind(st.st_mode)), not a regular file; refusing to replace it")
+    }
+
+    /// Removes the temporary files (`.<name>.tmp-<pid>-<random>`) that writers killed before `commit` left in
+    /// `directory` (not in its subdirectories); files of writers still running (their pid is alive) are kept.
+    /// Returns the names removed. Run directories call it when they are opened.
+    @discardableResult
+    public static func sweepTemporaries(in directory: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix(".") {
+            guard let r = name.range(of: ".tmp-", options: .backwards) else { continue }
+            let tail = name[r.upperBound...].split(separator: "-")
+            guard tail.count == 2, let pid = Int32(tail[0]), pid > 0 else { continue }
+            if pid != getpid() && kill(pid, 0) == 0 { continue }  // a live writer (another process)
+            if pid == getpid() { continue }                       // one of ours, in flight
+            let full = (directory as NSString).appendingPathComponent(name)
+            var st = stat()
+            guard lstat(full, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
+            if unlink(full) == 0 { removed.append(name) }
+        }
+        return removed
+    }
+
     static func directory(of path: String) -> String {
         guard let i = path.lastIndex(of: "/") else { return "" }
         if i == path.startIndex { return "/" }
@@ -153,5 +202,58 @@ public final class AtomicFile {
     static func basename(of path: String) -> String {
         guard let i = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: i)...])
+    }
+}
+
+/// "a directory", "a FIFO", "a character device", ... for messages.
+func fileKind(_ mode: mode_t) -> String {
+    switch mode & S_IFMT {
+    case S_IFDIR: return "a directory"
+    case S_IFIFO: return "a FIFO"
+    case S_IFCHR: return "a character device"
+    case S_IFBLK: return "a block device"
+    case S_IFSOCK: return "a socket"
+    case S_IFLNK: return "a symbolic link"
+    default: return "a regular file"
+    }
+}
+
+/// Reading files named by users without blocking or misreading: only regular files are opened (a FIFO, a device
+/// such as /dev/zero, or a directory is an error at once, never a read that blocks or never ends).
+public enum RegularFile {
+    /// Opens `path` for reading (O_NONBLOCK for the open itself, so a FIFO without a writer cannot block) and checks
+    /// with fstat that it is a regular file. Returns the descriptor (blocking again) and the size.
+    public static func open(_ path: String) throws -> (fd: Int32, size: Int) {
+        let fd = sysOpen(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        if fd < 0 { throw FileIOError.posix(path, "open") }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { let e = FileIOError.posix(path, "stat"); close(fd); throw e }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw FileIOError(path: path, message: "is \(fileKind(st.st_mode)), not a regular file")
+        }
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+        return (fd, Int(st.st_size))
+    }
+
+    /// The contents of a regular file (`limit` bytes at most: larger files are an error).
+    public static func read(_ path: String, limit: Int = 1 << 30) throws -> Data {
+        let (fd, size) = try open(path)
+        defer { close(fd) }
+        guard size <= limit else { throw FileIOError(path: path, message: "is \(size) bytes, more than the \(limit) allowed") }
+        try Allocation.check(bytes: size)
+        var data = Data(count: size)
+        var got = 0
+        try data.withUnsafeMutableBytes { (buf: UnsafeMutableRawBufferPointer) in
+            while got < size {
+                let n = sysRead(fd, buf.baseAddress! + got, size - got)
+                if n < 0 { if errno == EINTR { continue }; throw FileIOError.posix(path, "read") }
+                if n == 0 { break }
+                got += n
+            }
+        }
+        if got < size { data.removeSubrange(got...) }
+        return data
     }
 }

@@ -49,6 +49,7 @@ func checkShape(_ shape: [Int], op: String, arg: String = "'shape'") throws {
     if n > maxElements {
         throw TensorError(op, arg: arg, "shape \(fmt(shape)) needs \(n) elements, more than this machine's memory holds")
     }
+    try Allocation.check(bytes: n * 4)
 }
 
 /// Upper bound on the elements of one tensor (8-byte elements filling physical memory).

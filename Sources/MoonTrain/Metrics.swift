@@ -1,4 +1,5 @@
 import Foundation
+import MoonTensor
 
 /// A metric value: a number or a text.
 public enum MetricValue: Equatable, Sendable, CustomStringConvertible {
@@ -164,8 +165,9 @@ public final class MetricsLogger {
 
     /// Reads a `metrics.jsonl` file (blank lines skipped). Errors name the file and line.
     public static func read(_ path: String) throws -> [MetricsRecord] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TrainError("metrics.read", named: "path", "cannot read \(path)")
+        let data: Data
+        do { data = try RegularFile.read(path) } catch {
+            throw TrainError("metrics.read", named: "path", "cannot read \(error)")
         }
         var out: [MetricsRecord] = []
         for (i, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {

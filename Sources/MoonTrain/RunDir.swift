@@ -12,7 +12,7 @@ import Darwin
 /// writes: this is `AtomicFile` (which refuses to replace devices, FIFOs and directories).
 public func writeFileAtomically(_ data: Data, to path: String) throws {
     do { try AtomicFile.write(to: path, bytes: [UInt8](data)) } catch let e as FileIOError {
-        throw TrainError("write_file_atomically", e.description)
+        throw TrainError("write_file_atomically", "cannot create \(path) atomically: \(e.description)")
     }
 }
 
@@ -43,6 +43,8 @@ public final class RunDir {
     public let path: String
     /// True when the run was opened on an existing, non-empty directory.
     public let resumed: Bool
+    /// Names of the temporary files of interrupted writes removed when the run was opened.
+    public private(set) var sweptTemporaries: [String] = []
 
     public init(_ path: String, mode: Mode = .create) throws {
         let op = "run_dir"
@@ -70,6 +72,10 @@ public final class RunDir {
             do { try fm.createDirectory(atPath: d, withIntermediateDirectories: true) } catch {
                 throw TrainError(op, named: "path", "cannot create \(d): \(error.localizedDescription)")
             }
+        }
+        // temp files of writes a kill -9 interrupted (checkpoints are megabytes each)
+        for d in [path, checkpointsDir, teacherDir, samplesDir, plotsDir] {
+            sweptTemporaries += AtomicFile.sweepTemporaries(in: d)
         }
     }
 
@@ -99,7 +105,7 @@ public final class RunDir {
 
     /// The stored config, or nil when none was written yet.
     public func readConfig() throws -> TrainJSON? {
-        guard let d = FileManager.default.contents(atPath: configPath) else { return nil }
+        guard let d = try? RegularFile.read(configPath) else { return nil }
         do { return try TrainJSON.parse(String(decoding: d, as: UTF8.self)) } catch {
             throw TrainError("run_dir.read_config", "\(configPath): \(error)")
         }

@@ -52,6 +52,15 @@ function core.new(user_cfg, algo, hooks)
   self.opt = moon.optim.adamw(self.policy:parameters(), {lr = cfg.ppo.lr, weight_decay = 0,
     schedule = moon.optim.schedule{kind = "cosine", lr = cfg.ppo.lr, min_lr = cfg.ppo.lr_min, total = math.max(total, 1)}})
   local state = cfg.resume and self.run:latest() or nil
+  if cfg.resume and not state then
+    -- killed before its first checkpoint: nothing to resume from, so the run starts over, and the metrics it logged
+    -- go (they would be logged again and counted twice)
+    local dropped = self.run:truncate_metrics(-math.huge)
+    if dropped > 0 then
+      io.stderr:write(("resume: %s has no checkpoint yet; starting it over (dropped %d metrics record%s)\n")
+        :format(self.dir, dropped, dropped == 1 and "" or "s"))
+    end
+  end
   if state then
     self:restore(state)
   else

@@ -69,3 +69,34 @@ T.it("10,000 malformed calls are all catchable errors or results", function()
   T.eq(calls, 10000)
   T.truthy(errors > 3000, "expected most malformed calls to fail, got " .. errors .. " errors")
 end)
+
+-- Hostile inputs over every export (tests/lua/fuzz_hostile.lua), in a child process so that a crash is reported with
+-- the call that caused it: extreme numbers in every slot, special paths, wrong option tables, deep nesting,
+-- coroutines. FUZZ_SECONDS sets its time budget (default 45).
+T.it("hostile calls over every export (extreme numbers, special paths, nesting, coroutines) never kill the process", function()
+  local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "tests/lua/"
+  local driver = here .. "fuzz_hostile.lua"
+  if driver:sub(1, 1) ~= "/" then driver = os.getenv("PWD") .. "/" .. driver end
+  local scratch = os.tmpname(); os.remove(scratch)
+  assert(os.execute("mkdir -p " .. scratch .. " && mkfifo " .. scratch .. "/fifo"))
+  -- private device nodes where mknod works (root), so a broken build never replaces the real /dev/null
+  os.execute("mknod -m 666 " .. scratch .. "/null c 1 3 2>/dev/null; mknod -m 444 " .. scratch .. "/zero c 1 5 2>/dev/null")
+  assert(os.execute("if [ -c " .. scratch .. "/null ]; then ln -s " .. scratch .. "/null " .. scratch .. "/link-to-null; " ..
+                    "else ln -s /dev/null " .. scratch .. "/link-to-null; fi"))
+  local trace = scratch .. "/trace"
+  local seconds = os.getenv("FUZZ_SECONDS") or "45"
+  local cmd = ("cd %s && MOONLAB_MAX_ALLOC=268435456 timeout -s KILL %d %q run %q %q %q %s 2>&1")
+    :format(scratch, tonumber(seconds) + 120, moon.executable(), driver, trace, scratch, seconds)
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  local ok, how, code = p:close()
+  local last = ""
+  local f = io.open(trace)
+  if f then for line in f:lines() do last = line end; f:close() end
+  os.execute("rm -rf " .. scratch)
+  print("    " .. (out:match("fuzz: [^\n]*") or "(no summary)"))
+  if not ok then
+    error(("fuzz child died (%s %s); last call: %s\n%s"):format(how, tostring(code), last:sub(1, 300), out:sub(-2000)))
+  end
+  T.truthy(out:find("fuzz: %d+ calls"), "no summary line")
+end)

@@ -81,6 +81,13 @@ void moon_set_running(int running);
 int moon_take_prompt_interrupt(void);
 /// Requests an interrupt programmatically (used by tests), as if SIGINT arrived while running.
 void moon_request_interrupt(lua_State *L);
+/// Whether an interrupt was requested and not yet cleared (cleared when a REPL statement starts or ends, or by
+/// moon_clear_interrupt). Long Swift loops poll it through MoonTensor's `Interrupt`.
+int moon_interrupt_pending(void);
+void moon_clear_interrupt(void);
+/// Makes `L` the thread Ctrl-C stops (the dispatcher passes the coroutine a binding runs in); returns the previous
+/// one. Does nothing (returns NULL) until moon_install_sigint was called.
+lua_State *moon_swap_running_thread(lua_State *L);
 
 /// Readline completion: installs a completer that calls back into Swift with the text and the full line.
 typedef char **(*moon_complete_fn)(const char *text, int start, int end);

@@ -31,6 +31,7 @@ public enum Merge {
         var out: [NamedTensor] = []
         out.reserveCapacity(reference.count)
         for r in reference {
+            try Interrupt.check()
             var inputs: [[Float]] = []
             for (k, d) in lookups.enumerated() {
                 guard let t = d[r.name] else { throw MergeError("tensor \"\(r.name)\" is missing from model #\(k)") }
@@ -87,6 +88,7 @@ public enum Merge {
         var byName: [String: NamedTensor] = [:]
         for t in checkpoint { byName[t.name] = t }
         for k in teacher.indices {
+            try Interrupt.check()
             let name = teacher[k].name
             guard let c = byName[name] else { throw MergeError("tensor \"\(name)\" is missing from the checkpoint") }
             guard c.shape == teacher[k].shape else {
@@ -173,6 +175,7 @@ public enum Merge {
         var params = 0
         do {
             for name in writer.order {
+                try Interrupt.check()
                 let n = try ref.info(name).elementCount
                 let views = try files.map { try $0.borrowFloats(name) }
                 let baseView = try baseFile?.borrowFloats(name)

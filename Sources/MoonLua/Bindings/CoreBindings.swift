@@ -38,12 +38,16 @@ extension LuaState {
 
         register("moon.inspect", doc: """
             moon.inspect(value [, opts]) -> string -- the REPL's rendering of a value: cycle-safe, limited in depth
-            and length. opts: depth (3), items (40).
+            and length. opts: depth (3, at most 200), items (40).
             """) { call in
             let opts = try call.options(2, allowed: ["depth", "items"])
             var printer = PrettyPrinter()
             printer.maxDepth = try opts.integer("depth", default: 3)
             printer.maxItems = try opts.integer("items", default: 40)
+            guard (0...LuaLimits.maxDepth).contains(printer.maxDepth) else {
+                throw call.error("option 'depth': expected 0..\(LuaLimits.maxDepth), got \(printer.maxDepth)")
+            }
+            guard printer.maxItems >= 0 else { throw call.error("option 'items': expected a count >= 0, got \(printer.maxItems)") }
             return call.push(printer.render(call.state, at: 1))
         }
 

@@ -148,7 +148,7 @@ extension LuaState {
         [
             LuaMethod("reset", "env:reset([seed]) -> obs {prompt, text, image}: a new episode (a seed restarts the env's random stream)") { call in
                 let e = try call.object(1, "self", as: LuaEnv.self)
-                let seed = call.isNoneOrNil(2) ? nil : UInt64(bitPattern: Int64(try call.integer(2, "seed")))
+                let seed = call.isNoneOrNil(2) ? nil : UInt64(bitPattern: try call.integer64(2, "seed"))
                 let obs = e.env.reset(seed: seed)
                 e.observation = obs
                 return pushObservation(call, obs)
@@ -318,7 +318,13 @@ private func envOptions(_ call: LuaCall, _ i: Int32, env: String, extra: [String
         case LUA_TBOOLEAN: out[key] = .bool(lua_toboolean(call.L, -1) != 0)
         case LUA_TSTRING: out[key] = .string(call.state.string(at: -1) ?? "")
         case LUA_TNUMBER:
-            if lua_isinteger(call.L, -1) != 0 { out[key] = .int(Int(lua_tointegerx(call.L, -1, nil))) } else { out[key] = .double(lua_tonumberx(call.L, -1, nil)) }
+            if lua_isinteger(call.L, -1) != 0 {
+                let v = lua_tointegerx(call.L, -1, nil)
+                guard v.magnitude <= UInt64(LuaLimits.maxInteger) || key == "seed" else {
+                    throw LuaArgumentError("\(call.function): option '\(key)': expected an integer of magnitude at most 2^53, got \(v)")
+                }
+                out[key] = .int(Int(v))
+            } else { out[key] = .double(lua_tonumberx(call.L, -1, nil)) }
         default:
             throw LuaArgumentError("\(call.function): option '\(key)': expected number, boolean or string, got \(call.state.typeName(at: -1))")
         }

@@ -11,7 +11,7 @@ extension LuaState {
             """) { call in
             let opts = try call.options(2, allowed: ["pretty"])
             var seen = Set<UnsafeRawPointer>()
-            let value = try call.state.jsonValue(at: 1, path: "value", seen: &seen, call: call)
+            let value = try call.state.jsonValue(at: 1, path: "value", seen: &seen, call: call, depth: 0)
             var options: JSONSerialization.WritingOptions = [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes]
             if try opts.boolean("pretty", default: false) { options.insert(.prettyPrinted) }
             let data = try JSONSerialization.data(withJSONObject: value, options: options)
@@ -23,7 +23,7 @@ extension LuaState {
             do { obj = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) } catch {
                 throw call.argumentError(1, "text", expected: "valid JSON", got: "text that does not parse")
             }
-            call.state.pushJSON(obj)
+            try call.state.pushJSON(obj, call: call, depth: 0)
             return 1
         }
         pushTable(path: "moon.json")
@@ -32,8 +32,10 @@ extension LuaState {
         moon_pop(L, 1)
     }
 
-    fileprivate func jsonValue(at idx: Int32, path: String, seen: inout Set<UnsafeRawPointer>, call: LuaCall) throws -> Any {
+    fileprivate func jsonValue(at idx: Int32, path: String, seen: inout Set<UnsafeRawPointer>, call: LuaCall,
+                               depth: Int) throws -> Any {
         let i = lua_absindex(L, idx)
+        try call.checkDepth(depth, 1, "value")
         switch lua_type(L, i) {
         case LUA_TNIL: return NSNull()
         case LUA_TBOOLEAN: return lua_toboolean(L, i) != 0
@@ -58,7 +60,7 @@ extension LuaState {
                 for k in 1...n {
                     lua_rawgeti(L, i, lua_Integer(k))
                     defer { moon_pop(L, 1) }
-                    arr.append(try jsonValue(at: -1, path: "\(path)[\(k)]", seen: &seen, call: call))
+                    arr.append(try jsonValue(at: -1, path: "\(path)[\(k)]", seen: &seen, call: call, depth: depth + 1))
                 }
                 return arr
             }
@@ -70,7 +72,7 @@ extension LuaState {
                 if lua_type(L, -2) == LUA_TSTRING { key = string(at: -2) ?? "" } else if lua_type(L, -2) == LUA_TNUMBER {
                     key = string(at: -2) ?? ""
                 } else { throw call.error("\(path): table keys must be strings or numbers, got \(typeName(at: -2))") }
-                dict[key] = try jsonValue(at: -1, path: "\(path).\(key)", seen: &seen, call: call)
+                dict[key] = try jsonValue(at: -1, path: "\(path).\(key)", seen: &seen, call: call, depth: depth + 1)
             }
             return dict
         default:
@@ -78,7 +80,19 @@ extension LuaState {
         }
     }
 
+    /// Pushes a decoded JSON value, or nil when it is nested deeper than `LuaLimits.maxDepth` (kept for callers that
+    /// cannot fail; bindings use the throwing form).
     func pushJSON(_ v: Any) {
+        let top = lua_gettop(L)
+        if (try? pushJSON(v, call: LuaCall(state: self, function: "json"), depth: 0)) == nil {
+            lua_settop(L, top)
+            lua_pushnil(L)
+        }
+    }
+
+    /// Pushes a decoded JSON value; nesting deeper than `LuaLimits.maxDepth` is an error (no unbounded recursion).
+    func pushJSON(_ v: Any, call: LuaCall, depth: Int) throws {
+        try call.checkDepth(depth, 1, "text")
         switch v {
         case let s as String: lua_pushstring(L, s)
         case let n as NSNumber:
@@ -88,14 +102,14 @@ extension LuaState {
             default: lua_pushinteger(L, lua_Integer(n.int64Value))
             }
         case let a as [Any]:
-            lua_createtable(L, Int32(a.count), 0)
+            lua_createtable(L, Int32(clamping: a.count), 0)
             for (k, e) in a.enumerated() {
-                if e is NSNull { lua_pushlightuserdata(L, nil) } else { pushJSON(e) }
+                if e is NSNull { lua_pushlightuserdata(L, nil) } else { try pushJSON(e, call: call, depth: depth + 1) }
                 lua_rawseti(L, -2, lua_Integer(k + 1))
             }
         case let d as [String: Any]:
-            lua_createtable(L, 0, Int32(d.count))
-            for (k, e) in d where !(e is NSNull) { pushJSON(e); setRawField(-2, k) }
+            lua_createtable(L, 0, Int32(clamping: d.count))
+            for (k, e) in d where !(e is NSNull) { try pushJSON(e, call: call, depth: depth + 1); setRawField(-2, k) }
         default: lua_pushnil(L)
         }
     }

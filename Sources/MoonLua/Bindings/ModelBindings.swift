@@ -38,11 +38,7 @@ extension LuaState {
             c.decoder.maxPositionEmbeddings = try o.integer("max_positions", default: c.decoder.maxPositionEmbeddings)
             c.decoder.ropeTheta = Float(try o.number("rope_theta", default: Double(c.decoder.ropeTheta)))
             c.seed = UInt64(max(0, try o.integer("seed", default: 0)))
-            let sizes = [c.vision.imageSize, c.vision.width, c.decoder.hiddenSize, c.decoder.intermediateSize, c.decoder.maxPositionEmbeddings]
-            guard sizes.allSatisfy({ $0 <= 1 << 16 }), c.vision.layers <= 256, c.decoder.numHiddenLayers <= 256 else {
-                throw call.error("model sizes are limited to 65536 wide and 256 layers")
-            }
-            try c.validate()
+            try c.validate()  // the size limits, shared with vlm.load (VLMConfig.maxSize, maxLayers)
             return call.push(object: try VLMPolicy(c))
         }
         register("moon.vlm.load", doc: "moon.vlm.load(path) -> a policy saved with policy:save(path)") { call in
@@ -82,7 +78,7 @@ extension LuaState {
             return call.push(ids.map(Double.init))
         }
         register("moon.tokenizer.decode", doc: "moon.tokenizer.decode(ids [, skip_special=true]) -> text") { call in
-            let ids = try call.numbers(1, "ids").map { Int($0) }
+            let ids = try call.integers(1, "ids")
             return call.push(ByteTokenizer().decode(ids, skipSpecial: try call.optionalBoolean(2, "skip_special", default: true)))
         }
     }
@@ -288,7 +284,7 @@ private func responsesArgument(_ call: LuaCall, _ i: Int32) throws -> [[Int]] {
         if lua_type(call.L, -1) == LUA_TSTRING {
             out.append(tok.encode(call.state.string(at: -1) ?? ""))
         } else {
-            let ids = try call.numbers(lua_gettop(call.L), "responses[\(k + 1)]").map { Int($0) }
+            let ids = try call.integers(lua_gettop(call.L), "responses[\(k + 1)]")
             guard ids.allSatisfy({ $0 >= 0 && $0 < ByteTokenizer.vocabSize }) else {
                 throw call.argumentError(i, "responses", expected: "token ids in 0..<\(ByteTokenizer.vocabSize)", got: "an out-of-range id at index \(k + 1)")
             }

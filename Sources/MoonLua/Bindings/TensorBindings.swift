@@ -43,7 +43,7 @@ extension LuaState {
                    })
         defineType(Generator.self, name: "moon.Generator", methods: [
             LuaMethod("manual_seed", "g:manual_seed(seed) -- reseeds the generator") { call in
-                try call.object(1, "self", as: Generator.self).manualSeed(UInt64(bitPattern: Int64(try call.integer(2, "seed"))))
+                try call.object(1, "self", as: Generator.self).manualSeed(UInt64(bitPattern: try call.integer64(2, "seed")))
                 return 0
             },
             LuaMethod("seed", "g:seed() -> the seed it was created or last reseeded with") { call in
@@ -143,12 +143,13 @@ extension LuaState {
                 let low = try call.integer(1, "low"), high = try call.integer(2, "high")
                 let (shape, next) = try call.shape(from: 3)
                 try call.checkShape(shape, 3, "size")
+                try call.checkElementCount(checkedProduct(shape.map { max($0, 0) }) ?? Int.max, 3, "size", elementSize: 8)
                 let opts = try call.options(next, allowed: ["generator"])
                 return call.push(tensor: try Tensor.randint(low, high, shape, generator: try generatorOption(opts, call)))
             }),
             ("randperm", "moon.randperm(n [, opts]) -> a random permutation of 0..n-1 (int64). opts: generator", { call in
                 let opts = try call.options(2, allowed: ["generator"])
-                try call.checkElementCount(try call.integer(1, "n"), 1, "n")
+                try call.checkElementCount(try call.integer(1, "n"), 1, "n", elementSize: 8)
                 return call.push(tensor: try Tensor.randperm(try call.integer(1, "n"), generator: try generatorOption(opts, call)))
             }),
             ("cat", "moon.cat({a, b, ...} [, dim=1]) -> concatenation along dim", { call in
@@ -186,7 +187,10 @@ extension LuaState {
                 return call.push(tensor: try Tensor.mseLoss(try call.tensor(1, "input"), try call.tensorLike(2, "target"), reduction: red))
             }),
             ("one_hot", "moon.one_hot(ids (int64, 0-based) [, num_classes]) -> float one-hot rows", { call in
-                try call.checkElementCount(max(1, try call.tensor(1, "ids").count) * max(1, try call.optionalInteger(2, "num_classes", default: 1)), 2, "num_classes")
+                guard let total = checkedProduct([max(1, try call.tensor(1, "ids").count), max(1, try call.optionalInteger(2, "num_classes", default: 1))]) else {
+                    throw call.argumentError(2, "num_classes", expected: "a class count whose one-hot rows fit in memory", got: "\(try call.optionalInteger(2, "num_classes", default: 1))")
+                }
+                try call.checkElementCount(total, 2, "num_classes")
                 return call.push(tensor: try Tensor.oneHot(try call.tensor(1, "ids"), numClasses: try call.optionalInteger(2, "num_classes", default: -1)))
             }),
             ("embedding", "moon.embedding(ids (int64), weight[V, D]) -> rows of weight for each id", { call in
@@ -201,11 +205,11 @@ extension LuaState {
             call.push(call.state.object(at: 1, as: Tensor.self) != nil)
         }
         register("moon.manual_seed", doc: "moon.manual_seed(seed) -- reseeds the default generator (same seed and thread count, same numbers)") { call in
-            manualSeed(UInt64(bitPattern: Int64(try call.integer(1, "seed"))))
+            manualSeed(UInt64(bitPattern: try call.integer64(1, "seed")))
             return 0
         }
         register("moon.generator", doc: "moon.generator(seed) -> an independent random generator (pass as opts.generator)") { call in
-            call.push(object: Generator(seed: UInt64(bitPattern: Int64(try call.integer(1, "seed")))))
+            call.push(object: Generator(seed: UInt64(bitPattern: try call.integer64(1, "seed"))))
         }
         register("moon.set_num_threads", doc: "moon.set_num_threads(n) -- threads for large elementwise ops, reductions and OpenBLAS") { call in
             let n = try call.integer(1, "n")
@@ -269,7 +273,12 @@ extension LuaState {
                     }
                     state[k] = t
                 }
-                if let s = state.removeValue(forKey: "moon.step_count") { o.stepCount = Int(try s.item()) }
+                if let s = state.removeValue(forKey: "moon.step_count") {
+                    guard s.count == 1, let n = luaCheckedInteger(Double(try s.reshape([]).item())), n >= 0 else {
+                        throw call.argumentError(2, "state", expected: "'moon.step_count' holding a step count >= 0")
+                    }
+                    o.stepCount = n
+                }
                 try o.optimizer.loadStateDict(state)
                 return 0
             },

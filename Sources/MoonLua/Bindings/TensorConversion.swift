@@ -39,15 +39,32 @@ extension LuaCall {
         isNoneOrNil(i) ? nil : try dim(i, name)
     }
 
+    /// A Lua dim of tensor `t`, checked against its dims so that the error names the dim as the user wrote it
+    /// (`t:sum(3)` on a 2-d tensor: "dim 3 out of range: expected 1..2 or -2..-1"). `extra` widens the range for
+    /// dims that may name a new position (unsqueeze, stack).
+    public func dim(_ i: Int32, _ name: String = "dim", for t: Tensor, extra: Int = 0) throws -> Int {
+        let d = try integer(i, name)
+        let n = t.ndim + extra
+        guard n > 0 else { return d > 0 ? d - 1 : d }  // 0-d tensors: the tensor op explains
+        guard d != 0, d >= -n, d <= n else {
+            throw LuaArgumentError("\(function): \(label(i, name)): dim \(d) out of range for a \(t.ndim)-d tensor (expected 1..\(n) or -\(n)..-1; dims are 1-based)")
+        }
+        return d > 0 ? d - 1 : d
+    }
+
+    public func optionalDim(_ i: Int32, _ name: String = "dim", for t: Tensor) throws -> Int? {
+        isNoneOrNil(i) ? nil : try dim(i, name, for: t)
+    }
+
     /// A shape given either as a table `{2, 3}` or as integers from argument `i` on (`2, 3`); returns the shape and
     /// the index of the first argument after it.
     public func shape(from i: Int32, _ name: String = "size") throws -> (shape: [Int], next: Int32) {
         if lua_type(L, i) == LUA_TTABLE && state.object(at: i, as: Tensor.self) == nil {
-            let values = try numbers(i, name)
-            return (try values.map { v in
-                guard v == v.rounded(), v >= -1 else { throw argumentError(i, name, expected: "table of sizes", got: "\(v)") }
-                return Int(v)
-            }, i + 1)
+            let values = try integers(i, name)
+            for (k, v) in values.enumerated() where v < -1 {
+                throw LuaArgumentError("\(function): \(label(i, name, element: k + 1)): expected a size >= 0 (or -1 to infer one), got \(v)")
+            }
+            return (values, i + 1)
         }
         var dims: [Int] = []
         var k = i
@@ -62,10 +79,11 @@ extension LuaCall {
     }
 
     /// Refuses element counts a tensor could not hold (a typo like `moon.zeros(1e12)` is an error, not a crash).
-    public func checkElementCount(_ count: Int, _ i: Int32, _ name: String) throws {
+    public func checkElementCount(_ count: Int, _ i: Int32, _ name: String, elementSize: Int = 4) throws {
         guard count >= 0 && count <= maxTensorElements else {
             throw argumentError(i, name, expected: "at most \(maxTensorElements) elements", got: "\(count)")
         }
+        do { try Allocation.check(bytes: count * elementSize) } catch { throw self.error("\(error)") }
     }
 
     /// `checkElementCount` for a shape (overflow-safe; -1 entries are ignored).
@@ -104,13 +122,15 @@ extension LuaCall {
     /// A Lua sequence of tensors.
     public func tensors(_ i: Int32, _ name: String = "") throws -> [Tensor] {
         guard lua_type(L, i) == LUA_TTABLE else { throw argumentError(i, name, expected: "table of moon.Tensor") }
-        let n = Int(lua_rawlen(L, i))
+        let t = lua_absindex(L, i)
+        let n = Int(lua_rawlen(L, t))
         var out: [Tensor] = []
         for k in 0..<n {
-            lua_rawgeti(L, i, lua_Integer(k + 1))
+            lua_rawgeti(L, t, lua_Integer(k + 1))
             defer { moon_pop(L, 1) }
             guard let t = state.object(at: -1, as: Tensor.self) else {
-                throw argumentError(i, name, expected: "table of moon.Tensor", got: "\(typeName(-1)) at index \(k + 1)")
+                let what = objectTypeName(-1) == "moon.Tensor" ? "this tensor was closed" : "expected moon.Tensor, got \(typeName(-1))"
+                throw LuaArgumentError("\(function): \(label(i, name, element: k + 1)): \(what)")
             }
             out.append(t)
         }
@@ -135,16 +155,26 @@ extension LuaState {
         while lua_type(L, -1) == LUA_TTABLE && object(at: -1, as: Tensor.self) == nil {
             let n = Int(lua_rawlen(L, -1))
             shape.append(n)
-            guard n > 0, shape.count <= 16 else { break }
+            guard shape.count <= 16 else {
+                moon_pop(L, 1)
+                throw fail("nested more than 16 levels deep (a tensor has at most 16 dims)")
+            }
+            guard n > 0 else { break }
             lua_rawgeti(L, -1, 1)
             moon_remove(L, -2)
         }
         moon_pop(L, 1)
+        guard let expected = checkedProduct(shape), expected <= maxTensorElements else {
+            throw fail("a table of shape \(shape) is too large")
+        }
+        do { try Allocation.check(bytes: expected * 16) } catch { throw fail("\(error)") }
+        values.reserveCapacity(expected)
         func fill(_ index: Int32, depth: Int) throws {
             let n = Int(lua_rawlen(L, index))
             guard n == shape[depth] else {
                 throw fail("ragged table: expected \(shape[depth]) elements at depth \(depth + 1), got \(n)")
             }
+            guard lua_checkstack(L, 4) != 0 else { throw fail("Lua stack overflow") }
             for k in 0..<n {
                 lua_rawgeti(L, index, lua_Integer(k + 1))
                 defer { moon_pop(L, 1) }
@@ -169,18 +199,27 @@ extension LuaState {
             }
         }
         try fill(t, depth: 0)
-        let expected = shape.reduce(1, *)
         guard values.count == expected else { throw fail("ragged table: \(values.count) numbers for shape \(shape)") }
         let type = dtype ?? .float32
         _ = allIntegers
         if type == .int64 {
-            return try Tensor(ints: values.map { Int($0) }, shape: shape)
+            var ints = [Int](); ints.reserveCapacity(values.count)
+            for (k, v) in values.enumerated() {
+                guard let i = luaCheckedInteger(v) else {
+                    throw fail("element \(k + 1) (in row-major order): expected an integer of magnitude at most 2^53 for an int64 tensor, got \(luaNumberText(v))")
+                }
+                ints.append(i)
+            }
+            return try Tensor(ints: ints, shape: shape)
         }
         return try Tensor(values.map { Float($0) }, shape: shape)
     }
 
     /// Pushes a tensor's values as a nested Lua table (numbers; 0-d tensors as a number).
-    func pushTable(of tensor: Tensor) {
+    func pushTable(of tensor: Tensor) throws {
+        guard lua_checkstack(L, Int32(tensor.ndim) + 8) != 0 else {
+            throw LuaArgumentError("Tensor:totable: Lua stack overflow (\(tensor.ndim) dims)")
+        }
         let c = tensor.contiguous()
         let isInt = c.dtype == .int64
         let fl = isInt ? [] : c.toArray()

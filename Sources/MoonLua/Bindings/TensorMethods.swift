@@ -32,7 +32,7 @@ private func reduction(_ name: String, _ all: @escaping (Tensor) throws -> Tenso
                        _ byDim: @escaping (Tensor, Int, Bool) throws -> Tensor) -> LuaMethod {
     LuaMethod(name, "t:\(name)([dim [, keepdim]]) -> \(name) over all elements, or over dim (1-based; -1 is the last)") { call in
         let t = try call.tensor(1, "self")
-        guard let d = try call.optionalDim(2) else { return call.push(tensor: try all(t)) }
+        guard let d = try call.optionalDim(2, for: try call.tensor(1, "self")) else { return call.push(tensor: try all(t)) }
         return call.push(tensor: try byDim(t, d, try call.optionalBoolean(3, "keepdim", default: false)))
     }
 }
@@ -53,8 +53,11 @@ private func arithmetic(_ tt: @escaping (Tensor, Tensor) throws -> Tensor, _ ts:
 /// Dims given as integers or a table, 1-based, converted.
 private func dimList(_ call: LuaCall, from i: Int32) throws -> [Int] {
     let (dims, _) = try call.shape(from: i, "dims")
+    let n = try call.tensor(1, "self").ndim
     return try dims.map { d in
-        guard d != 0 else { throw call.argumentError(i, "dims", expected: "non-zero dims (dims are 1-based)", got: "0") }
+        guard d != 0, d >= -n, d <= n else {
+            throw call.argumentError(i, "dims", expected: "dims in 1..\(n) or -\(n)..-1 (dims are 1-based)", got: "\(d)")
+        }
         return d > 0 ? d - 1 : d
     }
 }
@@ -83,7 +86,7 @@ extension LuaState {
             // shape and type
             LuaMethod("size", "t:size([dim]) -> the shape as a table, or the size of one dim") { call in
                 let t = try call.tensor(1, "self")
-                guard let d = try call.optionalDim(2) else { return call.push(t.shape.map(Double.init)) }
+                guard let d = try call.optionalDim(2, for: try call.tensor(1, "self")) else { return call.push(t.shape.map(Double.init)) }
                 return call.push(try t.size(d))
             },
             LuaMethod("dim", "t:dim() -> number of dims") { call in call.push(try call.tensor(1, "self").ndim) },
@@ -102,7 +105,7 @@ extension LuaState {
                 return t.dtype == .int64 ? call.push(try t.reshape([]).intItem()) : call.push(Double(try t.reshape([]).item()))
             },
             LuaMethod("totable", "t:totable() -> nested Lua table of the values (a number for 0-d tensors)") { call in
-                call.state.pushTable(of: try call.tensor(1, "self"))
+                try call.state.pushTable(of: try call.tensor(1, "self"))
                 return 1
             },
             LuaMethod("allclose", "t:allclose(u [, rtol=1e-5 [, atol=1e-8]]) -> whether all values are close") { call in
@@ -125,23 +128,23 @@ extension LuaState {
                 call.push(tensor: try call.tensor(1, "self").permute(try dimList(call, from: 2)))
             },
             LuaMethod("transpose", "t:transpose(d1, d2) -> two dims swapped") { call in
-                call.push(tensor: try call.tensor(1, "self").transpose(try call.dim(2, "dim0"), try call.dim(3, "dim1")))
+                call.push(tensor: try call.tensor(1, "self").transpose(try call.dim(2, "dim0", for: try call.tensor(1, "self")), try call.dim(3, "dim1", for: try call.tensor(1, "self"))))
             },
             unary("t", "t:t() -> transpose of a matrix") { try $0.t() },
             LuaMethod("narrow", "t:narrow(dim, start, length) -> a view of length elements from start (1-based)") { call in
                 let t = try call.tensor(1, "self")
-                let d = try call.dim(2)
+                let d = try call.dim(2, for: try call.tensor(1, "self"))
                 let size = try t.size(d)
                 return call.push(tensor: try t.narrow(dim: d, start: try position(call, 3, size: size, "start"), length: try call.integer(4, "length")))
             },
             LuaMethod("select", "t:select(dim, index) -> the slice at index (1-based), one dim fewer") { call in
                 let t = try call.tensor(1, "self")
-                let d = try call.dim(2)
+                let d = try call.dim(2, for: try call.tensor(1, "self"))
                 return call.push(tensor: try t.select(dim: d, index: try position(call, 3, size: try t.size(d), "index")))
             },
             LuaMethod("slice", "t:slice(dim, first [, last [, step]]) -> elements first..last inclusive (1-based, negative from the end)") { call in
                 let t = try call.tensor(1, "self")
-                let d = try call.dim(2)
+                let d = try call.dim(2, for: try call.tensor(1, "self"))
                 let size = try t.size(d)
                 let first = try call.integer(3, "first"), last = try call.optionalInteger(4, "last", default: -1)
                 let start = first > 0 ? first - 1 : size + first
@@ -155,20 +158,20 @@ extension LuaState {
             },
             LuaMethod("squeeze", "t:squeeze([dim]) -> size-1 dims removed") { call in
                 let t = try call.tensor(1, "self")
-                guard let d = try call.optionalDim(2) else { return call.push(tensor: t.squeeze()) }
+                guard let d = try call.optionalDim(2, for: try call.tensor(1, "self")) else { return call.push(tensor: t.squeeze()) }
                 return call.push(tensor: try t.squeeze(dim: d))
             },
             LuaMethod("unsqueeze", "t:unsqueeze(dim) -> a size-1 dim inserted at dim") { call in
-                call.push(tensor: try call.tensor(1, "self").unsqueeze(dim: try call.dim(2)))
+                call.push(tensor: try call.tensor(1, "self").unsqueeze(dim: try call.dim(2, for: try call.tensor(1, "self"), extra: 1)))
             },
             LuaMethod("flatten", "t:flatten([start=1 [, end=-1]]) -> dims start..end merged") { call in
-                call.push(tensor: try call.tensor(1, "self").flatten(start: try call.optionalDim(2) ?? 0, end: try call.optionalDim(3) ?? -1))
+                call.push(tensor: try call.tensor(1, "self").flatten(start: try call.optionalDim(2, for: try call.tensor(1, "self")) ?? 0, end: try call.optionalDim(3, for: try call.tensor(1, "self")) ?? -1))
             },
             LuaMethod("split", "t:split(size [, dim=1]) -> table of pieces of `size` along dim") { call in
-                call.push(tensors: try call.tensor(1, "self").split(size: try call.integer(2, "size"), dim: try call.optionalDim(3) ?? 0))
+                call.push(tensors: try call.tensor(1, "self").split(size: try call.integer(2, "size"), dim: try call.optionalDim(3, for: try call.tensor(1, "self")) ?? 0))
             },
             LuaMethod("chunk", "t:chunk(n [, dim=1]) -> table of n nearly equal pieces") { call in
-                call.push(tensors: try call.tensor(1, "self").chunk(try call.integer(2, "n"), dim: try call.optionalDim(3) ?? 0))
+                call.push(tensors: try call.tensor(1, "self").chunk(try call.integer(2, "n"), dim: try call.optionalDim(3, for: try call.tensor(1, "self")) ?? 0))
             },
             // arithmetic
             binary("add", "t:add(u) or t + u -> elementwise sum (broadcasting)", tensor: { try $0.add($1) }, scalar: { $0.add($1) }),
@@ -220,60 +223,63 @@ extension LuaState {
             LuaMethod("var", "t:var([dim [, unbiased=true [, keepdim]]]) -> variance") { call in
                 let t = try call.tensor(1, "self")
                 let unbiased = try call.optionalBoolean(3, "unbiased", default: true)
-                guard let d = try call.optionalDim(2) else { return call.push(tensor: t.variance(unbiased: unbiased)) }
+                guard let d = try call.optionalDim(2, for: try call.tensor(1, "self")) else { return call.push(tensor: t.variance(unbiased: unbiased)) }
                 return call.push(tensor: try t.variance(dim: d, unbiased: unbiased, keepdim: try call.optionalBoolean(4, "keepdim", default: false)))
             },
             LuaMethod("std", "t:std([dim [, unbiased=true [, keepdim]]]) -> standard deviation") { call in
                 let t = try call.tensor(1, "self")
                 let unbiased = try call.optionalBoolean(3, "unbiased", default: true)
-                guard let d = try call.optionalDim(2) else { return call.push(tensor: t.std(unbiased: unbiased)) }
+                guard let d = try call.optionalDim(2, for: try call.tensor(1, "self")) else { return call.push(tensor: t.std(unbiased: unbiased)) }
                 return call.push(tensor: try t.std(dim: d, unbiased: unbiased, keepdim: try call.optionalBoolean(4, "keepdim", default: false)))
             },
             LuaMethod("max", "t:max() -> largest value; t:max(dim [, keepdim]) -> values, indices (0-based)") { call in
                 let t = try call.tensor(1, "self")
-                guard let d = try call.optionalDim(2) else { return call.push(tensor: try t.max()) }
+                guard let d = try call.optionalDim(2, for: try call.tensor(1, "self")) else { return call.push(tensor: try t.max()) }
                 return pushPair(call, try t.max(dim: d, keepdim: try call.optionalBoolean(3, "keepdim", default: false)))
             },
             LuaMethod("min", "t:min() -> smallest value; t:min(dim [, keepdim]) -> values, indices (0-based)") { call in
                 let t = try call.tensor(1, "self")
-                guard let d = try call.optionalDim(2) else { return call.push(tensor: try t.min()) }
+                guard let d = try call.optionalDim(2, for: try call.tensor(1, "self")) else { return call.push(tensor: try t.min()) }
                 return pushPair(call, try t.min(dim: d, keepdim: try call.optionalBoolean(3, "keepdim", default: false)))
             },
             LuaMethod("argmax", "t:argmax([dim [, keepdim]]) -> 0-based index of the largest value (int64)") { call in
                 let t = try call.tensor(1, "self")
-                guard let d = try call.optionalDim(2) else { return call.push(tensor: try t.argmax()) }
+                guard let d = try call.optionalDim(2, for: try call.tensor(1, "self")) else { return call.push(tensor: try t.argmax()) }
                 return call.push(tensor: try t.argmax(dim: d, keepdim: try call.optionalBoolean(3, "keepdim", default: false)))
             },
             LuaMethod("argmin", "t:argmin([dim [, keepdim]]) -> 0-based index of the smallest value (int64)") { call in
                 let t = try call.tensor(1, "self")
-                guard let d = try call.optionalDim(2) else { return call.push(tensor: try t.argmin()) }
+                guard let d = try call.optionalDim(2, for: try call.tensor(1, "self")) else { return call.push(tensor: try t.argmin()) }
                 return call.push(tensor: try t.argmin(dim: d, keepdim: try call.optionalBoolean(3, "keepdim", default: false)))
             },
             LuaMethod("softmax", "t:softmax([dim=-1]) -> exp(t) / sum(exp(t)) along dim") { call in
-                call.push(tensor: try call.tensor(1, "self").softmax(dim: try call.optionalDim(2) ?? -1))
+                call.push(tensor: try call.tensor(1, "self").softmax(dim: try call.optionalDim(2, for: try call.tensor(1, "self")) ?? -1))
             },
             LuaMethod("log_softmax", "t:log_softmax([dim=-1]) -> log of softmax, computed stably") { call in
-                call.push(tensor: try call.tensor(1, "self").logSoftmax(dim: try call.optionalDim(2) ?? -1))
+                call.push(tensor: try call.tensor(1, "self").logSoftmax(dim: try call.optionalDim(2, for: try call.tensor(1, "self")) ?? -1))
             },
             LuaMethod("cumsum", "t:cumsum(dim) -> running sums along dim") { call in
-                call.push(tensor: try call.tensor(1, "self").cumsum(dim: try call.dim(2)))
+                call.push(tensor: try call.tensor(1, "self").cumsum(dim: try call.dim(2, for: try call.tensor(1, "self"))))
             },
             LuaMethod("sort", "t:sort([dim=-1 [, descending=false]]) -> values, indices (0-based)") { call in
-                pushPair(call, try call.tensor(1, "self").sort(dim: try call.optionalDim(2) ?? -1,
+                pushPair(call, try call.tensor(1, "self").sort(dim: try call.optionalDim(2, for: try call.tensor(1, "self")) ?? -1,
                                                               descending: try call.optionalBoolean(3, "descending", default: false)))
             },
             LuaMethod("topk", "t:topk(k [, dim=-1 [, largest=true]]) -> values, indices (0-based)") { call in
-                pushPair(call, try call.tensor(1, "self").topk(try call.integer(2, "k"), dim: try call.optionalDim(3) ?? -1,
+                pushPair(call, try call.tensor(1, "self").topk(try call.integer(2, "k"), dim: try call.optionalDim(3, for: try call.tensor(1, "self")) ?? -1,
                                                               largest: try call.optionalBoolean(4, "largest", default: true)))
             },
             LuaMethod("kthvalue", "t:kthvalue(k [, dim=-1 [, keepdim]]) -> k-th smallest values, indices (0-based)") { call in
-                pushPair(call, try call.tensor(1, "self").kthvalue(try call.integer(2, "k"), dim: try call.optionalDim(3) ?? -1,
+                pushPair(call, try call.tensor(1, "self").kthvalue(try call.integer(2, "k"), dim: try call.optionalDim(3, for: try call.tensor(1, "self")) ?? -1,
                                                                   keepdim: try call.optionalBoolean(4, "keepdim", default: false)))
             },
             LuaMethod("multinomial", "t:multinomial([n=1 [, opts]]) -> n samples (0-based) from rows of probabilities. opts: generator") { call in
                 let opts = try call.options(3, allowed: ["generator"])
                 let t = try call.tensor(1, "self")
-                try call.checkElementCount(max(t.count, 1) * max(1, try call.optionalInteger(2, "n", default: 1)), 2, "n")
+                let n = try call.optionalInteger(2, "n", default: 1)
+                let rows = t.ndim >= 2 ? t.count / max(1, t.shape.last ?? 1) : 1
+                guard let total = checkedProduct([rows, max(n, 0)]) else { throw call.argumentError(2, "n", expected: "a sample count whose total fits in memory", got: "\(n)") }
+                try call.checkElementCount(total, 2, "n", elementSize: 8)
                 return call.push(tensor: try t.multinomial(numSamples: try call.optionalInteger(2, "n", default: 1),
                                                                                 generator: try generatorOption(opts, call)))
             },
@@ -292,13 +298,13 @@ extension LuaState {
             },
             // indexing
             LuaMethod("index_select", "t:index_select(dim, ids) -> rows at 0-based int64 ids along dim") { call in
-                call.push(tensor: try call.tensor(1, "self").indexSelect(dim: try call.dim(2), index: try call.tensor(3, "index")))
+                call.push(tensor: try call.tensor(1, "self").indexSelect(dim: try call.dim(2, for: try call.tensor(1, "self")), index: try call.tensor(3, "index")))
             },
             LuaMethod("gather", "t:gather(dim, index) -> values at 0-based int64 index along dim") { call in
-                call.push(tensor: try call.tensor(1, "self").gather(dim: try call.dim(2), index: try call.tensor(3, "index")))
+                call.push(tensor: try call.tensor(1, "self").gather(dim: try call.dim(2, for: try call.tensor(1, "self")), index: try call.tensor(3, "index")))
             },
             LuaMethod("scatter_add", "t:scatter_add(dim, index, src) -> copy of t with src added at 0-based index") { call in
-                call.push(tensor: try call.tensor(1, "self").scatterAdd(dim: try call.dim(2), index: try call.tensor(3, "index"),
+                call.push(tensor: try call.tensor(1, "self").scatterAdd(dim: try call.dim(2, for: try call.tensor(1, "self")), index: try call.tensor(3, "index"),
                                                                         src: try call.tensor(4, "src")))
             },
             LuaMethod("masked_fill", "t:masked_fill(mask, value) -> value where mask ~= 0") { call in

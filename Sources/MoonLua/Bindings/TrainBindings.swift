@@ -208,9 +208,9 @@ extension LuaState {
             },
             LuaMethod("latest", "run:latest() -> the latest state record (decoded) or nil") { call in
                 let r = try call.object(1, "self", as: LuaRunDir.self)
-                guard let (_, path) = stateFiles(r.dir).last, let data = FileManager.default.contents(atPath: path),
+                guard let (_, path) = stateFiles(r.dir).last, let data = try? RegularFile.read(path),
                       let obj = try? JSONSerialization.jsonObject(with: data) else { return call.pushNil() }
-                call.state.pushJSON(obj)
+                try call.state.pushJSON(obj, call: call, depth: 0)
                 return 1
             },
             LuaMethod("prune", "run:prune(keep [, protected]) -- keeps the newest `keep` checkpoints (state, step, optim files)") { call in
