@@ -174,3 +174,83 @@ public enum GGUFLlama {
         }
     }
 }
+
+extension GGUFLlama {
+    /// The metadata moonlab writes for the byte tokenizer (ids 0-255 bytes, then `<bos>`, `<eos>`, `<pad>`, `<image>`):
+    /// a GPT-2 byte-level BPE vocabulary (bytes spelled through GPT-2's byte-to-unicode map) without merges, which
+    /// llama.cpp and transformers tokenise into exactly the byte ids.
+    public static func byteTokenizerMetadata() -> TokenizerMetadata {
+        var tokens = (0..<256).map { String(Character(UnicodeScalar(gpt2ByteToUnicode[$0])!)) }
+        tokens += ByteTokenizer.specialTokens.map(\.0)
+        let types = [Int](repeating: 1, count: 256) + [Int](repeating: 3, count: ByteTokenizer.specialTokens.count)
+        return TokenizerMetadata(model: "gpt2", pre: "default", tokens: tokens, merges: [], tokenTypes: types,
+                                 bosId: ByteTokenizer.bos, eosId: ByteTokenizer.eos, unknownId: nil, paddingId: ByteTokenizer.pad,
+                                 addBos: true, addEos: false)
+    }
+
+    /// GPT-2's `bytes_to_unicode`: printable bytes map to themselves, the rest to U+0100 onwards.
+    static let gpt2ByteToUnicode: [UInt32] = {
+        var printable = Array(33...126) + Array(161...172) + Array(174...255)
+        var out = [UInt32](repeating: 0, count: 256)
+        var n: UInt32 = 0
+        for b in 0..<256 {
+            if printable.contains(b) { out[b] = UInt32(b) } else { out[b] = 256 + n; n += 1 }
+        }
+        printable.removeAll()
+        return out
+    }()
+
+    /// A GGUF writer holding `decoder` (LoRA folded in) under llama.cpp's names and metadata, with `tokenizer`.
+    /// Matrices are stored as `type` (F32, F16, BF16 or Q8_0; rows not a multiple of 32 fall back to F16 for Q8_0);
+    /// 1-D tensors (norms, biases) stay F32 as llama.cpp keeps them.
+    public static func writer(decoder: LlamaDecoder, tokenizer: TokenizerMetadata, type: GGMLType, name: String = "moonlab") throws -> GGUFWriter {
+        guard GGUFWriter.writableTypes.contains(type) else {
+            throw ModelError.invalidArgument("save_gguf: cannot write type \(type.name) (f32, f16, bf16 and q8_0 are supported)")
+        }
+        let c = decoder.config
+        guard tokenizer.tokens.count == c.vocabSize else {
+            throw ModelError.invalidArgument("save_gguf: the tokenizer has \(tokenizer.tokens.count) tokens but the model's vocabulary is \(c.vocabSize)")
+        }
+        let arch = c.modelType
+        var w = GGUFWriter()
+        let fileType: UInt32 = type == .f32 ? 0 : type == .f16 ? 1 : type == .bf16 ? 32 : 7
+        w.add("general.architecture", .string(arch))
+        w.add("general.name", .string(name))
+        w.add("general.file_type", .uint32(fileType))
+        w.add("\(arch).context_length", .uint32(UInt32(c.maxPositionEmbeddings)))
+        w.add("\(arch).embedding_length", .uint32(UInt32(c.hiddenSize)))
+        w.add("\(arch).block_count", .uint32(UInt32(c.numHiddenLayers)))
+        w.add("\(arch).feed_forward_length", .uint32(UInt32(c.intermediateSize)))
+        w.add("\(arch).attention.head_count", .uint32(UInt32(c.numAttentionHeads)))
+        w.add("\(arch).attention.head_count_kv", .uint32(UInt32(c.numKeyValueHeads)))
+        w.add("\(arch).rope.freq_base", .float32(c.ropeTheta))
+        w.add("\(arch).attention.layer_norm_rms_epsilon", .float32(c.rmsNormEps))
+        w.add("\(arch).rope.dimension_count", .uint32(UInt32(c.resolvedHeadDim)))
+        if c.headDim != nil {
+            w.add("\(arch).attention.key_length", .uint32(UInt32(c.resolvedHeadDim)))
+            w.add("\(arch).attention.value_length", .uint32(UInt32(c.resolvedHeadDim)))
+        }
+        w.add("\(arch).vocab_size", .uint32(UInt32(c.vocabSize)))
+        for (k, v) in tokenizer.ggufEntries() { w.add(k, v) }
+        let permute = arch == "llama"
+        for (hf, t) in try decoder.exportParameters() {
+            guard let g = ggufName(hf) else { continue }
+            var vals = t.detach().toArray()
+            if permute, hf.hasSuffix("q_proj.weight") || hf.hasSuffix("k_proj.weight") || hf.hasSuffix("q_proj.bias") || hf.hasSuffix("k_proj.bias") {
+                let heads = hf.contains("q_proj") ? c.numAttentionHeads : c.numKeyValueHeads
+                let cols = t.ndim == 2 ? t.shape[1] : 1
+                vals.withUnsafeMutableBufferPointer { permuteRows($0.baseAddress!, heads: heads, headDim: c.resolvedHeadDim, cols: cols) }
+            }
+            var tt = t.ndim == 1 ? GGMLType.f32 : type
+            if tt == .q8_0 && t.shape.last! % 32 != 0 { tt = .f16 }
+            w.tensors.append(.init(name: g, shape: t.shape, type: tt, values: vals))
+        }
+        return w
+    }
+
+    /// Writes `decoder` as a GGUF file atomically (temp file, fsync, rename).
+    public static func save(decoder: LlamaDecoder, tokenizer: TokenizerMetadata, type: GGMLType, to path: String, name: String = "moonlab") throws {
+        let w = try writer(decoder: decoder, tokenizer: tokenizer, type: type, name: name)
+        try AtomicFile.write(to: path) { f in try w.write(path: path) { try f.write($0) } }
+    }
+}

@@ -12,6 +12,7 @@ extension LuaState {
         installTensorBindings()
         installEnvBindings()
         installModelBindings()
+        installLMBindings()
         installMergeBindings()
         installJSONBindings()
         installTrainBindings()
