@@ -120,6 +120,12 @@ public struct LlamaConfig: Sendable, Equatable {
             throw ModelError.invalidConfig(field: "hidden_act", reason: "only silu is supported, got \(act)")
         }
         if let b = d["attention_bias"] as? Bool { c.attentionBias = b || c.modelType == "qwen2" }
+        if let lt = d["layer_types"] as? [Any], let bad = lt.first(where: { ($0 as? String) != "full_attention" }) {
+            throw ModelError.invalidConfig(field: "layer_types", reason: "only full_attention layers are supported, got \(bad)")
+        }
+        if let rp = d["rope_parameters"] as? [String: Any], let ty = rp["rope_type"] as? String, ty != "default" {
+            throw ModelError.invalidConfig(field: "rope_parameters", reason: "rope scaling is not supported, got rope_type \(ty)")
+        }
         if c.modelType == "qwen2", let sw = d["use_sliding_window"] as? Bool, sw {
             throw ModelError.invalidConfig(field: "use_sliding_window", reason: "sliding-window attention is not supported")
         }
