@@ -51,6 +51,6 @@ extension BPETokenizer {
         try self.init(source: source, vocab: vocab, merges: pairs, added: added, preTokenizer: split,
                       ignoreMerges: split == .llama3, addPrefixSpace: false, normalizesNFC: false,
                       prefixIds: addBos ? bosId.map { [$0] } ?? [] : [], suffixIds: addEos ? eosId.map { [$0] } ?? [] : [],
-                      bos: bosId, eos: eosId, pad: padId, unk: unkId, chatTemplate: chatTemplate)
+                      bos: bosId, eos: eosId, pad: padId, unk: unkId, modelUnk: nil, chatTemplate: chatTemplate)
     }
 }

@@ -33,6 +33,9 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
     private let byteIds: [Int32]
     private let merges: MergeTable
     private let vocabByBytes: ByteKeyTable?
+    /// The BPE model's own unknown token (tokenizer.json `model.unk_token`), written for bytes missing from the
+    /// vocabulary; without one those bytes are dropped, as `tokenizers` does.
+    private let modelUnkId: Int?
     private let rawAdded: AddedTokenMatcher
     private let normalizedAdded: AddedTokenMatcher
 
@@ -53,7 +56,7 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
     ///   - added: tokens matched whole before pre-tokenization; their ids may or may not be in `vocab`.
     init(source: String, vocab: [String: Int], merges: [(String, String)], added: [AddedToken], preTokenizer: PreTokenizer,
          ignoreMerges: Bool, addPrefixSpace: Bool, normalizesNFC: Bool, prefixIds: [Int], suffixIds: [Int],
-         bos: Int?, eos: Int?, pad: Int?, unk: Int?, chatTemplate: String?) throws {
+         bos: Int?, eos: Int?, pad: Int?, unk: Int?, modelUnk: Int?, chatTemplate: String?) throws {
         func bad(_ what: String) -> TokenizerError { .invalid(source: source, what: what) }
         let maxId = max(vocab.values.max() ?? -1, added.map(\.id).max() ?? -1)
         guard maxId < Int(Int32.max) / 2, vocab.values.allSatisfy({ $0 >= 0 }), added.allSatisfy({ $0.id >= 0 }) else {
@@ -70,7 +73,7 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
             special[t.id] = t.special
             idsByToken[t.content] = t.id
         }
-        for (name, id) in [("bos", bos), ("eos", eos), ("pad", pad), ("unk", unk)] {
+        for (name, id) in [("bos", bos), ("eos", eos), ("pad", pad), ("unk", unk), ("model unk", modelUnk)] {
             if let id, id < 0 || id >= n { throw bad("\(name) id \(id) is outside the vocabulary (\(n) ids)") }
         }
         // Decoding: a token whose scalars are all in the byte alphabet is those bytes, any other its UTF-8.
@@ -124,6 +127,7 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
         self.eosTokenId = eos
         self.padTokenId = pad
         self.unkTokenId = unk
+        self.modelUnkId = modelUnk
         self.chatTemplate = chatTemplate
     }
 
@@ -221,7 +225,7 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
 
     @inline(__always) private func appendByte(_ b: UInt8, _ out: inout [Int]) {
         let id = byteIds[Int(b)]
-        if id >= 0 { out.append(Int(id)) } else if let u = unkTokenId { out.append(u) }
+        if id >= 0 { out.append(Int(id)) } else if let u = modelUnkId { out.append(u) }
     }
 
     private func encodeWord(_ p: UnsafePointer<UInt8>, _ n: Int, _ out: inout [Int]) {
@@ -235,7 +239,7 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
         var missing = false
         for i in 0..<n {
             let id = byteIds[Int(p[i])]
-            if id >= 0 { symbols.append(id) } else if let u = unkTokenId { symbols.append(Int32(u)) } else { missing = true }
+            if id >= 0 { symbols.append(id) } else if let u = modelUnkId { symbols.append(Int32(u)) } else { missing = true }
         }
         if symbols.count > 1 {
             if symbols.count <= 64 { mergeSmall() } else { mergeLarge() }
