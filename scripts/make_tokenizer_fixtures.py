@@ -21,7 +21,7 @@ transformers (`AutoTokenizer.from_pretrained(dir, gguf_file=...)`, offline). tra
 split every digit first (Digits(individual_digits) + ByteLevel); the script sets that pre-tokenizer. It writes that
 tokenizer.json (+ tokenizer_config.json) to --smol-out (default /tmp/moonlab-smollm2-tokenizer), not into git.
 
-Usage: /tmp/refenv/bin/python scripts/make_tokenizer_fixtures.py [--gguf PATH] [--moonlab PATH]
+Usage: /tmp/refenv/bin/python scripts/make_tokenizer_fixtures.py [--gguf PATH] [--moonlab PATH] [--smol-out DIR] [--smol-only]
 """
 import argparse
 import json
@@ -342,7 +342,11 @@ def main():
     ap.add_argument("--gguf", default=os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
     ap.add_argument("--moonlab", default=os.path.join(ROOT, ".build", "debug", "moonlab"))
     ap.add_argument("--smol-out", default="/tmp/moonlab-smollm2-tokenizer")
+    ap.add_argument("--smol-only", action="store_true", help="only write the SmolLM2 tokenizer.json to --smol-out")
     args = ap.parse_args()
+    if args.smol_only:
+        smollm2_tokenizer(args.gguf, args.smol_out)
+        return
 
     gym = gym_strings(args.moonlab)
     corpus = make_corpus(gym)

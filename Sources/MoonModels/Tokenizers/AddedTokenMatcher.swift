@@ -7,6 +7,8 @@ struct AddedTokenMatcher: Sendable {
     private let tokens: [AddedToken]
     /// For each first byte, indices into `tokens`, longest first.
     private let byFirstByte: [[Int]]
+    /// Whether some token starts with this byte (checked before touching `byFirstByte`).
+    private let startsToken: [Bool]
 
     init(_ tokens: [AddedToken]) {
         let kept = tokens.filter { !$0.content.isEmpty }
@@ -17,6 +19,7 @@ struct AddedTokenMatcher: Sendable {
         for (i, c) in contents.enumerated() { table[Int(c[0])].append(i) }
         for b in 0..<256 { table[b].sort { contents[$0].count > contents[$1].count || (contents[$0].count == contents[$1].count && $0 < $1) } }
         byFirstByte = table
+        startsToken = table.map { !$0.isEmpty }
     }
 
     var isEmpty: Bool { tokens.isEmpty }
@@ -26,6 +29,7 @@ struct AddedTokenMatcher: Sendable {
         var done = start      // end of the last emitted match (the text before it has been emitted)
         var i = start
         while i < end {
+            if !startsToken[Int(text[i])] { i += 1; continue }
             let candidates = byFirstByte[Int(text[i])]
             var found = -1
             for k in candidates {

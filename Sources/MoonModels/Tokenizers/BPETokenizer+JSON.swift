@@ -14,6 +14,9 @@ extension BPETokenizer {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw TokenizerError.invalid(source: file, what: "cannot read the file")
         }
+        if data.starts(with: Array("GGUF".utf8)) {
+            throw TokenizerError.invalid(source: file, what: "a GGUF file: its tokenizer is read with the model (moon.lm.load)")
+        }
         let configPath = (dir as NSString).appendingPathComponent("tokenizer_config.json")
         let config = FileManager.default.contents(atPath: configPath)
         return try BPETokenizer(tokenizerJSON: data, config: config, source: file)

@@ -63,6 +63,9 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
             throw bad("token ids must be in 0..<\(Int32.max / 2)")
         }
         guard maxId >= 0 else { throw bad("empty vocabulary") }
+        guard maxId < 2 * (vocab.count + added.count) + 1024 else {
+            throw bad("token ids are sparse (largest \(maxId) for \(vocab.count + added.count) tokens)")
+        }
         let n = maxId + 1
         var spellings = [String?](repeating: nil, count: n)
         for (t, id) in vocab { spellings[id] = t }
@@ -139,7 +142,7 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
 
     // MARK: - Decoding
 
-    public func decode(_ ids: [Int], skipSpecial: Bool) -> String {
+    public func decode(_ ids: [Int], skipSpecial: Bool = true) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(ids.count * 4)
         decodeBytes.withUnsafeBufferPointer { db in

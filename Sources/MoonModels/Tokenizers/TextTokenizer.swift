@@ -48,8 +48,6 @@ public protocol TextTokenizer: Sendable {
 }
 
 public extension TextTokenizer {
-    func encode(_ text: String) -> [Int] { encode(text, addSpecialTokens: true, parseSpecial: true) }
-    func decode(_ ids: [Int]) -> String { decode(ids, skipSpecial: true) }
     /// The special tokens (spelling, id), in id order.
     var specialTokens: [AddedToken] { addedTokens.filter(\.special) }
 }
