@@ -12,6 +12,7 @@ extension LuaState {
         installTensorBindings()
         installEnvBindings()
         installModelBindings()
+        installTokenizerBindings()
         installLMBindings()
         installMergeBindings()
         installJSONBindings()
