@@ -42,7 +42,7 @@ let package = Package(
 
         // Tests
         .testTarget(name: "MoonTensorTests", dependencies: ["MoonTensor"]),
-        .testTarget(name: "MoonCheckpointTests", dependencies: ["MoonCheckpoint"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MoonCheckpointTests", dependencies: ["MoonCheckpoint", "MoonModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MoonModelsTests", dependencies: ["MoonModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MoonImageTests", dependencies: ["MoonImage"]),
         .testTarget(name: "MoonEnvsTests", dependencies: ["MoonEnvs"]),

@@ -12,6 +12,8 @@ extension LuaState {
         installTensorBindings()
         installEnvBindings()
         installModelBindings()
+        installTokenizerBindings()
+        installLMBindings()
         installMergeBindings()
         installJSONBindings()
         installTrainBindings()

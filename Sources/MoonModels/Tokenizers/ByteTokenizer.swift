@@ -63,5 +63,42 @@ public struct ByteTokenizer: Sendable, Equatable {
     }
 }
 
-/// moonlab has one tokenizer; `Tokenizer` names it.
+/// The tiny default policy's tokenizer (kept under its old name; `TextTokenizer` is the interface).
 public typealias Tokenizer = ByteTokenizer
+
+extension ByteTokenizer: TextTokenizer {
+    public var bosTokenId: Int? { Self.bos }
+    public var eosTokenId: Int? { Self.eos }
+    public var padTokenId: Int? { Self.pad }
+    public var unkTokenId: Int? { nil }
+    public var addedTokens: [AddedToken] { Self.specialTokens.map { AddedToken(content: $0.0, id: $0.1, special: true) } }
+    public var chatTemplate: String? { nil }
+
+    /// `addSpecialTokens` adds `<bos>` (as the policy's prompts have); `parseSpecial` turns the spellings
+    /// `<bos>` `<eos>` `<pad>` `<image>` in `text` into their ids.
+    public func encode(_ text: String, addSpecialTokens: Bool, parseSpecial: Bool) -> [Int] {
+        guard parseSpecial else { return encode(text, addBos: addSpecialTokens) }
+        var ids: [Int] = addSpecialTokens ? [Self.bos] : []
+        let bytes = Array(text.utf8)
+        var i = 0
+        outer: while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "<") {
+                for (s, id) in Self.specialTokens {
+                    let u = Array(s.utf8)
+                    if i + u.count <= bytes.count, Array(bytes[i..<i + u.count]) == u { ids.append(id); i += u.count; continue outer }
+                }
+            }
+            ids.append(Int(bytes[i])); i += 1
+        }
+        return ids
+    }
+
+    public func tokenId(_ token: String) -> Int? {
+        if let id = specialId(token) { return id }
+        let u = Array(token.utf8)
+        return u.count == 1 ? Int(u[0]) : nil
+    }
+
+    /// Bytes 0x20...0x7E as their character, other bytes as `<0xNN>`, specials as their spelling.
+    public func token(_ id: Int) -> String? { id >= 0 && id < Self.vocabSize ? describe(id) : nil }
+}
