@@ -188,7 +188,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     // MARK: conversion
 
-    static func convert(_ raw: UnsafeRawBufferPointer, dtype: SafeTensorsDType, into out: UnsafeMutableBufferPointer<Float>) {
+    public static func convert(_ raw: UnsafeRawBufferPointer, dtype: SafeTensorsDType, into out: UnsafeMutableBufferPointer<Float>) {
         let n = out.count
         guard n > 0, let src = raw.baseAddress, let dst = out.baseAddress else { return }
         switch dtype {

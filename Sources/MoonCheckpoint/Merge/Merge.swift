@@ -1,3 +1,4 @@
+import MoonTensor
 /// Merging of whole parameter sets: in memory (`Merge.merge`) and streamed from safetensors files to a
 /// safetensors file (`Merge.mergeFiles`).
 public enum Merge {
