@@ -172,7 +172,7 @@ local function call(target, args, n, in_coroutine)
   if ok then note_instance(r1); note_instance(r2) else errors = errors + 1; check_message(target.name, r1) end
 end
 
-local templates = {{}, {"numberline"}, {2}, {"T"}, {2, 3}, {"T", "T"}, {"T", 1}, {"points24", 2}, {"/dev/null", "T"}}
+local templates = {{}, {"numberline"}, {2}, {"T"}, {2, 3}, {"T", "T"}, {"T", 1}, {"points24", 2}, {null, "T"}}
 local function fill(template, t)
   local out = {}
   for i, v in ipairs(template) do out[i] = v == "T" and t or v end
