@@ -19,7 +19,8 @@ The real SmolLM2 tokenizer is built from the GGUF (models/SmolLM2-135M-Instruct.
 transformers (`AutoTokenizer.from_pretrained(dir, gguf_file=...)`, offline). transformers' GGUF conversion gives
 `tokenizer.ggml.pre = smollm` the plain GPT-2 ByteLevel split, but SmolLM2's own tokenizer.json (and llama.cpp)
 split every digit first (Digits(individual_digits) + ByteLevel); the script sets that pre-tokenizer. It writes that
-tokenizer.json (+ tokenizer_config.json) to --smol-out (default /tmp/moonlab-smollm2-tokenizer), not into git.
+tokenizer.json (+ tokenizer_config.json, + gguf_arrays.json: the GGUF's tokenizer.ggml.* arrays) to --smol-out
+(default /tmp/moonlab-smollm2-tokenizer), not into git.
 
 Usage: /tmp/refenv/bin/python scripts/make_tokenizer_fixtures.py [--gguf PATH] [--moonlab PATH] [--smol-out DIR] [--smol-only]
 """
@@ -277,6 +278,32 @@ def byte_level_tokenizer(kind, texts):
     return tok
 
 
+def dump_gguf_tokenizer_arrays(gguf_path, out_dir):
+    """The GGUF's tokenizer.ggml.* arrays as JSON (gguf_arrays.json), for testing BPETokenizer's array constructor
+    on the real file before/without a GGUF reader."""
+    from gguf import GGUFReader
+    r = GGUFReader(gguf_path)
+
+    def field(name):
+        f = r.fields.get(name)
+        if f is None:
+            return None
+        if f.types[0].name == "ARRAY":
+            if f.types[1].name == "STRING":
+                return [bytes(f.parts[i]).decode("utf-8") for i in f.data]
+            return [int(f.parts[i][0]) for i in f.data]
+        if f.types[0].name == "STRING":
+            return bytes(f.parts[f.data[0]]).decode("utf-8")
+        return f.parts[f.data[0]].tolist()[0]
+
+    keys = ["tokens", "merges", "token_type", "model", "pre", "bos_token_id", "eos_token_id", "unknown_token_id",
+            "padding_token_id", "add_bos_token", "add_eos_token"]
+    out = {k: field("tokenizer.ggml." + k) for k in keys}
+    out["chat_template"] = field("tokenizer.chat_template")
+    with open(os.path.join(out_dir, "gguf_arrays.json"), "w") as fh:
+        json.dump(out, fh, ensure_ascii=False)
+
+
 def smollm2_tokenizer(gguf, out_dir):
     from transformers import AutoTokenizer
     d, f = os.path.split(os.path.abspath(gguf))
@@ -290,6 +317,7 @@ def smollm2_tokenizer(gguf, out_dir):
         json.dump({"chat_template": t.chat_template, "bos_token": t.bos_token, "eos_token": t.eos_token,
                    "pad_token": t.pad_token, "unk_token": t.unk_token, "add_bos_token": False}, fh, ensure_ascii=False)
     t.backend_tokenizer.pre_tokenizer = bt.pre_tokenizer
+    dump_gguf_tokenizer_arrays(gguf, out_dir)
     return t, bt
 
 
