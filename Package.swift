@@ -27,17 +27,19 @@ let package = Package(
 
         // Layers (each imports only the ones below it)
         .target(name: "MoonTensor", dependencies: ["CBLAS"], swiftSettings: fast),
-        .target(name: "MoonModels", dependencies: ["MoonTensor"], swiftSettings: fast),
+        .target(name: "MoonCheckpoint", dependencies: ["MoonTensor"], swiftSettings: fast),
+        .target(name: "MoonModels", dependencies: ["MoonTensor", "MoonCheckpoint"], swiftSettings: fast),
         .target(name: "MoonEnvs", dependencies: ["MoonTensor"], swiftSettings: fast),
         .target(name: "MoonTrain", dependencies: ["MoonTensor", "MoonModels", "MoonEnvs"], swiftSettings: fast),
         .target(name: "MoonLua",
-                dependencies: ["CLua", "CLuaShim", "CReadline", "MoonTensor", "MoonModels", "MoonEnvs", "MoonTrain"]),
+                dependencies: ["CLua", "CLuaShim", "CReadline", "MoonTensor", "MoonCheckpoint", "MoonModels", "MoonEnvs", "MoonTrain"]),
         .executableTarget(name: "moonlab",
                           dependencies: ["MoonLua", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Tests
         .testTarget(name: "MoonTensorTests", dependencies: ["MoonTensor"]),
         .testTarget(name: "MoonModelsTests", dependencies: ["MoonModels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MoonCheckpointTests", dependencies: ["MoonCheckpoint", "MoonModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MoonEnvsTests", dependencies: ["MoonEnvs"]),
         .testTarget(name: "MoonTrainTests", dependencies: ["MoonTrain"]),
         .testTarget(name: "MoonLuaTests", dependencies: ["MoonLua", "CLua", "CLuaShim"]),

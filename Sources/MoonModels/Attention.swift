@@ -11,7 +11,8 @@ public final class Attention: Module {
     public let causal: Bool
     public let qProj: Linear, kProj: Linear, vProj: Linear, oProj: Linear
 
-    public init(dim: Int, numHeads: Int, numKVHeads: Int? = nil, headDim: Int? = nil, bias: Bool = false,
+    /// `bias`: biases on the q/k/v projections; `outputBias` (default: `bias`) on the output projection.
+    public init(dim: Int, numHeads: Int, numKVHeads: Int? = nil, headDim: Int? = nil, bias: Bool = false, outputBias: Bool? = nil,
                 causal: Bool = true, std: Float = 0.02, generator: Generator = .default) throws {
         let kv = numKVHeads ?? numHeads
         let hd = headDim ?? (numHeads > 0 ? dim / numHeads : 0)
@@ -24,7 +25,7 @@ public final class Attention: Module {
         qProj = Linear(dim, numHeads * hd, bias: bias, std: std, generator: generator)
         kProj = Linear(dim, kv * hd, bias: bias, std: std, generator: generator)
         vProj = Linear(dim, kv * hd, bias: bias, std: std, generator: generator)
-        oProj = Linear(numHeads * hd, dim, bias: bias, std: std, generator: generator)
+        oProj = Linear(numHeads * hd, dim, bias: outputBias ?? bias, std: std, generator: generator)
         super.init()
         registerModule("q_proj", qProj); registerModule("k_proj", kProj)
         registerModule("v_proj", vProj); registerModule("o_proj", oProj)

@@ -118,6 +118,9 @@ enum FusedDecoderTraining {
         guard bsz > 0, let tIds = ids.first?.count, ids.allSatisfy({ $0.count == tIds }) else {
             throw ModelError.invalidArgument("train: ids must be a non-empty rectangular batch")
         }
+        if dec.config.attentionBias {
+            throw ModelError.invalidArgument("train: the fused training path does not support attention biases (qwen2); use lmLoss(...).backward()")
+        }
         if !LoRA.adapted(dec).isEmpty {
             throw ModelError.invalidArgument("train: the fused training path does not support LoRA adapters; use lmLoss(...).backward()")
         }

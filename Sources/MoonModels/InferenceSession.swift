@@ -22,11 +22,14 @@ final class FloatBuffer {
     }
 }
 
-/// The decoder's weights as the fast path uses them: effective (LoRA-folded) copies, with the q/k/v and gate/up
-/// projections concatenated so each is one BLAS call.
+/// The decoder's weights as the fast path uses them: the effective (LoRA-folded) weights. Without adapters these
+/// are views of the decoder's own parameters (no copies, so a loaded model is not held twice in memory); the q/k/v
+/// and gate/up projections write into adjacent columns of one output buffer.
 final class PackedDecoder {
     struct Layer {
-        let attnNorm: Tensor, wqkv: Tensor, wo: Tensor, mlpNorm: Tensor, wgu: Tensor, wd: Tensor
+        let attnNorm: Tensor, wq: Tensor, wk: Tensor, wv: Tensor, wo: Tensor, mlpNorm: Tensor, wg: Tensor, wu: Tensor, wd: Tensor
+        /// Concatenated q/k/v biases `[(h + 2·kvh)·dh]` and the output bias, when the architecture has them.
+        let bqkv: Tensor?, bo: Tensor?
     }
     let config: LlamaConfig
     let layers: [Layer]
@@ -36,15 +39,18 @@ final class PackedDecoder {
 
     init(_ d: LlamaDecoder) throws {
         config = d.config
+        func w(_ l: Linear) throws -> Tensor { try l.effectiveWeight().contiguous() }
         layers = try Tensor.noGrad {
             try d.model.layers.items.map { l in
-                Layer(attnNorm: l.inputLayernorm.weight.detach(),
-                      wqkv: try Tensor.cat([l.selfAttn.qProj.effectiveWeight(), l.selfAttn.kProj.effectiveWeight(),
-                                            l.selfAttn.vProj.effectiveWeight()], dim: 0),
-                      wo: try l.selfAttn.oProj.effectiveWeight().contiguous(),
-                      mlpNorm: l.postAttentionLayernorm.weight.detach(),
-                      wgu: try Tensor.cat([l.mlp.gateProj.effectiveWeight(), l.mlp.upProj.effectiveWeight()], dim: 0),
-                      wd: try l.mlp.downProj.effectiveWeight().contiguous())
+                let a = l.selfAttn
+                var bqkv: Tensor? = nil
+                if let bq = a.qProj.bias, let bk = a.kProj.bias, let bv = a.vProj.bias {
+                    bqkv = try Tensor.cat([bq.detach(), bk.detach(), bv.detach()], dim: 0)
+                }
+                return Layer(attnNorm: l.inputLayernorm.weight.detach(), wq: try w(a.qProj), wk: try w(a.kProj), wv: try w(a.vProj),
+                             wo: try w(a.oProj), mlpNorm: l.postAttentionLayernorm.weight.detach(),
+                             wg: try w(l.mlp.gateProj), wu: try w(l.mlp.upProj), wd: try w(l.mlp.downProj),
+                             bqkv: bqkv, bo: a.oProj.bias?.detach())
             }
         }
         finalNorm = d.model.norm.weight.detach()
@@ -82,8 +88,9 @@ public final class InferenceSession {
     /// Two-way fork-join helper for the small decode-step GEMMs (nil with one thread).
     private let pool: SpinPool?
 
-    /// A session for `batch` rows of up to `capacity` tokens over the decoder's current weights (a snapshot:
-    /// later weight updates are not seen).
+    /// A session for `batch` rows of up to `capacity` tokens over the decoder's weights. Without LoRA adapters the
+    /// session reads the live parameters (do not update them while it is in use); with adapters it holds a snapshot
+    /// of the folded weights.
     public convenience init(decoder: LlamaDecoder, batch: Int, capacity: Int) throws {
         try self.init(packed: PackedDecoder(decoder), batch: batch, capacity: capacity)
     }
@@ -172,12 +179,13 @@ public final class InferenceSession {
 
     /// `C = A·Bᵀ (+ beta·C)` with B `[n, k]`: split in two column halves over the spin pool when there is one.
     private func projGemm(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                          _ c: UnsafeMutablePointer<Float>, beta: Float = 0) {
-        guard let pool, n >= 64 else { gemmNT(m, n, k, a, k, b, k, c, n, beta: beta); return }
+                          _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil, beta: Float = 0) {
+        let ldc = ldc ?? n
+        guard let pool, n >= 64 else { gemmNT(m, n, k, a, k, b, k, c, ldc, beta: beta); return }
         let half = (n / 2) & ~7
         pool.run { part in
-            if part == 0 { gemmNT(m, half, k, a, k, b, k, c, n, beta: beta) }
-            else { gemmNT(m, n - half, k, a, k, b + half * k, k, c + half, n, beta: beta) }
+            if part == 0 { gemmNT(m, half, k, a, k, b, k, c, ldc, beta: beta) }
+            else { gemmNT(m, n - half, k, a, k, b + half * k, k, c + half, ldc, beta: beta) }
         }
     }
 
@@ -224,7 +232,13 @@ public final class InferenceSession {
         let eps = c.rmsNormEps
         for (li, L) in w.layers.enumerated() {
             rmsNormRows(x, L.attnNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
-            projGemm(n, qkvW, dim, hbuf, L.wqkv.mPtr, qkv)
+            projGemm(n, h * dh, dim, hbuf, L.wq.mPtr, qkv, ldc: qkvW)
+            projGemm(n, kvh * dh, dim, hbuf, L.wk.mPtr, qkv + h * dh, ldc: qkvW)
+            projGemm(n, kvh * dh, dim, hbuf, L.wv.mPtr, qkv + (h + kvh) * dh, ldc: qkvW)
+            if let bias = L.bqkv {
+                let bp = bias.mPtr
+                for r in 0..<n { let row = qkv + r * qkvW; for i in 0..<qkvW { row[i] += bp[i] } }
+            }
             // RoPE (queries pre-scaled) and cache writes.
             let kc = kCache[li], vc = vCache[li]
             for b in 0..<batch {
@@ -245,8 +259,13 @@ public final class InferenceSession {
             }
             attention(qkv: qkv, qkvW: qkvW, t: t, total: total, kc: kc, vc: vc, out: att, scores: scores)
             projGemm(n, dim, h * dh, att, L.wo.mPtr, x, beta: 1)
+            if let bias = L.bo {
+                let bp = bias.mPtr
+                for r in 0..<n { let row = x + r * dim; for i in 0..<dim { row[i] += bp[i] } }
+            }
             rmsNormRows(x, L.mlpNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
-            projGemm(n, 2 * inter, dim, hbuf, L.wgu.mPtr, gu)
+            projGemm(n, inter, dim, hbuf, L.wg.mPtr, gu, ldc: 2 * inter)
+            projGemm(n, inter, dim, hbuf, L.wu.mPtr, gu + inter, ldc: 2 * inter)
             for r in 0..<n {
                 let g = gu + r * 2 * inter, u = g + inter, o = act + r * inter
                 for i in 0..<inter { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * u[i] }

@@ -19,6 +19,12 @@ public struct LlamaConfig: Sendable, Equatable {
     public var bosTokenId: Int = ByteTokenizer.bos
     public var eosTokenId: Int = ByteTokenizer.eos
     public var padTokenId: Int = ByteTokenizer.pad
+    /// Biases on the q/k/v projections (Qwen2); the output projection never has one.
+    public var attentionBias: Bool = false
+    /// transformers' `model_type`: "llama" or "qwen2" (the same computation; qwen2 has q/k/v biases).
+    public var modelType: String = "llama"
+    /// Whether the attention output projection has a bias (Llama's `attention_bias` covers it; Qwen2's never has one).
+    public var attentionOutputBias: Bool { attentionBias && modelType != "qwen2" }
 
     public init() {}
 
@@ -49,12 +55,12 @@ public struct LlamaConfig: Sendable, Equatable {
     /// The transformers `config.json` dictionary for this decoder.
     public func hfDictionary() -> [String: Any] {
         var d: [String: Any] = [
-            "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+            "architectures": [modelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"], "model_type": modelType,
             "vocab_size": vocabSize, "hidden_size": hiddenSize, "intermediate_size": intermediateSize,
             "num_hidden_layers": numHiddenLayers, "num_attention_heads": numAttentionHeads,
             "num_key_value_heads": numKeyValueHeads, "rope_theta": Double(ropeTheta), "rms_norm_eps": Double(rmsNormEps),
             "tie_word_embeddings": tieWordEmbeddings, "max_position_embeddings": maxPositionEmbeddings,
-            "initializer_range": Double(initializerRange), "hidden_act": "silu", "attention_bias": false,
+            "initializer_range": Double(initializerRange), "hidden_act": "silu", "attention_bias": attentionBias,
             "mlp_bias": false, "torch_dtype": "float32",
         ]
         // transformers rejects a pad id outside the vocabulary; special ids of a tiny test vocab are left out.
@@ -62,6 +68,7 @@ public struct LlamaConfig: Sendable, Equatable {
             d[k] = v
         }
         if let h = headDim { d["head_dim"] = h }
+        if modelType == "qwen2" { d["attention_bias"] = nil; d["mlp_bias"] = nil; d["use_sliding_window"] = false }
         return d
     }
 
@@ -69,6 +76,17 @@ public struct LlamaConfig: Sendable, Equatable {
     /// wrongly typed known keys and unsupported features throw naming the field.
     public static func fromHF(_ d: [String: Any]) throws -> LlamaConfig {
         var c = LlamaConfig()
+        if let mt = d["model_type"] {
+            guard let m = mt as? String, m == "llama" || m == "qwen2" else {
+                throw ModelError.invalidConfig(field: "model_type", reason: "unsupported architecture \(mt) (llama and qwen2 are supported)")
+            }
+            c.modelType = m
+            c.attentionBias = m == "qwen2"
+        }
+        if let arch = d["architectures"] as? [Any], let a = arch.first as? String,
+           !["LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"].contains(a) {
+            throw ModelError.invalidConfig(field: "architectures", reason: "unsupported architecture \(a) (LlamaForCausalLM and Qwen2ForCausalLM are supported)")
+        }
         func int(_ k: String) throws -> Int? {
             guard let v = d[k], !(v is NSNull) else { return nil }
             if !jsonIsBool(v), let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded() { return n.intValue }
@@ -101,7 +119,16 @@ public struct LlamaConfig: Sendable, Equatable {
         if let act = d["hidden_act"] as? String, act != "silu" {
             throw ModelError.invalidConfig(field: "hidden_act", reason: "only silu is supported, got \(act)")
         }
-        if let b = d["attention_bias"] as? Bool, b { throw ModelError.invalidConfig(field: "attention_bias", reason: "attention biases are not supported") }
+        if let b = d["attention_bias"] as? Bool { c.attentionBias = b || c.modelType == "qwen2" }
+        if let lt = d["layer_types"] as? [Any], let bad = lt.first(where: { ($0 as? String) != "full_attention" }) {
+            throw ModelError.invalidConfig(field: "layer_types", reason: "only full_attention layers are supported, got \(bad)")
+        }
+        if let rp = d["rope_parameters"] as? [String: Any], let ty = rp["rope_type"] as? String, ty != "default" {
+            throw ModelError.invalidConfig(field: "rope_parameters", reason: "rope scaling is not supported, got rope_type \(ty)")
+        }
+        if c.modelType == "qwen2", let sw = d["use_sliding_window"] as? Bool, sw {
+            throw ModelError.invalidConfig(field: "use_sliding_window", reason: "sliding-window attention is not supported")
+        }
         if let b = d["mlp_bias"] as? Bool, b { throw ModelError.invalidConfig(field: "mlp_bias", reason: "MLP biases are not supported") }
         if let rs = d["rope_scaling"], !(rs is NSNull) {
             if let r = rs as? [String: Any], let ty = (r["rope_type"] ?? r["type"]) as? String, ty == "default" {} else {

@@ -108,13 +108,10 @@ public final class LlamaDecoder: Module {
 
     // MARK: transformers interchange
 
-    /// Loads a transformers checkpoint directory (config.json + model.safetensors) or a bare safetensors file
-    /// together with a config.
+    /// Loads a transformers checkpoint directory (config.json + model.safetensors or sharded model-*.safetensors
+    /// with its index; see `HFCheckpoint`).
     public static func loadHF(directory: String, generator: Generator = .default) throws -> LlamaDecoder {
-        let config = try LlamaConfig.load(path: directory + "/config.json")
-        let d = try LlamaDecoder(config, generator: generator)
-        try d.loadSafetensors(path: directory + "/model.safetensors")
-        return d
+        try HFCheckpoint.loadDecoder(directory: directory)
     }
 
     /// Copies weights from a safetensors file with transformers names (float16/bfloat16/float32 converted).

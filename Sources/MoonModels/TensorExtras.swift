@@ -36,8 +36,15 @@ extension Tensor {
     }
 }
 
-/// A trainable parameter initialised from N(0, std²) with `generator`.
+/// Parameter initialisation switch: checkpoint loaders build modules with zero-filled parameters (skipping the random
+/// draws they would overwrite anyway).
+enum ParameterInit {
+    @TaskLocal static var zeroed = false
+}
+
+/// A trainable parameter initialised from N(0, std²) with `generator` (zeros inside `ParameterInit.$zeroed`).
 func normalParameter(_ shape: [Int], std: Float, generator: Generator) -> Tensor {
+    if ParameterInit.zeroed { return constantParameter(shape, 0) }
     let t = try! Tensor.randn(shape, mean: 0, std: std, generator: generator)
     return try! t.setRequiresGrad(true)
 }

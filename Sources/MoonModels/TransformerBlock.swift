@@ -11,7 +11,7 @@ public final class TransformerBlock: Module {
     public init(_ c: LlamaConfig, generator: Generator = .default) throws {
         inputLayernorm = RMSNorm(c.hiddenSize, eps: c.rmsNormEps)
         selfAttn = try Attention(dim: c.hiddenSize, numHeads: c.numAttentionHeads, numKVHeads: c.numKeyValueHeads,
-                                 headDim: c.resolvedHeadDim, bias: false, causal: true, std: c.initializerRange, generator: generator)
+                                 headDim: c.resolvedHeadDim, bias: c.attentionBias, outputBias: c.attentionOutputBias, causal: true, std: c.initializerRange, generator: generator)
         postAttentionLayernorm = RMSNorm(c.hiddenSize, eps: c.rmsNormEps)
         mlp = MLP(dim: c.hiddenSize, hidden: c.intermediateSize, std: c.initializerRange, generator: generator)
         super.init()

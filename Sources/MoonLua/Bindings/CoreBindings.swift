@@ -13,6 +13,7 @@ extension LuaState {
         installEnvBindings()
         installModelBindings()
         installTokenizerBindings()
+        installLMBindings()
         installMergeBindings()
         installJSONBindings()
         installTrainBindings()

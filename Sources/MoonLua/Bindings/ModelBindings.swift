@@ -219,6 +219,16 @@ extension LuaState {
             LuaMethod("merge_lora", "policy:merge_lora() -- folds the adapters into the base weights and removes them") { call in
                 try call.object(1, "self", as: VLMPolicy.self).mergeLoRA(); return 0
             },
+            LuaMethod("save_gguf", """
+                policy:save_gguf(path [, {type = 'f32'|'f16'|'bf16'|'q8_0'}]) -- writes the decoder (text part, LoRA folded in)
+                as a GGUF file llama.cpp reads, with the byte tokenizer as a merge-free GPT-2 vocabulary, atomically
+                """) { call in
+                let p = try call.object(1, "self", as: VLMPolicy.self)
+                let path = try call.string(2, "path")
+                let type = try ggufTypeOption(call, 3)
+                try GGUFLlama.save(decoder: p.decoder, tokenizer: GGUFLlama.byteTokenizerMetadata(), type: type, to: path, name: "moonlab-policy")
+                return 0
+            },
         ]
     }
 }

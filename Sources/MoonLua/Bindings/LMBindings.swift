@@ -1,0 +1,215 @@
+import CLua
+import CLuaShim
+import Foundation
+import MoonCheckpoint
+import MoonModels
+import MoonTensor
+
+/// `moon.lm`: pretrained language models (GGUF files, Hugging Face directories, moonlab LM checkpoints).
+extension LuaState {
+    func installLMBindings() {
+        defineType(LanguageModel.self, name: "moon.LM", methods: lmMethods(), metamethods: [
+            "__tostring": { call in
+                let m = try call.object(1, as: LanguageModel.self)
+                let c = m.config
+                return call.push("moon.LM(\(c.modelType), \(m.parameterCount) parameters: \(c.numHiddenLayers) layers x \(c.hiddenSize), "
+                                 + "\(c.numAttentionHeads)/\(c.numKeyValueHeads) heads, vocabulary \(c.vocabSize); from \(m.source))")
+            },
+        ])
+        register("moon.lm.load", doc: """
+            moon.lm.load(path) -> a language model. path: a .gguf file (llama.cpp; F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K
+            tensors, dequantised to float32), a Hugging Face directory (config.json + model.safetensors or sharded
+            model-*.safetensors; Llama or Qwen2), or a .safetensors file written by lm:save. Errors name the file and the problem.
+            """) { call in
+            call.push(object: try LanguageModel.load(path: try call.string(1, "path")))
+        }
+    }
+
+    private func lmMethods() -> [LuaMethod] {
+        [
+            LuaMethod("generate", """
+                lm:generate(prompts [, opts]) -> {tokens, logprobs, entropies, finish, token_count}. prompts: a list of token-id
+                lists (0-based ids). opts: max_new_tokens (64), temperature (1), greedy (false), top_k (0), top_p (1),
+                repetition_penalty (1), stop_at_eos (true), eos_id, padding ('left'), generator
+                """) { call in
+                let m = try call.object(1, "self", as: LanguageModel.self)
+                let prompts = try tokenLists(call, 2, "prompts", vocab: m.config.vocabSize)
+                let o = try call.options(3, allowed: ["max_new_tokens", "temperature", "greedy", "top_k", "top_p", "repetition_penalty",
+                                                      "stop_at_eos", "eos_id", "padding", "generator"])
+                var g = GenerateOptions()
+                g.maxNewTokens = try o.integer("max_new_tokens", default: g.maxNewTokens)
+                g.temperature = Float(try o.number("temperature", default: Double(g.temperature)))
+                g.greedy = try o.boolean("greedy", default: false)
+                g.topK = try o.integer("top_k", default: 0)
+                g.topP = Float(try o.number("top_p", default: 1))
+                g.repetitionPenalty = Float(try o.number("repetition_penalty", default: 1))
+                g.stopAtEos = try o.boolean("stop_at_eos", default: true)
+                if o.has("eos_id") { g.eosId = try o.integer("eos_id", default: 0) }
+                g.padding = Padding(rawValue: try o.choice("padding", ["left", "right"], default: "left"))!
+                guard g.maxNewTokens >= 0 && g.maxNewTokens <= 1 << 16 else { throw call.error("option 'max_new_tokens': expected 0...65536") }
+                try g.validate()
+                let r = try m.generate(prompts: prompts, options: g, generator: try generatorOption(o, call))
+                lua_createtable(call.L, 0, 6)
+                pushNested(call, r.tokens.map { $0.map(Double.init) }); call.state.setRawField(-2, "tokens")
+                pushNested(call, r.logProbs.map { $0.map(Double.init) }); call.state.setRawField(-2, "logprobs")
+                pushNested(call, r.entropies.map { $0.map(Double.init) }); call.state.setRawField(-2, "entropies")
+                call.push(r.finishReasons); call.state.setRawField(-2, "finish")
+                call.push(r.generatedTokenCount); call.state.setRawField(-2, "token_count")
+                return 1
+            },
+            LuaMethod("score", """
+                lm:score(prompts, responses [, opts]) -> {logprobs, entropies, mask [B, L] tensors (autograd), lengths}:
+                teacher-forced scores of token-id responses after token-id prompts. opts: temperature (1)
+                """) { call in
+                let m = try call.object(1, "self", as: LanguageModel.self)
+                let prompts = try tokenLists(call, 2, "prompts", vocab: m.config.vocabSize)
+                let responses = try tokenLists(call, 3, "responses", vocab: m.config.vocabSize, allowEmpty: true)
+                let o = try call.options(4, allowed: ["temperature"])
+                let s = try m.score(prompts: prompts, responses: responses, temperature: Float(try o.number("temperature", default: 1)))
+                lua_createtable(call.L, 0, 4)
+                for (k, t) in [("logprobs", s.logProbs), ("entropies", s.entropies), ("mask", s.mask)] {
+                    call.push(tensor: t); call.state.setRawField(-2, k)
+                }
+                call.push(s.lengths.map(Double.init)); call.state.setRawField(-2, "lengths")
+                return 1
+            },
+            LuaMethod("logits", "lm:logits(ids) -> logits [T, vocab] of one token-id list (no autograd)") { call in
+                let m = try call.object(1, "self", as: LanguageModel.self)
+                let ids = try tokenList(call, 2, "ids", vocab: m.config.vocabSize)
+                guard !ids.isEmpty else { throw call.argumentError(2, "ids", expected: "a non-empty list of token ids", got: "an empty list") }
+                return call.push(tensor: try Tensor.noGrad { try m.decoder(Tensor(ints: ids, shape: [1, ids.count])) }.reshape([ids.count, m.config.vocabSize]))
+            },
+            LuaMethod("parameters", "lm:parameters([trainable_only=true]) -> list of parameter tensors") { call in
+                let m = try call.object(1, "self", as: LanguageModel.self)
+                return call.push(tensors: try call.optionalBoolean(2, "trainable_only", default: true) ? m.trainableParameters() : m.parameters())
+            },
+            LuaMethod("named_parameters", "lm:named_parameters() -> table name -> parameter tensor (live, not copies)") { call in
+                pushNamedTensors(call, Dictionary(uniqueKeysWithValues: try call.object(1, "self", as: LanguageModel.self).namedParameters()))
+                return 1
+            },
+            LuaMethod("state_dict", "lm:state_dict() -> table name -> tensor (copies, Hugging Face names)") { call in
+                pushNamedTensors(call, try call.object(1, "self", as: LanguageModel.self).stateDict().mapValues { $0.detach().clone() })
+                return 1
+            },
+            LuaMethod("load_state_dict", "lm:load_state_dict(tensors [, strict=true]) -- copies weights in; lists missing/extra/mis-shaped names on error") { call in
+                let m = try call.object(1, "self", as: LanguageModel.self)
+                let named = try namedTensors(call, 2, "tensors")
+                try Tensor.noGrad { try m.loadStateDict(Dictionary(uniqueKeysWithValues: named), strict: try call.optionalBoolean(3, "strict", default: true)) }
+                return 0
+            },
+            LuaMethod("lora", """
+                lm:lora([opts]) -> names of adapted layers. Attaches LoRA adapters; only they train.
+                opts: rank (8), alpha (16), dropout (0), targets ({'q_proj','k_proj','v_proj','o_proj'}, patterns), freeze_base (true)
+                """) { call in
+                let m = try call.object(1, "self", as: LanguageModel.self)
+                let o = try call.options(2, allowed: ["rank", "alpha", "dropout", "targets", "freeze_base"])
+                var c = LoRAConfig()
+                c.rank = try o.integer("rank", default: c.rank)
+                c.alpha = Float(try o.number("alpha", default: Double(c.alpha)))
+                c.dropout = Float(try o.number("dropout", default: 0))
+                c.freezeBase = try o.boolean("freeze_base", default: true)
+                if o.has("targets") {
+                    call.state.rawField(2, "targets")
+                    defer { moon_pop(call.L, 1) }
+                    c.targets = try call.strings(lua_gettop(call.L), "targets")
+                }
+                return call.push(try m.enableLoRA(c))
+            },
+            LuaMethod("merge_lora", "lm:merge_lora() -- folds the adapters into the base weights and removes them") { call in
+                try call.object(1, "self", as: LanguageModel.self).mergeLoRA(); return 0
+            },
+            LuaMethod("clone", "lm:clone() -> an independent copy (weights copied)") { call in
+                call.push(object: try call.object(1, "self", as: LanguageModel.self).clone())
+            },
+            LuaMethod("save", "lm:save(path) -- safetensors (Hugging Face names) with the config, tokenizer and LoRA settings; moon.lm.load reads it") { call in
+                try call.object(1, "self", as: LanguageModel.self).save(path: try call.string(2, "path"))
+                return 0
+            },
+            LuaMethod("save_gguf", """
+                lm:save_gguf(path [, {type = 'f32'|'f16'|'bf16'|'q8_0'}]) -- writes a GGUF file llama.cpp and transformers read
+                (llama.cpp names, q/k rows permuted as llama.cpp's converter does, LoRA folded in, the tokenizer metadata the
+                model was loaded with), atomically. Default type f32; norms stay f32.
+                """) { call in
+                let m = try call.object(1, "self", as: LanguageModel.self)
+                let path = try call.string(2, "path")
+                let type = try ggufTypeOption(call, 3)
+                try m.saveGGUF(path: path, type: type)
+                return 0
+            },
+            LuaMethod("config", "lm:config() -> the configuration as a Hugging Face config.json text") { call in
+                call.push(try call.object(1, "self", as: LanguageModel.self).config.hfJSON())
+            },
+            LuaMethod("tokenizer", """
+                lm:tokenizer() -> a table describing the checkpoint's tokenizer: model, pre, vocab_size, merges (count), bos_id,
+                eos_id, unk_id, pad_id (0-based), add_bos, chat_template; nil when the checkpoint has none
+                """) { call in
+                let m = try call.object(1, "self", as: LanguageModel.self)
+                guard let t = m.tokenizerMetadata else { lua_pushnil(call.L); return 1 }
+                lua_createtable(call.L, 0, 10)
+                call.push(t.model); call.state.setRawField(-2, "model")
+                if let p = t.pre { call.push(p); call.state.setRawField(-2, "pre") }
+                call.push(t.tokens.count); call.state.setRawField(-2, "vocab_size")
+                call.push(t.merges.count); call.state.setRawField(-2, "merges")
+                for (k, v) in [("bos_id", t.bosId), ("eos_id", t.eosId), ("unk_id", t.unknownId), ("pad_id", t.paddingId)] {
+                    if let v { call.push(v); call.state.setRawField(-2, k) }
+                }
+                if let b = t.addBos { lua_pushboolean(call.L, b ? 1 : 0); call.state.setRawField(-2, "add_bos") }
+                if let s = t.chatTemplate { call.push(s); call.state.setRawField(-2, "chat_template") }
+                return 1
+            },
+            LuaMethod("train", "lm:train() -- training mode (LoRA dropout on)") { call in
+                try call.object(1, "self", as: LanguageModel.self).train(); return 0
+            },
+            LuaMethod("eval", "lm:eval() -- evaluation mode") { call in
+                try call.object(1, "self", as: LanguageModel.self).eval(); return 0
+            },
+            LuaMethod("num_parameters", "lm:num_parameters() -> number of parameters") { call in
+                call.push(try call.object(1, "self", as: LanguageModel.self).parameterCount)
+            },
+        ]
+    }
+}
+
+/// The `type` option of save_gguf.
+func ggufTypeOption(_ call: LuaCall, _ i: Int32) throws -> GGMLType {
+    let o = try call.options(i, allowed: ["type"])
+    switch try o.choice("type", ["f32", "f16", "bf16", "q8_0"], default: "f32") {
+    case "f16": return .f16
+    case "bf16": return .bf16
+    case "q8_0": return .q8_0
+    default: return .f32
+    }
+}
+
+/// A Lua list of integer token ids, each in 0..<vocab.
+private func tokenList(_ call: LuaCall, _ i: Int32, _ name: String, vocab: Int) throws -> [Int] {
+    let nums = try call.numbers(i, name)
+    var out: [Int] = []
+    out.reserveCapacity(nums.count)
+    for (k, v) in nums.enumerated() {
+        guard let id = Int(exactly: v), id >= 0, id < vocab else {
+            throw call.argumentError(i, name, expected: "token ids (integers in 0..<\(vocab))", got: "\(v) at index \(k + 1)")
+        }
+        out.append(id)
+    }
+    return out
+}
+
+/// A Lua list of token-id lists.
+private func tokenLists(_ call: LuaCall, _ i: Int32, _ name: String, vocab: Int, allowEmpty: Bool = false) throws -> [[Int]] {
+    _ = try call.table(i, name)
+    let n = Int(lua_rawlen(call.L, i))
+    guard n > 0 else { throw call.argumentError(i, name, expected: "a non-empty list of token-id lists", got: "an empty table") }
+    var out: [[Int]] = []
+    for k in 1...n {
+        lua_rawgeti(call.L, i, lua_Integer(k))
+        defer { moon_pop(call.L, 1) }
+        guard lua_type(call.L, -1) == LUA_TTABLE else {
+            throw call.argumentError(i, name, expected: "a list of token-id lists", got: "\(call.typeName(-1)) at index \(k)")
+        }
+        let ids = try tokenList(call, lua_gettop(call.L), "\(name)[\(k)]", vocab: vocab)
+        if ids.isEmpty && !allowEmpty { throw call.argumentError(i, name, expected: "non-empty token-id lists", got: "an empty list at index \(k)") }
+        out.append(ids)
+    }
+    return out
+}
