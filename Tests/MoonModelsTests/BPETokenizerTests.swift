@@ -163,6 +163,24 @@ final class BPETokenizerTests: XCTestCase {
         checkParity(t, "smollm2")
     }
 
+    /// The shipped model's tokenizer read from the GGUF itself (models/SmolLM2-135M-Instruct.Q4_1.gguf, fetched by
+    /// scripts/fetch-model; MOONLAB_SMOLLM2 overrides); skipped when absent.
+    func testSmolLM2GGUFParity() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = ProcessInfo.processInfo.environment["MOONLAB_SMOLLM2"] ?? root.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) is absent: run scripts/fetch-model") }
+        let t = try BPETokenizer.load(path: path)
+        XCTAssertEqual(t.vocabSize, 49152)
+        XCTAssertEqual(t.preTokenizer, .smollm)
+        XCTAssertEqual([t.bosTokenId, t.eosTokenId, t.unkTokenId, t.padTokenId], [1, 2, 0, 2])
+        XCTAssertEqual(t.prefixIds, [])
+        XCTAssertEqual(t.specialTokens.count, 17)
+        XCTAssertEqual(t.chatFormat, .chatML(defaultSystem: "You are a helpful AI assistant named SmolLM, trained by Hugging Face"))
+        checkParity(t, "smollm2")
+        // digits are split one by one, as SmolLM2's tokenizer.json and llama.cpp do
+        XCTAssertEqual(t.encode("What is 7 times 8?").map { t.token($0)! }, ["What", "Ġis", "Ġ", "7", "Ġtimes", "Ġ", "8", "?"])
+    }
+
     func testBadTokenizerJSONIsAnError() {
         let good = try! Data(contentsOf: Self.dir.appendingPathComponent("gpt2-small.json"))
         let cases: [String] = [
