@@ -70,7 +70,9 @@ UNICODE_SAMPLES = [
 ]
 
 SPECIAL_SPELLINGS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<repo_name>", "<file_sep>", "<|begin_of_text|>",
-                     "<|eot_id|>", "<mask>", "[R]", "<|im_start", "im_end|>", "< |im_end| >", "<<|im_end|>>", "<s>", "</s>"]
+                     "<|eot_id|>", "<mask>", "[R]", "<|im_start", "im_end|>", "< |im_end| >", "<<|im_end|>>", "<s>", "</s>",
+                     "moon", " moon ", "moonlight", "the moon.", "honeymoon", "moon1", "_moon", "moońa", "hello world",
+                     "Hello world", "hello  world", "<think>", "<think></think>", "é", "e\u0301"]
 
 CODE = [
     "def f(x):\n    return x * 2  # double\n\n\nclass A:\n\tpass\n",
@@ -230,7 +232,7 @@ def gym_strings(moonlab):
 
 def make_corpus(gym):
     r = random.Random(20261201)
-    corpus = [""] + list(gym) + CODE + UNICODE_SAMPLES + SPECIAL_SPELLINGS
+    corpus = [""] + list(gym) + CODE + UNICODE_SAMPLES + SPECIAL_SPELLINGS + ["\ufeffBOM first", "\ufeff"]
     kinds = [(prose, 1400), (number, 600), (formula, 800), (json_text, 700), (whitespace, 900), (unicode_text, 600),
              (random_scalars, 800), (random_bytes, 800), (specials, 700), (chatml, 300)]
     for g, n in kinds:
@@ -381,7 +383,8 @@ def main():
     assert len(corpus) >= 10000, len(corpus)
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "corpus.json"), "w") as f:
-        json.dump(corpus, f, ensure_ascii=False, separators=(",", ":"))
+        # ASCII escapes: Foundation's JSONSerialization drops a raw U+FEFF at the start of a string value
+        json.dump(corpus, f, ensure_ascii=True, separators=(",", ":"))
 
     r = random.Random(7)
     train_texts = corpus[: len(corpus) // 2]
@@ -407,7 +410,7 @@ def main():
     expected["chat"] = {"smollm2": chat_cases(hf, hf.chat_template, hf.bos_token),
                         "llama3": chat_cases(llama, LLAMA3_TEMPLATE, "<|begin_of_text|>")}
     with open(os.path.join(OUT, "expected.json"), "w") as f:
-        json.dump(expected, f, ensure_ascii=False, separators=(",", ":"))
+        json.dump(expected, f, ensure_ascii=True, separators=(",", ":"))
     for name in sorted(os.listdir(OUT)):
         print(name, os.path.getsize(os.path.join(OUT, name)), file=sys.stderr)
 
