@@ -11,7 +11,7 @@ Writes, deterministically:
                          Qwen2, ignore_merges for Llama-3); SmolLM's Digits + ByteLevel), with added tokens using
                          lstrip / rstrip / single_word / normalized.
   expected.json          for each tokenizer the ids `tokenizers` gives for the corpus (every string for SmolLM2,
-                         every 6th for the small ones), decodes of random id sequences (skip_special true/false),
+                         every 7th for the small ones), decodes of random id sequences (skip_special true/false),
                          and chat-template renderings by transformers' apply_chat_template (SmolLM2's ChatML
                          template, a Llama-3 template).
 
@@ -343,9 +343,10 @@ def expected_for(tok, corpus, every):
     assert all(0 <= t < 65536 for t in flat)
     mismatch = {}
     for i, e in zip(idx, ids):
-        d = tok.decode(e, skip_special_tokens=False)
+        d = tok.decode(e, skip_special_tokens=True)
         if d != corpus[i]:
             mismatch[str(i)] = d
+    # decoded_differs: the strings whose decode(ids, skip_special_tokens=True) is not the string itself
     # ids as one base64 blob of little-endian uint16 (all vocabularies here are < 65536) + a length per string
     blob = base64.b64encode(struct.pack(f"<{len(flat)}H", *flat)).decode()
     return {"every": every, "lengths": [len(e) for e in ids], "ids_u16le": blob, "decoded_differs": mismatch}
@@ -393,7 +394,7 @@ def main():
         tok = byte_level_tokenizer(kind, train_texts)
         tok.save(os.path.join(OUT, f"{kind}-small.json"))
         tok = Tokenizer.from_file(os.path.join(OUT, f"{kind}-small.json"))
-        e = expected_for(tok, corpus, 6)
+        e = expected_for(tok, corpus, 7)
         e["decode"] = decode_cases(tok, r)
         expected["tokenizers"][f"{kind}-small"] = e
         print(kind, "vocab", tok.get_vocab_size(), "ids", sum(e["lengths"]), file=sys.stderr)
