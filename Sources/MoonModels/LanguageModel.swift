@@ -21,22 +21,65 @@ public struct LMScoreResult {
 /// transformers' (`model.*`, `lm_head.weight`).
 public final class LanguageModel: Module {
     public let decoder: LlamaDecoder
-    /// The checkpoint's tokenizer (`tokenizer.ggml.*` keys); nil when the source had none (token ids only).
+    /// The checkpoint's tokenizer description (`tokenizer.ggml.*` keys); nil when the source had none.
     public let tokenizerMetadata: TokenizerMetadata?
+    /// The tokenizer (byte-level BPE from the GGUF metadata or the directory's tokenizer.json); nil when the checkpoint
+    /// has none moonlab can build (then prompts are token ids; `tokenizerProblem` says why).
+    public let tokenizer: (any TextTokenizer)?
+    public let tokenizerProblem: String?
     /// Where the model was loaded from.
     public let source: String
     public private(set) var loraConfig: LoRAConfig?
 
-    public init(decoder: LlamaDecoder, tokenizer: TokenizerMetadata?, source: String) {
+    public init(decoder: LlamaDecoder, tokenizer: TokenizerMetadata?, source: String, textTokenizer: (any TextTokenizer)? = nil) {
         self.decoder = decoder
         tokenizerMetadata = tokenizer
         self.source = source
+        var problem: String? = nil
+        var tok = textTokenizer
+        if tok == nil, let m = tokenizer {
+            do { tok = try LanguageModel.buildTokenizer(m, source: source) } catch { problem = "\(error)" }
+        } else if tok == nil {
+            problem = "the checkpoint \(source) has no tokenizer"
+        }
+        if let t = tok, t.vocabSize > decoder.config.vocabSize {
+            problem = "the tokenizer has \(t.vocabSize) ids but the model's vocabulary is \(decoder.config.vocabSize)"
+            tok = nil
+        }
+        self.tokenizer = tok
+        tokenizerProblem = problem
         super.init()
         registerModule("model", decoder.model)
         if let h = decoder.lmHead { registerModule("lm_head", h) }
     }
 
     public var config: LlamaConfig { decoder.config }
+
+    /// A `BPETokenizer` from GGUF tokenizer metadata.
+    static func buildTokenizer(_ m: TokenizerMetadata, source: String) throws -> any TextTokenizer {
+        try BPETokenizer(tokens: m.tokens, merges: m.merges, tokenTypes: m.tokenTypes.isEmpty ? nil : m.tokenTypes, model: m.model,
+                         pre: m.pre, bosId: m.bosId, eosId: m.eosId, unkId: m.unknownId, padId: m.paddingId,
+                         addBos: m.addBos ?? false, addEos: m.addEos ?? false, chatTemplate: m.chatTemplate, source: source)
+    }
+
+    /// The tokenizer, or an error saying why there is none.
+    public func requireTokenizer(_ what: String) throws -> any TextTokenizer {
+        guard let t = tokenizer else {
+            throw ModelError.invalidArgument("\(what): text needs a tokenizer, and this model has none (\(tokenizerProblem ?? "unknown")); pass token ids")
+        }
+        return t
+    }
+
+    /// Prompt ids of `text` as the checkpoint's tokenizer encodes a sequence (special tokens such as BOS added when the
+    /// checkpoint adds them; special-token spellings in the text are parsed, as Hugging Face does).
+    public func encodePrompt(_ text: String) throws -> [Int] {
+        try requireTokenizer("encode").encode(text, addSpecialTokens: true, parseSpecial: true)
+    }
+
+    /// Response ids of `text` (no added specials).
+    public func encodeResponse(_ text: String) throws -> [Int] {
+        try requireTokenizer("encode").encode(text, addSpecialTokens: false, parseSpecial: true)
+    }
 
     // MARK: loading
 
@@ -49,7 +92,9 @@ public final class LanguageModel: Module {
         }
         if isDir.boolValue {
             let dec = try HFCheckpoint.loadDecoder(directory: path)
-            return LanguageModel(decoder: dec, tokenizer: nil, source: path)
+            var tok: (any TextTokenizer)? = nil
+            if FileManager.default.fileExists(atPath: path + "/tokenizer.json") { tok = try BPETokenizer.load(path: path) }
+            return LanguageModel(decoder: dec, tokenizer: nil, source: path, textTokenizer: tok)
         }
         if path.hasSuffix(".safetensors") { return try loadCheckpoint(path: path) }
         let f = try GGUFFile(path: path)
@@ -60,12 +105,12 @@ public final class LanguageModel: Module {
 
     // MARK: generation and scoring
 
-    /// Batched generation from token-id prompts (KV cache, no autograd). See `GenerateOptions`; `stop` strings need
-    /// the byte tokenizer and are refused here.
+    /// Batched generation from token-id prompts (KV cache, no autograd). See `GenerateOptions` (`stop` strings are
+    /// not supported for BPE vocabularies yet). `texts` are the decoded continuations (special tokens dropped).
     public func generate(prompts: [[Int]], options: GenerateOptions = GenerateOptions(), generator: Generator = .default) throws -> GenerateResult {
         guard options.stop.isEmpty else { throw ModelError.invalidArgument("generate: stop strings are not supported for this model's tokenizer") }
         var r = try decoder.generate(prompts: prompts, options: options, generator: generator)
-        r.texts = r.tokens.map { _ in "" }
+        r.texts = r.tokens.map { tokenizer?.decode($0, skipSpecial: true) ?? "" }
         return r
     }
 
@@ -185,7 +230,7 @@ public final class LanguageModel: Module {
     /// A deep copy (weights copied; same tokenizer, LoRA adapters and trainable flags).
     public func clone() throws -> LanguageModel {
         let d = try ParameterInit.$zeroed.withValue(true) { try LlamaDecoder(config) }
-        let lm = LanguageModel(decoder: d, tokenizer: tokenizerMetadata, source: source)
+        let lm = LanguageModel(decoder: d, tokenizer: tokenizerMetadata, source: source, textTokenizer: tokenizer)
         if let l = loraConfig { try lm.enableLoRA(l) }
         try Tensor.noGrad { try lm.loadStateDict(stateDict().mapValues { $0.clone() }) }
         for ((_, a), (_, b)) in zip(namedParameters(), lm.namedParameters()) { try b.setRequiresGrad(a.requiresGrad) }

@@ -28,12 +28,13 @@ extension LuaState {
     private func lmMethods() -> [LuaMethod] {
         [
             LuaMethod("generate", """
-                lm:generate(prompts [, opts]) -> {tokens, logprobs, entropies, finish, token_count}. prompts: a list of token-id
-                lists (0-based ids). opts: max_new_tokens (64), temperature (1), greedy (false), top_k (0), top_p (1),
+                lm:generate(prompts [, opts]) -> {texts, tokens, logprobs, entropies, finish, token_count}. prompts: a string, or a
+                list of strings (encoded by the model's tokenizer, BOS added when the checkpoint adds it; use
+                lm:tokenizer():apply_chat_template for chat) or of token-id lists (0-based ids). opts: max_new_tokens (64), temperature (1), greedy (false), top_k (0), top_p (1),
                 repetition_penalty (1), stop_at_eos (true), eos_id, padding ('left'), generator
                 """) { call in
                 let m = try call.object(1, "self", as: LanguageModel.self)
-                let prompts = try tokenLists(call, 2, "prompts", vocab: m.config.vocabSize)
+                let prompts = try textOrIds(call, 2, "prompts", model: m, response: false)
                 let o = try call.options(3, allowed: ["max_new_tokens", "temperature", "greedy", "top_k", "top_p", "repetition_penalty",
                                                       "stop_at_eos", "eos_id", "padding", "generator"])
                 var g = GenerateOptions()
@@ -50,6 +51,7 @@ extension LuaState {
                 try g.validate()
                 let r = try m.generate(prompts: prompts, options: g, generator: try generatorOption(o, call))
                 lua_createtable(call.L, 0, 6)
+                call.push(r.texts); call.state.setRawField(-2, "texts")
                 pushNested(call, r.tokens.map { $0.map(Double.init) }); call.state.setRawField(-2, "tokens")
                 pushNested(call, r.logProbs.map { $0.map(Double.init) }); call.state.setRawField(-2, "logprobs")
                 pushNested(call, r.entropies.map { $0.map(Double.init) }); call.state.setRawField(-2, "entropies")
@@ -59,11 +61,12 @@ extension LuaState {
             },
             LuaMethod("score", """
                 lm:score(prompts, responses [, opts]) -> {logprobs, entropies, mask [B, L] tensors (autograd), lengths}:
-                teacher-forced scores of token-id responses after token-id prompts. opts: temperature (1)
+                teacher-forced scores of responses after prompts (each a string or a list of strings, encoded by the model's
+                tokenizer, or token-id lists). opts: temperature (1)
                 """) { call in
                 let m = try call.object(1, "self", as: LanguageModel.self)
-                let prompts = try tokenLists(call, 2, "prompts", vocab: m.config.vocabSize)
-                let responses = try tokenLists(call, 3, "responses", vocab: m.config.vocabSize, allowEmpty: true)
+                let prompts = try textOrIds(call, 2, "prompts", model: m, response: false)
+                let responses = try textOrIds(call, 3, "responses", model: m, response: true)
                 let o = try call.options(4, allowed: ["temperature"])
                 let s = try m.score(prompts: prompts, responses: responses, temperature: Float(try o.number("temperature", default: 1)))
                 lua_createtable(call.L, 0, 4)
@@ -140,8 +143,16 @@ extension LuaState {
                 call.push(try call.object(1, "self", as: LanguageModel.self).config.hfJSON())
             },
             LuaMethod("tokenizer", """
-                lm:tokenizer() -> a table describing the checkpoint's tokenizer: model, pre, vocab_size, merges (count), bos_id,
-                eos_id, unk_id, pad_id (0-based), add_bos, chat_template; nil when the checkpoint has none
+                lm:tokenizer() -> the checkpoint's tokenizer (a moon.Tokenizer: encode, decode, apply_chat_template, ...), or nil
+                and the reason when it has none moonlab can build
+                """) { call in
+                let m = try call.object(1, "self", as: LanguageModel.self)
+                guard let t = m.tokenizer else { lua_pushnil(call.L); call.push(m.tokenizerProblem ?? "no tokenizer"); return 2 }
+                return call.push(object: LuaTokenizer(t))
+            },
+            LuaMethod("tokenizer_metadata", """
+                lm:tokenizer_metadata() -> the GGUF tokenizer description: model, pre, vocab_size, merges (count), bos_id, eos_id,
+                unk_id, pad_id (0-based), add_bos, chat_template; nil when the checkpoint has none
                 """) { call in
                 let m = try call.object(1, "self", as: LanguageModel.self)
                 guard let t = m.tokenizerMetadata else { lua_pushnil(call.L); return 1 }
@@ -193,6 +204,25 @@ private func tokenList(_ call: LuaCall, _ i: Int32, _ name: String, vocab: Int) 
         out.append(id)
     }
     return out
+}
+
+/// Prompts or responses: a string, a list of strings (encoded with the model's tokenizer), or a list of token-id lists.
+private func textOrIds(_ call: LuaCall, _ i: Int32, _ name: String, model: LanguageModel, response: Bool) throws -> [[Int]] {
+    func encode(_ s: String) throws -> [Int] { response ? try model.encodeResponse(s) : try model.encodePrompt(s) }
+    if lua_type(call.L, i) == LUA_TSTRING { return [try encode(try call.string(i, name))] }
+    _ = try call.table(i, name)
+    lua_rawgeti(call.L, i, 1)
+    let first = lua_type(call.L, -1)
+    moon_pop(call.L, 1)
+    if first == LUA_TSTRING {
+        let texts = try call.strings(i, name)
+        let ids = try texts.map(encode)
+        if !response, let k = ids.firstIndex(where: { $0.isEmpty }) {
+            throw call.argumentError(i, name, expected: "non-empty prompts", got: "an empty prompt at index \(k + 1)")
+        }
+        return ids
+    }
+    return try tokenLists(call, i, name, vocab: model.config.vocabSize, allowEmpty: response)
 }
 
 /// A Lua list of token-id lists.
