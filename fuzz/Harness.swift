@@ -5,10 +5,10 @@
 // Adding a parser (GGUF, tokenizer.json, ...) is one line in `fuzzTargets` (and its module in scripts/fuzz, if it
 // lives outside the modules listed there), plus a few seed files in fuzz/corpus/<name>/.
 import Foundation
-@testable import MoonEnvs
+@testable import MoonImage
+@testable import MoonCheckpoint
 @testable import MoonModels
 @testable import MoonTensor
-@testable import MoonTrain
 
 let fuzzTargets: [String: (UnsafeRawBufferPointer) -> Void] = [
     "safetensors": { bytes in _ = try? SafeTensorsFile.parseHeader(bytes, path: "fuzz.safetensors") },
@@ -17,9 +17,11 @@ let fuzzTargets: [String: (UnsafeRawBufferPointer) -> Void] = [
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { return }
         _ = try? Checkpoint.readTensors(path: path)
     },
-    "json": { bytes in _ = try? TrainJSON.parse(String(decoding: bytes, as: UTF8.self)) },
+    "json": { bytes in _ = try? JSON.parse(String(decoding: bytes, as: UTF8.self)) },
     "foundation_json": { bytes in _ = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) },
     "png": { bytes in _ = try? PNG.decode([UInt8](bytes)) },
+    "gguf": { bytes in _ = try? GGUFFile(bytes: [UInt8](bytes), path: "fuzz.gguf") },
+    "tokenizer_json": { bytes in _ = try? BPETokenizer(tokenizerJSON: Data(bytes)) },
     "vlm_config": { bytes in _ = try? VLMConfig.fromJSON(String(decoding: bytes, as: UTF8.self)) },
 ]
 
