@@ -22,6 +22,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CReadline", path: "Sources/CReadline", pkgConfig: "readline",
                        providers: [.apt(["libreadline-dev"])]),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         // Lua macro shims, the error trampoline, the panic handler, the interrupt hook
         .target(name: "CLuaShim", dependencies: ["CLua", "CReadline"]),
 
@@ -30,10 +32,11 @@ let package = Package(
         .target(name: "MoonModels", dependencies: ["MoonTensor"], swiftSettings: fast),
         .target(name: "MoonEnvs", dependencies: ["MoonTensor"], swiftSettings: fast),
         .target(name: "MoonTrain", dependencies: ["MoonTensor", "MoonModels", "MoonEnvs"], swiftSettings: fast),
+        .target(name: "MoonDist", dependencies: ["CMPI", "MoonTensor"]),
         .target(name: "MoonLua",
-                dependencies: ["CLua", "CLuaShim", "CReadline", "MoonTensor", "MoonModels", "MoonEnvs", "MoonTrain"]),
+                dependencies: ["CLua", "CLuaShim", "CReadline", "MoonTensor", "MoonModels", "MoonEnvs", "MoonTrain", "MoonDist"]),
         .executableTarget(name: "moonlab",
-                          dependencies: ["MoonLua", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+                          dependencies: ["MoonLua", "MoonDist", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Tests
         .testTarget(name: "MoonTensorTests", dependencies: ["MoonTensor"]),

@@ -15,6 +15,7 @@ extension LuaState {
         installMergeBindings()
         installJSONBindings()
         installTrainBindings()
+        installDistBindings()
     }
 
     func installCoreBindings() {
