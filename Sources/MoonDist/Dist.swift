@@ -45,6 +45,12 @@ public enum Dist {
         return env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMIX_RANK"] != nil || env["MOONLAB_DIST"] == "1"
     }
 
+    /// Ranks on this node (`OMPI_COMM_WORLD_LOCAL_SIZE`; 1 outside mpirun): they share its cores.
+    public static var localSize: Int {
+        guard isLaunched, let s = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"], let n = Int(s), n > 0 else { return 1 }
+        return n
+    }
+
     /// Whether MPI has been initialised in this process.
     public static var isInitialized: Bool { initialized && !finished }
 

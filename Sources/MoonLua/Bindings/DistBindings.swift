@@ -23,6 +23,9 @@ extension LuaState {
         register("moon.dist.is_main", doc: "moon.dist.is_main() -> true on rank 0 (the rank that writes files and prints)") { call in
             call.push(try Dist.rank() == 0)
         }
+        register("moon.dist.local_size", doc: "moon.dist.local_size() -> ranks on this node (they share its cores; 1 without mpirun)") { call in
+            call.push(Dist.localSize)
+        }
         register("moon.dist.launched", doc: "moon.dist.launched() -> true when started by mpirun (or MOONLAB_DIST=1)") { call in
             call.push(Dist.isLaunched)
         }

@@ -1,0 +1,37 @@
+-- One small seeded data-parallel run (tests/dist/run.sh drives it under mpirun):
+--   moonlab run tests/dist/train.lua ALGO RUN_DIR OUT.safetensors [updates] [resume]
+-- Rank 0 writes the final parameters (and the metrics history) to OUT.
+local algo, dir, out = arg[1], arg[2], arg[3]
+local updates = tonumber(arg[4] or "3")
+local resume = arg[5] == "resume"
+moon.set_num_threads(1)
+local gtr = require("gtr")
+local cfg = {env = "numberline", run_dir = dir, seed = 3, num_envs = 8, steps = 2, updates = updates, resume = resume,
+  rollout_rng = "env", quiet = true, samples = 1, keep_checkpoints = 5,
+  generation = {max_new_tokens = 40},
+  sft = {demos = 32, epochs = 1, batch = 16},
+  ppo = {minibatch = 8, epochs = 1},
+  eval = {episodes = 2, every = 0},
+  reward = function(obs, response, reward, info) return reward + (#response % 3) * 0.01 end}
+local run
+if algo == "ppo" then run = gtr.ppo.new(cfg)
+elseif algo == "gtr" then cfg.guidance = {states = 4, batch = 4}; run = gtr.guided.new(cfg)
+elseif algo == "turbo-kl" then cfg.turbo = {guidance = "kl"}; run = gtr.turbo.new(cfg)
+elseif algo == "turbo-sft" then cfg.turbo = {guidance = "sft"}; cfg.guidance = {states = 4, batch = 4}; run = gtr.turbo.new(cfg)
+else error("unknown algo " .. tostring(algo)) end
+local stop_after = tonumber(os.getenv("DIST_TEST_STOP_AFTER") or "")
+if stop_after then
+  while run.update_count < stop_after do run:update() end
+else
+  run:train()
+end
+if moon.dist.is_main() then
+  local named = run.policy:named_parameters()
+  local metrics = {}
+  for _, r in ipairs(run.history) do
+    local m = {}
+    for k, v in pairs(r) do if type(v) == "number" or type(v) == "string" then m[k] = v end end
+    metrics[#metrics + 1] = m
+  end
+  moon.ckpt.save(out, named, {metrics = moon.json.encode(metrics)})
+end
