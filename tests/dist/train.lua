@@ -6,13 +6,18 @@ local updates = tonumber(arg[4] or "3")
 local resume = arg[5] == "resume"
 moon.set_num_threads(1)
 local gtr = require("gtr")
-local cfg = {env = "numberline", run_dir = dir, seed = 3, num_envs = 8, steps = 2, updates = updates, resume = resume,
+local cfg = {env = "numberline", run_dir = dir, seed = 3, num_envs = 8, steps = 1, updates = updates, resume = resume,
   rollout_rng = "env", quiet = true, samples = 1, keep_checkpoints = 5,
-  generation = {max_new_tokens = 40},
-  sft = {demos = 32, epochs = 1, batch = 16},
-  ppo = {minibatch = 8, epochs = 1},
-  eval = {episodes = 2, every = 0},
+  generation = {max_new_tokens = 24},
+  sft = {demos = 0},
+  ppo = {minibatch = 4, epochs = 1},
+  eval = {episodes = 0, every = 0},
   reward = function(obs, response, reward, info) return reward + (#response % 3) * 0.01 end}
+local pids = os.getenv("DIST_TEST_PIDS")  -- a folder: each rank writes its process id there (the fault test kills one)
+if pids then
+  local f = assert(io.open("/proc/self/stat")); local pid = f:read("n"); f:close()
+  f = assert(io.open(("%s/rank-%d"):format(pids, moon.dist.rank()), "w")); f:write(pid, "\n"); f:close()
+end
 local run
 if algo == "ppo" then run = gtr.ppo.new(cfg)
 elseif algo == "gtr" then cfg.guidance = {states = 4, batch = 4}; run = gtr.guided.new(cfg)
@@ -27,8 +32,9 @@ else
 end
 if moon.dist.is_main() then
   local named = run.policy:named_parameters()
-  local metrics = {}
-  for _, r in ipairs(run.history) do
+  local metrics = {}  -- from metrics.jsonl: a resumed run's file holds the records from before the resume too
+  for line in io.lines(run.run:path("metrics.jsonl")) do
+    local r = moon.json.decode(line)
     local m = {}
     for k, v in pairs(r) do if type(v) == "number" or type(v) == "string" then m[k] = v end end
     metrics[#metrics + 1] = m

@@ -89,6 +89,13 @@ extension LuaState {
             }
             return 1
         }
+        register("moon.dist.finish", doc: """
+            moon.dist.finish([success = true]) -- ends MPI in this process now: MPI_Finalize, or MPI_Abort (stopping every
+            rank) when success is false. os.exit calls it; moonlab calls it when a script ends
+            """) { call in
+            Dist.finish(success: try call.optionalBoolean(1, "success", default: true))
+            return 0
+        }
         register("moon.dist.flatten", doc: """
             moon.dist.flatten(tensors [, {grad = false, extra = {numbers}}]) -> one 1-D float32 tensor with every
             tensor's elements (grad = true: their gradients, a missing one as zeros), then the extra numbers: the
@@ -114,6 +121,18 @@ extension LuaState {
             let rest = try Dist.unflatten(flat, into: ts, gradients: try o.boolean("grad", default: false))
             return call.push(rest.map(Double.init))
         }
+        wrapExit()
+    }
+
+    /// os.exit ends MPI first (finalise on success, abort otherwise), or the other ranks would wait for this one.
+    private func wrapExit() {
+        _ = try? run("""
+            local exit, finish = os.exit, moon.dist.finish
+            os.exit = function(code, close)
+              finish(code == nil or code == true or code == 0)
+              return exit(code, close)
+            end
+            """, name: "=moon.dist")
     }
 
     // MARK: values on the wire
