@@ -2,6 +2,9 @@
 --   moonlab run scripts/bench_dist.lua allreduce   moon.dist.allreduce of 1-100 MB float32 buffers (as bench_dist_peer.c)
 --   moonlab run scripts/bench_dist.lua teacher     building the merged teacher: TIES on every rank vs on rank 0 + broadcast
 --   moonlab run scripts/bench_dist.lua update [n]  seconds per PPO update of the default tiny policy (8 envs x 8 turns)
+--   moonlab run scripts/bench_dist.lua calibrate   one rank's cost per turn with SmolLM2-135M's decoder shape (30 layers,
+--                                                   width 576, 9 heads / 3 KV heads, MLP 1536; byte vocabulary): the
+--                                                   input of the README's table of ranks for the paper's Points24 budget
 local what = arg[1] or "allreduce"
 local d = moon.dist
 local main = d.is_main()
@@ -47,6 +50,32 @@ elseif what == "teacher" then
         :format(count / 1e6, merge_s, bcast_s, d.size()))
     end
   end
+elseif what == "calibrate" then
+  local layers = tonumber(arg[2] or "30")
+  local p = moon.vlm.new{width = 576, layers = layers, heads = 9, kv_heads = 3, intermediate = 1536, seed = 1}
+  local count = 0
+  for _, t in ipairs(p:parameters(false)) do count = count + #t:reshape(-1) end
+  local env = moon.env.make("points24", {size = 64})
+  local batch = {}
+  for i = 1, 8 do
+    local o = env:reset(i)
+    batch[i] = {prompt = require("gtr.core").prompt(o, "short"), image = o.image}
+  end
+  local t0 = moon.clock()
+  local g = p:generate(batch, {temperature = 1, max_new_tokens = 48, generator = moon.generator(1)})
+  local gen_s = moon.clock() - t0
+  local ntok = 0
+  for _, t in ipairs(g.tokens) do ntok = ntok + #t end
+  t0 = moon.clock()
+  moon.no_grad(function() return p:score(batch, g.tokens) end)
+  local score_s = moon.clock() - t0
+  t0 = moon.clock()
+  local s = p:score(batch, g.tokens)
+  local loss = (s.logprobs * s.mask):sum()
+  loss:backward()
+  local train_s = moon.clock() - t0
+  print(("RESULT calibrate %.1fM params, %d threads, 8 turns of %d new tokens: generate %.2f s, score %.2f s, score+backward %.2f s per turn")
+    :format(count / 1e6, moon.num_threads(), ntok // 8, gen_s / 8, score_s / 8, train_s / 8))
 elseif what == "update" then
   local n = tonumber(arg[2] or "3")
   local gtr = require("gtr")

@@ -91,7 +91,7 @@ end
 function Run:initialize()
   local cfg = self.cfg
   if cfg.sft.checkpoint ~= "" then
-    self.policy:load_weights(cfg.sft.checkpoint)
+    if self.main then self.policy:load_weights(cfg.sft.checkpoint) end  -- the other ranks receive it from rank 0
   elseif cfg.sft.demos > 0 then
     require("gtr.sft").train(self, {demos = cfg.sft.demos, epochs = cfg.sft.epochs, lr = cfg.sft.lr, batch = cfg.sft.batch})
   end
