@@ -36,9 +36,9 @@ if [ $rc -ne 0 ] && grep -q "moon.dist.barrier: timed out after 2 s" "$tmp/hang.
   ok "hung rank: timeout error, job ended in ${dt%.*} s"
 else bad "hung rank (rc $rc, ${dt} s)"; cat "$tmp/hang.log"; fi
 
-# 3. determinism: -np 1 vs -np 2, PPO with a custom Lua reward, 3 updates
-"$B" run tests/dist/train.lua ppo "$tmp/np1" "$tmp/np1.safetensors" 3 >"$tmp/np1.log" 2>&1 || { cat "$tmp/np1.log"; }
-"${MPI[@]}" -np 2 "$B" run tests/dist/train.lua ppo "$tmp/np2" "$tmp/np2.safetensors" 3 >"$tmp/np2.log" 2>&1 || { cat "$tmp/np2.log"; }
+# 3. determinism: -np 1 vs -np 2, GTR-Turbo (KL) with a custom Lua reward, 3 updates
+"$B" run tests/dist/train.lua turbo-kl "$tmp/np1" "$tmp/np1.safetensors" 3 >"$tmp/np1.log" 2>&1 || { cat "$tmp/np1.log"; }
+"${MPI[@]}" -np 2 "$B" run tests/dist/train.lua turbo-kl "$tmp/np2" "$tmp/np2.safetensors" 3 >"$tmp/np2.log" 2>&1 || { cat "$tmp/np2.log"; }
 if "$B" run tests/dist/compare.lua "$tmp/np1.safetensors" "$tmp/np2.safetensors" 1e-5; then ok "-np 1 and -np 2 agree after 3 updates"
 else bad "-np 1 vs -np 2"; fi
 [ -f "$tmp/np2/checkpoints/state-000003.json" ] && [ ! -e "$tmp/np2/rank-1" ] && ok "rank 0 alone wrote the run directory" \
@@ -46,7 +46,7 @@ else bad "-np 1 vs -np 2"; fi
 
 # 4. fault: kill -9 rank 1 during update 2, then resume under mpirun
 mkdir -p "$tmp/pids"
-DIST_TEST_PIDS="$tmp/pids" "${MPI[@]}" -np 2 "$B" run tests/dist/train.lua ppo "$tmp/fault" "$tmp/fault.safetensors" 3 \
+DIST_TEST_PIDS="$tmp/pids" "${MPI[@]}" -np 2 "$B" run tests/dist/train.lua turbo-kl "$tmp/fault" "$tmp/fault.safetensors" 3 \
   >"$tmp/fault.log" 2>&1 &
 job=$!
 for _ in $(seq 1 600); do [ -f "$tmp/fault/checkpoints/state-000001.json" ] && break; sleep 0.1; done
@@ -65,7 +65,7 @@ else bad "fault: rc $rc after ${dt} s"; cat "$tmp/fault.log"; fi
 if [ -n "$last" ] && "$B" -e "local s = moon.json.decode(io.open('$last'):read('a')); assert(next((moon.ckpt.load('$tmp/fault/' .. s.policy)))); assert(next((moon.ckpt.load('$tmp/fault/' .. s.optimizer))))" 2>"$tmp/ck.log"; then
   ok "fault: the last checkpoint loads"
 else bad "fault: last checkpoint"; cat "$tmp/ck.log"; fi
-if "${MPI[@]}" -np 2 "$B" run tests/dist/train.lua ppo "$tmp/fault" "$tmp/fault.safetensors" 3 resume >"$tmp/resume.log" 2>&1 \
+if "${MPI[@]}" -np 2 "$B" run tests/dist/train.lua turbo-kl "$tmp/fault" "$tmp/fault.safetensors" 3 resume >"$tmp/resume.log" 2>&1 \
    && "$B" run tests/dist/compare.lua "$tmp/np2.safetensors" "$tmp/fault.safetensors" 1e-6; then
   ok "resume under mpirun reproduces the uninterrupted -np 2 run"
 else bad "resume after the fault"; cat "$tmp/resume.log"; fi
