@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "MoonModels", dependencies: ["MoonTensor"], swiftSettings: fast),
         .target(name: "MoonEnvs", dependencies: ["MoonTensor"], swiftSettings: fast),
         .target(name: "MoonTrain", dependencies: ["MoonTensor", "MoonModels", "MoonEnvs"], swiftSettings: fast),
-        .target(name: "MoonDist", dependencies: ["CMPI", "MoonTensor"]),
+        .target(name: "MoonDist", dependencies: ["CMPI", "MoonTensor"], swiftSettings: fast),
         .target(name: "MoonLua",
                 dependencies: ["CLua", "CLuaShim", "CReadline", "MoonTensor", "MoonModels", "MoonEnvs", "MoonTrain", "MoonDist"]),
         .executableTarget(name: "moonlab",

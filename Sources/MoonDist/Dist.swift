@@ -100,6 +100,22 @@ public enum Dist {
     public static func allreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp, call: String = "allreduce") throws {
         try start(call)
         guard worldSize > 1, count > 0 else { return }
+        if count * 4 >= ringThresholdBytes && count >= worldSize {
+            try ringAllreduce(buffer, count: count, op: op, call: call)
+        } else {
+            try nonblockingAllreduce(buffer, count: count, op: op, call: call)
+        }
+        if op == .mean {
+            let s = 1 / Float(worldSize)
+            for i in 0..<count { buffer[i] *= s }
+        }
+    }
+
+    /// Buffers from this size on use the ring allreduce (measured: Open MPI's MPI_Iallreduce is 2-3x slower than its
+    /// blocking MPI_Allreduce from 1 MB on, the ring matches the blocking one).
+    nonisolated(unsafe) public static var ringThresholdBytes = 256 << 10
+
+    private static func nonblockingAllreduce(_ buffer: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp, call: String) throws {
         var done = 0
         while done < count {
             let n = Swift.min(count - done, 1 << 30)
@@ -109,9 +125,42 @@ public enum Dist {
             try wait(call, &req)
             done += n
         }
-        if op == .mean {
-            let s = 1 / Float(worldSize)
-            for i in 0..<count { buffer[i] *= s }
+    }
+
+    /// Ring allreduce over non-blocking point-to-point messages (reduce-scatter, then allgather; each rank sends and
+    /// receives 2 (p - 1) / p of the buffer, the bandwidth-optimal schedule MPI_Allreduce uses for large buffers),
+    /// polled against the deadline like every collective. Each chunk is reduced on one rank in one fixed order and
+    /// then copied, so every rank ends with bit-identical values (data-parallel replicas must not drift apart).
+    private static func ringAllreduce(_ buf: UnsafeMutablePointer<Float>, count: Int, op: ReduceOp, call: String) throws {
+        let p = worldSize, r = worldRank
+        let right = Int32((r + 1) % p), left = Int32((r + p - 1) % p)
+        let base = count / p, extra = count % p
+        func chunk(_ c: Int) -> (start: Int, count: Int) {
+            let c = ((c % p) + p) % p
+            return (c * base + Swift.min(c, extra), base + (c < extra ? 1 : 0))
+        }
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: base + 1)
+        defer { tmp.deallocate() }
+        let tag: Int32 = 7311
+        func exchange(send: (start: Int, count: Int), into dst: UnsafeMutablePointer<Float>, receive n: Int) throws {
+            var reqs = [cmpi_request_null(), cmpi_request_null()]
+            try check(call, MPI_Irecv(dst, Int32(n), cmpi_float(), left, tag, cmpi_comm_world(), &reqs[0]))
+            try check(call, MPI_Isend(buf + send.start, Int32(send.count), cmpi_float(), right, tag, cmpi_comm_world(), &reqs[1]))
+            try waitAll(call, &reqs)
+        }
+        for s in 0..<(p - 1) {  // reduce-scatter: afterwards rank r holds the reduced chunk r + 1
+            let recv = chunk(r - s - 1)
+            try exchange(send: chunk(r - s), into: tmp, receive: recv.count)
+            let d = buf + recv.start
+            if op == .max {
+                for i in 0..<recv.count where tmp[i] > d[i] || tmp[i].isNaN { d[i] = tmp[i] }
+            } else {
+                for i in 0..<recv.count { d[i] += tmp[i] }
+            }
+        }
+        for s in 0..<(p - 1) {  // allgather of the reduced chunks
+            let recv = chunk(r - s)
+            try exchange(send: chunk(r + 1 - s), into: buf + recv.start, receive: recv.count)
         }
     }
 
@@ -196,12 +245,32 @@ public enum Dist {
             if spins > 2000 {
                 usleep(pause)
                 pause = Swift.min(pause * 2, 1000)
-                if monotonic() > deadline {
-                    broken = true
-                    throw DistError(call, String(format: "timed out after %.0f s waiting for the other ranks (rank %d of %d): a rank died, hangs, or is far behind; moon.dist.timeout(seconds) or MOONLAB_DIST_TIMEOUT sets the limit", timeout, worldRank, worldSize))
-                }
+                if monotonic() > deadline { throw timedOut(call) }
             }
         }
+    }
+
+    /// `wait` for several requests.
+    private static func waitAll(_ call: String, _ reqs: inout [MPI_Request?]) throws {
+        let deadline = monotonic() + timeout
+        var flag: Int32 = 0
+        var spins = 0
+        var pause: UInt32 = 20
+        while true {
+            try check(call, MPI_Testall(Int32(reqs.count), &reqs, &flag, cmpi_statuses_ignore()))
+            if flag != 0 { return }
+            spins += 1
+            if spins > 2000 {
+                usleep(pause)
+                pause = Swift.min(pause * 2, 1000)
+                if monotonic() > deadline { throw timedOut(call) }
+            }
+        }
+    }
+
+    private static func timedOut(_ call: String) -> DistError {
+        broken = true
+        return DistError(call, String(format: "timed out after %.0f s waiting for the other ranks (rank %d of %d): a rank died, hangs, or is far behind; moon.dist.timeout(seconds) or MOONLAB_DIST_TIMEOUT sets the limit", timeout, worldRank, worldSize))
     }
 
     private static func monotonic() -> Double {

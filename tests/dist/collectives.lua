@@ -17,6 +17,19 @@ local x = moon.tensor{r, -r}; d.allreduce(x, {op = "max"})
 check(near(x:totable()[1], n - 1) and near(x:totable()[2], 0), "allreduce max")
 check(not pcall(d.allreduce, t, {op = "min"}), "unknown op rejected")
 check(not pcall(d.allreduce, t, {opp = "sum"}), "unknown option rejected")
+-- large buffers take the ring allreduce (>= 256 KB): uneven chunks, sum / max / mean, bit-identical on every rank
+local big = 100003
+local v1 = moon.arange(big) * 1e-3 + r
+d.allreduce(v1, {op = "sum"})
+local expect = moon.arange(big) * 1e-3 * n + n * (n - 1) / 2
+check((v1 - expect):abs():max():item() < 1e-2, "ring allreduce sum")
+local v2 = moon.arange(big) * (r % 2 == 0 and 1 or -1) + r
+d.allreduce(v2, {op = "max"})
+check(near(v2:totable()[big], (big - 1) + (n - 1 - ((n - 1) % 2 == 1 and 1 or 0))), "ring allreduce max")
+local v3 = moon.randn(big, {generator = moon.generator(r + 1)})
+d.allreduce(v3, {op = "mean"})
+local sums = d.allgather(v3)
+for k = 2, n do check((sums[k] - sums[1]):abs():max():item() == 0, "ring allreduce identical on every rank") end
 -- broadcast of a tensor (in place) and of a Lua value, from the last rank
 local root = n - 1
 local b = moon.full({2, 2}, r == root and 7 or 0); d.broadcast(b, root)
