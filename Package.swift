@@ -43,6 +43,7 @@ let package = Package(
         .testTarget(name: "MoonModelsTests", dependencies: ["MoonModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MoonEnvsTests", dependencies: ["MoonEnvs"]),
         .testTarget(name: "MoonTrainTests", dependencies: ["MoonTrain"]),
+        .testTarget(name: "MoonDistTests", dependencies: ["MoonDist", "MoonTensor"]),
         .testTarget(name: "MoonLuaTests", dependencies: ["MoonLua", "CLua", "CLuaShim"]),
     ],
     swiftLanguageModes: [.v5]

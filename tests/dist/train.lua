@@ -30,6 +30,12 @@ if stop_after then
 else
   run:train()
 end
+-- data-parallel replicas must hold bit-identical parameters
+local replicas = moon.dist.allgather(moon.dist.flatten(run.policy:parameters(false)))
+for r = 2, #replicas do
+  local diff = (replicas[r] - replicas[1]):abs():max():item()
+  if diff ~= 0 then error(("rank %d's parameters differ from rank 0's by %g"):format(r - 1, diff)) end
+end
 if moon.dist.is_main() then
   local named = run.policy:named_parameters()
   local metrics = {}  -- from metrics.jsonl: a resumed run's file holds the records from before the resume too
