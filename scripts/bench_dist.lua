@@ -61,21 +61,23 @@ elseif what == "calibrate" then
     local o = env:reset(i)
     batch[i] = {prompt = require("gtr.core").prompt(o, "short"), image = o.image}
   end
-  local t0 = moon.clock()
-  local g = p:generate(batch, {temperature = 1, max_new_tokens = 48, generator = moon.generator(1)})
-  local gen_s = moon.clock() - t0
+  -- wall and CPU seconds (CPU: all of this process's threads; on a busy machine wall overstates the cost)
+  local function timed(f)
+    local w, c = moon.clock(), os.clock()
+    local r = f()
+    return r, moon.clock() - w, os.clock() - c
+  end
+  local g, gen_w, gen_c = timed(function() return p:generate(batch, {temperature = 1, max_new_tokens = 48, generator = moon.generator(1)}) end)
   local ntok = 0
   for _, t in ipairs(g.tokens) do ntok = ntok + #t end
-  t0 = moon.clock()
-  moon.no_grad(function() return p:score(batch, g.tokens) end)
-  local score_s = moon.clock() - t0
-  t0 = moon.clock()
-  local s = p:score(batch, g.tokens)
-  local loss = (s.logprobs * s.mask):sum()
-  loss:backward()
-  local train_s = moon.clock() - t0
-  print(("RESULT calibrate %.1fM params, %d threads, 8 turns of %d new tokens: generate %.2f s, score %.2f s, score+backward %.2f s per turn")
-    :format(count / 1e6, moon.num_threads(), ntok // 8, gen_s / 8, score_s / 8, train_s / 8))
+  local _, score_w, score_c = timed(function() return moon.no_grad(function() return p:score(batch, g.tokens) end) end)
+  local _, train_w, train_c = timed(function()
+    local s = p:score(batch, g.tokens)
+    local loss = (s.logprobs * s.mask):sum()
+    loss:backward()
+  end)
+  print(("RESULT calibrate %.1fM params (%d layers), %d threads, 8 turns of %d new tokens, per turn: generate %.2f s (CPU %.2f s), score %.2f s (CPU %.2f s), score+backward %.2f s (CPU %.2f s)")
+    :format(count / 1e6, layers, moon.num_threads(), ntok // 8, gen_w / 8, gen_c / 8, score_w / 8, score_c / 8, train_w / 8, train_c / 8))
 elseif what == "update" then
   -- answers capped at 64 new tokens (an SFT-started policy answers in 40-60); no SFT, no evaluation
   local n = tonumber(arg[2] or "3")
