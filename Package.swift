@@ -24,6 +24,8 @@ let package = Package(
                        providers: [.apt(["libreadline-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         // Lua macro shims, the error trampoline, the panic handler, the interrupt hook
         .target(name: "CLuaShim", dependencies: ["CLua", "CReadline"]),
 
@@ -34,11 +36,12 @@ let package = Package(
         .target(name: "MoonImage", dependencies: ["CPNG", "MoonTensor"], swiftSettings: fast),
         .target(name: "MoonEnvs", dependencies: ["MoonTensor", "MoonImage", "MoonCheckpoint"], swiftSettings: fast),
         .target(name: "MoonTrain", dependencies: ["MoonTensor", "MoonImage", "MoonCheckpoint"], swiftSettings: fast),
+        .target(name: "MoonDist", dependencies: ["CMPI", "MoonTensor"], swiftSettings: fast),
         .target(name: "MoonLua",
                 dependencies: ["CLua", "CLuaShim", "CReadline", "MoonTensor", "MoonCheckpoint", "MoonModels", "MoonEnvs",
-                               "MoonTrain"]),
+                               "MoonTrain", "MoonDist"]),
         .executableTarget(name: "moonlab",
-                          dependencies: ["MoonLua", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+                          dependencies: ["MoonLua", "MoonDist", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Tests
         .testTarget(name: "MoonTensorTests", dependencies: ["MoonTensor"]),
@@ -47,6 +50,7 @@ let package = Package(
         .testTarget(name: "MoonImageTests", dependencies: ["MoonImage"]),
         .testTarget(name: "MoonEnvsTests", dependencies: ["MoonEnvs"]),
         .testTarget(name: "MoonTrainTests", dependencies: ["MoonTrain"]),
+        .testTarget(name: "MoonDistTests", dependencies: ["MoonDist", "MoonTensor"]),
         .testTarget(name: "MoonLuaTests", dependencies: ["MoonLua", "CLua", "CLuaShim"]),
     ],
     swiftLanguageModes: [.v5]

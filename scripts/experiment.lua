@@ -32,6 +32,7 @@ local make = {ppo = gtr.ppo.new, gtr = gtr.guided.new,
 if not make[algo] then io.stderr:write("unknown algorithm '" .. algo .. "'\n"); os.exit(2) end
 local run = make[algo](cfg)
 local history = run:train()
+if not moon.dist.is_main() then return end  -- under mpirun rank 0 reports
 local last = history[#history]
 local start = history[1].update == 0 and ("start %.1f%%"):format(100 * (history[1].eval_success or 0))
   or ("resumed at update %d"):format(history[1].update - 1)

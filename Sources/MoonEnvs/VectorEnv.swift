@@ -16,6 +16,9 @@ public struct EpisodeStats: Sendable, Equatable {
 public final class VectorEnv {
     public let envs: [any Env]
     public let baseSeed: UInt64
+    /// Index of `envs[0]` in a larger vector split across processes: env i is seeded as env `firstIndex + i` of the
+    /// whole vector, so a slice behaves exactly like the same envs of the unsplit vector.
+    public let firstIndex: Int
     /// Current observation of each env (the first of a new episode after an auto-reset).
     public private(set) var observations: [Observation] = []
     /// Finished episodes since the last `drainStats()`.
@@ -25,17 +28,18 @@ public final class VectorEnv {
     private var returns: [Double], lengths: [Int], illegal: [Int], invalid: [Int]
 
     /// `count` copies made by name with options; env i is seeded with `EnvRandom.derive(seed, i)`.
-    public convenience init(name: String, count: Int, options: EnvOptions = [:], seed: UInt64 = 0) throws {
+    public convenience init(name: String, count: Int, options: EnvOptions = [:], seed: UInt64 = 0, firstIndex: Int = 0) throws {
         guard count >= 1 else { throw EnvError.badOption(env: name, option: "count", message: "must be at least 1") }
         var envs: [any Env] = []
         for _ in 0..<count { envs.append(try EnvRegistry.make(name, options: options)) }
-        self.init(envs: envs, seed: seed)
+        self.init(envs: envs, seed: seed, firstIndex: max(0, firstIndex))
     }
 
-    public init(envs: [any Env], seed: UInt64 = 0) {
+    public init(envs: [any Env], seed: UInt64 = 0, firstIndex: Int = 0) {
         precondition(!envs.isEmpty, "VectorEnv needs at least one env")
         self.envs = envs
         baseSeed = seed
+        self.firstIndex = firstIndex
         returns = Array(repeating: 0, count: envs.count)
         lengths = Array(repeating: 0, count: envs.count)
         illegal = Array(repeating: 0, count: envs.count)
@@ -48,7 +52,7 @@ public final class VectorEnv {
     /// Reset every env with its derived seed (restarting all streams) and clear running episode counters.
     @discardableResult
     public func reset() -> [Observation] {
-        observations = envs.enumerated().map { i, e in e.reset(seed: EnvRandom.derive(baseSeed, UInt64(i))) }
+        observations = envs.enumerated().map { i, e in e.reset(seed: EnvRandom.derive(baseSeed, UInt64(firstIndex + i))) }
         for i in 0..<envs.count { returns[i] = 0; lengths[i] = 0; illegal[i] = 0; invalid[i] = 0 }
         return observations
     }

@@ -141,7 +141,7 @@ enum GenerationCore {
             var next = [Int](repeating: c.padTokenId < c.vocabSize && c.padTokenId >= 0 ? c.padTokenId : 0, count: bsz)
             var feed = [Bool](repeating: false, count: bsz)
             for b in 0..<bsz where !done[b] {
-                let (tok, lpv, ent) = sampler.pick(lg + b * c.vocabSize, seen: seen.isEmpty ? nil : seen[b], generator: generator)
+                let (tok, lpv, ent) = sampler.pick(lg + b * c.vocabSize, seen: seen.isEmpty ? nil : seen[b], generator: generator.stream(forRow: b))
                 if !lpv.isFinite && lpv.isNaN {
                     throw ModelError.invalidArgument("generate: the model produced non-finite logits (row \(b + 1), step \(step + 1)); the weights may have diverged")
                 }

@@ -83,6 +83,17 @@ public final class Generator {
         core = Xoshiro256(seed: seed)
     }
 
+    /// Per-row streams for batched sampling: row b of a batch draws from `rowStreams[b]` instead of this generator,
+    /// so sampling a slice of a batch (one rank's envs) draws exactly what the whole batch would draw for those rows.
+    public var rowStreams: [Generator]?
+
+    /// The stream that row `row` of a batch samples from.
+    @inline(__always)
+    public func stream(forRow row: Int) -> Generator {
+        if let r = rowStreams, row < r.count { return r[row] }
+        return self
+    }
+
     /// The internal state (for checkpointing).
     public var state: [UInt64] {
         get { core.state }

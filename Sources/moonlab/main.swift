@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MoonDist
 import MoonLua
 
 /// The `moonlab` command: a REPL by default, `run FILE`, or `-e CODE`.
@@ -23,7 +24,9 @@ struct Moonlab: ParsableCommand {
             try runScript { try state.run(code, name: "=(command line)") }
             return
         }
-        throw ExitCode(REPL(state: state).run())
+        let code = REPL(state: state).run()
+        Dist.finish(success: code == 0)
+        throw ExitCode(code)
     }
 }
 
@@ -134,9 +137,11 @@ func runScript(_ body: () throws -> Void) throws {
     do {
         try body()
         fflush(stdout)
+        Dist.finish(success: true)
     } catch let e as LuaError {
         fflush(stdout)
         FileHandle.standardError.write(Data("moonlab: \(e.message)\n".utf8))
+        Dist.finish(success: false)  // under mpirun: MPI_Abort stops the other ranks instead of leaving them waiting
         throw ExitCode(1)
     }
 }

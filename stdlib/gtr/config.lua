@@ -14,7 +14,10 @@ config.defaults = {
   env = "numberline",
   env_options = {},          -- passed to moon.env.make (size, max_position, ...)
   prompt = "short",          -- "short": the state as text; "full": the original GymCards prompt
-  num_envs = 8,              -- parallel envs per rollout
+  num_envs = 8,              -- parallel envs per rollout (in all: under mpirun each rank steps its slice)
+  rollout_rng = "auto",      -- sampling streams of the rollout: "batch" (one for all envs, the numbers of runs made
+                             -- before data parallelism), "env" (one per env: a run at -np N reproduces -np 1),
+                             -- "auto" (batch in one process, env under mpirun)
   steps = 8,                 -- turns per env per update (each update starts fresh, seeded episodes)
   updates = 10,              -- the number of PPO updates (the cap when budget_s is set)
   budget_s = 0,              -- > 0: stop once the RL wall clock (rollouts + updates, not evaluation) reaches this

@@ -2,6 +2,7 @@
 -- metrics, checkpoints and resume. Algorithms (ppo.lua, guided.lua, turbo.lua) add their guidance through hooks.
 -- All heavy work (generation, env steps, scoring, backward, optimiser, merging) runs in Swift.
 local config = require("gtr.config")
+local dist = require("gtr.dist")
 local core = {}
 local Run = {}
 Run.__index = Run
@@ -40,19 +41,42 @@ function core.new(user_cfg, algo, hooks)
   local self = setmetatable({cfg = cfg, algo = algo, hooks = hooks or {}, update_count = 0, history = {}}, Run)
   if cfg.name == "" then cfg.name = algo .. "-" .. cfg.env end
   self.dir = cfg.run_dir ~= "" and cfg.run_dir or ("runs/" .. cfg.name)
+  -- data parallelism (gtr/dist.lua): world > 1 only under mpirun
+  self.world, self.rank = moon.dist.size(), moon.dist.rank()
+  self.main = self.rank == 0
+  if cfg.rollout_rng ~= "auto" and cfg.rollout_rng ~= "batch" and cfg.rollout_rng ~= "env" then
+    error(("gtr config: key 'rollout_rng': expected 'auto', 'batch' or 'env', got '%s'"):format(cfg.rollout_rng), 0)
+  end
+  self.rollout_rng = cfg.rollout_rng == "auto" and (self.world > 1 and "env" or "batch") or cfg.rollout_rng
+  if self.world > 1 then
+    if self.rollout_rng == "batch" then
+      error("gtr config: rollout_rng = 'batch' (one sampling stream for all envs) cannot be split across ranks; use 'env'", 0)
+    end
+    if cfg.num_envs < self.world then
+      error(("gtr config: num_envs = %d is fewer than the %d ranks"):format(cfg.num_envs, self.world), 0)
+    end
+    dist.check_minibatches(cfg.num_envs * cfg.steps, cfg.ppo.minibatch, self.world)
+    local local_size = moon.dist.local_size()
+    if local_size > 1 then moon.set_num_threads(math.max(1, moon.num_threads() // local_size)) end
+  end
   self.tokens = 0
   self.clock = 0
   local model = {seed = cfg.seed}
   for k, v in pairs(cfg.model) do model[k] = v end
   moon.manual_seed(cfg.seed)
   self.policy = moon.vlm.new(model)
-  self.run = moon.run.open(self.dir, {config = moon.json.encode(config.serializable(cfg), {pretty = true}),
-                                      resume = cfg.resume})
+  if self.main then
+    self.run = moon.run.open(self.dir, {config = moon.json.encode(config.serializable(cfg), {pretty = true}),
+                                        resume = cfg.resume})
+  else
+    self.run = dist.run_stub(self.dir)
+    cfg.quiet = true  -- rank 0 prints
+  end
   local total = cfg.updates * cfg.ppo.epochs * math.ceil(cfg.num_envs * cfg.steps / cfg.ppo.minibatch)
   self.opt = moon.optim.adamw(self.policy:parameters(), {lr = cfg.ppo.lr, weight_decay = 0,
     schedule = moon.optim.schedule{kind = "cosine", lr = cfg.ppo.lr, min_lr = cfg.ppo.lr_min, total = math.max(total, 1)}})
   local state = cfg.resume and self.run:latest() or nil
-  if cfg.resume and not state then
+  if cfg.resume and not state and self.main then
     -- killed before its first checkpoint: nothing to resume from, so the run starts over, and the metrics it logged
     -- go (they would be logged again and counted twice)
     local dropped = self.run:truncate_metrics(-math.huge)
@@ -61,11 +85,13 @@ function core.new(user_cfg, algo, hooks)
         :format(self.dir, dropped, dropped == 1 and "" or "s"))
     end
   end
+  if self.world > 1 then state = moon.dist.broadcast(state or false, 0) or nil end
   if state then
     self:restore(state)
   else
     self:initialize()
   end
+  if self.world > 1 then self:synchronize(state ~= nil) end
   if self.hooks.setup then self.hooks.setup(self, state) end
   return self
 end
@@ -74,31 +100,44 @@ end
 function Run:initialize()
   local cfg = self.cfg
   if cfg.sft.checkpoint ~= "" then
-    self.policy:load_weights(cfg.sft.checkpoint)
+    if self.main then self.policy:load_weights(cfg.sft.checkpoint) end  -- the other ranks receive it from rank 0
   elseif cfg.sft.demos > 0 then
     require("gtr.sft").train(self, {demos = cfg.sft.demos, epochs = cfg.sft.epochs, lr = cfg.sft.lr, batch = cfg.sft.batch})
   end
   self.sft_state = self.policy:state_dict()
+  if not self.main then return end
   self.policy:save(self.run:path("checkpoints/sft.safetensors"))
   local ev = self:evaluate()
   self:log({update = 0, phase = "sft", eval_success = ev.success, eval_return = ev["return"], eval_invalid = ev.invalid,
             wall_s = self.clock})
 end
 
+--- Data parallelism: every rank takes rank 0's parameters (all of them, frozen ones too) and, on resume, its
+-- optimiser state, so that all ranks start identical and stay so (they apply the same averaged gradients).
+function Run:synchronize(resumed)
+  dist.broadcast_tensors(self.policy:parameters(false))
+  if resumed then
+    local opt = moon.dist.broadcast(self.main and self.opt:state_dict() or false, 0)
+    if not self.main then self.opt:load_state_dict(opt) end
+  end
+end
+
 --- Loads the latest checkpoint of the run directory (weights, optimiser, counters).
 function Run:restore(state)
-  self.policy:load_weights(self.run:path(state.policy))
-  self.opt:load_state_dict((moon.ckpt.load(self.run:path(state.optimizer))))
   self.update_count = state.update
-  self.run:truncate_metrics(state.update)  -- an update logged after the last checkpoint is redone, not counted twice
   self.tokens = state.tokens or 0
   self.clock = state.clock or 0
+  if not self.main then return end  -- the other ranks receive weights and optimiser state from rank 0
+  self.policy:load_weights(self.run:path(state.policy))
+  self.opt:load_state_dict((moon.ckpt.load(self.run:path(state.optimizer))))
+  self.run:truncate_metrics(state.update)  -- an update logged after the last checkpoint is redone, not counted twice
   self.sft_state = (moon.ckpt.load(self.run:path("checkpoints/sft.safetensors")))
   if not self.cfg.quiet then print(("resumed %s at update %d"):format(self.dir, self.update_count)) end
 end
 
 --- Saves weights and optimiser state, then the state record that points at them (atomic, in that order).
 function Run:checkpoint(extra)
+  if not self.main then return end
   local u = self.update_count
   local policy = ("checkpoints/step-%06d.safetensors"):format(u)
   local optim = ("checkpoints/optim-%06d.safetensors"):format(u)
@@ -126,8 +165,16 @@ end
 function Run:collect()
   local cfg, u = self.cfg, self.update_count
   local seed = cfg.seed * 100003 + u
-  local venv = moon.env.vector(cfg.env, cfg.num_envs, env_options(cfg, seed))
+  local first, count = 1, cfg.num_envs  -- this rank's slice of the env vector
+  if self.world > 1 then first, count = dist.part(cfg.num_envs, self.rank, self.world) end
+  local opts = env_options(cfg, seed)
+  if first > 1 then opts.first = first - 1 end
+  local venv = moon.env.vector(cfg.env, count, opts)
   local gen = moon.generator(seed)
+  if self.rollout_rng == "env" then  -- one sampling stream per global env index: independent of the split
+    gen = {}
+    for i = 1, count do gen[i] = moon.generator(seed * 7919 + first + i - 1) end
+  end
   local obs = venv:reset()
   local samples, entropy, ntok = {}, 0, 0
   for t = 1, cfg.steps do
@@ -144,12 +191,17 @@ function Run:collect()
       for _, e in ipairs(g.entropies[i]) do entropy = entropy + e end
       ntok = ntok + #g.tokens[i]
       samples[#samples + 1] = {obs = obs[i], tokens = g.tokens[i], text = g.texts[i], reward = r, done = dones[i],
-                               info = infos[i], t = t, env = i, teacher = teacher[i]}
+                               info = infos[i], t = t, env = first + i - 1, teacher = teacher[i]}
     end
     obs = next_obs
   end
   local last = moon.no_grad(function() return self.policy:value(self:batch(obs)) end)
   local stats = venv:stats()
+  if self.world > 1 then
+    for _, e in ipairs(stats) do e.env = e.env + first - 1 end
+    samples, last, stats, entropy, ntok = dist.gather_rollout(
+      {samples = samples, last = last, episodes = stats, entropy = entropy, tokens = ntok}, cfg.steps)
+  end
   return samples, last, {episodes = stats, entropy = entropy / math.max(ntok, 1), tokens = ntok}
 end
 
@@ -157,15 +209,23 @@ end
 function Run:score_samples(policy, samples, list)
   local out = {}
   local mb = self.cfg.ppo.minibatch
+  local world, rank = self.world, self.rank
   moon.no_grad(function()
     for first = 1, #samples, mb do
+      if world > 1 and ((first - 1) // mb) % world ~= rank then goto next end  -- chunk c is scored by rank (c-1) % size
       local obs, toks = {}, {}
       for k = first, math.min(first + mb - 1, #samples) do
         obs[#obs + 1] = samples[k].obs; toks[#toks + 1] = list and list[k] or samples[k].tokens
       end
-      out[#out + 1] = policy:score(self:batch(obs), toks)
+      out[(first - 1) // mb + 1] = policy:score(self:batch(obs), toks)
+      ::next::
     end
   end)
+  if world > 1 then  -- every rank gets every chunk
+    for _, part in ipairs(moon.dist.allgather(out)) do
+      for c, s in pairs(part) do out[c] = s end
+    end
+  end
   return out
 end
 
@@ -205,11 +265,19 @@ function Run:ppo_update(samples, adv, ret, old)
   local gen = moon.generator(self.cfg.seed * 31 + self.update_count)
   local sums, n = {}, 0
   local function add(k, v) sums[k] = (sums[k] or 0) + v end
+  local world = self.world
   for _ = 1, cfg.epochs do
     local perm = moon.randperm(B, {generator = gen}):totable()
     for first = 1, B, cfg.minibatch do
       local idx, obs, toks = {}, {}, {}
-      for k = first, math.min(first + cfg.minibatch - 1, B) do
+      local lo, hi = first, math.min(first + cfg.minibatch - 1, B)
+      local share = 1  -- this rank's part of the minibatch: its loss is weighted by its share of the samples
+      if world > 1 then
+        local f, c = dist.part(hi - lo + 1, self.rank, world)
+        share = c / (hi - lo + 1)
+        lo, hi = lo + f - 1, lo + f + c - 2
+      end
+      for k = lo, hi do
         local j = perm[k] + 1
         idx[#idx + 1] = perm[k]; obs[#obs + 1] = samples[j].obs; toks[#toks + 1] = samples[j].tokens
       end
@@ -220,13 +288,34 @@ function Run:ppo_update(samples, adv, ret, old)
         advantages = adv:index_select(1, ids), values = s.values, returns = ret:index_select(1, ids),
         entropy = (s.entropies * s.mask):sum() / (s.mask:sum() + 1e-8),
         clip = cfg.clip, value_coef = cfg.value_coef, entropy_coef = cfg.entropy_coef}
+      local pending  -- the guidance statistics, reduced with the others when data-parallel
       if self.hooks.extra_loss then
         local extra, es = self.hooks.extra_loss(self, s, idx, samples)
         if extra then loss = loss + extra end
-        for k, v in pairs(es or {}) do add(k, v) end
+        if world > 1 then pending = es else for k, v in pairs(es or {}) do add(k, v) end end
       end
-      self.opt:zero_grad()
-      loss:backward()
+      if world > 1 then
+        -- One bucket: the gradients and this rank's share of the statistics, summed over all ranks. Terms every
+        -- rank computes identically (guidance SFT from the shared buffer) come out once: the shares sum to 1.
+        loss = loss * share
+        local keys, vals = {}, {}
+        for k in pairs(st) do keys[#keys + 1] = k end
+        for k in pairs(pending or {}) do keys[#keys + 1] = k end
+        table.sort(keys)
+        for i, k in ipairs(keys) do
+          local v = st[k]
+          if v == nil then v = pending[k] end
+          vals[i] = type(v) == "number" and v * share or 0
+        end
+        self.opt:zero_grad()
+        loss:backward()
+        local summed = dist.allreduce_gradients(params, vals)
+        st = {}
+        for i, k in ipairs(keys) do st[k] = summed[i] end
+      else
+        self.opt:zero_grad()
+        loss:backward()
+      end
       add("grad_norm", moon.optim.clip_grad_norm(params, cfg.max_grad_norm))
       self.opt:step()
       for k, v in pairs(st) do add(k, v) end
@@ -274,6 +363,7 @@ end
 --- Records metrics (metrics.jsonl / .csv) and prints the progress line.
 function Run:log(record)
   record.algo = self.algo
+  if self.world > 1 then record.ranks = self.world end
   self.run:log(record)
   self.history[#self.history + 1] = record
   if not self.cfg.quiet then print(moon.metrics.progress(record, self.cfg.updates)) end
@@ -308,6 +398,7 @@ function Run:update()
   for i, s in ipairs(samples) do texts[i] = s.text end
   self.tokens = self.tokens + roll.tokens
   local dt = moon.clock() - t0
+  if self.world > 1 then dt = moon.dist.broadcast(dt, 0) end  -- one clock, so every rank stops at the same budget
   self.clock = self.clock + dt
   local thoughts = {}
   for i, s in ipairs(samples) do thoughts[i] = (require("gtr.guidance").split(s.text)) end
@@ -321,7 +412,7 @@ function Run:update()
   for k, v in pairs(extra) do rec[k] = v end
   for k, v in pairs(stats) do if rec[k] == nil then rec[k] = v end end
   local final = self.update_count == cfg.updates or self:out_of_budget()
-  if cfg.eval.every > 0 and self.update_count % cfg.eval.every == 0 or final then
+  if self.main and (cfg.eval.every > 0 and self.update_count % cfg.eval.every == 0 or final) then
     local ev = self:evaluate()
     rec.eval_success, rec.eval_return, rec.eval_invalid = ev.success, ev["return"], ev.invalid
   end
@@ -343,7 +434,7 @@ end
 --- Writes a few sample turns (image + prompt + answer) for people to look at.
 function Run:save_samples(samples)
   local k = self.cfg.samples
-  if k <= 0 then return end
+  if k <= 0 or not self.main then return end
   local dir = ("samples/update-%06d"):format(self.update_count)
   local lines = {}
   for i = 1, math.min(k, #samples) do
@@ -373,7 +464,7 @@ function Run:train()
     for m in spec:gmatch("[^+]+") do if present[m] then keep[#keep + 1] = m end end
     if #keep > 0 then charts[#charts + 1] = table.concat(keep, "+") end
   end
-  local plots = moon.plot.run(self.dir, {metrics = charts})
+  local plots = self.main and moon.plot.run(self.dir, {metrics = charts}) or {}
   if not self.cfg.quiet then
     print(cat("metrics: ", self.run:path("metrics.jsonl"), "  plots: ", self.run:path("plots")))
   end

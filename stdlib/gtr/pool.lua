@@ -8,7 +8,8 @@ Pool.__index = Pool
 
 --- opts: path (function(name) -> file path for the pool's files), size (0 = unlimited), method ("ties", "average", "ema", "dare_ties", "task_arithmetic",
 -- "custom"), base (state dict for task-vector methods), density, alpha (EMA weight of the newest checkpoint),
--- weights (function(index, count) -> weight, for "custom"), seed.
+-- weights (function(index, count) -> weight, for "custom"), seed, store (true; false on data-parallel ranks other
+-- than 0, which only track the steps: rank 0 merges and broadcasts the teacher).
 function pool.new(opts)
   local self = setmetatable({members = {}, opts = opts}, Pool)
   return self
@@ -18,6 +19,11 @@ local function file(self, step) return self.opts.path(("member-%06d.safetensors"
 
 --- Adds a checkpoint taken at `step` (a state dict; copied by the caller) and drops the oldest beyond the size.
 function Pool:add(step, state)
+  if self.opts.store == false then
+    self.members[#self.members + 1] = {step = step}
+    while (self.opts.size or 0) > 0 and #self.members > self.opts.size do table.remove(self.members, 1) end
+    return
+  end
   moon.ckpt.save(file(self, step), state)
   self.members[#self.members + 1] = {step = step, state = state}
   local size = self.opts.size or 0
@@ -43,6 +49,10 @@ end
 --- Reloads members (and the EMA state) saved by a run being resumed.
 function Pool:restore(steps)
   self.members = {}
+  if self.opts.store == false then
+    for _, s in ipairs(steps) do self.members[#self.members + 1] = {step = s} end
+    return
+  end
   for _, s in ipairs(steps) do self.members[#self.members + 1] = {step = s, state = (moon.ckpt.load(file(self, s)))} end
   if self.opts.method == "ema" then self.ema = (moon.ckpt.load(self.opts.path("ema.safetensors"))) end
 end

@@ -10,10 +10,16 @@
 local core = require("gtr.core")
 local guidance = require("gtr.guidance")
 local pool = require("gtr.pool")
+local dist = require("gtr.dist")
 local turbo = {}
 
 local function refresh(run)
-  run.teacher:load_state_dict(run.pool:merged())
+  if run.world > 1 then  -- rank 0 merges, every rank receives the teacher (bench: cheaper than merging on each)
+    if run.main then run.teacher:load_state_dict(run.pool:merged()) end
+    dist.broadcast_tensors(run.teacher:parameters(false))
+  else
+    run.teacher:load_state_dict(run.pool:merged())
+  end
   run.teacher_steps = table.concat(run.pool:steps(), ",")
 end
 
@@ -49,7 +55,8 @@ function turbo.new(cfg)
   function hooks.setup(run, state)
     local t = run.cfg.turbo
     run.pool = pool.new{path = function(name) return run.run:path("teacher/pool/" .. name) end, size = t.pool_size, method = t.merge, base = run.sft_state,
-                        density = t.density, alpha = t.ema_alpha, weights = t.weights, seed = run.cfg.seed}
+                        density = t.density, alpha = t.ema_alpha, weights = t.weights, seed = run.cfg.seed,
+                        store = run.main}
     run.teacher = run.policy:clone()
     if state then
       run.pool:restore(state.pool)

@@ -17,6 +17,7 @@ extension LuaState {
         installMergeBindings()
         installJSONBindings()
         installTrainBindings()
+        installDistBindings()
     }
 
     func installCoreBindings() {

@@ -126,15 +126,21 @@ extension LuaState {
         }
         register("moon.env.vector", doc: """
             moon.env.vector(name, n [, opts]) -> n seeded copies with auto-reset and episode statistics.
-            opts: the env's options; seed (0) derives each copy's seed
+            opts: the env's options; seed (0) derives each copy's seed; first (0): the 0-based index of copy 1 in a
+            larger vector split across ranks (copy i is seeded as copy first + i of the whole vector)
             """) { call in
             let name = try call.string(1, "name")
             let n = try call.integer(2, "n")
             guard n >= 1 && n <= 100_000 else { throw call.argumentError(2, "n", expected: "1...100000", got: "\(n)") }
-            var opts = try envOptions(call, 3, env: name)
+            var opts = try envOptions(call, 3, env: name, extra: ["first"])
             var seed: UInt64 = 0
             if case .int(let s)? = opts.removeValue(forKey: "seed") { seed = UInt64(max(0, s)) }
-            return call.push(object: LuaVectorEnv(try VectorEnv(name: name, count: n, options: opts, seed: seed)))
+            var first = 0
+            if let f = opts.removeValue(forKey: "first") {
+                guard case .int(let v) = f, v >= 0 && v <= 1 << 40 else { throw call.error("option 'first': expected a non-negative integer") }
+                first = v
+            }
+            return call.push(object: LuaVectorEnv(try VectorEnv(name: name, count: n, options: opts, seed: seed, firstIndex: first)))
         }
         register("moon.image.save_png", doc: "moon.image.save_png(tensor[3, H, W] in 0..1, path) -- writes a PNG file") { call in
             let t = try call.tensor(1, "image")

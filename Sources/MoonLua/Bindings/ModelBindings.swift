@@ -89,7 +89,8 @@ extension LuaState {
                 policy:generate(batch [, opts]) -> {texts, tokens, logprobs, entropies, values, finish, token_count}.
                 batch: one observation {prompt=, image=}, a list of them, or {prompts = {...}, images = tensor [B,3,H,W]}.
                 opts: max_new_tokens (64), temperature (1), greedy (false), top_k (0), top_p (1), repetition_penalty (1),
-                stop (list of strings), stop_at_eos (true), padding ('left'), generator
+                stop (list of strings), stop_at_eos (true), padding ('left'), generator (one moon.generator, or a list with
+                one per row so that each row's sampling does not depend on the other rows)
                 """) { call in
                 let p = try call.object(1, "self", as: VLMPolicy.self)
                 let (images, prompts) = try batchArgument(call, 2)
@@ -111,7 +112,7 @@ extension LuaState {
                 }
                 guard g.maxNewTokens >= 0 && g.maxNewTokens <= 1 << 16 else { throw call.error("option 'max_new_tokens': expected 0...65536") }
                 try g.validate()
-                let r = try p.generate(images: images, prompts: prompts, options: g, generator: try generatorOption(o, call))
+                let r = try p.generate(images: images, prompts: prompts, options: g, generator: try rowGeneratorOption(o, call, rows: prompts.count))
                 lua_createtable(call.L, 0, 8)
                 call.push(r.texts); call.state.setRawField(-2, "texts")
                 pushNested(call, r.tokens.map { $0.map(Double.init) }); call.state.setRawField(-2, "tokens")
@@ -331,4 +332,28 @@ func pushNamedTensors(_ call: LuaCall, _ tensors: [String: Tensor]) {
 func pushNested(_ call: LuaCall, _ rows: [[Double]]) {
     lua_createtable(call.L, Int32(rows.count), 0)
     for (k, r) in rows.enumerated() { call.push(r); lua_rawseti(call.L, -2, lua_Integer(k + 1)) }
+}
+
+/// The `generator` option of generation: one generator, or a list of one per row (each row samples from its own).
+func rowGeneratorOption(_ o: LuaOptions, _ call: LuaCall, rows: Int) throws -> Generator {
+    guard o.has("generator") else { return .default }
+    call.state.rawField(o.index, "generator")
+    defer { moon_pop(call.L, 1) }
+    let top = lua_gettop(call.L)
+    if lua_type(call.L, top) != LUA_TTABLE { return try generatorOption(o, call) }
+    var list: [Generator] = []
+    for k in 0..<Int(lua_rawlen(call.L, top)) {
+        lua_rawgeti(call.L, top, lua_Integer(k + 1))
+        defer { moon_pop(call.L, 1) }
+        guard let g = call.state.object(at: -1, as: Generator.self) else {
+            throw call.error("option 'generator': entry \(k + 1) is a \(call.typeName(-1)), expected moon.Generator")
+        }
+        list.append(g)
+    }
+    guard list.count == rows else {
+        throw call.error("option 'generator': expected one generator per row (\(rows)), got \(list.count)")
+    }
+    let g = Generator(seed: 0)
+    g.rowStreams = list
+    return g
 }
