@@ -11,7 +11,7 @@ public enum EnvError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unknownEnv(let n):
-            return "unknown env '\(n)' (known: \(EnvRegistry.names.joined(separator: ", ")))"
+            return "unknown env '\(n)' (known: \(EnvRegistry.allNames.joined(separator: ", ")))"
         case .unknownOption(let e, let o, let allowed):
             return "\(e): unknown option '\(o)' (allowed: \(allowed.joined(separator: ", ")))"
         case .badOption(let e, let o, let m):
@@ -53,6 +53,8 @@ public struct StepInfo: Sendable {
     public var timeLimit = false
     /// Env-specific fields (formula, cards, target, current, player, dealer, outcome, ...).
     public var extra: [String: String] = [:]
+    /// The commands admissible in the new state (envs whose actions change every step: Household); nil otherwise.
+    public var admissibleCommands: [String]? = nil
     public init() {}
 }
 
