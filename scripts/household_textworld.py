@@ -35,6 +35,8 @@ def grammar_text(path):
 
 def load(domain, grammar, problem):
     env = PddlEnv(EnvInfos(admissible_commands=True, won=True))
+    meta = json.load(open(problem[:-5] + ".json"))
+    grammar = grammar.replace("UNKNOWN GOAL", meta["description"])  # as ALFWorld's add_task_to_grammar
     env.load({"pddl_domain": open(domain).read(), "grammar": grammar, "pddl_problem": open(problem).read()})
     return env
 

@@ -25,6 +25,8 @@ public final class HouseholdEnv: Env {
     /// Admissible commands of the current state (computed once per state).
     private var admissibleCache: [HouseholdCommand]? = nil
     private var scratch = HouseholdText(capacity: 4096)
+    /// The task's description and sentence, made once per episode.
+    private var taskDescription = "", taskSentence = ""
 
     public init(common: CommonOptions = CommonOptions(), task: HouseholdTaskType? = nil, room: HouseholdRoom? = nil) {
         self.common = common
@@ -53,13 +55,14 @@ public final class HouseholdEnv: Env {
     public func reset(seed: UInt64?) -> Observation {
         if let s = seed { rng = EnvRandom(seed: s) }
         (world, task) = HouseholdGenerator.generate(task: taskChoice, room: roomChoice, rng: &rng)
+        taskDescription = task.description; taskSentence = task.sentence
         episodeSteps = 0; isDone = false; lastTerminated = false; lastTruncated = false
         admissibleCache = nil
         feedback.bytes.removeAll(keepingCapacity: true)
         feedback.add("-= Welcome to TextWorld, ALFRED! =-\n\n")
         feedback.look(world)
         feedback.add("\n\n")
-        feedback.add(task.sentence)
+        feedback.add(taskSentence)
         feedbackHasTask = true
         return currentObservation()
     }
@@ -67,6 +70,7 @@ public final class HouseholdEnv: Env {
     /// Starts an episode in a given world and task (tests, curricula).
     public func setState(world w: HouseholdWorld, task t: HouseholdTask) {
         world = w; task = t
+        taskDescription = t.description; taskSentence = t.sentence
         episodeSteps = 0; isDone = false; lastTerminated = false; lastTruncated = false
         admissibleCache = nil
         feedback.bytes.removeAll(keepingCapacity: true)
@@ -143,7 +147,7 @@ public final class HouseholdEnv: Env {
         var info = StepInfo()
         info.illegal = illegal
         if isDone {
-            info.extra = ["error": "step after the episode ended; call reset", "task": task.description]
+            info.extra = ["error": "step after the episode ended; call reset", "task": taskDescription]
             return StepResult(observation: currentObservation(), reward: 0, terminated: lastTerminated,
                               truncated: lastTruncated, info: info)
         }
@@ -169,7 +173,7 @@ public final class HouseholdEnv: Env {
         isDone = terminated || truncated
         lastTerminated = terminated; lastTruncated = truncated
         let obs = currentObservation()
-        info.extra = ["feedback": feedback.string, "task": task.description]
+        info.extra = ["feedback": feedback.string, "task": taskDescription]
         info.admissibleCommands = admissibleStrings()
         return StepResult(observation: obs, reward: reward, terminated: terminated, truncated: truncated, info: info)
     }
@@ -183,7 +187,7 @@ public final class HouseholdEnv: Env {
         scratch.add("Your are an expert in the ALFRED Embodied Environment. You are also given the following text description of the current scene: ")
         scratch.add(feedback.bytes)
         scratch.add(". Your task is to ")
-        scratch.add(task.description)
+        scratch.add(taskDescription)
         scratch.add(". Your admissible actions of the current situation are: [")
         for (k, c) in cmds.enumerated() {
             if k > 0 { scratch.add("\n ") }
@@ -195,7 +199,7 @@ public final class HouseholdEnv: Env {
         let prompt = scratch.string
         scratch.bytes.removeAll(keepingCapacity: true)
         scratch.add(feedback.bytes)
-        if !feedbackHasTask { scratch.add("\n"); scratch.add(task.sentence) }
+        if !feedbackHasTask { scratch.add("\n"); scratch.add(taskSentence) }
         scratch.add("\nAdmissible commands: ")
         for (k, c) in cmds.enumerated() {
             if k > 0 { scratch.add(", ") }

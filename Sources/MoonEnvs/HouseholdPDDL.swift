@@ -6,8 +6,8 @@ extension HouseholdWorld {
         let t = Self.types
         func rid(_ r: Int) -> String { t.receptacleNames[receptacleType[r]] + "_\(receptacleNumber[r])" }
         func oid(_ o: Int) -> String { t.objectNames[objectType[o]] + "_\(objectNumber[o])" }
-        func rtype(_ i: Int) -> String { t.receptacleNames[i] + "type" }
-        func otype(_ i: Int) -> String { t.objectNames[i] + "type" }
+        func rtype(_ i: Int) -> String { HouseholdCatalog.receptacleTypesCamelCase[i] + "Type" }
+        func otype(_ i: Int) -> String { HouseholdCatalog.objectTypesCamelCase[i] + "Type" }
         var s = "(define (problem moonlab_household)\n(:domain alfred)\n(:objects\nagent1 - agent\nloc_0"
         for r in 0..<receptacleCount { s += " loc_\(r + 1)" }
         s += " - location\n"
@@ -16,7 +16,9 @@ extension HouseholdWorld {
         let rtypes = Array(Set(receptacleType + [t.receptacle("sinkbasin"), t.receptacle("microwave"), t.receptacle("fridge")])).sorted()
         s += rtypes.map(rtype).joined(separator: " ") + " - rtype\n"
         let otypes = Array(Set(objectType + [task.object] + (task.toggle >= 0 ? [task.toggle] : []))).sorted()
-        s += (otypes.map(otype) + ["knifetype", "butterknifetype"]).joined(separator: " ") + " - otype\n)\n(:init\n"
+        // the domain names KnifeType and ButterKnifeType (slicing); declare them when no such object is in the room
+        let knives = ["knife", "butterknife"].map { t.object($0) }.filter { !otypes.contains($0) }
+        s += (otypes + knives).map(otype).joined(separator: " ") + " - otype\n)\n(:init\n"
         s += "(atLocation agent1 \(at >= 0 ? "loc_\(at + 1)" : "loc_0"))\n"
         for r in 0..<receptacleCount {
             s += "(receptacleAtLocation \(rid(r)) loc_\(r + 1))\n(receptacleType \(rid(r)) \(rtype(receptacleType[r])))\n"

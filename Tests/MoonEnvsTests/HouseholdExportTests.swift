@@ -15,7 +15,7 @@ final class HouseholdExportTests: XCTestCase {
                 _ = env.reset(seed: UInt64(seed))
                 let name = String(format: "%@/room-%02d", dir, k)
                 try env.world.pddlProblem(task: env.task).write(toFile: name + ".pddl", atomically: true, encoding: .utf8)
-                try "{\"task\": \"\(type.rawValue)\", \"seed\": \(seed)}".write(toFile: name + ".json", atomically: true, encoding: .utf8)
+                try "{\"task\": \"\(type.rawValue)\", \"seed\": \(seed), \"description\": \"\(env.task.description)\"}".write(toFile: name + ".json", atomically: true, encoding: .utf8)
                 k += 1
             }
         }
