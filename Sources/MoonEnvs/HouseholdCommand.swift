@@ -2,6 +2,8 @@
 public enum HouseholdCommand: Hashable, Sendable {
     case look
     case inventory
+    /// ALFWorld 2.1.2's help text (accepted, not listed: GTR's ALFWorld 2.1.1 had no help)
+    case help
     case goTo(Int)
     case open(Int)
     case close(Int)
@@ -28,6 +30,7 @@ public enum HouseholdCommand: Hashable, Sendable {
         case .goTo: return 4
         case .heat: return 5
         case .inventory: return 6
+        case .help: return 5
         case .look: return 7
         case .move: return 8
         case .open: return 9
@@ -92,6 +95,7 @@ enum HouseholdCommandParser {
         case 1:
             if equals(ws[0], "look") { return .look }
             if equals(ws[0], "inventory") { return .inventory }
+            if equals(ws[0], "help") { return .help }
         case 3:
             let v = ws[0]
             if equals(v, "open"), let r = receptacle(w, ws[1], ws[2]) { return .open(r) }

@@ -60,7 +60,7 @@ public final class HouseholdEnv: Env {
         admissibleCache = nil
         feedback.bytes.removeAll(keepingCapacity: true)
         feedback.add("-= Welcome to TextWorld, ALFRED! =-\n\n")
-        feedback.look(world)
+        feedback.look(world, intro: true)
         feedback.add("\n\n")
         feedback.add(taskSentence)
         feedbackHasTask = true
@@ -74,7 +74,7 @@ public final class HouseholdEnv: Env {
         episodeSteps = 0; isDone = false; lastTerminated = false; lastTruncated = false
         admissibleCache = nil
         feedback.bytes.removeAll(keepingCapacity: true)
-        feedback.look(world)
+        feedback.look(world, intro: true)
         feedbackHasTask = false
     }
 

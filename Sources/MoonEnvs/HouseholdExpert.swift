@@ -72,7 +72,7 @@ public enum HouseholdExpert {
         if w.at >= 0 && !w.seen[w.at] && w.at != skip && mayHold(w, w.at, type) {
             return (.open(w.at), .openToSearch(lookingFor: type))
         }
-        for r in w.listing where !w.seen[r] && r != skip && mayHold(w, r, type) {
+        for r in w.listing where !w.seen[r] && r != skip && r != w.at && mayHold(w, r, type) {
             return (.goTo(r), .search(lookingFor: type))
         }
         return nil

@@ -35,13 +35,14 @@ struct HouseholdText {
         }
     }
 
-    /// look.feedback
-    mutating func look(_ w: HouseholdWorld) {
+    /// look.feedback. In the intro the room's receptacles are listed; the `look` command binds the list to the
+    /// agent's location, where nothing stands in the middle of the room, so TextWorld answers "you see nothing".
+    mutating func look(_ w: HouseholdWorld, intro: Bool = false) {
         if w.at >= 0 {
             add("You are facing the "); add(w.receptacleName[w.at]); add(". Next to it, you see nothing.")
         } else {
             add("You are in the middle of a room. Looking quickly around you, you see ")
-            list(w.listing.map { w.receptacleName[$0] })
+            list(intro ? w.listing.map { w.receptacleName[$0] } : [])
             add(".")
         }
     }
@@ -72,6 +73,8 @@ struct HouseholdText {
     mutating func feedback(_ c: HouseholdCommand, _ w: HouseholdWorld) {
         switch c {
         case .look: look(w)
+        case .help:
+            add("\nAvailable commands:\n  look:                             look around your current location\n  inventory:                        check your current inventory\n  go to (receptacle):               move to a receptacle\n  open (receptacle):                open a receptacle\n  close (receptacle):               close a receptacle\n  take (object) from (receptacle):  take an object from a receptacle\n  move (object) to (receptacle):  place an object in or on a receptacle\n  examine (something):              examine a receptacle or an object\n  use (object):                     use an object\n  heat (object) with (receptacle):  heat an object using a receptacle\n  clean (object) with (receptacle): clean an object using a receptacle\n  cool (object) with (receptacle):  cool an object using a receptacle\n  slice (object) with (object):     slice an object using a sharp object\n")
         case .inventory:
             if w.held >= 0 { add("You are carrying: a "); add(w.objectName[w.held]); add(".") } else { add("You are not carrying anything.") }
         case .goTo(let r): add("You arrive at "); add(w.receptacleName[r]); add(". "); examineReceptacle(w, r)
@@ -102,6 +105,7 @@ struct HouseholdText {
         switch c {
         case .look: add("look")
         case .inventory: add("inventory")
+        case .help: add("help")
         case .goTo(let r): add("go to "); add(w.receptacleName[r])
         case .open(let r): add("open "); add(w.receptacleName[r])
         case .close(let r): add("close "); add(w.receptacleName[r])

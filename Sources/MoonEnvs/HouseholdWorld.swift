@@ -113,10 +113,11 @@ public struct HouseholdWorld: Sendable {
     public func allows(_ c: HouseholdCommand) -> Bool {
         let t = Self.types
         switch c {
-        case .look, .inventory:
+        case .look, .inventory, .help:
             return true
         case .goTo(let r):
-            return r >= 0 && r < receptacleCount
+            // TextWorld's engine does not offer going where the agent already is
+            return r >= 0 && r < receptacleCount && r != at
         case .open(let r):
             return at == r && isOpenable(r) && !opened[r]
         case .close(let r):
@@ -124,7 +125,9 @@ public struct HouseholdWorld: Sendable {
         case .examineReceptacle(let r):
             return at == r
         case .examineObject(let o):
-            return held == o || (at >= 0 && location[o] == at && isAccessible(at))
+            // the PDDL also names an object in an open receptacle here, but TextWorld's engine only grounds the
+            // held object (its admissible commands and answers are the reference: Tests/Fixtures)
+            return held == o
         case .take(let o, let r):
             return held < 0 && at == r && location[o] == r && t.pickupable[objectType[o]] && isAccessible(r)
         case .put(let o, let r), .move(let o, let r):
@@ -143,7 +146,7 @@ public struct HouseholdWorld: Sendable {
     /// Applies an allowed command's effects (callers check `allows` first).
     mutating func apply(_ c: HouseholdCommand) {
         switch c {
-        case .look, .inventory, .examineObject:
+        case .look, .inventory, .help, .examineObject:
             break
         case .examineReceptacle(let r):
             if isAccessible(r) { seen[r] = true }
@@ -186,20 +189,12 @@ public struct HouseholdWorld: Sendable {
             let c = HouseholdCommand.cool(held, r)
             if allows(c) { out.append(c) }
         }
-        // examine: the receptacle here, the objects visible here, the held object
-        var ex: [(Int, HouseholdCommand)] = []
-        var visible: [Int] = []
-        if r >= 0 {
-            ex.append((receptacleRank[r], .examineReceptacle(r)))
-            if isAccessible(r) {
-                visible = contents(r)
-                for o in visible { ex.append((objectRank[o], .examineObject(o))) }
-            }
-        }
-        if held >= 0 { ex.append((objectRank[held], .examineObject(held))) }
-        if ex.count > 1 { ex.sort { $0.0 < $1.0 } }
-        for e in ex { out.append(e.1) }
-        for g in receptaclesByName { out.append(.goTo(g)) }
+        // examine: the receptacle here and the held object
+        let visible: [Int] = r >= 0 && isAccessible(r) ? contents(r) : []
+        if r >= 0 && held >= 0 && objectRank[held] < receptacleRank[r] { out.append(.examineObject(held)) }
+        if r >= 0 { out.append(.examineReceptacle(r)) }
+        if held >= 0 && !(r >= 0 && objectRank[held] < receptacleRank[r]) { out.append(.examineObject(held)) }
+        for g in receptaclesByName where g != r { out.append(.goTo(g)) }
         if r >= 0 && held >= 0 {
             let c = HouseholdCommand.heat(held, r)
             if allows(c) { out.append(c) }

@@ -3,6 +3,15 @@ import XCTest
 
 /// The household env against ALFWorld's rules (alfred.pddl) and feedback text (alfred.twl2), its expert, parsing,
 /// determinism and the registry/vector plumbing.
+enum HouseholdTextTestAccess {
+    /// examineObject.feedback for any object (the command itself is admissible for the held object only).
+    static func examine(_ w: HouseholdWorld, _ o: Int) -> String {
+        var t = HouseholdText()
+        t.examineObject(w, o)
+        return t.string
+    }
+}
+
 final class HouseholdTests: XCTestCase {
     let types = HouseholdTypes.shared
 
@@ -63,6 +72,7 @@ final class HouseholdTests: XCTestCase {
         XCTAssertEqual(say(e, "take apple 1 from countertop 1"), "Nothing happens.")
         XCTAssertEqual(say(e, "open cabinet 1"), "Nothing happens.")
         XCTAssertEqual(say(e, "inventory"), "You are not carrying anything.")
+        XCTAssertEqual(say(e, "look"), "You are in the middle of a room. Looking quickly around you, you see nothing.")
         XCTAssertEqual(say(e, "put apple 1 in/on countertop 1"), "Nothing happens.")   // put while holding nothing
         XCTAssertEqual(say(e, "go to cabinet 1"), "You arrive at cabinet 1. The cabinet 1 is closed.")
         XCTAssertEqual(say(e, "take mug 1 from cabinet 1"), "Nothing happens.")       // closed receptacle
@@ -73,8 +83,10 @@ final class HouseholdTests: XCTestCase {
         XCTAssertEqual(say(e, "open cabinet 1"), "Nothing happens.")                  // already open
         XCTAssertEqual(say(e, "take apple 1 from cabinet 1"), "Nothing happens.")     // object not here
         XCTAssertEqual(say(e, "take apple 1 from countertop 1"), "Nothing happens.")  // receptacle not here
-        XCTAssertEqual(say(e, "examine mug 1"), "This is a normal mug 1. In it, you see nothing.")
+        XCTAssertEqual(say(e, "examine mug 1"), "Nothing happens.")   // TextWorld grounds examine only for the held object
         XCTAssertEqual(say(e, "take mug 1 from cabinet 1"), "You pick up the mug 1 from the cabinet 1.")
+        XCTAssertEqual(say(e, "examine mug 1"), "This is a normal mug 1. In it, you see nothing.")
+        XCTAssertEqual(say(e, "go to cabinet 1"), "Nothing happens.")   // already there
         XCTAssertEqual(say(e, "inventory"), "You are carrying: a mug 1.")
         XCTAssertEqual(say(e, "look"), "You are facing the cabinet 1. Next to it, you see nothing.")
         XCTAssertEqual(say(e, "go to countertop 1"), "You arrive at countertop 1. On the countertop 1, you see a apple 1, and a mug 2.")
@@ -113,14 +125,17 @@ final class HouseholdTests: XCTestCase {
         let e = env(kitchen(), t)
         XCTAssertEqual(say(e, "use desklamp 1"), "Nothing happens.")   // not here
         XCTAssertEqual(say(e, "go to desk 1"), "You arrive at desk 1. On the desk 1, you see a book 1, and a desklamp 1.")
-        XCTAssertEqual(say(e, "examine desklamp 1"), "This desklamp 1 is off.")
         XCTAssertEqual(say(e, "take desklamp 1 from desk 1"), "Nothing happens.")   // lamps stay in place
-        XCTAssertEqual(say(e, "examine book 1"), "There's nothing special about book 1.")
         XCTAssertEqual(say(e, "use desklamp 1"), "You turn on the desklamp 1.")
-        XCTAssertEqual(say(e, "examine desklamp 1"), "This desklamp 1 is on.")
         XCTAssertFalse(e.isDone)  // not holding the book yet
         let r = try! e.step(action: "take book 1 from desk 1")
         XCTAssertEqual(r.reward, 1); XCTAssertTrue(r.info.success)
+        XCTAssertEqual(e.world.admissibleCommands().contains(.examineObject(4)), true)
+        var w = e.world
+        XCTAssertEqual(HouseholdTextTestAccess.examine(w, 4), "There's nothing special about book 1.")
+        XCTAssertEqual(HouseholdTextTestAccess.examine(w, 3), "This desklamp 1 is on.")
+        w.flags[3] = []
+        XCTAssertEqual(HouseholdTextTestAccess.examine(w, 3), "This desklamp 1 is off.")
     }
 
     func testPickTwoNeedsTwoInTheSameReceptacle() {
