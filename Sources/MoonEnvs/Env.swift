@@ -53,8 +53,13 @@ public struct StepInfo: Sendable {
     public var timeLimit = false
     /// Env-specific fields (formula, cards, target, current, player, dealer, outcome, ...).
     public var extra: [String: String] = [:]
-    /// The commands admissible in the new state (envs whose actions change every step: Household); nil otherwise.
-    public var admissibleCommands: [String]? = nil
+    /// The commands admissible in the new state, one per line (envs whose actions change every step: Household);
+    /// nil otherwise. Kept as one string so a step makes no per-command allocation.
+    public var admissibleCommandsText: String? = nil
+    /// The same commands as a list.
+    public var admissibleCommands: [String]? {
+        admissibleCommandsText.map { $0.isEmpty ? [] : $0.split(separator: "\n").map(String.init) }
+    }
     public init() {}
 }
 

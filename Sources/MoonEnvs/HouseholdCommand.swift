@@ -46,22 +46,22 @@ public enum HouseholdCommand: Hashable, Sendable {
 enum HouseholdCommandParser {
     static let types = HouseholdTypes.shared
 
-    /// Splits bytes into lower-cased words.
+    /// Splits bytes into lower-cased words (slices of one lower-cased copy).
     static func words(_ bytes: some Collection<UInt8>) -> [ArraySlice<UInt8>] {
         var buf: [UInt8] = []
         buf.reserveCapacity(bytes.count)
-        var starts: [Int] = [], ends: [Int] = []
-        var inWord = false
-        for b in bytes {
-            if b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D {
-                if inWord { ends.append(buf.count); inWord = false }
-                continue
-            }
-            if !inWord { starts.append(buf.count); inWord = true }
-            buf.append(b >= 0x41 && b <= 0x5A ? b | 0x20 : b)
+        for b in bytes { buf.append(b >= 0x41 && b <= 0x5A ? b | 0x20 : b) }
+        var out: [ArraySlice<UInt8>] = []
+        out.reserveCapacity(8)
+        var i = 0
+        let n = buf.count
+        while i < n {
+            while i < n && (buf[i] == 0x20 || buf[i] == 0x09 || buf[i] == 0x0A || buf[i] == 0x0D) { i += 1 }
+            let start = i
+            while i < n && !(buf[i] == 0x20 || buf[i] == 0x09 || buf[i] == 0x0A || buf[i] == 0x0D) { i += 1 }
+            if i > start { out.append(buf[start..<i]) }
         }
-        if inWord { ends.append(buf.count) }
-        return (0..<starts.count).map { buf[starts[$0]..<ends[$0]] }
+        return out
     }
 
     static func equals(_ w: ArraySlice<UInt8>, _ s: StaticString) -> Bool {

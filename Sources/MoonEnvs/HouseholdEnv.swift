@@ -40,10 +40,8 @@ public final class HouseholdEnv: Env {
     /// The admissible commands of the current state (they change every step).
     public var actionSpace: [String] { admissible.map { HouseholdText.command($0, world) } }
 
-    /// The admissible commands as text, sliced from one buffer.
-    func admissibleStrings() -> [String] {
-        admissible.map { HouseholdText.command($0, world) }
-    }
+    /// The admissible commands of the last observation, one per line.
+    private var admissibleText = ""
 
     public var admissible: [HouseholdCommand] {
         if let a = admissibleCache { return a }
@@ -86,7 +84,7 @@ public final class HouseholdEnv: Env {
     static let actionKey: [UInt8] = Array("\"action\":".utf8)
 
     /// The command an answer names (nil: illegal), and the text to run when it is illegal.
-    func read(answer response: String) -> (HouseholdCommand?, [UInt8]) {
+    func read(answer response: String) -> (HouseholdCommand?, ArraySlice<UInt8>) {
         var b = Array(response.utf8)
         for i in 0..<b.count where b[i] >= 0x41 && b[i] <= 0x5A { b[i] |= 0x20 }
         var seg: ArraySlice<UInt8>
@@ -98,16 +96,15 @@ public final class HouseholdEnv: Env {
                 var j = i + 1
                 while j < seg.endIndex && seg[j] != 0x22 { j += 1 }
                 let value = seg[(i + 1)..<j]
-                if let c = HouseholdCommandParser.parse(value, in: world), world.allows(c) { return (c, Array(value)) }
-                if let c = longestCommand(in: seg) { return (c, Array(value)) }
-                return (nil, Array(value))
+                if let c = HouseholdCommandParser.parse(value, in: world), world.allows(c) { return (c, value) }
+                return (longestCommand(in: seg), value)
             }
         } else {
             var start = max(0, b.count - 30)
             while start > 0 && (b[start] & 0xC0) == 0x80 { start -= 1 }
             seg = b[start...]
         }
-        return (longestCommand(in: seg), Array(seg))
+        return (longestCommand(in: seg), seg)
     }
 
     /// The longest admissible command whose text occurs in `seg` (the first in list order among equals).
@@ -135,7 +132,7 @@ public final class HouseholdEnv: Env {
         let bytes = Array(action.utf8)
         var c = HouseholdCommandParser.parse(bytes, in: world)
         if let x = c, !world.allows(x) { c = nil }
-        return run(c, text: bytes, illegal: false)
+        return run(c, text: bytes[...], illegal: false)
     }
 
     /// Runs a command of this world (no text at all: the fastest path, for search and benchmarks).
@@ -143,7 +140,7 @@ public final class HouseholdEnv: Env {
         run(world.allows(command) ? command : nil, text: [], illegal: false)
     }
 
-    private func run(_ command: HouseholdCommand?, text: [UInt8], illegal: Bool) -> StepResult {
+    private func run(_ command: HouseholdCommand?, text: ArraySlice<UInt8>, illegal: Bool) -> StepResult {
         var info = StepInfo()
         info.illegal = illegal
         if isDone {
@@ -158,7 +155,9 @@ public final class HouseholdEnv: Env {
             world.apply(c)
             admissibleCache = nil
             feedback.feedback(c, world)
-            let s = HouseholdText.command(c, world)
+            scratch.bytes.removeAll(keepingCapacity: true)
+            scratch.command(c, world)
+            let s = scratch.string
             info.action = s
             if illegal == false { info.parsedAction = s }
             if task.isSatisfied(by: world) { reward = 1; terminated = true; info.success = true }
@@ -174,7 +173,7 @@ public final class HouseholdEnv: Env {
         lastTerminated = terminated; lastTruncated = truncated
         let obs = currentObservation()
         info.extra = ["feedback": feedback.string, "task": taskDescription]
-        info.admissibleCommands = admissibleStrings()
+        info.admissibleCommandsText = admissibleText
         return StepResult(observation: obs, reward: reward, terminated: terminated, truncated: truncated, info: info)
     }
 
@@ -207,6 +206,12 @@ public final class HouseholdEnv: Env {
         }
         scratch.add(".")
         let state = scratch.string
+        scratch.bytes.removeAll(keepingCapacity: true)
+        for (k, c) in cmds.enumerated() {
+            if k > 0 { scratch.add("\n") }
+            scratch.command(c, world)
+        }
+        admissibleText = scratch.string
         var image: RGBImage? = nil
         if !common.textOnly {
             var canvas = Canvas(width: common.width, height: common.height, background: HouseholdRender.floor)

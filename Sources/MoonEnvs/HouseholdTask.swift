@@ -39,14 +39,10 @@ public struct HouseholdTask: Sendable, Equatable {
             }
             return false
         case .pickTwo:
-            var count: [Int: Int] = [:]
             for o in 0..<w.objectCount where w.objectType[o] == object {
                 let r = w.location[o]
-                if r >= 0 && w.receptacleType[r] == receptacle {
-                    let c = (count[r] ?? 0) + 1
-                    if c >= 2 { return true }
-                    count[r] = c
-                }
+                guard r >= 0 && w.receptacleType[r] == receptacle else { continue }
+                for o2 in (o + 1)..<max(o + 1, w.objectCount) where w.objectType[o2] == object && w.location[o2] == r { return true }
             }
             return false
         case .examine:
