@@ -48,14 +48,14 @@ def rooms(path):
 def bench(args):
     grammar = grammar_text(args.grammar)
     rng = random.Random(1)
-    steps, t_steps, resets, t_load = 0, 0.0, 0, 0.0
+    steps, t_steps, c_steps, resets, t_load = 0, 0.0, 0.0, 0, 0.0
     for problem in rooms(args.rooms):
         t0 = time.perf_counter()
         env = load(args.domain, grammar, problem)
         state = env.reset()
         t_load += time.perf_counter() - t0
         resets += 1
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         for _ in range(args.steps):
             state = env.step(rng.choice(state["admissible_commands"]))
             if isinstance(state, tuple):
@@ -64,8 +64,10 @@ def bench(args):
             if state["won"]:
                 state = env.reset()
         t_steps += time.perf_counter() - t0
-    print("peer: TextWorld Household steps/s %.1f (TextWorld %s PDDL engine, random admissible commands, %d rooms)"
-          % (steps / t_steps, __import__("textworld").__version__, resets))
+        c_steps += time.thread_time() - c0
+    print("peer: TextWorld Household steps/s %.1f (TextWorld %s PDDL engine, random admissible commands, %d rooms; "
+          "per CPU-second of the thread; wall clock %.1f)" % (steps / c_steps, __import__("textworld").__version__, resets,
+                                                             steps / t_steps))
     print("peer: TextWorld Household loads/s %.2f (parse domain, grammar and problem, reset)" % (resets / t_load))
 
 

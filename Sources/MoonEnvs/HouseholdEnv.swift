@@ -45,7 +45,8 @@ public final class HouseholdEnv: Env {
 
     public var admissible: [HouseholdCommand] {
         if let a = admissibleCache { return a }
-        let a = world.admissibleCommands()
+        let w = world
+        let a = w.admissibleCommands()
         admissibleCache = a
         return a
     }
@@ -110,6 +111,7 @@ public final class HouseholdEnv: Env {
     /// The longest admissible command whose text occurs in `seg` (the first in list order among equals).
     func longestCommand(in seg: ArraySlice<UInt8>) -> HouseholdCommand? {
         let hay = Array(seg)
+        let world = self.world
         var best: HouseholdCommand? = nil, bestLen = 0
         for c in admissible {
             scratch.bytes.removeAll(keepingCapacity: true)
@@ -152,15 +154,18 @@ public final class HouseholdEnv: Env {
         feedback.bytes.removeAll(keepingCapacity: true)
         feedbackHasTask = false
         if let c = command {
-            world.apply(c)
+            var w = HouseholdWorld()
+            swap(&w, &world)   // moved out: no copy of the world per writer call
+            w.apply(c)
             admissibleCache = nil
-            feedback.feedback(c, world)
+            feedback.feedback(c, w)
             scratch.bytes.removeAll(keepingCapacity: true)
-            scratch.command(c, world)
+            scratch.command(c, w)
             let s = scratch.string
             info.action = s
             if illegal == false { info.parsedAction = s }
-            if task.isSatisfied(by: world) { reward = 1; terminated = true; info.success = true }
+            if task.isSatisfied(by: w) { reward = 1; terminated = true; info.success = true }
+            swap(&w, &world)
         } else {
             feedback.add("Nothing happens.")
             info.invalid = true
@@ -181,6 +186,10 @@ public final class HouseholdEnv: Env {
 
     public func currentObservation() -> Observation {
         let cmds = admissible
+        // move the world out while writing (passing the class's property to each writer would copy it each time)
+        var world = HouseholdWorld()
+        swap(&world, &self.world)
+        defer { swap(&world, &self.world) }
         scratch.bytes.removeAll(keepingCapacity: true)
         // RL4VLM's get_alfworld_prompt, word for word (its "Your are" included)
         scratch.add("Your are an expert in the ALFRED Embodied Environment. You are also given the following text description of the current scene: ")

@@ -1,6 +1,6 @@
 /// Interned object and receptacle types of the household env: ALFWorld's catalog (HouseholdCatalog) as index tables,
 /// so the env compares and looks up small integers and writes names as pre-encoded bytes.
-struct HouseholdTypes: Sendable {
+final class HouseholdTypes: Sendable {
     static let shared = HouseholdTypes()
 
     let objectNames: [String]

@@ -104,8 +104,13 @@ public struct HouseholdWorld: Sendable {
     /// Objects in receptacle r, sorted by name.
     func contents(_ r: Int) -> [Int] {
         var out: [Int] = []
-        for o in 0..<objectCount where location[o] == r { out.append(o) }
-        if out.count > 1 { out.sort { objectRank[$0] < objectRank[$1] } }
+        for o in 0..<objectCount where location[o] == r {
+            // insertion by name rank (few objects; no closure capturing the world)
+            var k = out.count
+            out.append(o)
+            while k > 0 && objectRank[out[k - 1]] > objectRank[o] { out[k] = out[k - 1]; k -= 1 }
+            out[k] = o
+        }
         return out
     }
 
