@@ -238,7 +238,7 @@ public final class HouseholdEnv: Env {
 
     public func solverResponse() -> String {
         let (c, reason) = HouseholdExpert.decide(world, task)
-        let thoughts = HouseholdThoughts.text(world, task, c, reason)
+        let thoughts = HouseholdThoughts.text(world, task, c, reason, description: taskDescription)
         return "{\n\"thoughts\": " + jsonString(thoughts) + ", \n\"action\": " + jsonString(HouseholdText.command(c, world)) + "\n}"
     }
 }

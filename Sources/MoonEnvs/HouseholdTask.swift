@@ -18,11 +18,20 @@ public struct HouseholdTask: Sendable, Equatable {
 
     /// "put a clean lettuce in diningtable" (ALFWorld's template filled in, without the final period).
     public var description: String {
-        var s = type.templates[template]
-        s = s.replacing("{obj}", with: objectName)
-        s = s.replacing("{recep}", with: receptacleName)
-        s = s.replacing("{toggle}", with: toggleName)
-        return s
+        var out = ""
+        var rest = Substring(type.templates[template])
+        // fill {obj}, {recep}, {toggle} (a plain scan: String.replacing is slow)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            out += rest[..<open]
+            switch rest[rest.index(after: open)..<close] {
+            case "obj": out += objectName
+            case "recep": out += receptacleName
+            case "toggle": out += toggleName
+            default: out += rest[open...close]
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        return out + rest
     }
 
     /// "Your task is to: put a clean lettuce in diningtable."

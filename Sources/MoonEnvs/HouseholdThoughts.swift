@@ -1,10 +1,11 @@
 /// The thoughts of the household expert's answers: what it sees and holds, the task, and why this command.
 enum HouseholdThoughts {
-    static func text(_ w: HouseholdWorld, _ t: HouseholdTask, _ c: HouseholdCommand, _ reason: HouseholdExpert.Reason) -> String {
+    static func text(_ w: HouseholdWorld, _ t: HouseholdTask, _ c: HouseholdCommand, _ reason: HouseholdExpert.Reason,
+                     description: String? = nil) -> String {
         let types = HouseholdTypes.shared
         var s = w.at >= 0 ? "I am at \(w.name(receptacle: w.at))" : "I am in the middle of the room"
         s += w.held >= 0 ? " and I am carrying \(w.name(object: w.held)). " : " and I am carrying nothing. "
-        s += "My task is to \(t.description). "
+        s += "My task is to \(description ?? t.description). "
         let obj = t.objectName
         switch reason {
         case .search(let type):
