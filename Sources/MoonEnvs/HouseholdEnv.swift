@@ -27,6 +27,7 @@ public final class HouseholdEnv: Env {
     private var scratch = HouseholdText(capacity: 4096)
     /// The task's description and sentence, made once per episode.
     private var taskDescription = "", taskSentence = ""
+    private var taskDescriptionBytes: [UInt8] = [], taskSentenceBytes: [UInt8] = []
 
     public init(common: CommonOptions = CommonOptions(), task: HouseholdTaskType? = nil, room: HouseholdRoom? = nil) {
         self.common = common
@@ -55,13 +56,14 @@ public final class HouseholdEnv: Env {
         if let s = seed { rng = EnvRandom(seed: s) }
         (world, task) = HouseholdGenerator.generate(task: taskChoice, room: roomChoice, rng: &rng)
         taskDescription = task.description; taskSentence = task.sentence
+        taskDescriptionBytes = Array(taskDescription.utf8); taskSentenceBytes = Array(taskSentence.utf8)
         episodeSteps = 0; isDone = false; lastTerminated = false; lastTruncated = false
         admissibleCache = nil
         feedback.bytes.removeAll(keepingCapacity: true)
         feedback.add("-= Welcome to TextWorld, ALFRED! =-\n\n")
         feedback.look(world, intro: true)
         feedback.add("\n\n")
-        feedback.add(taskSentence)
+        feedback.add(taskSentenceBytes)
         feedbackHasTask = true
         return currentObservation()
     }
@@ -70,6 +72,7 @@ public final class HouseholdEnv: Env {
     public func setState(world w: HouseholdWorld, task t: HouseholdTask) {
         world = w; task = t
         taskDescription = t.description; taskSentence = t.sentence
+        taskDescriptionBytes = Array(taskDescription.utf8); taskSentenceBytes = Array(taskSentence.utf8)
         episodeSteps = 0; isDone = false; lastTerminated = false; lastTruncated = false
         admissibleCache = nil
         feedback.bytes.removeAll(keepingCapacity: true)
@@ -195,7 +198,7 @@ public final class HouseholdEnv: Env {
         scratch.add("Your are an expert in the ALFRED Embodied Environment. You are also given the following text description of the current scene: ")
         scratch.add(feedback.bytes)
         scratch.add(". Your task is to ")
-        scratch.add(taskDescription)
+        scratch.add(taskDescriptionBytes)
         scratch.add(". Your admissible actions of the current situation are: [")
         for (k, c) in cmds.enumerated() {
             if k > 0 { scratch.add("\n ") }
@@ -207,7 +210,7 @@ public final class HouseholdEnv: Env {
         let prompt = scratch.string
         scratch.bytes.removeAll(keepingCapacity: true)
         scratch.add(feedback.bytes)
-        if !feedbackHasTask { scratch.add("\n"); scratch.add(taskSentence) }
+        if !feedbackHasTask { scratch.add("\n"); scratch.add(taskSentenceBytes) }
         scratch.add("\nAdmissible commands: ")
         for (k, c) in cmds.enumerated() {
             if k > 0 { scratch.add(", ") }
