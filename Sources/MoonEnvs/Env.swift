@@ -13,7 +13,7 @@ public enum EnvError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unknownEnv(let n):
-            return "unknown env '\(n)' (known: \(EnvRegistry.names.joined(separator: ", ")))"
+            return "unknown env '\(n)' (known: \(EnvRegistry.allNames.joined(separator: ", ")))"
         case .unknownOption(let e, let o, let allowed):
             return "\(e): unknown option '\(o)' (allowed: \(allowed.joined(separator: ", ")))"
         case .badOption(let e, let o, let m):
@@ -55,6 +55,13 @@ public struct StepInfo: Sendable {
     public var timeLimit = false
     /// Env-specific fields (formula, cards, target, current, player, dealer, outcome, ...).
     public var extra: [String: String] = [:]
+    /// The commands admissible in the new state, one per line (envs whose actions change every step: Household);
+    /// nil otherwise. Kept as one string so a step makes no per-command allocation.
+    public var admissibleCommandsText: String? = nil
+    /// The same commands as a list.
+    public var admissibleCommands: [String]? {
+        admissibleCommandsText.map { $0.isEmpty ? [] : $0.split(separator: "\n").map(String.init) }
+    }
     public init() {}
 }
 

@@ -36,10 +36,15 @@ public typealias EnvOptions = [String: EnvOptionValue]
 ///   invalid_penalty [false] (alias invalidPenalty): an answer without exactly one action is an invalid step
 ///     with reward −1 instead of a random action,
 ///   max_episode_steps [300] (the original's TimeLimit), seed [0] (the env's initial random stream).
+/// Household (ALFWorld-style, see HouseholdEnv): task ["any"] (pick | clean | heat | cool | examine | pick_two | any),
+///   room ["any"] (kitchen | bedroom | bathroom | livingroom | any; a task only in the rooms ALFWorld allows it),
+///   max_episode_steps [50].
 /// Env options: NumberLine max_position [5] (2...10000); EZPoints target [12] (2...20);
 /// Points24 treat_face_cards_as_10 [true], target [24] (-10000...10000); Blackjack natural [false], sab [false].
 public enum EnvRegistry {
     public static let names = ["NumberLine", "EZPoints", "Points24", "Blackjack"]
+    /// Every env `make` knows: the GymCards tasks and the ALFWorld-style household env.
+    public static let allNames = names + ["Household"]
 
     static let commonKeys = ["size", "width", "height", "obs_mode", "invalid_penalty", "invalidPenalty",
                              "max_episode_steps", "seed"]
@@ -48,6 +53,7 @@ public enum EnvRegistry {
         "EZPoints": ["target"],
         "Points24": ["treat_face_cards_as_10", "target"],
         "Blackjack": ["natural", "sab"],
+        "Household": ["task", "room"],
     ]
 
     /// The canonical name for a name or gym id, or nil.
@@ -55,7 +61,7 @@ public enum EnvRegistry {
         var n = name.lowercased()
         if n.hasPrefix("gym_cards/") { n = String(n.dropFirst("gym_cards/".count)) }
         if let dash = n.range(of: "-v") { n = String(n[..<dash.lowerBound]) }
-        return names.first { $0.lowercased() == n }
+        return allNames.first { $0.lowercased() == n }
     }
 
     /// Allowed option names for an env.
@@ -77,6 +83,15 @@ public enum EnvRegistry {
         if let m = try reader.int("max_episode_steps", 1...1_000_000) { common.maxEpisodeSteps = m }
         if let s = try reader.int("seed", 0...Int.max) { common.seed = UInt64(s) }
         switch env {
+        case "Household":
+            if options["max_episode_steps"] == nil { common.maxEpisodeSteps = 50 }
+            let names = HouseholdTaskType.allCases.map(\.rawValue) + ["any"]
+            let task = try reader.string("task", names).flatMap { HouseholdTaskType(rawValue: $0) }
+            let room = try reader.string("room", HouseholdRoom.allCases.map(\.rawValue) + ["any"]).flatMap { HouseholdRoom(rawValue: $0) }
+            if let t = task, let r = room, !t.rooms.contains(r) {
+                throw EnvError.badOption(env: env, option: "room", message: "task '\(t.rawValue)' is not made in a \(r.rawValue) (ALFWorld allows: \(t.rooms.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return HouseholdEnv(common: common, task: task, room: room)
         case "NumberLine":
             return NumberLineEnv(common: common, maxPosition: try reader.int("max_position", 2...10_000) ?? 5)
         case "EZPoints":

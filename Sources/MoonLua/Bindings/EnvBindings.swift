@@ -63,12 +63,13 @@ extension LuaState {
             "__len": { call in call.push(try call.object(1, as: LuaVectorEnv.self).vector.count) },
         ])
 
-        register("moon.env.names", doc: "moon.env.names() -> the environment names") { call in call.push(EnvRegistry.names) }
+        register("moon.env.names", doc: "moon.env.names() -> the environment names") { call in call.push(EnvRegistry.allNames) }
         register("moon.env.make", doc: """
-            moon.env.make(name [, opts]) -> env. Names: NumberLine, EZPoints, Points24, Blackjack (case-insensitive).
+            moon.env.make(name [, opts]) -> env. Names: NumberLine, EZPoints, Points24, Blackjack, Household (case-insensitive).
             opts: size (64), width, height, obs_mode ('image'|'text'), invalid_penalty (false), max_episode_steps (300),
             seed (0); NumberLine max_position (5); EZPoints target (12); Points24 treat_face_cards_as_10 (true), target (24);
-            Blackjack natural (false), sab (false)
+            Blackjack natural (false), sab (false); Household (ALFWorld-style text env) task ('any'|'pick'|'clean'|'heat'|'cool'|
+            'examine'|'pick_two'), room ('any'|'kitchen'|'bedroom'|'bathroom'|'livingroom'), max_episode_steps (50)
             """) { call in
             let name = try call.string(1, "name")
             let env = try EnvRegistry.make(name, options: try envOptions(call, 2, env: name))
@@ -385,6 +386,10 @@ func pushInfo(_ call: LuaCall, _ r: StepResult) {
         fields.append((k, .string(v)))
     }
     call.push(record: fields)
+    if let cmds = r.info.admissibleCommands {
+        call.push(cmds)
+        call.state.setRawField(-2, "admissible_commands")
+    }
 }
 
 /// Pushes obs, reward, done, info for a step and records the observation.
