@@ -318,7 +318,7 @@ final class HouseholdTests: XCTestCase {
         let demos = try Demos.generate(env: "household", n: 120, options: ["obs_mode": "text"], seed: 3)
         XCTAssertEqual(demos.count, 120)
         for d in demos {
-            XCTAssertTrue(ResponseFormat.check(d.response, env: "household", actions: [d.action]).wellFormed)
+            XCTAssertEqual(ActionParser.parse(d.response, actions: [d.action], cardTask: false), d.action)
             XCTAssertTrue(d.observation.prompt.contains("'\(d.action)'"), d.action)   // the demo's command was admissible
         }
         for d in demos where d.done { XCTAssertEqual(d.reward, 1) }
