@@ -11,7 +11,7 @@ Writes, deterministically:
                          Qwen2, ignore_merges for Llama-3); SmolLM's Digits + ByteLevel), with added tokens using
                          lstrip / rstrip / single_word / normalized.
   expected.json          for each tokenizer the ids `tokenizers` gives for the corpus (every string for SmolLM2,
-                         every 6th for the small ones), decodes of random id sequences (skip_special true/false),
+                         every 7th for the small ones), decodes of random id sequences (skip_special true/false),
                          and chat-template renderings by transformers' apply_chat_template (SmolLM2's ChatML
                          template, a Llama-3 template).
 
@@ -19,7 +19,8 @@ The real SmolLM2 tokenizer is built from the GGUF (models/SmolLM2-135M-Instruct.
 transformers (`AutoTokenizer.from_pretrained(dir, gguf_file=...)`, offline). transformers' GGUF conversion gives
 `tokenizer.ggml.pre = smollm` the plain GPT-2 ByteLevel split, but SmolLM2's own tokenizer.json (and llama.cpp)
 split every digit first (Digits(individual_digits) + ByteLevel); the script sets that pre-tokenizer. It writes that
-tokenizer.json (+ tokenizer_config.json) to --smol-out (default /tmp/moonlab-smollm2-tokenizer), not into git.
+tokenizer.json (+ tokenizer_config.json, + gguf_arrays.json: the GGUF's tokenizer.ggml.* arrays) to --smol-out
+(default /tmp/moonlab-smollm2-tokenizer), not into git.
 
 Usage: /tmp/refenv/bin/python scripts/make_tokenizer_fixtures.py [--gguf PATH] [--moonlab PATH] [--smol-out DIR] [--smol-only]
 """
@@ -69,7 +70,9 @@ UNICODE_SAMPLES = [
 ]
 
 SPECIAL_SPELLINGS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<repo_name>", "<file_sep>", "<|begin_of_text|>",
-                     "<|eot_id|>", "<mask>", "[R]", "<|im_start", "im_end|>", "< |im_end| >", "<<|im_end|>>", "<s>", "</s>"]
+                     "<|eot_id|>", "<mask>", "[R]", "<|im_start", "im_end|>", "< |im_end| >", "<<|im_end|>>", "<s>", "</s>",
+                     "moon", " moon ", "moonlight", "the moon.", "honeymoon", "moon1", "_moon", "moońa", "hello world",
+                     "Hello world", "hello  world", "<think>", "<think></think>", "é", "e\u0301"]
 
 CODE = [
     "def f(x):\n    return x * 2  # double\n\n\nclass A:\n\tpass\n",
@@ -229,7 +232,7 @@ def gym_strings(moonlab):
 
 def make_corpus(gym):
     r = random.Random(20261201)
-    corpus = [""] + list(gym) + CODE + UNICODE_SAMPLES + SPECIAL_SPELLINGS
+    corpus = [""] + list(gym) + CODE + UNICODE_SAMPLES + SPECIAL_SPELLINGS + ["\ufeffBOM first", "\ufeff"]
     kinds = [(prose, 1400), (number, 600), (formula, 800), (json_text, 700), (whitespace, 900), (unicode_text, 600),
              (random_scalars, 800), (random_bytes, 800), (specials, 700), (chatml, 300)]
     for g, n in kinds:
@@ -277,6 +280,32 @@ def byte_level_tokenizer(kind, texts):
     return tok
 
 
+def dump_gguf_tokenizer_arrays(gguf_path, out_dir):
+    """The GGUF's tokenizer.ggml.* arrays as JSON (gguf_arrays.json), for testing BPETokenizer's array constructor
+    on the real file before/without a GGUF reader."""
+    from gguf import GGUFReader
+    r = GGUFReader(gguf_path)
+
+    def field(name):
+        f = r.fields.get(name)
+        if f is None:
+            return None
+        if f.types[0].name == "ARRAY":
+            if f.types[1].name == "STRING":
+                return [bytes(f.parts[i]).decode("utf-8") for i in f.data]
+            return [int(f.parts[i][0]) for i in f.data]
+        if f.types[0].name == "STRING":
+            return bytes(f.parts[f.data[0]]).decode("utf-8")
+        return f.parts[f.data[0]].tolist()[0]
+
+    keys = ["tokens", "merges", "token_type", "model", "pre", "bos_token_id", "eos_token_id", "unknown_token_id",
+            "padding_token_id", "add_bos_token", "add_eos_token"]
+    out = {k: field("tokenizer.ggml." + k) for k in keys}
+    out["chat_template"] = field("tokenizer.chat_template")
+    with open(os.path.join(out_dir, "gguf_arrays.json"), "w") as fh:
+        json.dump(out, fh, ensure_ascii=False)
+
+
 def smollm2_tokenizer(gguf, out_dir):
     from transformers import AutoTokenizer
     d, f = os.path.split(os.path.abspath(gguf))
@@ -290,6 +319,7 @@ def smollm2_tokenizer(gguf, out_dir):
         json.dump({"chat_template": t.chat_template, "bos_token": t.bos_token, "eos_token": t.eos_token,
                    "pad_token": t.pad_token, "unk_token": t.unk_token, "add_bos_token": False}, fh, ensure_ascii=False)
     t.backend_tokenizer.pre_tokenizer = bt.pre_tokenizer
+    dump_gguf_tokenizer_arrays(gguf, out_dir)
     return t, bt
 
 
@@ -313,9 +343,10 @@ def expected_for(tok, corpus, every):
     assert all(0 <= t < 65536 for t in flat)
     mismatch = {}
     for i, e in zip(idx, ids):
-        d = tok.decode(e, skip_special_tokens=False)
+        d = tok.decode(e, skip_special_tokens=True)
         if d != corpus[i]:
             mismatch[str(i)] = d
+    # decoded_differs: the strings whose decode(ids, skip_special_tokens=True) is not the string itself
     # ids as one base64 blob of little-endian uint16 (all vocabularies here are < 65536) + a length per string
     blob = base64.b64encode(struct.pack(f"<{len(flat)}H", *flat)).decode()
     return {"every": every, "lengths": [len(e) for e in ids], "ids_u16le": blob, "decoded_differs": mismatch}
@@ -353,7 +384,8 @@ def main():
     assert len(corpus) >= 10000, len(corpus)
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "corpus.json"), "w") as f:
-        json.dump(corpus, f, ensure_ascii=False, separators=(",", ":"))
+        # ASCII escapes: Foundation's JSONSerialization drops a raw U+FEFF at the start of a string value
+        json.dump(corpus, f, ensure_ascii=True, separators=(",", ":"))
 
     r = random.Random(7)
     train_texts = corpus[: len(corpus) // 2]
@@ -362,7 +394,7 @@ def main():
         tok = byte_level_tokenizer(kind, train_texts)
         tok.save(os.path.join(OUT, f"{kind}-small.json"))
         tok = Tokenizer.from_file(os.path.join(OUT, f"{kind}-small.json"))
-        e = expected_for(tok, corpus, 6)
+        e = expected_for(tok, corpus, 7)
         e["decode"] = decode_cases(tok, r)
         expected["tokenizers"][f"{kind}-small"] = e
         print(kind, "vocab", tok.get_vocab_size(), "ids", sum(e["lengths"]), file=sys.stderr)
@@ -379,7 +411,7 @@ def main():
     expected["chat"] = {"smollm2": chat_cases(hf, hf.chat_template, hf.bos_token),
                         "llama3": chat_cases(llama, LLAMA3_TEMPLATE, "<|begin_of_text|>")}
     with open(os.path.join(OUT, "expected.json"), "w") as f:
-        json.dump(expected, f, ensure_ascii=False, separators=(",", ":"))
+        json.dump(expected, f, ensure_ascii=True, separators=(",", ":"))
     for name in sorted(os.listdir(OUT)):
         print(name, os.path.getsize(os.path.join(OUT, name)), file=sys.stderr)
 

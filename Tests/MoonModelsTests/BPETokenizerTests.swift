@@ -50,7 +50,7 @@ final class BPETokenizerTests: XCTestCase {
                     XCTFail("\(name): encode(#\(i) \(corpus[i].debugDescription.prefix(200))): expected \(e.ids[k].prefix(40)), got \(got.prefix(40))", file: file, line: line)
                 }
             }
-            let text = tok.decode(e.ids[k], skipSpecial: false)
+            let text = tok.decode(e.ids[k], skipSpecial: true)
             if text != (e.decodedDiffers[i] ?? corpus[i]) {
                 decodeFailures += 1
                 if decodeFailures <= 5 { XCTFail("\(name): decode of #\(i): expected \((e.decodedDiffers[i] ?? corpus[i]).debugDescription.prefix(200)), got \(text.debugDescription.prefix(200))", file: file, line: line) }
@@ -144,6 +144,43 @@ final class BPETokenizerTests: XCTestCase {
         checkParity(t, "smollm2")
     }
 
+    /// The GGUF-array constructor on the real SmolLM2 file's tokenizer.ggml.* arrays (gguf_arrays.json, written by
+    /// the fixture script next to the tokenizer.json); skipped when absent.
+    func testSmolLM2ArraysParity() throws {
+        let dir = ProcessInfo.processInfo.environment["MOONLAB_SMOLLM2_TOKENIZER"] ?? "/tmp/moonlab-smollm2-tokenizer"
+        let path = (dir as NSString).appendingPathComponent("gguf_arrays.json")
+        guard let data = FileManager.default.contents(atPath: path) else { throw XCTSkip("no \(path)") }
+        let g = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let t = try BPETokenizer(tokens: g["tokens"] as! [String], merges: g["merges"] as! [String], tokenTypes: g["token_type"] as? [Int],
+                                 model: g["model"] as! String, pre: g["pre"] as? String, bosId: g["bos_token_id"] as? Int,
+                                 eosId: g["eos_token_id"] as? Int, unkId: g["unknown_token_id"] as? Int, padId: g["padding_token_id"] as? Int,
+                                 addBos: g["add_bos_token"] as? Bool ?? false, addEos: g["add_eos_token"] as? Bool ?? false,
+                                 chatTemplate: g["chat_template"] as? String)
+        XCTAssertEqual(t.vocabSize, 49152)
+        XCTAssertEqual(t.bosTokenId, 1)
+        XCTAssertEqual(t.eosTokenId, 2)
+        XCTAssertEqual(t.chatFormat, .chatML(defaultSystem: "You are a helpful AI assistant named SmolLM, trained by Hugging Face"))
+        checkParity(t, "smollm2")
+    }
+
+    /// The shipped model's tokenizer read from the GGUF itself (models/SmolLM2-135M-Instruct.Q4_1.gguf, fetched by
+    /// scripts/fetch-model; MOONLAB_SMOLLM2 overrides); skipped when absent.
+    func testSmolLM2GGUFParity() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = ProcessInfo.processInfo.environment["MOONLAB_SMOLLM2"] ?? root.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) is absent: run scripts/fetch-model") }
+        let t = try BPETokenizer.load(path: path)
+        XCTAssertEqual(t.vocabSize, 49152)
+        XCTAssertEqual(t.preTokenizer, .smollm)
+        XCTAssertEqual([t.bosTokenId, t.eosTokenId, t.unkTokenId, t.padTokenId], [1, 2, 0, 2])
+        XCTAssertEqual(t.prefixIds, [])
+        XCTAssertEqual(t.specialTokens.count, 17)
+        XCTAssertEqual(t.chatFormat, .chatML(defaultSystem: "You are a helpful AI assistant named SmolLM, trained by Hugging Face"))
+        checkParity(t, "smollm2")
+        // digits are split one by one, as SmolLM2's tokenizer.json and llama.cpp do
+        XCTAssertEqual(t.encode("What is 7 times 8?").map { t.token($0)! }, ["What", "Ġis", "Ġ", "7", "Ġtimes", "Ġ", "8", "?"])
+    }
+
     func testBadTokenizerJSONIsAnError() {
         let good = try! Data(contentsOf: Self.dir.appendingPathComponent("gpt2-small.json"))
         let cases: [String] = [
@@ -163,6 +200,25 @@ final class BPETokenizerTests: XCTestCase {
         }
         XCTAssertThrowsError(try BPETokenizer.load(path: "/nonexistent/tokenizer.json"))
         XCTAssertNoThrow(try BPETokenizer(tokenizerJSON: good))
+    }
+
+    /// Mutated tokenizer.json documents either load or throw; whatever loads encodes and decodes without trapping.
+    func testMutatedJSONNeverTraps() throws {
+        let good = [UInt8](try Data(contentsOf: Self.dir.appendingPathComponent("llama3-small.json")))
+        var rng = SystemRandomNumberGenerator()
+        var loaded = 0
+        for _ in 0..<150 {
+            var b = good
+            for _ in 0..<Int.random(in: 1...8, using: &rng) {
+                let i = Int.random(in: 0..<b.count, using: &rng)
+                b[i] = [UInt8(ascii: "0"), UInt8(ascii: "9"), UInt8(ascii: "\""), UInt8(ascii: " "), UInt8(ascii: "-"), UInt8.random(in: 0...255, using: &rng)].randomElement(using: &rng)!
+            }
+            guard let t = try? BPETokenizer(tokenizerJSON: Data(b)) else { continue }
+            loaded += 1
+            for s in ["Hello world 123", "<|eot_id|> x", "日本 😀\n\t  ", ""] { _ = t.decode(t.encode(s), skipSpecial: false) }
+            _ = t.decode(Array(-3..<(t.vocabSize + 3)), skipSpecial: false)
+        }
+        XCTAssertGreaterThan(loaded, 0)
     }
 
     func testLookupAndDecodeEdges() throws {

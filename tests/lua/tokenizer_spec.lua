@@ -78,3 +78,19 @@ T.it("the byte tokenizer is a tokenizer object too", function()
   -- the older functions are unchanged
   T.eq(moon.tokenizer.encode("A", true), {256, 65})
 end)
+
+T.it("loads the shipped model's tokenizer from its GGUF", function()
+  local path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+  local f = io.open(path, "rb")
+  if not f then print("  (skipped: " .. path .. " is absent; scripts/fetch-model)") return end
+  f:close()
+  local tok = moon.tokenizer.load(path)
+  T.eq(tok:vocab_size(), 49152)
+  T.eq(tok:eos_id(), tok:token_to_id("<|im_end|>"))
+  local text = tok:apply_chat_template({{role = "user", content = "What is 7 times 8?"}}, {add_generation_prompt = true})
+  T.eq(text, "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+    .. "<|im_start|>user\nWhat is 7 times 8?<|im_end|>\n<|im_start|>assistant\n")
+  local ids = tok:encode(text)
+  T.eq(ids[1], tok:token_to_id("<|im_start|>"))
+  T.eq(tok:decode(ids, {skip_special = false}), text)
+end)

@@ -24,7 +24,7 @@ extension LuaState {
             },
         ])
         register("moon.tokenizer.load", doc: """
-            moon.tokenizer.load(path) -> tokenizer. path: a Hugging Face tokenizer.json, or a directory holding one
+            moon.tokenizer.load(path) -> tokenizer. path: a GGUF file, a Hugging Face tokenizer.json, or a directory holding one
             (its tokenizer_config.json gives the chat template and bos/eos/pad/unk). Byte-level BPE with the GPT-2,
             Llama-3, Qwen2 or SmolLM pre-tokenizer; encodes exactly as Hugging Face `tokenizers`.
             Methods: encode, decode, apply_chat_template, vocab_size, token_to_id, id_to_token, bos_id, eos_id,

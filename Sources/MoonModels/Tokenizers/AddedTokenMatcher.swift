@@ -61,9 +61,16 @@ struct AddedTokenMatcher: Sendable {
     }
 
     private static func isSpace(_ v: UInt32) -> Bool { UnicodeClass.isWhitespace(UnicodeClass.of(v)) }
+    /// A word character as Rust's regex `\w` (which `tokenizers` checks for `single_word`): Alphabetic, a mark,
+    /// a decimal digit, connector punctuation (`_`) or a join control.
     private static func isWordScalar(_ sv: (UInt32, Int)) -> Bool {
-        let c = UnicodeClass.of(sv.0)
-        return c == UnicodeClass.letter || c == UnicodeClass.number
+        guard let s = Unicode.Scalar(sv.0) else { return false }
+        let p = s.properties
+        if p.isAlphabetic || p.isJoinControl { return true }
+        switch p.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .connectorPunctuation: return true
+        default: return false
+        }
     }
 
     /// The scalar starting at byte `i` (valid UTF-8) and its length.

@@ -1,3 +1,5 @@
+import MoonCheckpoint
+
 /// Building a `BPETokenizer` from the arrays a GGUF file's `tokenizer.ggml.*` metadata holds.
 extension BPETokenizer {
     /// A tokenizer from GGUF tokenizer metadata, read as transformers reads it (`gguf_tokenizer_mapping.py`):
@@ -52,5 +54,21 @@ extension BPETokenizer {
                       ignoreMerges: split == .llama3, addPrefixSpace: false, normalizesNFC: false,
                       prefixIds: addBos ? bosId.map { [$0] } ?? [] : [], suffixIds: addEos ? eosId.map { [$0] } ?? [] : [],
                       bos: bosId, eos: eosId, pad: padId, unk: unkId, modelUnk: nil, chatTemplate: chatTemplate)
+    }
+
+    /// A tokenizer from the `tokenizer.*` metadata the GGUF reader gathered.
+    public convenience init(metadata m: TokenizerMetadata, source: String) throws {
+        try self.init(tokens: m.tokens, merges: m.merges, tokenTypes: m.tokenTypes.isEmpty ? nil : m.tokenTypes, model: m.model,
+                      pre: m.pre, bosId: m.bosId, eosId: m.eosId, unkId: m.unknownId, padId: m.paddingId,
+                      addBos: m.addBos ?? false, addEos: m.addEos ?? false, chatTemplate: m.chatTemplate, source: source)
+    }
+
+    /// The tokenizer of a GGUF file (its `tokenizer.ggml.*` metadata; the tensors are not read).
+    public static func load(ggufPath path: String) throws -> BPETokenizer {
+        let file = try GGUFFile(path: path)
+        guard let m = try TokenizerMetadata.fromGGUF(file.metadata, path: path) else {
+            throw TokenizerError.invalid(source: path, what: "the GGUF file has no tokenizer (no tokenizer.ggml.model)")
+        }
+        return try BPETokenizer(metadata: m, source: path)
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 
 /// Building a `BPETokenizer` from a Hugging Face `tokenizer.json` (+ `tokenizer_config.json`).
 extension BPETokenizer {
-    /// Loads `path`: a tokenizer.json file, or a directory holding tokenizer.json; a tokenizer_config.json next
-    /// to it supplies the chat template and the bos/eos/pad/unk tokens.
+    /// Loads `path`: a GGUF file (its tokenizer metadata), a tokenizer.json file, or a directory holding
+    /// tokenizer.json; a tokenizer_config.json next to it supplies the chat template and the bos/eos/pad/unk tokens.
     public static func load(path: String) throws -> BPETokenizer {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
@@ -11,11 +11,13 @@ extension BPETokenizer {
         }
         let file = isDir.boolValue ? (path as NSString).appendingPathComponent("tokenizer.json") : path
         let dir = (file as NSString).deletingLastPathComponent
+        if !isDir.boolValue, let h = FileHandle(forReadingAtPath: file) {
+            let magic = h.readData(ofLength: 4)
+            try? h.close()
+            if magic == Data("GGUF".utf8) { return try load(ggufPath: file) }
+        }
         guard let data = FileManager.default.contents(atPath: file) else {
             throw TokenizerError.invalid(source: file, what: "cannot read the file")
-        }
-        if data.starts(with: Array("GGUF".utf8)) {
-            throw TokenizerError.invalid(source: file, what: "a GGUF file: its tokenizer is read with the model (moon.lm.load)")
         }
         let configPath = (dir as NSString).appendingPathComponent("tokenizer_config.json")
         let config = FileManager.default.contents(atPath: configPath)
