@@ -20,8 +20,12 @@ def transformers_side(path, n, new, reps, threads):
     torch.set_num_threads(threads)
     cache = "/tmp/moonlab-smollm2-hf"
     if not os.path.exists(os.path.join(cache, "config.json")):
+        from safetensors.torch import save_file
         m = AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path), dtype=torch.float32)
-        m.save_pretrained(cache)
+        os.makedirs(cache, exist_ok=True)
+        m.config.save_pretrained(cache)  # a GGUF-loaded model refuses save_pretrained; write the float32 weights directly
+        sd = {k: v.detach().contiguous().clone() for k, v in m.state_dict().items() if k != "lm_head.weight" or not m.config.tie_word_embeddings}
+        save_file(sd, os.path.join(cache, "model.safetensors"), metadata={"format": "pt"})
     t = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(cache, dtype=torch.float32).eval()
     print(f"RESULT load_s {time.perf_counter() - t:.3f}  (from a float32 safetensors directory)")
