@@ -1,6 +1,6 @@
 -- moonlab side of scripts/bench-lm: the shipped SmolLM2-135M (Q4_1 GGUF, computed in float32).
 -- Prints RESULT lines: load_s, rss_mb (peak after load), prefill/decode tokens/s at batch 1 and 8, lora_step_s.
-local path, prompt_len, new_tokens, reps = ...
+local path, prompt_len, new_tokens, reps, skip_lora = ...
 prompt_len = tonumber(prompt_len or "128"); new_tokens = tonumber(new_tokens or "64"); reps = tonumber(reps or "3")
 local function peak_rss_mb()
   for line in io.lines("/proc/self/status") do
@@ -36,6 +36,7 @@ for _, b in ipairs{1, 8} do
   print(string.format("RESULT decode_b%d_tok_s %.1f", b, b * new_tokens / math.max(tg - tp, 1e-9)))
 end
 print(string.format("RESULT rss_peak_mb %.1f", peak_rss_mb()))
+if skip_lora == "nolora" then return end
 -- LoRA training step: batch 8 x 256, rank 8 on q/k/v/o, base frozen, AdamW.
 lm:lora({rank = 8, alpha = 16})
 local opt = moon.optim.adamw(lm:parameters(), {lr = 1e-4})

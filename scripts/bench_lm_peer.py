@@ -38,6 +38,8 @@ def transformers_side(path, n, new, reps, threads):
                                              min_new_tokens=new + 1, pad_token_id=0), reps)
         print(f"RESULT prefill_b{b}_tok_s {b * n / tp:.1f}")
         print(f"RESULT decode_b{b}_tok_s {b * new / max(tg - tp, 1e-9):.1f}")
+    if os.environ.get("NOLORA"):
+        return
     # LoRA step: rank 8 on q/k/v/o, base frozen, AdamW, batch 8 x 256.
     import torch.nn as nn
     class LoRA(nn.Module):
