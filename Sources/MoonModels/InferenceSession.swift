@@ -189,6 +189,16 @@ public final class InferenceSession {
         }
     }
 
+    /// Runs two independent pieces of work on the spin pool's two threads (in sequence without a pool).
+    private func twoParts(_ a: () -> Void, _ b: () -> Void) {
+        guard let pool else { a(); b(); return }
+        withoutActuallyEscaping(a) { a in
+            withoutActuallyEscaping(b) { b in
+                pool.run { part in if part == 0 { a() } else { b() } }
+            }
+        }
+    }
+
     private func run(t: Int, valid: [[Bool]]?) throws -> Tensor {
         // BLAS runs single-threaded; projections (`projGemm`) and attention heads (`attention`) are split in two over
         // the session's spin pool (OpenBLAS's own pool hands off poorly on these small GEMMs).
@@ -232,9 +242,11 @@ public final class InferenceSession {
         let eps = c.rmsNormEps
         for (li, L) in w.layers.enumerated() {
             rmsNormRows(x, L.attnNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
-            projGemm(n, h * dh, dim, hbuf, L.wq.mPtr, qkv, ldc: qkvW)
-            projGemm(n, kvh * dh, dim, hbuf, L.wk.mPtr, qkv + h * dh, ldc: qkvW)
-            projGemm(n, kvh * dh, dim, hbuf, L.wv.mPtr, qkv + (h + kvh) * dh, ldc: qkvW)
+            // q on one thread, k and v on the other (one hand-off; the weights are separate tensors, not copied).
+            let wq = L.wq.mPtr, wk = L.wk.mPtr, wv = L.wv.mPtr
+            twoParts({ gemmNT(n, h * dh, dim, hbuf, dim, wq, dim, qkv, qkvW) },
+                     { gemmNT(n, kvh * dh, dim, hbuf, dim, wk, dim, qkv + h * dh, qkvW)
+                       gemmNT(n, kvh * dh, dim, hbuf, dim, wv, dim, qkv + (h + kvh) * dh, qkvW) })
             if let bias = L.bqkv {
                 let bp = bias.mPtr
                 for r in 0..<n { let row = qkv + r * qkvW; for i in 0..<qkvW { row[i] += bp[i] } }
@@ -264,8 +276,9 @@ public final class InferenceSession {
                 for r in 0..<n { let row = x + r * dim; for i in 0..<dim { row[i] += bp[i] } }
             }
             rmsNormRows(x, L.mlpNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
-            projGemm(n, inter, dim, hbuf, L.wg.mPtr, gu, ldc: 2 * inter)
-            projGemm(n, inter, dim, hbuf, L.wu.mPtr, gu + inter, ldc: 2 * inter)
+            let wg = L.wg.mPtr, wu = L.wu.mPtr
+            twoParts({ gemmNT(n, inter, dim, hbuf, dim, wg, dim, gu, 2 * inter) },
+                     { gemmNT(n, inter, dim, hbuf, dim, wu, dim, gu + inter, 2 * inter) })
             for r in 0..<n {
                 let g = gu + r * 2 * inter, u = g + inter, o = act + r * inter
                 for i in 0..<inter { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * u[i] }

@@ -40,6 +40,21 @@ final class SmolLM2ParityTests: XCTestCase {
         XCTAssertTrue(t.chatTemplate?.contains("<|im_start|>") ?? false)
     }
 
+    /// The BPE tokenizer built from the GGUF metadata (and the chat template) gives the prompt ids transformers used.
+    func testTokenizerEncodesTheParityPromptsAsTransformers() throws {
+        let lm = try model()
+        let ref = try SafeTensors.open(fixture("smollm2_parity.safetensors"))
+        let texts = ["The capital of France is", "def fibonacci(n):\n    ", "Once upon a time, in a small village by the sea,"]
+        for (i, t) in texts.enumerated() { XCTAssertEqual(try lm.encodePrompt(t), try ref.ints("ids.\(i)").map(Int.init), t) }
+        let tok = try lm.requireTokenizer("test")
+        let chats = [[ChatMessage(role: "user", content: "What is 7 times 8?")],
+                     [ChatMessage(role: "system", content: "You are a helpful assistant."), ChatMessage(role: "user", content: "Name three primary colors.")]]
+        for (k, m) in chats.enumerated() {
+            let text = try tok.applyChatTemplate(m, addGenerationPrompt: true)
+            XCTAssertEqual(tok.encode(text, addSpecialTokens: false, parseSpecial: true), try ref.ints("ids.\(3 + k)").map(Int.init))
+        }
+    }
+
     /// Last-position logits within 1e-3 of transformers' on every vocabulary entry, and greedy 64-token continuations
     /// token-identical, on 5 prompts.
     func testLogitsAndGreedyMatchTransformers() throws {

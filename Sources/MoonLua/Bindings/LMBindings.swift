@@ -82,6 +82,24 @@ extension LuaState {
                 guard !ids.isEmpty else { throw call.argumentError(2, "ids", expected: "a non-empty list of token ids", got: "an empty list") }
                 return call.push(tensor: try Tensor.noGrad { try m.decoder(Tensor(ints: ids, shape: [1, ids.count])) }.reshape([ids.count, m.config.vocabSize]))
             },
+            LuaMethod("loss", """
+                lm:loss(ids) -> mean next-token cross-entropy (a scalar tensor, autograd) of int64 ids [B, T] (a tensor) or a
+                list of equal-length token-id lists
+                """) { call in
+                let m = try call.object(1, "self", as: LanguageModel.self)
+                let ids: Tensor
+                if let t = call.state.object(at: 2, as: Tensor.self) {
+                    guard t.dtype == .int64, t.ndim == 2 else { throw call.argumentError(2, "ids", expected: "int64 ids [B, T]", got: "\(t.dtype) \(t.shape)") }
+                    ids = t
+                } else {
+                    let rows = try tokenLists(call, 2, "ids", vocab: m.config.vocabSize)
+                    guard let n = rows.first?.count, rows.allSatisfy({ $0.count == n }) else {
+                        throw call.argumentError(2, "ids", expected: "token-id lists of equal length", got: "ragged lists")
+                    }
+                    ids = try Tensor(ints: rows.flatMap { $0 }, shape: [rows.count, n])
+                }
+                return call.push(tensor: try m.decoder.lmLoss(ids))
+            },
             LuaMethod("parameters", "lm:parameters([trainable_only=true]) -> list of parameter tensors") { call in
                 let m = try call.object(1, "self", as: LanguageModel.self)
                 return call.push(tensors: try call.optionalBoolean(2, "trainable_only", default: true) ? m.trainableParameters() : m.parameters())
