@@ -3,8 +3,10 @@ import XCTest
 @testable import MoonCheckpoint
 @testable import MoonModels
 
+/// The path of a committed fixture (a missing one gives a path that fails to open, so the test fails instead of the
+/// whole test process dying).
 func fixture(_ name: String) -> String {
-    Bundle.module.url(forResource: "Fixtures/" + name, withExtension: nil)!.path
+    Bundle.module.url(forResource: "Fixtures/" + name, withExtension: nil)?.path ?? "/missing-fixture/" + name
 }
 
 final class GGUFReaderTests: XCTestCase {
