@@ -44,8 +44,23 @@ function core.new(user_cfg, algo, hooks)
   self.clock = 0
   local model = {seed = cfg.seed}
   for k, v in pairs(cfg.model) do model[k] = v end
+  -- model.decoder: a pretrained decoder file; its shape comes from the file, so the tiny policy's shape defaults go
+  -- (set explicitly, they are still refused by moon.vlm.new); model.lora: adapters attached before the optimiser
+  if model.decoder == "" then model.decoder = nil end
+  if model.decoder then
+    local defaults = config.defaults.model
+    for _, k in ipairs({"width", "layers", "heads", "kv_heads", "intermediate", "max_positions", "rope_theta"}) do
+      if model[k] == defaults[k] then model[k] = nil end
+    end
+  end
+  local lora = model.lora
+  model.lora = nil
   moon.manual_seed(cfg.seed)
   self.policy = moon.vlm.new(model)
+  if lora.rank > 0 then
+    self.policy:lora{rank = lora.rank, alpha = lora.alpha, dropout = lora.dropout,
+                     targets = {"^model\\.layers\\.[0-9]+\\.self_attn\\.(q|k|v|o)_proj$", "^model\\.layers\\.[0-9]+\\.mlp\\.(gate|up|down)_proj$"}}
+  end
   self.run = moon.run.open(self.dir, {config = moon.json.encode(config.serializable(cfg), {pretty = true}),
                                       resume = cfg.resume})
   local total = cfg.updates * cfg.ppo.epochs * math.ceil(cfg.num_envs * cfg.steps / cfg.ppo.minibatch)
