@@ -147,7 +147,9 @@ function Run:collect()
   local samples, entropy, ntok = {}, 0, 0
   for t = 1, cfg.steps do
     local teacher = self.hooks.before_step and self.hooks.before_step(self, venv, obs) or {}
+    local tg = moon.clock()
     local g = self:generate(self.policy, obs, gen)
+    self.timing.generate = self.timing.generate + (moon.clock() - tg)
     local next_obs, rewards, dones, infos = venv:step(g.texts)
     for i = 1, #obs do
       local r = rewards[i]
@@ -229,6 +231,7 @@ function Run:ppo_update(samples, adv, ret, old)
         idx[#idx + 1] = perm[k]; obs[#obs + 1] = samples[j].obs; toks[#toks + 1] = samples[j].tokens
       end
       local ids = moon.tensor(idx, {dtype = "int64"})
+      local tf = moon.clock()
       local s = self.policy:score(self:batch(obs), toks)
       local loss, st = moon.rl.ppo_loss{
         logp = core.sequence_logprob(s, cfg.thought_coef), old_logp = old_logp:index_select(1, ids),
@@ -241,9 +244,14 @@ function Run:ppo_update(samples, adv, ret, old)
         for k, v in pairs(es or {}) do add(k, v) end
       end
       self.opt:zero_grad()
+      local tb = moon.clock()
+      self.timing.forward = self.timing.forward + (tb - tf)
       loss:backward()
+      local to = moon.clock()
+      self.timing.backward = self.timing.backward + (to - tb)
       add("grad_norm", moon.optim.clip_grad_norm(params, cfg.max_grad_norm))
       self.opt:step()
+      self.timing.optim = self.timing.optim + (moon.clock() - to)
       for k, v in pairs(st) do add(k, v) end
       n = n + 1
     end
@@ -300,8 +308,11 @@ function Run:update()
   local t0 = moon.clock()
   self.update_count = self.update_count + 1
   moon.manual_seed(cfg.seed * 7 + self.update_count)
+  self.timing = {generate = 0, score = 0, forward = 0, backward = 0, optim = 0, merge = 0}
   local samples, last, roll = self:collect()
+  local ts = moon.clock()
   local scores = self:score_samples(self.policy, samples)
+  self.timing.score = moon.clock() - ts
   local old = {logp = {}, values = {}, scores = scores}
   for _, s in ipairs(scores) do
     old.logp[#old.logp + 1] = core.sequence_logprob(s, cfg.ppo.thought_coef)
@@ -310,7 +321,9 @@ function Run:update()
   if self.hooks.after_collect then self.hooks.after_collect(self, samples, old) end
   local adv, ret = self:advantages(samples, last, old)
   local stats = self:ppo_update(samples, adv, ret, old)
+  local tm = moon.clock()
   local extra = self.hooks.after_update and self.hooks.after_update(self, samples) or {}
+  self.timing.merge = moon.clock() - tm
   -- metrics
   local eps, succ, rsum, inv, lsum = roll.episodes, 0, 0, 0, 0
   for _, e in ipairs(eps) do
@@ -333,6 +346,13 @@ function Run:update()
     value_loss = stats.value_loss, policy_loss = stats.policy_loss, clip_frac = stats.clip_frac,
     approx_kl = stats.approx_kl, grad_norm = stats.grad_norm, lr = self.opt:lr(),
     tokens_per_s = roll.tokens / dt, wall_s = self.clock, episodes = #eps}
+  -- where the update's time went: generation (rollout sampling), scoring (old log-probs), PPO forward, backward,
+  -- optimiser, teacher merge (after_update: refresh + teacher forward where the algorithm does that)
+  local tm_ = self.timing
+  rec.time_generate_s, rec.time_score_s, rec.time_forward_s = tm_.generate, tm_.score, tm_.forward
+  rec.time_backward_s, rec.time_optim_s, rec.time_merge_s = tm_.backward, tm_.optim, tm_.merge
+  rec.time_split = ("gen %.1fs score %.1fs fwd %.1fs bwd %.1fs opt %.1fs merge %.1fs"):format(tm_.generate, tm_.score,
+    tm_.forward, tm_.backward, tm_.optim, tm_.merge)
   for k, v in pairs(extra) do rec[k] = v end
   for k, v in pairs(stats) do if rec[k] == nil then rec[k] = v end end
   local final = self.update_count == cfg.updates or self:out_of_budget()
