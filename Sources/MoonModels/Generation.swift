@@ -72,12 +72,11 @@ enum GenerationCore {
     static func run(packed: PackedDecoder, prefix: Tensor?, prefixAt: [Int]? = nil, prompts: [[Int]], options o: GenerateOptions,
                     generator: Generator, valueHead: ([Float], Float)? = nil,
                     tokenBytes: ((Int) -> [UInt8])? = nil) throws -> GenerateResult {
-        // Decoding is a long chain of small GEMMs: single-threaded BLAS is faster than OpenBLAS's pool, whose idle
-        // workers spin between calls and steal the core the decoding loop needs (measured on 2 shared cores).
-        try withBLASThreads(1) {
-            try runSingleThreaded(packed: packed, prefix: prefix, prefixAt: prefixAt, prompts: prompts, options: o, generator: generator,
-                                  valueHead: valueHead, tokenBytes: tokenBytes ?? { $0 >= 0 && $0 < 256 ? [UInt8($0)] : [] })
-        }
+        // The prompt's prefill is large GEMMs and uses every configured BLAS thread; the decoding loop (see
+        // runSingleThreaded) is a long chain of small GEMMs, where single-threaded BLAS is faster than OpenBLAS's pool,
+        // whose idle workers spin between calls and steal the core the loop needs (measured on 2 shared cores).
+        try runSingleThreaded(packed: packed, prefix: prefix, prefixAt: prefixAt, prompts: prompts, options: o, generator: generator,
+                              valueHead: valueHead, tokenBytes: tokenBytes ?? { $0 >= 0 && $0 < 256 ? [UInt8($0)] : [] })
     }
 
     private static func runSingleThreaded(packed: PackedDecoder, prefix: Tensor?, prefixAt: [Int]?, prompts: [[Int]], options o: GenerateOptions,
@@ -146,6 +145,7 @@ enum GenerationCore {
         let stops = o.stop.map { Array($0.utf8) }
         let sampler = Sampler(vocab: c.vocabSize, options: o)
         var seen: [Set<Int>] = o.repetitionPenalty != 1 ? prompts.map { Set($0) } : []
+        try withBLASThreads(1) {
         for step in 0..<o.maxNewTokens {
             try Interrupt.check()  // Ctrl-C stops generation between tokens
             let lg = logits.mPtr
@@ -169,6 +169,7 @@ enum GenerationCore {
             if step == o.maxNewTokens - 1 || !done.contains(false) { break }
             let h = try session.append(ids: next.map { [$0] }, valid: feed.map { [$0] })
             logits = try session.logits(hidden: h, at: (0..<bsz).map { ($0, 0) })
+        }
         }
         let tk = ByteTokenizer()
         return GenerateResult(tokens: tokens, texts: tokens.map { tk.decode($0) }, logProbs: lps, entropies: ents,
