@@ -6,6 +6,8 @@ local model = os.getenv("MOONLAB_MODEL") or "models/SmolLM2-135M-Instruct.Q4_1.g
 local new_tokens = tonumber(os.getenv("MOONLAB_BENCH_NEW_TOKENS") or "64")
 local ppo_tokens = tonumber(os.getenv("MOONLAB_BENCH_PPO_TOKENS") or "128")
 local only = os.getenv("MOONLAB_BENCH_ONLY") or "decode,sft,ppo"
+local ppo_steps = tonumber(os.getenv("MOONLAB_BENCH_PPO_STEPS") or "8")
+local ppo_epochs = tonumber(os.getenv("MOONLAB_BENCH_PPO_EPOCHS") or "2")
 local function want(k) return only:find(k) ~= nil end
 
 local lora_targets = {"^model\\.layers\\.[0-9]+\\.self_attn\\.(q|k|v|o)_proj$", "^model\\.layers\\.[0-9]+\\.mlp\\.(gate|up|down)_proj$"}
@@ -14,7 +16,10 @@ print(("policy: %s"):format(tostring(policy)))
 local venv = moon.env.vector("Points24", 8, {observation = "text", seed = 1})
 local obs = venv:reset()
 local batch = {}
-for i, o in ipairs(obs) do batch[i] = {prompt = o.prompt} end
+-- the prompts gtr's policies see (cfg.prompt = "short": the state text and a one-line instruction, ~80 tokens with
+-- the chat template); MOONLAB_BENCH_PROMPT=full: the original GymCards prompt (~330 tokens)
+local kind = os.getenv("MOONLAB_BENCH_PROMPT") or "short"
+for i, o in ipairs(obs) do batch[i] = {prompt = require("gtr.core").prompt(o, kind)} end
 
 if want("decode") then
   moon.no_grad(function()
@@ -24,7 +29,7 @@ if want("decode") then
     t0 = moon.clock()
     local g = policy:generate(batch, {max_new_tokens = new_tokens, stop_at_eos = false, generator = moon.generator(2)})
     local dt = moon.clock() - t0
-    print(("decode: batch 8 Points24 text prompts (chat template), %d new tokens/row: prefill %.2f s; %.1f s total, %.0f tok/s (goal >= 300)")
+    print(("decode: batch 8 Points24 text prompts (" .. kind .. ", chat template), %d new tokens/row: prefill %.2f s; %.1f s total, %.0f tok/s (goal >= 300)")
       :format(new_tokens, prefill, dt, g.token_count / dt))
   end)
 end
@@ -60,14 +65,15 @@ end
 if want("ppo") then
   local gtr = require("gtr")
   local dir = os.tmpname(); os.remove(dir)
-  local run = gtr.ppo.new{run_dir = dir, env = "Points24", num_envs = 8, steps = 8, updates = 1, quiet = true,
+  local run = gtr.ppo.new{run_dir = dir, env = "Points24", num_envs = 8, steps = ppo_steps, updates = 1, quiet = true,
+    ppo = {epochs = ppo_epochs},
     sft = {demos = 0}, eval = {episodes = 0}, samples = 0, env_options = {observation = "text"},
     generation = {max_new_tokens = ppo_tokens}, model = {decoder = model, vision = false, lora = {rank = 8}}}
   local t0 = moon.clock()
   local rec = run:update()
   local dt = moon.clock() - t0
-  print(("PPO update (8 envs x 8 turns, max_new_tokens %d, %d epochs, minibatch %d): %.1f s (goal <= 90 s); %s; %.0f tok/s generated")
-    :format(ppo_tokens, run.cfg.ppo.epochs, run.cfg.ppo.minibatch, dt, rec.time_split, rec.tokens_per_s))
+  print(("PPO update (8 envs x %d turns, max_new_tokens %d, %d epochs, minibatch %d): %.1f s (goal <= 90 s at 8 turns); %s; %.0f tok/s generated")
+    :format(ppo_steps, ppo_tokens, run.cfg.ppo.epochs, run.cfg.ppo.minibatch, dt, rec.time_split, rec.tokens_per_s))
   print(moon.metrics.progress(rec, 1))
   os.execute("rm -rf " .. dir)
 end

@@ -93,7 +93,8 @@ function Run:initialize()
   elseif cfg.sft.demos > 0 then
     require("gtr.sft").train(self, {demos = cfg.sft.demos, epochs = cfg.sft.epochs, lr = cfg.sft.lr, batch = cfg.sft.batch})
   end
-  self.sft_state = self.policy:state_dict()
+  -- the trainable parameters only: with a frozen base (LoRA, a pretrained decoder) the pool merges just those
+  self.sft_state = self.policy:state_dict{trainable_only = true}
   self.policy:save(self.run:path("checkpoints/sft.safetensors"))
   local ev = self:evaluate()
   self:log({update = 0, phase = "sft", eval_success = ev.success, eval_return = ev["return"], eval_invalid = ev.invalid,
@@ -108,7 +109,9 @@ function Run:restore(state)
   self.run:truncate_metrics(state.update)  -- an update logged after the last checkpoint is redone, not counted twice
   self.tokens = state.tokens or 0
   self.clock = state.clock or 0
-  self.sft_state = (moon.ckpt.load(self.run:path("checkpoints/sft.safetensors")))
+  local sft, keep = (moon.ckpt.load(self.run:path("checkpoints/sft.safetensors"))), self.policy:state_dict{trainable_only = true}
+  self.sft_state = {}
+  for k in pairs(keep) do self.sft_state[k] = sft[k] end
   if not self.cfg.quiet then print(("resumed %s at update %d"):format(self.dir, self.update_count)) end
 end
 

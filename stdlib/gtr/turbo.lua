@@ -13,7 +13,7 @@ local pool = require("gtr.pool")
 local turbo = {}
 
 local function refresh(run)
-  run.teacher:load_state_dict(run.pool:merged())
+  run.teacher:load_state_dict(run.pool:merged(), false)  -- trainable parameters only; the frozen rest is shared
   run.teacher_steps = table.concat(run.pool:steps(), ",")
 end
 
@@ -114,7 +114,7 @@ function turbo.new(cfg)
   function hooks.after_update(run)
     local t = run.cfg.turbo
     if run.update_count % t.every == 0 then
-      run.pool:add(run.update_count, run.policy:state_dict())
+      run.pool:add(run.update_count, run.policy:state_dict{trainable_only = true})
       refresh(run)
     end
     return {kl = run.kl_mean or 0, teacher_size = #run.pool.members, teacher_steps = run.teacher_steps}

@@ -178,8 +178,19 @@ extension LuaState {
                 pushNamedTensors(call, Dictionary(uniqueKeysWithValues: try call.object(1, "self", as: VLMPolicy.self).namedParameters()))
                 return 1
             },
-            LuaMethod("state_dict", "policy:state_dict() -> table name -> tensor (copies, Hugging Face names for the decoder)") { call in
-                pushNamedTensors(call, try call.object(1, "self", as: VLMPolicy.self).stateDict().mapValues { $0.detach().clone() })
+            LuaMethod("state_dict", """
+                policy:state_dict([opts]) -> table name -> tensor (copies, Hugging Face names for the decoder).
+                opts: trainable_only (false): only the parameters that train (with a frozen base: the adapters, vision,
+                projector and value head; what a checkpoint pool needs to merge)
+                """) { call in
+                let p = try call.object(1, "self", as: VLMPolicy.self)
+                let o = try call.options(2, allowed: ["trainable_only"])
+                var d = p.stateDict()
+                if try o.boolean("trainable_only", default: false) {
+                    let keep = Set(p.namedParameters().filter { $0.1.requiresGrad }.map(\.0))
+                    d = d.filter { keep.contains($0.key) }
+                }
+                pushNamedTensors(call, d.mapValues { $0.detach().clone() })
                 return 1
             },
             LuaMethod("load_state_dict", "policy:load_state_dict(tensors [, strict=true]) -- copies weights in; lists missing/extra/mis-shaped names on error") { call in
