@@ -115,6 +115,24 @@ T.it("one tiny PPO update through stdlib/gtr, with LoRA on the pretrained decode
   os.execute("rm -rf " .. dir)
 end)
 
+T.it("GTR-Turbo on the pretrained policy: the pool merges only the trainable parameters into the teacher", function()
+  local gtr = require("gtr")
+  local dir = os.tmpname(); os.remove(dir)
+  local run = gtr.turbo.new{run_dir = dir, env = "NumberLine", num_envs = 2, steps = 1, updates = 2, quiet = true,
+    sft = {demos = 0}, eval = {episodes = 0}, generation = {max_new_tokens = 3}, samples = 0,
+    ppo = {minibatch = 2, epochs = 1}, env_options = {observation = "both", size = 32},
+    model = {decoder = tiny, image_size = 32, patch_size = 16, vision_width = 32, vision_layers = 1, lora = {rank = 2}}}
+  run:train()
+  T.eq(run.update_count, 2)
+  local member = moon.ckpt.load(dir .. "/teacher/pool/member-000001.safetensors")
+  T.eq(member["model.embed_tokens.weight"], nil)
+  T.truthy(member["model.layers.0.self_attn.q_proj.lora_A.weight"] ~= nil and member["vision.pos_embed"] ~= nil)
+  -- the teacher has the agent's frozen base and merged adapters
+  local a, t = run.policy:state_dict(), run.teacher:state_dict()
+  T.eq(maxdiff(a["model.embed_tokens.weight"], t["model.embed_tokens.weight"]), 0)
+  os.execute("rm -rf " .. dir)
+end)
+
 T.it("bad input: not a causal LM, a vision config that does not fit, decoder-shape options, text-only images", function()
   T.raises(function() moon.vlm.new{decoder = "Tests/MoonCheckpointTests/Fixtures/quants.gguf"} end, "quants.gguf")
   T.raises(function() moon.vlm.new{decoder = "/nonexistent.gguf"} end, "no such file")
