@@ -50,7 +50,7 @@ public enum Demos {
     public static func evaluateSolver(env name: String, episodes: Int, options: EnvOptions = [:], seed: UInt64 = 0)
         throws -> (successRate: Double, meanReturn: Double, solvableFraction: Double?) {
         var opts = options
-        if opts["obs_mode"] == nil { opts["obs_mode"] = "text" }
+        if opts["obs_mode"] == nil && opts["observation"] == nil { opts["observation"] = "text" }
         let env = try EnvRegistry.make(name, options: opts)
         var wins = 0, solvable = 0
         var total = 0.0

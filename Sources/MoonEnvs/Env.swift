@@ -102,11 +102,26 @@ extension Env {
     @discardableResult public func reset() -> Observation { reset(seed: nil) }
 }
 
+/// What an observation carries: the rendered frame, the state as text in the prompt, or both (the vision ablation
+/// and LLM-agent studies switch this option, no code).
+public enum ObservationMode: String, Sendable, CaseIterable {
+    case image, text, both
+    /// Whether observations carry the rendered frame.
+    public var hasImage: Bool { self != .text }
+    /// Whether the prompt carries the state text.
+    public var hasStateText: Bool { self != .image }
+}
+
 /// Options shared by all envs.
 public struct CommonOptions: Sendable {
     public var width = 64
     public var height = 64
-    public var textOnly = false
+    public var observation: ObservationMode = .image
+    /// `observation == .text` (the former name of the option).
+    public var textOnly: Bool {
+        get { observation == .text }
+        set { observation = newValue ? .text : .image }
+    }
     public var invalidPenalty = false
     public var maxEpisodeSteps = 300
     public var seed: UInt64 = 0
@@ -175,14 +190,14 @@ public class EnvBase {
 
     public func currentObservation() -> Observation {
         var image: RGBImage? = nil
-        if !common.textOnly {
+        if common.observation.hasImage {
             var canvas = Canvas(width: common.width, height: common.height, background: background)
             render(&canvas)
             image = canvas.image
         }
         let state = stateDescription()
         var prompt = promptText()
-        if common.textOnly { prompt = "Current state:\n" + state + "\n" + prompt }
+        if common.observation.hasStateText { prompt = "Current state:\n" + state + "\n" + prompt }
         return Observation(image: image, prompt: prompt, stateText: state)
     }
 

@@ -32,7 +32,8 @@ public typealias EnvOptions = [String: EnvOptionValue]
 ///
 /// Options common to all envs (defaults in brackets):
 ///   size [64] (sets width and height), width [64], height [64] (16...1024),
-///   obs_mode ["image"] ("image" | "text": text skips rendering and puts the state in the prompt),
+///   observation ["image"] ("image" | "text" | "both": text skips rendering and puts the state in the prompt; both
+///     renders and puts the state in the prompt), obs_mode: its former name (an alias; both given must agree),
 ///   invalid_penalty [false] (alias invalidPenalty): an answer without exactly one action is an invalid step
 ///     with reward −1 instead of a random action,
 ///   max_episode_steps [300] (the original's TimeLimit), seed [0] (the env's initial random stream).
@@ -46,7 +47,7 @@ public enum EnvRegistry {
     /// Every env `make` knows: the GymCards tasks and the ALFWorld-style household env.
     public static let allNames = names + ["Household"]
 
-    static let commonKeys = ["size", "width", "height", "obs_mode", "invalid_penalty", "invalidPenalty",
+    static let commonKeys = ["size", "width", "height", "observation", "obs_mode", "invalid_penalty", "invalidPenalty",
                              "max_episode_steps", "seed"]
     static let envKeys: [String: [String]] = [
         "NumberLine": ["max_position"],
@@ -77,7 +78,12 @@ public enum EnvRegistry {
         if let s = try reader.int("size", 16...1024) { common.width = s; common.height = s }
         if let w = try reader.int("width", 16...1024) { common.width = w }
         if let h = try reader.int("height", 16...1024) { common.height = h }
-        if let m = try reader.string("obs_mode", ["image", "text"]) { common.textOnly = m == "text" }
+        let modes = ObservationMode.allCases.map(\.rawValue)
+        let obs = try reader.string("observation", modes), alias = try reader.string("obs_mode", modes)
+        if let a = obs, let b = alias, a != b {
+            throw EnvError.badOption(env: env, option: "observation", message: "observation = \"\(a)\" and its alias obs_mode = \"\(b)\" disagree")
+        }
+        if let m = obs ?? alias, let mode = ObservationMode(rawValue: m) { common.observation = mode }
         if let p = try reader.bool("invalid_penalty") { common.invalidPenalty = p }
         if let p = try reader.bool("invalidPenalty") { common.invalidPenalty = p }
         if let m = try reader.int("max_episode_steps", 1...1_000_000) { common.maxEpisodeSteps = m }

@@ -48,12 +48,21 @@ public final class Attention: Module {
         } else {
             q = q.mul(scale)
         }
-        var v = v0
         if kvh != h {
+            // Grouped-query attention without repeating K/V: the `rep` query heads of a group are stacked along the
+            // query axis, so each group's K and V are read once (no copies, no gradient reduction over copies).
+            // Head index = group · rep + r, as transformers' repeat_kv orders them.
             let rep = h / kvh
-            k = try k.unsqueeze(dim: 3).expand([b, t, kvh, rep, d]).reshape([b, t, h, d])
-            v = try v.unsqueeze(dim: 3).expand([b, t, kvh, rep, d]).reshape([b, t, h, d])
+            let qg = try q.reshape([b, t, kvh, rep, d]).permute([0, 2, 3, 1, 4]).reshape([b, kvh, rep * t, d])
+            let kt = try k.permute([0, 2, 3, 1])        // [B, G, d, T]
+            let vg = try v0.permute([0, 2, 1, 3])       // [B, G, T, d]
+            var scores = try qg.matmul(kt).reshape([b, kvh, rep, t, t])
+            if let m = mask { scores = try scores.add(m.unsqueeze(dim: 1)) }
+            let p = try scores.softmax(dim: -1).reshape([b, kvh, rep * t, t])
+            let o = try p.matmul(vg).reshape([b, kvh, rep, t, d]).permute([0, 3, 1, 2, 4]).reshape([b, t, h * d])
+            return try oProj(o)
         }
+        let v = v0
         let qh = try q.permute([0, 2, 1, 3])            // [B, H, T, d]
         let kt = try k.permute([0, 2, 3, 1])            // [B, H, d, T]
         let vh = try v.permute([0, 2, 1, 3])            // [B, H, T, d]

@@ -67,17 +67,21 @@ public struct GenerateResult: Sendable {
 enum GenerationCore {
     /// Runs batched generation over `packed` weights. `prefix`: optional `[B, P, hidden]` embeddings placed before
     /// each prompt (visual tokens). `valueHead`: weights and bias of a linear value head read at the last prompt token.
-    static func run(packed: PackedDecoder, prefix: Tensor?, prompts: [[Int]], options o: GenerateOptions, generator: Generator,
-                    valueHead: ([Float], Float)? = nil) throws -> GenerateResult {
-        // Decoding is a long chain of small GEMMs: single-threaded BLAS is faster than OpenBLAS's pool, whose idle
-        // workers spin between calls and steal the core the decoding loop needs (measured on 2 shared cores).
-        try withBLASThreads(1) {
-            try runSingleThreaded(packed: packed, prefix: prefix, prompts: prompts, options: o, generator: generator, valueHead: valueHead)
-        }
+    /// `prefixAt`: per row, the prompt index the prefix goes before (nil: all 0, before the prompt). `tokenBytes`:
+    /// the text bytes of a token (stop strings; default: ids below 256 are bytes).
+    static func run(packed: PackedDecoder, prefix: Tensor?, prefixAt: [Int]? = nil, prompts: [[Int]], options o: GenerateOptions,
+                    generator: Generator, valueHead: ([Float], Float)? = nil,
+                    tokenBytes: ((Int) -> [UInt8])? = nil) throws -> GenerateResult {
+        // The prompt's prefill is large GEMMs and uses every configured BLAS thread; the decoding loop (see
+        // runSingleThreaded) is a long chain of small GEMMs, where single-threaded BLAS is faster than OpenBLAS's pool,
+        // whose idle workers spin between calls and steal the core the loop needs (measured on 2 shared cores).
+        try runSingleThreaded(packed: packed, prefix: prefix, prefixAt: prefixAt, prompts: prompts, options: o, generator: generator,
+                              valueHead: valueHead, tokenBytes: tokenBytes ?? { $0 >= 0 && $0 < 256 ? [UInt8($0)] : [] })
     }
 
-    private static func runSingleThreaded(packed: PackedDecoder, prefix: Tensor?, prompts: [[Int]], options o: GenerateOptions,
-                                          generator: Generator, valueHead: ([Float], Float)?) throws -> GenerateResult {
+    private static func runSingleThreaded(packed: PackedDecoder, prefix: Tensor?, prefixAt: [Int]?, prompts: [[Int]], options o: GenerateOptions,
+                                          generator: Generator, valueHead: ([Float], Float)?,
+                                          tokenBytes: (Int) -> [UInt8]) throws -> GenerateResult {
         try o.validate()
         let c = packed.config
         let bsz = prompts.count
@@ -91,6 +95,9 @@ enum GenerationCore {
             if let bad = pr.first(where: { $0 < 0 || $0 >= c.vocabSize }) {
                 throw ModelError.invalidArgument("generate: prompt \(i + 1) has token id \(bad) outside the vocabulary (\(c.vocabSize))")
             }
+        }
+        if let at = prefixAt, at.count != bsz || zip(at, prompts).contains(where: { $0 < 0 || $0 > $1.count }) {
+            throw ModelError.invalidArgument("generate: prefix positions must lie within their prompts")
         }
         let eos = o.eosId ?? c.eosTokenId
         let lp = prompts.map(\.count).max()!
@@ -106,11 +113,14 @@ enum GenerationCore {
                 let len = prompts[b].count
                 let start = o.padding == .left ? lp - len : 0
                 let rowp = xp + b * t0 * d
+                let k = prefix == nil ? 0 : prefixAt?[b] ?? 0
                 if let pre = prefix {
                     let src = pre.contiguous().mPtr + b * p * d
-                    (rowp + start * d).update(from: src, count: p * d)
+                    (rowp + (start + k) * d).update(from: src, count: p * d)
                 }
-                for (j, id) in prompts[b].enumerated() { (rowp + (start + p + j) * d).update(from: emb + id * d, count: d) }
+                for (j, id) in prompts[b].enumerated() {
+                    (rowp + (start + j + (j < k ? 0 : p)) * d).update(from: emb + id * d, count: d)
+                }
                 for j in start..<(start + p + len) { valid[b][j] = true }
                 lastIndex[b] = start + p + len - 1
             }
@@ -135,6 +145,7 @@ enum GenerationCore {
         let stops = o.stop.map { Array($0.utf8) }
         let sampler = Sampler(vocab: c.vocabSize, options: o)
         var seen: [Set<Int>] = o.repetitionPenalty != 1 ? prompts.map { Set($0) } : []
+        try withBLASThreads(1) {
         for step in 0..<o.maxNewTokens {
             try Interrupt.check()  // Ctrl-C stops generation between tokens
             let lg = logits.mPtr
@@ -147,9 +158,10 @@ enum GenerationCore {
                 }
                 tokens[b].append(tok); lps[b].append(lpv); ents[b].append(ent)
                 if !seen.isEmpty { seen[b].insert(tok) }
-                if tok < 256 { bytes[b].append(UInt8(tok)) }
+                let tb = stops.isEmpty ? [] : tokenBytes(tok)
+                bytes[b] += tb
                 if tok == eos && o.stopAtEos { done[b] = true; reasons[b] = "eos"; continue }
-                if tok < 256, stops.contains(where: { s in bytes[b].count >= s.count && bytes[b].suffix(s.count).elementsEqual(s) }) {
+                if !tb.isEmpty, stops.contains(where: { s in bytes[b].count >= s.count && bytes[b].suffix(s.count).elementsEqual(s) }) {
                     done[b] = true; reasons[b] = "stop"; continue
                 }
                 next[b] = tok; feed[b] = true
@@ -157,6 +169,7 @@ enum GenerationCore {
             if step == o.maxNewTokens - 1 || !done.contains(false) { break }
             let h = try session.append(ids: next.map { [$0] }, valid: feed.map { [$0] })
             logits = try session.logits(hidden: h, at: (0..<bsz).map { ($0, 0) })
+        }
         }
         let tk = ByteTokenizer()
         return GenerateResult(tokens: tokens, texts: tokens.map { tk.decode($0) }, logProbs: lps, entropies: ents,

@@ -47,12 +47,12 @@ extension VLMPolicy {
     /// `sftLoss(...).backward()`. Returns the loss.
     @discardableResult
     public func sftLossBackward(images: Tensor?, prompts: [String], responses: [[Int]], targetMask: [[Bool]]? = nil) throws -> Float {
-        if loraConfig != nil {
+        if loraConfig != nil || isPretrained {
             let l = try sftLoss(images: images, prompts: prompts, responses: responses, targetMask: targetMask)
             try l.backward()
             return try l.item()
         }
-        let promptIds = prompts.map(encodePrompt)
+        let promptIds = try prompts.map { try encodePrompt($0) }
         if let im = images, im.ndim >= 1, im.shape[0] != prompts.count {
             throw ModelError.invalidArgument("sft: \(im.shape[0]) images for \(prompts.count) prompts")
         }

@@ -55,13 +55,22 @@ public enum Scoring {
         return nil
     }
 
-    /// (actionMask, thoughtMask, hasAction, starts) as plain arrays for responses padded to `width`.
-    public static func masks(_ responses: [[Int]], width: Int) -> (action: [Float], thought: [Float], hasAction: [Bool], starts: [Int?]) {
+    /// Index of the token holding the first byte of the first `"action":` (case-insensitive) in the text the tokens
+    /// spell (`tokenBytes`: the bytes of one token), or nil.
+    public static func actionStart(_ tokens: [Int], tokenBytes: (Int) -> [UInt8]) -> Int? {
+        var bytes: [Int] = [], owner: [Int] = []
+        for (i, t) in tokens.enumerated() { for b in tokenBytes(t) { bytes.append(Int(b)); owner.append(i) } }
+        return actionStart(bytes).map { owner[$0] }
+    }
+
+    /// (actionMask, thoughtMask, hasAction, starts) as plain arrays for responses padded to `width`. `tokenBytes`:
+    /// the bytes of a token for a non-byte vocabulary (nil: the ids are bytes).
+    public static func masks(_ responses: [[Int]], width: Int, tokenBytes: ((Int) -> [UInt8])? = nil) -> (action: [Float], thought: [Float], hasAction: [Bool], starts: [Int?]) {
         let width = Swift.max(width, responses.map(\.count).max() ?? 0)
         var a = [Float](repeating: 0, count: responses.count * width), t = a
         var has: [Bool] = [], starts: [Int?] = []
         for (b, r) in responses.enumerated() {
-            let s = actionStart(r)
+            let s = tokenBytes.map { actionStart(r, tokenBytes: $0) } ?? actionStart(r)
             has.append(s != nil); starts.append(s)
             let cut = s ?? r.count
             for j in 0..<r.count { if j < cut { t[b * width + j] = 1 } else { a[b * width + j] = 1 } }
@@ -107,7 +116,7 @@ public enum Scoring {
             lpPadded = try Tensor.zeros([b, width]); entPadded = try Tensor.zeros([b, width])
         }
         _ = v
-        let m = masks(responses, width: width)
+        let m = masks(responses, width: width, tokenBytes: policy.isPretrained ? policy.tokenBytes : nil)
         var mask = [Float](repeating: 0, count: b * width)
         for (r, resp) in responses.enumerated() { for j in 0..<resp.count { mask[r * width + j] = 1 } }
         return ScoreResult(logProbs: lpPadded, entropies: entPadded, mask: Tensor.fromArray(mask, [b, width]),

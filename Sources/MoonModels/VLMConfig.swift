@@ -58,6 +58,10 @@ public struct VLMConfig: Sendable, Equatable {
     public var projectorHidden: Int? = nil
     /// Seed of the random initialisation.
     public var seed: UInt64 = 0
+    /// No vision encoder or projector: a text-only policy (observations are prompts alone).
+    public var textOnly = false
+    /// The decoder is a pretrained one with its own tokenizer (no byte-vocabulary requirement).
+    public var pretrained = false
 
     public init() {}
 
@@ -116,7 +120,7 @@ public struct VLMConfig: Sendable, Equatable {
             throw ModelError.invalidConfig(field: "config", reason: "\(n) parameters: \(error)")
         }
         if let p = projectorHidden, p <= 0 { throw ModelError.invalidConfig(field: "projector_hidden", reason: "must be positive, got \(p)") }
-        if decoder.vocabSize < ByteTokenizer.vocabSize {
+        if !pretrained && decoder.vocabSize < ByteTokenizer.vocabSize {
             throw ModelError.invalidConfig(field: "decoder.vocab_size", reason: "must be at least \(ByteTokenizer.vocabSize) for the byte tokenizer, got \(decoder.vocabSize)")
         }
     }
@@ -126,6 +130,8 @@ public struct VLMConfig: Sendable, Equatable {
         var d: [String: Any] = ["model_type": "moonlab_vlm", "vision": vision.dictionary(), "decoder": decoder.hfDictionary(),
                                 "seed": NSNumber(value: seed)]
         if let p = projectorHidden { d["projector_hidden"] = p }
+        if textOnly { d["text_only"] = true }
+        if pretrained { d["pretrained"] = true }
         // only strings, integers and finite numbers: serialisation cannot fail
         let data = (try? JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
@@ -169,6 +175,14 @@ public struct VLMConfig: Sendable, Equatable {
             c.projectorHidden = i
         }
         if let s = d["seed"] as? NSNumber { c.seed = s.uint64Value }
+        if let t = d["pretrained"] {
+            guard let b = t as? Bool, jsonIsBool(t) else { throw ModelError.invalidConfig(field: "pretrained", reason: "expected a boolean") }
+            c.pretrained = b
+        }
+        if let t = d["text_only"] {
+            guard let b = t as? Bool, jsonIsBool(t) else { throw ModelError.invalidConfig(field: "text_only", reason: "expected a boolean") }
+            c.textOnly = b
+        }
         try c.validate()
         return c
     }

@@ -1,54 +1,201 @@
 import Foundation
+import MoonCheckpoint
 import MoonTensor
 
-/// The agent: patch vision encoder + projector producing visual tokens, followed by the prompt and the response in
-/// a Llama decoder, plus a value head (a linear layer on the final hidden state of the prompt's last token).
+/// The agent: patch vision encoder + projector producing visual tokens, a Llama decoder reading them with the prompt
+/// and the response, plus a value head (a linear layer on the final hidden state of the prompt's last token).
 ///
-/// Sequence layout of a row: `[visual tokens][<bos> prompt bytes][response tokens]`. State-dict names: the decoder's
-/// transformers names (`model.*`, `lm_head.weight`), then `vision.*`, `projector.*`, `value_head.*` (and
-/// `*.lora_A.weight` / `*.lora_B.weight` when LoRA is attached).
+/// Two kinds share every method (generate, score, value, LoRA, save/load/clone, the stdlib algorithms):
+/// - the tiny byte-level policy (`init(_:)`, random init): row `[visual tokens][<bos> prompt bytes][response]`;
+/// - a pretrained decoder (`pretrained(_:...)`, from anything `LanguageModel.load` reads) with its BPE tokenizer:
+///   the prompt is the user message of the checkpoint's chat template (generation prompt added), beginning with the
+///   `<image>` token when there is an image. `<image>` is a virtual added special token (`imageTokenId`, the first id
+///   past the tokenizer's vocabulary unless the tokenizer has an `<image>` token): at embedding time its position is
+///   replaced by the visual tokens. No embedding row is added, so the base weights stay exactly the file's (shared,
+///   frozen, referenced rather than copied by checkpoints) and the policy can never sample the image token.
+///
+/// State-dict names: the decoder's transformers names (`model.*`, `lm_head.weight`), then `vision.*`, `projector.*`,
+/// `value_head.*` (and `*.lora_A.weight` / `*.lora_B.weight` when LoRA is attached).
 public final class VLMPolicy: Module {
     public let config: VLMConfig
-    public let vision: VisionEncoder
-    public let projector: GeluMLP
+    /// nil for a text-only policy (`config.textOnly`).
+    public let vision: VisionEncoder?
+    public let projector: GeluMLP?
     public let decoder: LlamaDecoder
     public let valueHead: Linear
-    public let tokenizer = ByteTokenizer()
+    /// The text tokenizer: `ByteTokenizer` for the byte-level policy, the checkpoint's BPE tokenizer otherwise.
+    public let tokenizer: any TextTokenizer
+    /// Where the pretrained decoder came from (nil: the byte-level policy).
+    public let decoderSource: DecoderSource?
+    /// The tokenizer description of a GGUF source (stored in checkpoints that include the base weights).
+    public let tokenizerMetadata: TokenizerMetadata?
+    /// Whether prompts go through the tokenizer's chat template.
+    public let usesChatTemplate: Bool
+    /// The `<image>` id of a pretrained policy's prompts (never embedded; see the type's documentation).
+    public let imageTokenId: Int
     /// The LoRA configuration in effect (nil: none attached).
     public private(set) var loraConfig: LoRAConfig?
 
-    /// A randomly initialised policy (seeded by `config.seed`). Invalid configs throw naming the field.
-    public init(_ config: VLMConfig) throws {
+    /// Whether this policy wraps a pretrained decoder.
+    public var isPretrained: Bool { decoderSource != nil }
+
+    /// A randomly initialised byte-level policy (seeded by `config.seed`). Invalid configs throw naming the field.
+    public convenience init(_ config: VLMConfig) throws {
+        try self.init(config: config, decoder: nil, tokenizer: ByteTokenizer(), metadata: nil, source: nil, chat: false,
+                      imageToken: ByteTokenizer.image)
+    }
+
+    init(config: VLMConfig, decoder dec: LlamaDecoder?, tokenizer: any TextTokenizer, metadata: TokenizerMetadata?,
+         source: DecoderSource?, chat: Bool, imageToken: Int) throws {
         try config.validate()
         self.config = config
         let g = Generator(seed: config.seed)
-        decoder = try LlamaDecoder(config.decoder, generator: g)
-        vision = try VisionEncoder(config.vision, generator: g)
-        let d = config.decoder.hiddenSize
-        projector = GeluMLP(config.vision.width, config.projectorHidden ?? d, d, generator: g)
-        valueHead = Linear(d, 1, bias: true, std: 0.02, generator: g)
+        decoder = try dec ?? LlamaDecoder(config.decoder, generator: g)
+        if config.textOnly {
+            vision = nil; projector = nil
+        } else {
+            let v = try VisionEncoder(config.vision, generator: g)
+            vision = v
+            let d = config.decoder.hiddenSize
+            projector = GeluMLP(config.vision.width, config.projectorHidden ?? d, d, generator: g)
+        }
+        valueHead = Linear(config.decoder.hiddenSize, 1, bias: true, std: 0.02, generator: g)
+        self.tokenizer = tokenizer
+        tokenizerMetadata = metadata
+        decoderSource = source
+        usesChatTemplate = chat
+        imageTokenId = imageToken
         super.init()
         registerModule("model", decoder.model)
         if let h = decoder.lmHead { registerModule("lm_head", h) }
-        registerModule("vision", vision)
-        registerModule("projector", projector)
+        if let v = vision, let p = projector {
+            registerModule("vision", v)
+            registerModule("projector", p)
+        }
         registerModule("value_head", valueHead)
     }
 
-    /// Number of visual tokens per image.
-    public var numVisualTokens: Int { config.vision.numPatches }
+    /// A policy on a pretrained decoder (see the type's documentation). `vision`: the encoder's sizes, nil for a
+    /// text-only policy. `chat`: use the chat template (default: when the tokenizer has one moonlab can render).
+    /// The decoder's base weights are frozen (LoRA adapters, `policy:lora`, are the way to adapt it); the vision
+    /// encoder, projector and value head train.
+    public static func pretrained(_ lm: LanguageModel, vision: VisionConfig?, projectorHidden: Int? = nil, seed: UInt64 = 0,
+                                  chat: Bool? = nil) throws -> VLMPolicy {
+        guard let tok = lm.tokenizer else {
+            throw ModelError.invalidArgument("decoder: \(lm.source) has no tokenizer moonlab can use (\(lm.tokenizerProblem ?? "unknown")); a policy needs one")
+        }
+        guard lm.loraConfig == nil else { throw ModelError.invalidArgument("decoder: the language model has LoRA adapters; merge or drop them first") }
+        let canChat = tok.chatFormat != nil
+        if chat == true && !canChat {
+            throw ModelError.invalidArgument("decoder: the tokenizer of \(lm.source) has no chat template moonlab can render (ChatML or Llama 3); pass chat = false")
+        }
+        let imageId: Int
+        if let t = tok.addedTokens.first(where: { $0.content == "<image>" && $0.special }) {
+            imageId = t.id
+        } else if tok.tokenId("<image>") != nil {
+            throw ModelError.invalidArgument("decoder: the tokenizer of \(lm.source) spells \"<image>\" as an ordinary token; there is no room for the image token")
+        } else {
+            imageId = tok.vocabSize
+            guard imageId < VLMConfig.maxVocab else {
+                throw ModelError.invalidArgument("decoder: the tokenizer of \(lm.source) has \(tok.vocabSize) ids; there is no room for the image token (at most \(VLMConfig.maxVocab))")
+            }
+        }
+        var c = VLMConfig()
+        c.decoder = lm.config
+        c.textOnly = vision == nil
+        c.pretrained = true
+        if let v = vision { c.vision = v }
+        c.projectorHidden = projectorHidden
+        c.seed = seed
+        let source = try DecoderSource.make(path: lm.source, decoder: lm.decoder)
+        let p = try VLMPolicy(config: c, decoder: lm.decoder, tokenizer: tok, metadata: lm.tokenizerMetadata, source: source,
+                              chat: chat ?? canChat, imageToken: imageId)
+        for (_, t) in DecoderSource.baseParameters(p.decoder) { try t.setRequiresGrad(false) }
+        return p
+    }
 
-    /// Prompt token ids: `<bos>` then the UTF-8 bytes.
-    public func encodePrompt(_ prompt: String) -> [Int] { tokenizer.encode(prompt, addBos: true) }
+    /// Whether a state-dict name belongs to the pretrained decoder's base weights (not its LoRA adapters).
+    static func isBaseName(_ n: String) -> Bool {
+        (n.hasPrefix("model.") || n.hasPrefix("lm_head.")) && !DecoderSource.isAdapter(n)
+    }
+
+    /// Number of visual tokens per image (0 for a text-only policy).
+    public var numVisualTokens: Int { config.textOnly ? 0 : config.vision.numPatches }
+
+    /// Prompt token ids. Byte-level policy: `<bos>` then the UTF-8 bytes (the visual tokens go before them).
+    /// Pretrained: the chat template's rendering of one user message (generation prompt added), with `imageTokenId`
+    /// at the start of the user message when `image` is true; without a chat template, the text as the tokenizer
+    /// encodes a sequence.
+    public func encodePrompt(_ prompt: String, image: Bool = false) throws -> [Int] {
+        guard isPretrained else { return ByteTokenizer().encode(prompt, addBos: true) }
+        guard usesChatTemplate else {
+            let ids = tokenizer.encode(prompt, addSpecialTokens: true, parseSpecial: false)
+            return image ? [imageTokenId] + ids : ids
+        }
+        // A placeholder no prompt contains marks the image position; the text on both sides is encoded separately.
+        let mark = "\u{F8FF}moonlab-image\u{F8FF}"
+        let text = try tokenizer.applyChatTemplate([ChatMessage(role: "user", content: mark + prompt)], addGenerationPrompt: true)
+        guard let r = text.range(of: mark) else { throw ModelError.invalidArgument("encode: the chat template dropped the user message") }
+        let before = tokenizer.encode(String(text[..<r.lowerBound]), addSpecialTokens: false, parseSpecial: true)
+        let after = tokenizer.encode(String(text[r.upperBound...]), addSpecialTokens: false, parseSpecial: false)
+        return before + (image ? [imageTokenId] : []) + after
+    }
+
+    /// Response ids of `text` (no added special tokens).
+    public func encodeResponse(_ text: String) -> [Int] {
+        isPretrained ? tokenizer.encode(text, addSpecialTokens: false, parseSpecial: false) : ByteTokenizer().encode(text)
+    }
+
+    /// The text of response ids (special tokens dropped).
+    public func decode(_ ids: [Int]) -> String { tokenizer.decode(ids, skipSpecial: true) }
+
+    /// The bytes a generated token contributes to the text (for stop strings and the action mask); none for specials.
+    func tokenBytes(_ id: Int) -> [UInt8] {
+        if !isPretrained { return id >= 0 && id < 256 ? [UInt8(id)] : [] }
+        if tokenizer.isSpecial(id) { return [] }
+        if let b = tokenizer as? BPETokenizer { return b.tokenBytes(id) ?? [] }
+        return Array(tokenizer.decode([id], skipSpecial: true).utf8)
+    }
 
     /// Visual tokens `[B, numPatches, hidden]` of images `[B, C, H, W]` (differentiable).
-    public func visualTokens(_ images: Tensor) throws -> Tensor { try projector(vision(images)) }
+    public func visualTokens(_ images: Tensor) throws -> Tensor {
+        guard let v = vision, let p = projector else {
+            throw ModelError.invalidArgument("this policy is text-only (no vision encoder); pass observations without images")
+        }
+        return try p(v(images))
+    }
 
     private func checkBatch(_ images: Tensor?, _ n: Int, _ what: String) throws {
+        if images != nil && vision == nil {
+            throw ModelError.invalidArgument("\(what): this policy is text-only (no vision encoder); use text observations (observation = 'text')")
+        }
         if let im = images, im.ndim >= 1, im.shape[0] != n {
             throw ModelError.invalidArgument("\(what): \(im.shape[0]) images for \(n) prompts")
         }
         if n == 0 { throw ModelError.invalidArgument("\(what): expected at least one prompt") }
+    }
+
+    /// Prompt ids of strings, with the image token when there are images.
+    func encodePrompts(_ prompts: [String], images: Tensor?) throws -> [[Int]] {
+        try prompts.map { try encodePrompt($0, image: images != nil) }
+    }
+
+    /// Splits prompt ids around the image token: the ids without it and where the visual tokens go (byte-level
+    /// policy: before the prompt). Throws when the token is missing, repeated, or present without images.
+    func splitImageToken(_ promptIds: [[Int]], hasImages: Bool, _ what: String) throws -> (ids: [[Int]], at: [Int]) {
+        guard isPretrained else { return (promptIds, [Int](repeating: 0, count: promptIds.count)) }
+        var ids: [[Int]] = [], at: [Int] = []
+        for (i, row) in promptIds.enumerated() {
+            let pos = row.indices.filter { row[$0] == imageTokenId }
+            if !hasImages && !pos.isEmpty { throw ModelError.invalidArgument("\(what): prompt \(i + 1) has the image token but there is no image") }
+            if hasImages && pos.count != 1 {
+                throw ModelError.invalidArgument("\(what): prompt \(i + 1) must contain the image token (id \(imageTokenId)) exactly once, found \(pos.count)")
+            }
+            var r = row
+            if let k = pos.first { r.remove(at: k); at.append(k) } else { at.append(0) }
+            ids.append(r)
+        }
+        return (ids, at)
     }
 
     // MARK: generation
@@ -57,19 +204,25 @@ public final class VLMPolicy: Module {
     /// for text only. The result includes the value estimate of each prompt.
     public func generate(images: Tensor?, prompts: [String], options: GenerateOptions = GenerateOptions(),
                          generator: Generator = .default) throws -> GenerateResult {
-        try generate(images: images, promptIds: prompts.map(encodePrompt), options: options, generator: generator)
+        try generate(images: images, promptIds: encodePrompts(prompts, images: images), options: options, generator: generator)
     }
 
-    /// As `generate(images:prompts:)` with prompts given as token ids.
+    /// As `generate(images:prompts:)` with prompts given as token ids (with `imageTokenId` for a pretrained policy).
     public func generate(images: Tensor?, promptIds: [[Int]], options: GenerateOptions = GenerateOptions(),
                          generator: Generator = .default) throws -> GenerateResult {
         try checkBatch(images, promptIds.count, "generate")
-        return try Tensor.noGrad {
+        let (ids, at) = try splitImageToken(promptIds, hasImages: images != nil, "generate")
+        var o = options
+        if isPretrained && o.eosId == nil { o.eosId = tokenizer.eosTokenId ?? config.decoder.eosTokenId }
+        var r = try Tensor.noGrad {
             let prefix = try images.map { try visualTokens($0) }
             let vw = valueHead.weight.toArray(), vb = try valueHead.bias!.item()
-            return try GenerationCore.run(packed: PackedDecoder(decoder), prefix: prefix, prompts: promptIds, options: options,
-                                          generator: generator, valueHead: (vw, vb))
+            return try GenerationCore.run(packed: PackedDecoder(decoder), prefix: prefix, prefixAt: at, prompts: ids, options: o,
+                                          generator: generator, valueHead: (vw, vb), tokenBytes: tokenBytes)
         }
+        if isPretrained { r.texts = r.tokens.map(decode) }
+        r.promptTokens = promptIds
+        return r
     }
 
     // MARK: scoring (autograd)
@@ -78,7 +231,7 @@ public final class VLMPolicy: Module {
     /// the value estimates, and the thought/action masks. Differentiable when grad mode is on.
     /// `temperature` divides the logits (1: the policy's own distribution, as `generate` reports by default).
     public func score(images: Tensor?, prompts: [String], responses: [[Int]], temperature: Float = 1) throws -> ScoreResult {
-        try score(images: images, promptIds: prompts.map(encodePrompt), responses: responses, temperature: temperature)
+        try score(images: images, promptIds: encodePrompts(prompts, images: images), responses: responses, temperature: temperature)
     }
 
     /// As `score(images:prompts:responses:)` with prompts given as token ids.
@@ -96,13 +249,13 @@ public final class VLMPolicy: Module {
 
     /// Value estimates `[B]` (differentiable) of (image, prompt) pairs.
     public func value(images: Tensor?, prompts: [String]) throws -> Tensor {
-        let ids = prompts.map(encodePrompt)
+        let ids = try encodePrompts(prompts, images: images)
         try checkBatch(images, ids.count, "value")
         let (hidden, layout) = try forwardHidden(images: images, promptIds: ids, responses: ids.map { _ in [] })
         return try Scoring.values(policy: self, hidden: hidden, layout: layout)
     }
 
-    /// Row layout of a right-padded `[visual][prompt][response][pad]` batch.
+    /// Row layout of a right-padded `[prompt, with the visual tokens at their place][response][pad]` batch.
     struct Layout {
         let batch: Int, length: Int, prefix: Int
         let promptLengths: [Int], responseLengths: [Int]
@@ -110,8 +263,9 @@ public final class VLMPolicy: Module {
     }
 
     /// Final hidden states `[B, T, hidden]` (autograd) of the right-padded batch.
-    func forwardHidden(images: Tensor?, promptIds: [[Int]], responses: [[Int]]) throws -> (Tensor, Layout) {
-        let b = promptIds.count
+    func forwardHidden(images: Tensor?, promptIds rawPrompts: [[Int]], responses: [[Int]]) throws -> (Tensor, Layout) {
+        let b = rawPrompts.count
+        let (promptIds, at) = try splitImageToken(rawPrompts, hasImages: images != nil, "score")
         let p = images == nil ? 0 : numVisualTokens
         let vocab = config.decoder.vocabSize
         for (i, r) in promptIds.enumerated() {
@@ -123,7 +277,8 @@ public final class VLMPolicy: Module {
         }
         let textLen = zip(promptIds, responses).map { $0.count + $1.count }.max()!
         let t = p + textLen
-        var ids = [Int](repeating: ByteTokenizer.pad, count: b * textLen)
+        let padId = isPretrained ? 0 : ByteTokenizer.pad
+        var ids = [Int](repeating: padId, count: b * textLen)
         var valid = [[Bool]](repeating: [Bool](repeating: false, count: t), count: b)
         for r in 0..<b {
             let row = promptIds[r] + responses[r]
@@ -131,17 +286,40 @@ public final class VLMPolicy: Module {
             for j in 0..<(p + row.count) { valid[r][j] = true }
         }
         var x = try decoder.embed(Tensor.fromInts(ids, [b, textLen]))
-        if let im = images { x = try Tensor.cat([visualTokens(im), x], dim: 1) }
+        if let im = images {
+            let vt = try visualTokens(im)
+            if at.allSatisfy({ $0 == 0 }) {
+                x = try Tensor.cat([vt, x], dim: 1)
+            } else {
+                // Splice: row r is text[..<k], visual, text[k...]; gathered from [visual rows; text rows].
+                let d = config.decoder.hiddenSize
+                var index = [Int](repeating: 0, count: b * t)
+                for r in 0..<b {
+                    let k = at[r]
+                    for j in 0..<t {
+                        index[r * t + j] = j < k ? b * p + r * textLen + j
+                            : j < k + p ? r * p + (j - k) : b * p + r * textLen + (j - p)
+                    }
+                }
+                let src = try Tensor.cat([vt.reshape([b * p, d]), x.reshape([b * textLen, d])], dim: 0)
+                x = try src.indexSelect(dim: 0, index: Tensor.fromInts(index, [b * t])).reshape([b, t, d])
+            }
+        }
         let h = try decoder.hiddenStates(embeddings: x, valid: valid)
         return (h, Layout(batch: b, length: t, prefix: p, promptLengths: promptIds.map(\.count), responseLengths: responses.map(\.count)))
     }
 
     // MARK: LoRA
 
-    /// Attaches LoRA adapters (see `LoRAConfig`); with `freezeBase`, only adapter parameters remain trainable.
+    /// Attaches LoRA adapters (see `LoRAConfig`); with `freezeBase`, only adapter parameters remain trainable (and
+    /// those matching `trainable`; for a pretrained policy also the vision encoder and projector, which start random).
     @discardableResult
     public func enableLoRA(_ c: LoRAConfig, generator: Generator = .default) throws -> [String] {
         guard loraConfig == nil else { throw ModelError.invalidArgument("lora: adapters are already attached") }
+        var c = c
+        if isPretrained {
+            for t in ["^vision\\.", "^projector\\."] where !c.trainable.contains(t) { c.trainable.append(t) }
+        }
         let names = try LoRA.apply(to: self, config: c, generator: generator)
         loraConfig = c
         return names
@@ -155,8 +333,16 @@ public final class VLMPolicy: Module {
 
     // MARK: checkpoints
 
+    /// Whether the pretrained decoder's base weights are still exactly those loaded from `decoderSource`.
+    public func baseIsPristine() -> Bool {
+        guard let s = decoderSource else { return false }
+        return DecoderSource.hex(DecoderSource.weightHash(DecoderSource.baseParameters(decoder))) == s.weightHash
+    }
+
     /// Saves the state dict as safetensors (float32) with the config JSON (and LoRA settings) in the metadata,
-    /// atomically.
+    /// atomically. A pretrained policy also records its decoder source (`moonlab_decoder`) and tokenizer; when the
+    /// base weights are unchanged (the usual case: frozen base + LoRA) they are not written (`base_included` false)
+    /// and `load` reads them from the source.
     public func save(path: String) throws {
         var meta = ["format": "moonlab-vlm", "moonlab_config": config.json()]
         if let l = loraConfig {
@@ -164,16 +350,71 @@ public final class VLMPolicy: Module {
                                     "freeze_base": l.freezeBase, "trainable": l.trainable, "adapted": LoRA.adapted(self).map { $0.0 }]
             meta["moonlab_lora"] = String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self)
         }
-        try Checkpoint.writeTensors(namedParameters(), metadata: meta, to: path)
+        var named = namedParameters()
+        if let src = decoderSource {
+            let includeBase = !baseIsPristine()
+            var d = src.dictionary()
+            d["base_included"] = includeBase
+            d["chat"] = usesChatTemplate
+            d["image_token_id"] = imageTokenId
+            d["frozen_base"] = DecoderSource.baseParameters(decoder).allSatisfy { !$0.1.requiresGrad }
+            meta["moonlab_decoder"] = String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self)
+            if let m = tokenizerMetadata { meta["moonlab_tokenizer"] = try tokenizerJSON(m) }
+            if !includeBase { named = named.filter { !VLMPolicy.isBaseName($0.0) } }
+        }
+        try Checkpoint.writeTensors(named, metadata: meta, to: path)
     }
 
-    /// Builds a policy from a checkpoint written by `save` (config from the metadata, LoRA re-attached).
+    /// Builds a policy from a checkpoint written by `save` (config from the metadata, LoRA re-attached; a pretrained
+    /// policy's decoder from its recorded source when the checkpoint does not include the base weights).
     public static func load(path: String) throws -> VLMPolicy {
         let (tensors, meta) = try Checkpoint.readTensors(path: path)
         guard let cj = meta["moonlab_config"] else {
             throw ModelError.checkpoint(path: path, reason: "no moonlab_config in the metadata (not a moonlab policy checkpoint)")
         }
-        let p = try VLMPolicy(VLMConfig.fromJSON(cj))
+        let config = try VLMConfig.fromJSON(cj)
+        if config.pretrained != (meta["moonlab_decoder"] != nil) {
+            throw ModelError.checkpoint(path: path, reason: "the config and the moonlab_decoder metadata disagree on whether the decoder is pretrained")
+        }
+        let p: VLMPolicy
+        var baseTensors: [String: Tensor] = [:]
+        if let dj = meta["moonlab_decoder"] {
+            guard let d = try? JSONSerialization.jsonObject(with: Data(dj.utf8)) as? [String: Any],
+                  let included = d["base_included"] as? Bool, let chat = d["chat"] as? Bool, let imageId = d["image_token_id"] as? Int else {
+                throw ModelError.checkpoint(path: path, reason: "malformed moonlab_decoder metadata")
+            }
+            let src = try DecoderSource.fromDictionary(d, checkpoint: path)
+            let lm: LanguageModel
+            if !included {
+                try src.verifyFile()
+                lm = try LanguageModel.load(path: src.path)
+                guard lm.config == config.decoder else {
+                    throw ModelError.checkpoint(path: path, reason: "the decoder at \(src.path) no longer has the recorded configuration")
+                }
+                guard DecoderSource.hex(DecoderSource.weightHash(DecoderSource.baseParameters(lm.decoder))) == src.weightHash else {
+                    throw ModelError.checkpoint(path: path, reason: "the decoder at \(src.path) no longer loads to the recorded weights")
+                }
+            } else if let tj = meta["moonlab_tokenizer"] {
+                let dec = try ParameterInit.$zeroed.withValue(true) { try LlamaDecoder(config.decoder) }
+                lm = LanguageModel(decoder: dec, tokenizer: try tokenizerFromJSON(tj, path: path), source: src.path)
+            } else {
+                // base included, tokenizer from the source (a Hugging Face directory's tokenizer.json)
+                let loaded = try LanguageModel.load(path: src.path)
+                let dec = try ParameterInit.$zeroed.withValue(true) { try LlamaDecoder(config.decoder) }
+                lm = LanguageModel(decoder: dec, tokenizer: nil, source: src.path, textTokenizer: loaded.tokenizer)
+            }
+            guard let tok = lm.tokenizer else {
+                throw ModelError.checkpoint(path: path, reason: "the decoder's tokenizer cannot be rebuilt (\(lm.tokenizerProblem ?? "unknown"))")
+            }
+            p = try VLMPolicy(config: config, decoder: lm.decoder, tokenizer: tok, metadata: lm.tokenizerMetadata, source: src, chat: chat,
+                              imageToken: imageId)
+            if d["frozen_base"] as? Bool ?? true {
+                for (_, t) in DecoderSource.baseParameters(p.decoder) { try t.setRequiresGrad(false) }
+            }
+            if !included { for (n, t) in DecoderSource.baseParameters(p.decoder) { baseTensors[n] = t } }
+        } else {
+            p = try VLMPolicy(config)
+        }
         if let lj = meta["moonlab_lora"] {
             guard let obj = try? JSONSerialization.jsonObject(with: Data(lj.utf8)) as? [String: Any],
                   let rank = obj["rank"] as? Int, let alpha = (obj["alpha"] as? NSNumber)?.floatValue,
@@ -184,22 +425,37 @@ public final class VLMPolicy: Module {
                                freezeBase: obj["freeze_base"] as? Bool ?? true, trainable: obj["trainable"] as? [String] ?? ["^value_head\\."])
             try p.enableLoRA(c)
         }
-        do { try p.loadStateDict(tensors) } catch let e as ModelError { throw ModelError.checkpoint(path: path, reason: e.description) }
+        var all = tensors
+        for (n, t) in baseTensors where all[n] == nil { all[n] = t }
+        do { try Tensor.noGrad { try p.loadStateDict(all) } } catch let e as ModelError { throw ModelError.checkpoint(path: path, reason: e.description) }
         return p
     }
 
     /// Copies a checkpoint's weights into this policy. Missing, unexpected or mis-shaped tensors throw one error
-    /// listing all of them (with `strict`; mis-shaped ones always).
+    /// listing all of them (with `strict`; mis-shaped ones always). A checkpoint of a pretrained policy saved without
+    /// its base weights leaves the base as it is.
     public func loadWeights(path: String, strict: Bool = true) throws {
-        let (tensors, _) = try Checkpoint.readTensors(path: path)
-        do { try loadStateDict(tensors, strict: strict) } catch let e as ModelError { throw ModelError.checkpoint(path: path, reason: e.description) }
+        let (tensors, meta) = try Checkpoint.readTensors(path: path)
+        var all = tensors
+        if isPretrained, let dj = meta["moonlab_decoder"], dj.contains("\"base_included\":false") {
+            for (n, t) in DecoderSource.baseParameters(decoder) where all[n] == nil { all[n] = t }
+        }
+        do { try Tensor.noGrad { try loadStateDict(all, strict: strict) } } catch let e as ModelError { throw ModelError.checkpoint(path: path, reason: e.description) }
     }
 
-    /// A deep copy: same config, LoRA adapters, weights (copied), trainable flags and train/eval mode.
+    /// A deep copy: same config, decoder source, tokenizer, LoRA adapters, weights (copied), trainable flags and
+    /// train/eval mode.
     public func clone() throws -> VLMPolicy {
-        let p = try VLMPolicy(config)
+        let p: VLMPolicy
+        if isPretrained {
+            let dec = try ParameterInit.$zeroed.withValue(true) { try LlamaDecoder(config.decoder) }
+            p = try VLMPolicy(config: config, decoder: dec, tokenizer: tokenizer, metadata: tokenizerMetadata, source: decoderSource,
+                              chat: usesChatTemplate, imageToken: imageTokenId)
+        } else {
+            p = try VLMPolicy(config)
+        }
         if let l = loraConfig { try p.enableLoRA(l) }
-        try p.loadStateDict(stateDict().mapValues { $0.clone() })
+        try Tensor.noGrad { try p.loadStateDict(stateDict().mapValues { $0.clone() }) }
         for ((_, a), (_, b)) in zip(namedParameters(), p.namedParameters()) { try b.setRequiresGrad(a.requiresGrad) }
         for ((_, a), (_, b)) in zip(LoRA.adapted(self), LoRA.adapted(p)) { b.lora?.enabled = a.lora?.enabled ?? true }
         p.train(training)

@@ -237,7 +237,7 @@ public enum ProgressLine {
     public static let defaultFields: [Field] = [
         Field(MetricKey.episodeReturn, "return"), Field(MetricKey.successRate, "success", .percent),
         Field(MetricKey.invalidRate, "invalid", .percent), Field(MetricKey.entropy, "entropy"), Field(MetricKey.kl, "kl"),
-        Field(MetricKey.tokensPerSecond, "", .rate(unit: "tok/s")),
+        Field(MetricKey.tokensPerSecond, "", .rate(unit: "tok/s")), Field("time_split", ""),
     ]
 
     public static func format(update: Int, total: Int?, record: MetricsRecord, elapsed: Double,

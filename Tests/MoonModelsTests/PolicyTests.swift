@@ -264,7 +264,7 @@ final class ModuleTests: XCTestCase {
         q.eval()
         XCTAssertTrue(q.namedModules().allSatisfy { !$0.1.training })
         q.train()
-        XCTAssertTrue(q.vision.layers[0].attn.training)
+        XCTAssertTrue(q.vision!.layers[0].attn.training)
         // Names follow transformers for the decoder.
         let names = Set(p.stateDict().keys)
         for n in ["model.embed_tokens.weight", "model.layers.1.self_attn.o_proj.weight", "model.layers.0.mlp.up_proj.weight",

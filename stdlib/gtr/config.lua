@@ -22,7 +22,11 @@ config.defaults = {
   updates = 10,              -- the number of PPO updates (the cap when budget_s is set)
   budget_s = 0,              -- > 0: stop once the RL wall clock (rollouts + updates, not evaluation) reaches this
   model = {width = 128, layers = 4, heads = 4, intermediate = 344, image_size = 64, patch_size = 16,
-           vision_width = 64, vision_layers = 2},
+           vision_width = 64, vision_layers = 2,
+           -- decoder: a pretrained decoder file (moon.vlm.new{decoder=}; "" = the byte-level policy); vision = false:
+           -- text-only (use env_options.observation = "text"); lora.rank > 0: LoRA on the decoder's attention and MLP
+           -- projections (base frozen) before the optimiser is built
+           decoder = "", vision = true, lora = {rank = 0, alpha = 16, dropout = 0}},
   generation = {temperature = 0.2, max_new_tokens = 300, top_k = 0, top_p = 1.0},  -- 0.2 as in GTR's scripts
   sft = {demos = 512, epochs = 3, lr = 2e-3, batch = 16, checkpoint = ""},  -- checkpoint: reuse an SFT policy file
   -- lr 1e-5 as GTR-Turbo's code; value_coef 0.01 (the paper: 0.5 on a 7B LoRA) because the value head shares the

@@ -63,8 +63,23 @@ function core.new(user_cfg, algo, hooks)
   self.clock = 0
   local model = {seed = cfg.seed}
   for k, v in pairs(cfg.model) do model[k] = v end
+  -- model.decoder: a pretrained decoder file; its shape comes from the file, so the tiny policy's shape defaults go
+  -- (set explicitly, they are still refused by moon.vlm.new); model.lora: adapters attached before the optimiser
+  if model.decoder == "" then model.decoder = nil end
+  if model.decoder then
+    local defaults = config.defaults.model
+    for _, k in ipairs({"width", "layers", "heads", "kv_heads", "intermediate", "max_positions", "rope_theta"}) do
+      if model[k] == defaults[k] then model[k] = nil end
+    end
+  end
+  local lora = model.lora
+  model.lora = nil
   moon.manual_seed(cfg.seed)
   self.policy = moon.vlm.new(model)
+  if lora.rank > 0 then
+    self.policy:lora{rank = lora.rank, alpha = lora.alpha, dropout = lora.dropout,
+                     targets = {"^model\\.layers\\.[0-9]+\\.self_attn\\.(q|k|v|o)_proj$", "^model\\.layers\\.[0-9]+\\.mlp\\.(gate|up|down)_proj$"}}
+  end
   if self.main then
     self.run = moon.run.open(self.dir, {config = moon.json.encode(config.serializable(cfg), {pretty = true}),
                                         resume = cfg.resume})
@@ -104,7 +119,8 @@ function Run:initialize()
   elseif cfg.sft.demos > 0 then
     require("gtr.sft").train(self, {demos = cfg.sft.demos, epochs = cfg.sft.epochs, lr = cfg.sft.lr, batch = cfg.sft.batch})
   end
-  self.sft_state = self.policy:state_dict()
+  -- the trainable parameters only: with a frozen base (LoRA, a pretrained decoder) the pool merges just those
+  self.sft_state = self.policy:state_dict{trainable_only = true}
   if not self.main then return end
   self.policy:save(self.run:path("checkpoints/sft.safetensors"))
   local ev = self:evaluate()
@@ -131,7 +147,9 @@ function Run:restore(state)
   self.policy:load_weights(self.run:path(state.policy))
   self.opt:load_state_dict((moon.ckpt.load(self.run:path(state.optimizer))))
   self.run:truncate_metrics(state.update)  -- an update logged after the last checkpoint is redone, not counted twice
-  self.sft_state = (moon.ckpt.load(self.run:path("checkpoints/sft.safetensors")))
+  local sft, keep = (moon.ckpt.load(self.run:path("checkpoints/sft.safetensors"))), self.policy:state_dict{trainable_only = true}
+  self.sft_state = {}
+  for k in pairs(keep) do self.sft_state[k] = sft[k] end
   if not self.cfg.quiet then print(("resumed %s at update %d"):format(self.dir, self.update_count)) end
 end
 
@@ -179,7 +197,9 @@ function Run:collect()
   local samples, entropy, ntok = {}, 0, 0
   for t = 1, cfg.steps do
     local teacher = self.hooks.before_step and self.hooks.before_step(self, venv, obs) or {}
+    local tg = moon.clock()
     local g = self:generate(self.policy, obs, gen)
+    self.timing.generate = self.timing.generate + (moon.clock() - tg)
     local next_obs, rewards, dones, infos = venv:step(g.texts)
     for i = 1, #obs do
       local r = rewards[i]
@@ -282,6 +302,7 @@ function Run:ppo_update(samples, adv, ret, old)
         idx[#idx + 1] = perm[k]; obs[#obs + 1] = samples[j].obs; toks[#toks + 1] = samples[j].tokens
       end
       local ids = moon.tensor(idx, {dtype = "int64"})
+      local tf = moon.clock()
       local s = self.policy:score(self:batch(obs), toks)
       local loss, st = moon.rl.ppo_loss{
         logp = core.sequence_logprob(s, cfg.thought_coef), old_logp = old_logp:index_select(1, ids),
@@ -294,6 +315,8 @@ function Run:ppo_update(samples, adv, ret, old)
         if extra then loss = loss + extra end
         if world > 1 then pending = es else for k, v in pairs(es or {}) do add(k, v) end end
       end
+      local tb = moon.clock()
+      self.timing.forward = self.timing.forward + (tb - tf)
       if world > 1 then
         -- One bucket: the gradients and this rank's share of the statistics, summed over all ranks. Terms every
         -- rank computes identically (guidance SFT from the shared buffer) come out once: the shares sum to 1.
@@ -316,8 +339,11 @@ function Run:ppo_update(samples, adv, ret, old)
         self.opt:zero_grad()
         loss:backward()
       end
+      local to = moon.clock()
+      self.timing.backward = self.timing.backward + (to - tb)  -- with the gradient allreduce when data-parallel
       add("grad_norm", moon.optim.clip_grad_norm(params, cfg.max_grad_norm))
       self.opt:step()
+      self.timing.optim = self.timing.optim + (moon.clock() - to)
       for k, v in pairs(st) do add(k, v) end
       n = n + 1
     end
@@ -375,8 +401,11 @@ function Run:update()
   local t0 = moon.clock()
   self.update_count = self.update_count + 1
   moon.manual_seed(cfg.seed * 7 + self.update_count)
+  self.timing = {generate = 0, score = 0, forward = 0, backward = 0, optim = 0, merge = 0}
   local samples, last, roll = self:collect()
+  local ts = moon.clock()
   local scores = self:score_samples(self.policy, samples)
+  self.timing.score = moon.clock() - ts
   local old = {logp = {}, values = {}, scores = scores}
   for _, s in ipairs(scores) do
     old.logp[#old.logp + 1] = core.sequence_logprob(s, cfg.ppo.thought_coef)
@@ -385,7 +414,9 @@ function Run:update()
   if self.hooks.after_collect then self.hooks.after_collect(self, samples, old) end
   local adv, ret = self:advantages(samples, last, old)
   local stats = self:ppo_update(samples, adv, ret, old)
+  local tm = moon.clock()
   local extra = self.hooks.after_update and self.hooks.after_update(self, samples) or {}
+  self.timing.merge = moon.clock() - tm
   -- metrics
   local eps, succ, rsum, inv, lsum = roll.episodes, 0, 0, 0, 0
   for _, e in ipairs(eps) do
@@ -409,6 +440,13 @@ function Run:update()
     value_loss = stats.value_loss, policy_loss = stats.policy_loss, clip_frac = stats.clip_frac,
     approx_kl = stats.approx_kl, grad_norm = stats.grad_norm, lr = self.opt:lr(),
     tokens_per_s = roll.tokens / dt, wall_s = self.clock, episodes = #eps}
+  -- where the update's time went: generation (rollout sampling), scoring (old log-probs), PPO forward, backward,
+  -- optimiser, teacher merge (after_update: refresh + teacher forward where the algorithm does that)
+  local tm_ = self.timing
+  rec.time_generate_s, rec.time_score_s, rec.time_forward_s = tm_.generate, tm_.score, tm_.forward
+  rec.time_backward_s, rec.time_optim_s, rec.time_merge_s = tm_.backward, tm_.optim, tm_.merge
+  rec.time_split = ("gen %.1fs score %.1fs fwd %.1fs bwd %.1fs opt %.1fs merge %.1fs"):format(tm_.generate, tm_.score,
+    tm_.forward, tm_.backward, tm_.optim, tm_.merge)
   for k, v in pairs(extra) do rec[k] = v end
   for k, v in pairs(stats) do if rec[k] == nil then rec[k] = v end end
   local final = self.update_count == cfg.updates or self:out_of_budget()

@@ -15,10 +15,10 @@ local turbo = {}
 
 local function refresh(run)
   if run.world > 1 then  -- rank 0 merges, every rank receives the teacher (bench: cheaper than merging on each)
-    if run.main then run.teacher:load_state_dict(run.pool:merged()) end
+    if run.main then run.teacher:load_state_dict(run.pool:merged(), false) end
     dist.broadcast_tensors(run.teacher:parameters(false))
   else
-    run.teacher:load_state_dict(run.pool:merged())
+    run.teacher:load_state_dict(run.pool:merged(), false)
   end
   run.teacher_steps = table.concat(run.pool:steps(), ",")
 end
@@ -121,7 +121,7 @@ function turbo.new(cfg)
   function hooks.after_update(run)
     local t = run.cfg.turbo
     if run.update_count % t.every == 0 then
-      run.pool:add(run.update_count, run.policy:state_dict())
+      run.pool:add(run.update_count, run.policy:state_dict{trainable_only = true})
       refresh(run)
     end
     return {kl = run.kl_mean or 0, teacher_size = #run.pool.members, teacher_steps = run.teacher_steps}

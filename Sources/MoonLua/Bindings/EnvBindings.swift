@@ -66,7 +66,7 @@ extension LuaState {
         register("moon.env.names", doc: "moon.env.names() -> the environment names") { call in call.push(EnvRegistry.allNames) }
         register("moon.env.make", doc: """
             moon.env.make(name [, opts]) -> env. Names: NumberLine, EZPoints, Points24, Blackjack, Household (case-insensitive).
-            opts: size (64), width, height, obs_mode ('image'|'text'), invalid_penalty (false), max_episode_steps (300),
+            opts: size (64), width, height, observation ('image'|'text'|'both'; alias obs_mode), invalid_penalty (false), max_episode_steps (300),
             seed (0); NumberLine max_position (5); EZPoints target (12); Points24 treat_face_cards_as_10 (true), target (24);
             Blackjack natural (false), sab (false); Household (ALFWorld-style text env) task ('any'|'pick'|'clean'|'heat'|'cool'|
             'examine'|'pick_two'), room ('any'|'kitchen'|'bedroom'|'bathroom'|'livingroom'), max_episode_steps (50)
@@ -174,13 +174,13 @@ extension LuaState {
             },
             LuaMethod("image", "env:image() -> the current frame as a float tensor [3, H, W] in 0..1") { call in
                 let e = try call.object(1, "self", as: LuaEnv.self)
-                guard let img = (e.observation ?? e.env.currentObservation()).image else { throw call.error("env has no image (obs_mode = 'text')") }
+                guard let img = (e.observation ?? e.env.currentObservation()).image else { throw call.error("env has no image (observation = 'text')") }
                 return call.push(tensor: try imageTensor(img))
             },
             LuaMethod("save_png", "env:save_png(path) -- writes the current frame as a PNG") { call in
                 let e = try call.object(1, "self", as: LuaEnv.self)
                 let path = try call.string(2, "path")
-                guard let img = (e.observation ?? e.env.currentObservation()).image else { throw call.error("env has no image (obs_mode = 'text')") }
+                guard let img = (e.observation ?? e.env.currentObservation()).image else { throw call.error("env has no image (observation = 'text')") }
                 try PNG.write(img, to: path)
                 return 0
             },

@@ -11,25 +11,47 @@ extension LuaState {
             "__tostring": { call in
                 let p = try call.object(1, as: VLMPolicy.self)
                 let d = p.config.decoder
-                return call.push("moon.Policy(\(p.parameterCount) parameters: vision \(p.config.vision.width)x\(p.config.vision.layers), "
-                                 + "decoder \(d.hiddenSize)x\(d.numHiddenLayers), \(p.numVisualTokens) visual tokens)")
+                let v = p.config.textOnly ? "text-only" : "vision \(p.config.vision.width)x\(p.config.vision.layers)"
+                let src = p.decoderSource.map { ", decoder from \($0.path)" } ?? ""
+                return call.push("moon.Policy(\(p.parameterCount) parameters: \(v), "
+                                 + "decoder \(d.hiddenSize)x\(d.numHiddenLayers), \(p.numVisualTokens) visual tokens\(src))")
             },
         ])
 
         register("moon.vlm.new", doc: """
             moon.vlm.new([cfg]) -> a VLM policy (patch vision encoder + Llama decoder + value head).
             cfg: image_size (64), patch_size (16), vision_width (64), vision_layers (2), vision_heads (4), width (128),
-            layers (4), heads (4), kv_heads (4), intermediate (344), max_positions (1024), rope_theta (10000), seed (0)
+            layers (4), heads (4), kv_heads (4), intermediate (344), max_positions (1024), rope_theta (10000), seed (0).
+            Pretrained decoder: decoder = path (anything moon.lm.load reads, e.g. 'models/SmolLM2-135M-Instruct.Q4_1.gguf'):
+            its tokenizer and chat template are used (prompt = the user message, image at an added <image> token), its
+            base weights are frozen (adapt it with policy:lora), and the decoder-shape options (width, layers, heads,
+            kv_heads, intermediate, max_positions, rope_theta) are refused. vision = false: text-only (no vision
+            encoder). chat (default: when the tokenizer has a ChatML/Llama 3 template), projector_hidden (decoder width)
             """) { call in
             let o = try call.options(1, "cfg", allowed: ["image_size", "patch_size", "vision_width", "vision_layers", "vision_heads",
                                                          "width", "layers", "heads", "kv_heads", "intermediate", "max_positions",
-                                                         "rope_theta", "seed"])
+                                                         "rope_theta", "seed", "decoder", "vision", "chat", "projector_hidden"])
             var c = VLMConfig()
             c.vision.imageSize = try o.integer("image_size", default: c.vision.imageSize)
             c.vision.patchSize = try o.integer("patch_size", default: c.vision.patchSize)
             c.vision.width = try o.integer("vision_width", default: c.vision.width)
             c.vision.layers = try o.integer("vision_layers", default: c.vision.layers)
             c.vision.heads = try o.integer("vision_heads", default: c.vision.heads)
+            c.seed = UInt64(max(0, try o.integer("seed", default: 0)))
+            if o.has("projector_hidden") { c.projectorHidden = try o.integer("projector_hidden", default: 0) }
+            c.textOnly = !(try o.boolean("vision", default: true))
+            if o.has("decoder") {
+                let path = try o.string("decoder", default: "")
+                for k in ["width", "layers", "heads", "kv_heads", "intermediate", "max_positions", "rope_theta"] where o.has(k) {
+                    throw call.error("moon.vlm.new: option '\(k)' cannot be combined with 'decoder' (the decoder's shape comes from its file)")
+                }
+                let chat: Bool? = o.has("chat") ? try o.boolean("chat", default: true) : nil
+                try c.vision.validate()
+                let lm = try LanguageModel.load(path: path)
+                return call.push(object: try VLMPolicy.pretrained(lm, vision: c.textOnly ? nil : c.vision, projectorHidden: c.projectorHidden,
+                                                                  seed: c.seed, chat: chat))
+            }
+            if o.has("chat") { throw call.error("moon.vlm.new: option 'chat' needs 'decoder' (the byte-level policy has no chat template)") }
             c.decoder.hiddenSize = try o.integer("width", default: c.decoder.hiddenSize)
             c.decoder.numHiddenLayers = try o.integer("layers", default: c.decoder.numHiddenLayers)
             c.decoder.numAttentionHeads = try o.integer("heads", default: c.decoder.numAttentionHeads)
@@ -37,7 +59,6 @@ extension LuaState {
             c.decoder.intermediateSize = try o.integer("intermediate", default: c.decoder.intermediateSize)
             c.decoder.maxPositionEmbeddings = try o.integer("max_positions", default: c.decoder.maxPositionEmbeddings)
             c.decoder.ropeTheta = Float(try o.number("rope_theta", default: Double(c.decoder.ropeTheta)))
-            c.seed = UInt64(max(0, try o.integer("seed", default: 0)))
             try c.validate()  // the size limits, shared with vlm.load (VLMConfig.maxSize, maxLayers)
             return call.push(object: try VLMPolicy(c))
         }
@@ -130,7 +151,7 @@ extension LuaState {
                 """) { call in
                 let p = try call.object(1, "self", as: VLMPolicy.self)
                 let (images, prompts) = try batchArgument(call, 2)
-                let responses = try responsesArgument(call, 3)
+                let responses = try responsesArgument(call, 3, policy: p)
                 let o = try call.options(4, allowed: ["temperature"])
                 let s = try p.score(images: images, prompts: prompts, responses: responses,
                                     temperature: Float(try o.number("temperature", default: 1)))
@@ -158,8 +179,19 @@ extension LuaState {
                 pushNamedTensors(call, Dictionary(uniqueKeysWithValues: try call.object(1, "self", as: VLMPolicy.self).namedParameters()))
                 return 1
             },
-            LuaMethod("state_dict", "policy:state_dict() -> table name -> tensor (copies, Hugging Face names for the decoder)") { call in
-                pushNamedTensors(call, try call.object(1, "self", as: VLMPolicy.self).stateDict().mapValues { $0.detach().clone() })
+            LuaMethod("state_dict", """
+                policy:state_dict([opts]) -> table name -> tensor (copies, Hugging Face names for the decoder).
+                opts: trainable_only (false): only the parameters that train (with a frozen base: the adapters, vision,
+                projector and value head; what a checkpoint pool needs to merge)
+                """) { call in
+                let p = try call.object(1, "self", as: VLMPolicy.self)
+                let o = try call.options(2, allowed: ["trainable_only"])
+                var d = p.stateDict()
+                if try o.boolean("trainable_only", default: false) {
+                    let keep = Set(p.namedParameters().filter { $0.1.requiresGrad }.map(\.0))
+                    d = d.filter { keep.contains($0.key) }
+                }
+                pushNamedTensors(call, d.mapValues { $0.detach().clone() })
                 return 1
             },
             LuaMethod("load_state_dict", "policy:load_state_dict(tensors [, strict=true]) -- copies weights in; lists missing/extra/mis-shaped names on error") { call in
@@ -223,7 +255,12 @@ extension LuaState {
                 let p = try call.object(1, "self", as: VLMPolicy.self)
                 let path = try call.string(2, "path")
                 let type = try ggufTypeOption(call, 3)
-                try GGUFLlama.save(decoder: p.decoder, tokenizer: GGUFLlama.byteTokenizerMetadata(), type: type, to: path, name: "moonlab-policy")
+                var tok = GGUFLlama.byteTokenizerMetadata()
+                if p.isPretrained {
+                    guard let m = p.tokenizerMetadata else { throw call.error("policy:save_gguf: the decoder's tokenizer came from a tokenizer.json, which GGUF metadata cannot carry yet") }
+                    tok = m
+                }
+                try GGUFLlama.save(decoder: p.decoder, tokenizer: tok, type: type, to: path, name: "moonlab-policy")
                 return 0
             },
         ]
@@ -284,20 +321,20 @@ private func batchArgument(_ call: LuaCall, _ i: Int32) throws -> (Tensor?, [Str
 }
 
 /// Responses as token id lists (Lua lists of integers) or strings (encoded as bytes).
-private func responsesArgument(_ call: LuaCall, _ i: Int32) throws -> [[Int]] {
+private func responsesArgument(_ call: LuaCall, _ i: Int32, policy: VLMPolicy) throws -> [[Int]] {
     _ = try call.table(i, "responses")
     let n = Int(lua_rawlen(call.L, i))
     var out: [[Int]] = []
-    let tok = ByteTokenizer()
+    let vocab = policy.config.decoder.vocabSize
     for k in 0..<n {
         lua_rawgeti(call.L, i, lua_Integer(k + 1))
         defer { moon_pop(call.L, 1) }
         if lua_type(call.L, -1) == LUA_TSTRING {
-            out.append(tok.encode(call.state.string(at: -1) ?? ""))
+            out.append(policy.encodeResponse(call.state.string(at: -1) ?? ""))
         } else {
             let ids = try call.integers(lua_gettop(call.L), "responses[\(k + 1)]")
-            guard ids.allSatisfy({ $0 >= 0 && $0 < ByteTokenizer.vocabSize }) else {
-                throw call.argumentError(i, "responses", expected: "token ids in 0..<\(ByteTokenizer.vocabSize)", got: "an out-of-range id at index \(k + 1)")
+            guard ids.allSatisfy({ $0 >= 0 && $0 < vocab }) else {
+                throw call.argumentError(i, "responses", expected: "token ids in 0..<\(vocab)", got: "an out-of-range id at index \(k + 1)")
             }
             out.append(ids)
         }

@@ -1,0 +1,79 @@
+-- The pretrained policy at 135M parameters on the CPUs (see scripts/bench-policy): decode throughput at batch 8,
+-- one LoRA SFT step (batch 8 x 256 tokens), and one PPO update (8 envs x 8 turns, Points24, text observations,
+-- LoRA rank 8 on the attention and MLP projections) with its time split. Goals (issue #13): PPO update <= 90 s,
+-- decode >= 300 tok/s at batch 8.
+local model = os.getenv("MOONLAB_MODEL") or "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+local new_tokens = tonumber(os.getenv("MOONLAB_BENCH_NEW_TOKENS") or "64")
+local ppo_tokens = tonumber(os.getenv("MOONLAB_BENCH_PPO_TOKENS") or "128")
+local only = os.getenv("MOONLAB_BENCH_ONLY") or "decode,sft,ppo"
+local ppo_steps = tonumber(os.getenv("MOONLAB_BENCH_PPO_STEPS") or "8")
+local ppo_epochs = tonumber(os.getenv("MOONLAB_BENCH_PPO_EPOCHS") or "2")
+local function want(k) return only:find(k) ~= nil end
+
+local lora_targets = {"^model\\.layers\\.[0-9]+\\.self_attn\\.(q|k|v|o)_proj$", "^model\\.layers\\.[0-9]+\\.mlp\\.(gate|up|down)_proj$"}
+local policy = moon.vlm.new{decoder = model, vision = false}
+print(("policy: %s"):format(tostring(policy)))
+local venv = moon.env.vector("Points24", 8, {observation = "text", seed = 1})
+local obs = venv:reset()
+local batch = {}
+-- the prompts gtr's policies see (cfg.prompt = "short": the state text and a one-line instruction, ~80 tokens with
+-- the chat template); MOONLAB_BENCH_PROMPT=full: the original GymCards prompt (~330 tokens)
+local kind = os.getenv("MOONLAB_BENCH_PROMPT") or "short"
+for i, o in ipairs(obs) do batch[i] = {prompt = require("gtr.core").prompt(o, kind)} end
+
+if want("decode") then
+  moon.no_grad(function()
+    local t0 = moon.clock()
+    policy:generate(batch, {max_new_tokens = 1, generator = moon.generator(1)})
+    local prefill = moon.clock() - t0
+    t0 = moon.clock()
+    local g = policy:generate(batch, {max_new_tokens = new_tokens, stop_at_eos = false, generator = moon.generator(2)})
+    local dt = moon.clock() - t0
+    print(("decode: batch 8 Points24 text prompts (" .. kind .. ", chat template), %d new tokens/row: prefill %.2f s; %.1f s total, %.0f tok/s (goal >= 300)")
+      :format(new_tokens, prefill, dt, g.token_count / dt))
+  end)
+end
+
+policy:lora{rank = 8, alpha = 16, targets = lora_targets}
+print(("LoRA rank 8 on attention + MLP: %d trainable tensors, %d parameters in all"):format(#policy:parameters(),
+  policy:num_parameters()))
+
+if want("sft") then
+  local opt = moon.optim.adamw(policy:parameters(), {lr = 1e-4, weight_decay = 0})
+  local answer = {}
+  local vocab = moon.json.decode(policy:config()).decoder.vocab_size
+  for i = 1, 256 do answer[i] = (100 + i * 37) % vocab end
+  local answers = {}
+  for i = 1, 8 do answers[i] = answer end
+  local times = {}
+  for rep = 1, 2 do
+    local t0 = moon.clock()
+    opt:zero_grad()
+    local s = policy:score(batch, answers)
+    local loss = -(s.logprobs * s.mask):sum() / s.mask:sum()
+    local t1 = moon.clock()
+    loss:backward()
+    local t2 = moon.clock()
+    opt:step()
+    local t3 = moon.clock()
+    times[rep] = t3 - t0
+    print(("LoRA SFT step (batch 8 x 256 response tokens + prompt): %.1f s (forward %.1f, backward %.1f, optimiser %.2f)")
+      :format(t3 - t0, t1 - t0, t2 - t1, t3 - t2))
+  end
+end
+
+if want("ppo") then
+  local gtr = require("gtr")
+  local dir = os.tmpname(); os.remove(dir)
+  local run = gtr.ppo.new{run_dir = dir, env = "Points24", num_envs = 8, steps = ppo_steps, updates = 1, quiet = true,
+    ppo = {epochs = ppo_epochs},
+    sft = {demos = 0}, eval = {episodes = 0}, samples = 0, env_options = {observation = "text"},
+    generation = {max_new_tokens = ppo_tokens}, model = {decoder = model, vision = false, lora = {rank = 8}}}
+  local t0 = moon.clock()
+  local rec = run:update()
+  local dt = moon.clock() - t0
+  print(("PPO update (8 envs x %d turns, max_new_tokens %d, %d epochs, minibatch %d): %.1f s (goal <= 90 s at 8 turns); %s; %.0f tok/s generated")
+    :format(ppo_steps, ppo_tokens, run.cfg.ppo.epochs, run.cfg.ppo.minibatch, dt, rec.time_split, rec.tokens_per_s))
+  print(moon.metrics.progress(rec, 1))
+  os.execute("rm -rf " .. dir)
+end
