@@ -1,3 +1,4 @@
+import MoonTensor
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -43,13 +44,10 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// Opens and memory-maps `path`.
     public convenience init(path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw GGUFError(path: path, "cannot open: \(String(cString: strerror(errno)))") }
+        // a FIFO, device or directory is refused at once (never a blocking open or an endless read)
+        let fd: Int32, size: Int
+        do { (fd, size) = try RegularFile.open(path) } catch let e as FileIOError { throw GGUFError(path: path, e.message) }
         defer { close(fd) }
-        var st = stat()
-        if fstat(fd, &st) != 0 { throw GGUFError(path: path, "cannot stat: \(String(cString: strerror(errno)))") }
-        if (st.st_mode & S_IFMT) != S_IFREG { throw GGUFError(path: path, "not a regular file") }
-        let size = Int(st.st_size)
         if size < 24 { throw GGUFError(path: path, "file is \(size) bytes, shorter than a GGUF header (24 bytes)") }
         guard let m = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), m != MAP_FAILED else {
             throw GGUFError(path: path, "mmap failed: \(String(cString: strerror(errno)))")

@@ -44,7 +44,9 @@ public struct DecoderSource: Sendable, Equatable {
         var total = 0
         let block = 65536, stride = 4 << 20
         for f in try files(path) {
-            guard let fh = FileHandle(forReadingAtPath: f) else { throw ModelError.checkpoint(path: f, reason: "cannot be opened") }
+            let fd: Int32
+            do { fd = try RegularFile.open(f).fd } catch let e as FileIOError { throw ModelError.checkpoint(path: f, reason: e.message) }
+            let fh = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
             defer { try? fh.close() }
             let size = Int(try fh.seekToEnd())
             total += size

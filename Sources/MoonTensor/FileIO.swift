@@ -237,6 +237,23 @@ public enum RegularFile {
         return (fd, Int(st.st_size))
     }
 
+    /// The first `count` bytes of a regular file (fewer when the file is shorter).
+    public static func prefix(_ path: String, count: Int) throws -> [UInt8] {
+        let (fd, size) = try open(path)
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: max(0, min(count, size)))
+        var got = 0
+        try out.withUnsafeMutableBytes { buf in
+            while got < buf.count {
+                let n = sysRead(fd, buf.baseAddress! + got, buf.count - got)
+                if n < 0 { if errno == EINTR { continue }; throw FileIOError.posix(path, "read") }
+                if n == 0 { break }
+                got += n
+            }
+        }
+        return Array(out.prefix(got))
+    }
+
     /// The contents of a regular file (`limit` bytes at most: larger files are an error).
     public static func read(_ path: String, limit: Int = 1 << 30) throws -> Data {
         let (fd, size) = try open(path)

@@ -11,16 +11,20 @@ extension BPETokenizer {
         }
         let file = isDir.boolValue ? (path as NSString).appendingPathComponent("tokenizer.json") : path
         let dir = (file as NSString).deletingLastPathComponent
-        if !isDir.boolValue, let h = FileHandle(forReadingAtPath: file) {
-            let magic = h.readData(ofLength: 4)
-            try? h.close()
-            if magic == Data("GGUF".utf8) { return try load(ggufPath: file) }
+        // regular files only: a FIFO or device is an error at once, never a read that blocks
+        func read(_ f: String) throws -> Data {
+            do { return try RegularFile.read(f) } catch let e as FileIOError { throw TokenizerError.invalid(source: f, what: e.message) }
         }
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw TokenizerError.invalid(source: file, what: "cannot read the file")
+        if !isDir.boolValue {
+            let magic: [UInt8]
+            do { magic = try RegularFile.prefix(file, count: 4) } catch let e as FileIOError {
+                throw TokenizerError.invalid(source: file, what: e.message)
+            }
+            if magic == Array("GGUF".utf8) { return try load(ggufPath: file) }
         }
+        let data = try read(file)
         let configPath = (dir as NSString).appendingPathComponent("tokenizer_config.json")
-        let config = FileManager.default.contents(atPath: configPath)
+        let config = FileManager.default.fileExists(atPath: configPath) ? try read(configPath) : nil
         return try BPETokenizer(tokenizerJSON: data, config: config, source: file)
     }
 
