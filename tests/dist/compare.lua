@@ -13,14 +13,14 @@ end
 local ma, mb = moon.json.decode(am.metrics), moon.json.decode(bm.metrics)
 local bad = {}
 if #ma ~= #mb then bad[#bad + 1] = ("%d vs %d metrics records"):format(#ma, #mb) end
-local skip = {wall_s = true, tokens_per_s = true, ranks = true}
+local skip = {wall_s = true, tokens_per_s = true, ranks = true, time_split = true}  -- and every time_* key (clocks)
 local loose = {policy_loss = 1, value_loss = 1, approx_kl = 1, clip_frac = 1, ratio = 1, grad_norm = 1, entropy = 1,
                kl = 1, kl_loss = 1, sft_loss = 1}
 local compared = 0
 for i = 1, math.min(#ma, #mb) do
   for k, v in pairs(ma[i]) do
     local w = mb[i][k]
-    if not skip[k] then
+    if not skip[k] and not k:find("^time_") then
       compared = compared + 1
       local limit = loose[k] and 1e-4 * math.abs(v) + 1e-5 or 1e-12 * math.max(1, math.abs(type(v) == "number" and v or 0))
       if type(v) ~= type(w) or (type(v) == "number" and math.abs(v - w) > limit) or (type(v) ~= "number" and v ~= w) then
