@@ -123,18 +123,7 @@ extension LuaState {
                 opts: rank (8), alpha (16), dropout (0), targets ({'q_proj','k_proj','v_proj','o_proj'}, patterns), freeze_base (true)
                 """) { call in
                 let m = try call.object(1, "self", as: LanguageModel.self)
-                let o = try call.options(2, allowed: ["rank", "alpha", "dropout", "targets", "freeze_base"])
-                var c = LoRAConfig()
-                c.rank = try o.integer("rank", default: c.rank)
-                c.alpha = Float(try o.number("alpha", default: Double(c.alpha)))
-                c.dropout = Float(try o.number("dropout", default: 0))
-                c.freezeBase = try o.boolean("freeze_base", default: true)
-                if o.has("targets") {
-                    call.state.rawField(2, "targets")
-                    defer { moon_pop(call.L, 1) }
-                    c.targets = try call.strings(lua_gettop(call.L), "targets")
-                }
-                return call.push(try m.enableLoRA(c))
+                return call.push(try m.enableLoRA(try loraOptions(call, 2)))
             },
             LuaMethod("merge_lora", "lm:merge_lora() -- folds the adapters into the base weights and removes them") { call in
                 try call.object(1, "self", as: LanguageModel.self).mergeLoRA(); return 0

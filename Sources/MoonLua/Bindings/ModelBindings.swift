@@ -232,18 +232,7 @@ extension LuaState {
                 opts: rank (8), alpha (16), dropout (0), targets ({'q_proj','k_proj','v_proj','o_proj'}, patterns), freeze_base (true)
                 """) { call in
                 let p = try call.object(1, "self", as: VLMPolicy.self)
-                let o = try call.options(2, allowed: ["rank", "alpha", "dropout", "targets", "freeze_base"])
-                var c = LoRAConfig()
-                c.rank = try o.integer("rank", default: c.rank)
-                c.alpha = Float(try o.number("alpha", default: Double(c.alpha)))
-                c.dropout = Float(try o.number("dropout", default: 0))
-                c.freezeBase = try o.boolean("freeze_base", default: true)
-                if o.has("targets") {
-                    call.state.rawField(2, "targets")
-                    defer { moon_pop(call.L, 1) }
-                    c.targets = try call.strings(lua_gettop(call.L), "targets")
-                }
-                return call.push(try p.enableLoRA(c))
+                return call.push(try p.enableLoRA(try loraOptions(call, 2)))
             },
             LuaMethod("merge_lora", "policy:merge_lora() -- folds the adapters into the base weights and removes them") { call in
                 try call.object(1, "self", as: VLMPolicy.self).mergeLoRA(); return 0
@@ -265,6 +254,23 @@ extension LuaState {
             },
         ]
     }
+}
+
+/// The LoRA options table at argument `i` (policy:lora and lm:lora): rank (8), alpha (16), dropout (0), targets
+/// (layer-name patterns), freeze_base (true).
+func loraOptions(_ call: LuaCall, _ i: Int32) throws -> LoRAConfig {
+    let o = try call.options(i, allowed: ["rank", "alpha", "dropout", "targets", "freeze_base"])
+    var c = LoRAConfig()
+    c.rank = try o.integer("rank", default: c.rank)
+    c.alpha = Float(try o.number("alpha", default: Double(c.alpha)))
+    c.dropout = Float(try o.number("dropout", default: 0))
+    c.freezeBase = try o.boolean("freeze_base", default: true)
+    if o.has("targets") {
+        call.state.rawField(i, "targets")
+        defer { moon_pop(call.L, 1) }
+        c.targets = try call.strings(lua_gettop(call.L), "targets")
+    }
+    return c
 }
 
 /// Reads a batch: a list of observations {prompt=, image=} or {prompts=, images=}.
