@@ -31,7 +31,7 @@ public enum GGMLDequantize {
         case .f16:
             for i in 0..<blocks { dst[i] = ggufHalfToFloat(h16(s + 2 * i)) }
         case .bf16:
-            for i in 0..<blocks { dst[i] = ggufBF16ToFloat(h16(s + 2 * i)) }
+            for i in 0..<blocks { dst[i] = bfloat16BitsToFloat(h16(s + 2 * i)) }
         case .q4_0:
             for b in 0..<blocks {
                 let p = s + b * 18, y = dst + b * 32

@@ -169,30 +169,3 @@ public struct GGUFTensorInfo: Sendable, Equatable {
     return Float(bitPattern: v.bitPattern | sign)
 }
 
-/// Float → half bits, rounding to nearest even (NaN stays NaN, overflow → inf).
-@inline(__always) func ggufFloatToHalf(_ f: Float) -> UInt16 {
-    let x = f.bitPattern
-    let sign = UInt16((x >> 16) & 0x8000)
-    let exp = Int((x >> 23) & 0xFF)
-    var mant = x & 0x7F_FFFF
-    if exp == 0xFF { return sign | 0x7C00 | (mant != 0 ? UInt16(0x200 | (mant >> 13)) : 0) }
-    let e = exp - 127 + 15
-    if e >= 0x1F { return sign | 0x7C00 }
-    if e <= 0 {
-        if e < -10 { return sign }
-        mant |= 0x80_0000
-        let shift = UInt32(14 - e)
-        var half = mant >> shift
-        let rem = mant & ((1 << shift) - 1)
-        let halfway = UInt32(1) << (shift - 1)
-        if rem > halfway || (rem == halfway && (half & 1) == 1) { half += 1 }
-        return sign | UInt16(half)
-    }
-    var h = UInt32(e) << 10 | (mant >> 13)
-    let rem = mant & 0x1FFF
-    if rem > 0x1000 || (rem == 0x1000 && (h & 1) == 1) { h += 1 }
-    return sign | UInt16(h)
-}
-
-/// bfloat16 bits → Float.
-@inline(__always) func ggufBF16ToFloat(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }

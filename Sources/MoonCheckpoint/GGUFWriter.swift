@@ -92,9 +92,9 @@ public struct GGUFWriter {
                 case .f32:
                     UnsafeMutableRawPointer(o).copyMemory(from: x, byteCount: 4 * n)
                 case .f16:
-                    for i in 0..<n { put16(o + 2 * i, ggufFloatToHalf(x[i])) }
+                    for i in 0..<n { put16(o + 2 * i, floatToHalfBits(x[i])) }
                 case .bf16:
-                    for i in 0..<n { put16(o + 2 * i, bf16(x[i])) }
+                    for i in 0..<n { put16(o + 2 * i, floatToBFloat16Bits(x[i])) }
                 case .q8_0:
                     for b in 0..<(n / 32) {
                         let xb = x + 32 * b, ob = o + 34 * b
@@ -102,7 +102,7 @@ public struct GGUFWriter {
                         for j in 0..<32 { amax = max(amax, abs(xb[j])) }
                         let d = amax / 127
                         let id: Float = d != 0 ? 1 / d : 0
-                        put16(ob, ggufFloatToHalf(d))
+                        put16(ob, floatToHalfBits(d))
                         for j in 0..<32 { ob[2 + j] = UInt8(bitPattern: Int8((xb[j] * id).rounded(.toNearestOrAwayFromZero))) }
                     }
                 default:
@@ -115,13 +115,6 @@ public struct GGUFWriter {
 
     @inline(__always) static func put16(_ p: UnsafeMutablePointer<UInt8>, _ v: UInt16) {
         p[0] = UInt8(v & 0xFF); p[1] = UInt8(v >> 8)
-    }
-
-    /// Float → bfloat16 bits, round to nearest even (NaN kept quiet).
-    @inline(__always) static func bf16(_ f: Float) -> UInt16 {
-        let x = f.bitPattern
-        if f.isNaN { return UInt16(x >> 16) | 0x40 }
-        return UInt16((x &+ 0x7FFF &+ ((x >> 16) & 1)) >> 16)
     }
 }
 
