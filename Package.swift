@@ -32,7 +32,7 @@ let package = Package(
         // Layers (each imports only the ones below it)
         .target(name: "MoonTensor", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "MoonCheckpoint", dependencies: ["MoonTensor"], swiftSettings: fast),
-        .target(name: "MoonModels", dependencies: ["MoonTensor", "MoonCheckpoint"], swiftSettings: fast),
+        .target(name: "MoonModels", dependencies: ["MoonTensor", "MoonCheckpoint", "MoonEnvs"], swiftSettings: fast),
         .target(name: "MoonImage", dependencies: ["CPNG", "MoonTensor"], swiftSettings: fast),
         .target(name: "MoonEnvs", dependencies: ["MoonTensor", "MoonImage", "MoonCheckpoint"], swiftSettings: fast),
         .target(name: "MoonTrain", dependencies: ["MoonTensor", "MoonImage", "MoonCheckpoint"], swiftSettings: fast),

@@ -1,18 +1,17 @@
 /// Parsing a free-text answer into an action, exactly as the original `text_projection` of RL4VLM/GTR:
 ///  1. lower-case the whole text;
-///  2. keep what follows `"action":` (the key included). When the key is missing, the original's
-///     `s[s.find(...):]` with index -1 keeps only the last character — reproduced here;
+///  2. keep the action part (`AnswerFormat`: from the first `"action"` key followed by a colon, whitespace allowed
+///     before the colon; the key included). When the key is missing, the original's `s[s.find(...):]` with index
+///     -1 keeps only the last character — reproduced here;
 ///  3. for the card tasks, if "10" occurs it is an action and every "10" is removed before the search;
 ///  4. collect the distinct actions that occur as substrings;
 ///  5. exactly one → that action; none or several → nil (illegal).
 /// The search is over Unicode scalars (UTF-8 bytes), like Python's `in` on code points.
 public enum ActionParser {
-    static let key: [UInt8] = Array("\"action\":".utf8)
-
     /// The part of the lower-cased answer the original searches (for inspection and tests).
     public static func actionSegment(_ response: String) -> [UInt8] {
+        if let action = AnswerFormat.split(response).action { return Array(action.lowercased().utf8) }
         let lower = Array(response.lowercased().utf8)
-        if let i = find(lower, key, from: 0) { return Array(lower[i...]) }
         // Python s[-1:]: the last code point (empty for an empty string).
         guard !lower.isEmpty else { return [] }
         var start = lower.count - 1

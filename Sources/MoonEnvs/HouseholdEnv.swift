@@ -1,7 +1,7 @@
 /// The household env: ALFWorld's six task types, command grammar and feedback text in rooms made by moonlab's
 /// generator, with the GTR/RL4VLM ALFWorld prompt (observation, task, admissible actions, thoughts + action JSON).
 ///
-/// An answer is read as RL4VLM reads ALFWorld answers: lower-case, from `"action":` on (or its last 30 characters
+/// An answer is read as RL4VLM reads ALFWorld answers: lower-case, from `"action":` on (`AnswerFormat`) (or its last 30 characters
 /// when the key is missing); the quoted value when it is an admissible command, else the longest admissible command
 /// contained in that part. An answer naming no admissible command is illegal: the step is made with its text,
 /// which ALFWorld answers with "Nothing happens." (the state does not change); `info.illegal` and `info.invalid`
@@ -85,15 +85,13 @@ public final class HouseholdEnv: Env {
 
     // MARK: answers and commands
 
-    static let actionKey: [UInt8] = Array("\"action\":".utf8)
-
     /// The command an answer names (nil: illegal), and the text to run when it is illegal.
     func read(answer response: String) -> (HouseholdCommand?, ArraySlice<UInt8>) {
         var b = Array(response.utf8)
         for i in 0..<b.count where b[i] >= 0x41 && b[i] <= 0x5A { b[i] |= 0x20 }
         var seg: ArraySlice<UInt8>
-        if let k = ActionParser.find(b, Self.actionKey, from: 0) {
-            seg = b[(k + Self.actionKey.count)...]
+        if let key = AnswerFormat.actionKey(in: b) {
+            seg = b[key.upperBound...]
             var i = seg.startIndex
             while i < seg.endIndex && (seg[i] == 0x20 || seg[i] == 0x0A || seg[i] == 0x09 || seg[i] == 0x0D) { i += 1 }
             if i < seg.endIndex && seg[i] == 0x22 {

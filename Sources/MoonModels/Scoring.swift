@@ -1,4 +1,5 @@
 import Foundation
+import MoonEnvs
 import MoonTensor
 
 /// Teacher-forced scores of responses (see `VLMPolicy.score`). All `[B, L]` tensors are right-padded to the
@@ -10,7 +11,8 @@ public struct ScoreResult {
     public let entropies: Tensor
     /// 1 for real response tokens, 0 for padding.
     public let mask: Tensor
-    /// 1 for the action part: the tokens from `"action":` on (matched case-insensitively, first occurrence).
+    /// 1 for the action part: the tokens from the action key on (`AnswerFormat`: first `"action"`, any case,
+    /// whitespace allowed before the colon).
     public let actionMask: Tensor
     /// 1 for the thought part: the tokens before `"action":` (all tokens of an answer without it).
     public let thoughtMask: Tensor
@@ -37,25 +39,13 @@ public struct ScoreResult {
 }
 
 public enum Scoring {
-    private static let actionKey = Array("\"action\":".utf8).map(Int.init)
-
-    /// Index of the first token of the first `"action":` (case-insensitive) in byte-token ids, or nil.
+    /// Index of the first action token in byte-token ids (`AnswerFormat`'s rule: the first `"action"` key, any
+    /// case, whitespace allowed before its colon), or nil.
     public static func actionStart(_ tokens: [Int]) -> Int? {
-        let k = actionKey.count
-        guard tokens.count >= k else { return nil }
-        for i in 0...(tokens.count - k) {
-            var ok = true
-            for j in 0..<k {
-                var t = tokens[i + j]
-                if t >= 65 && t <= 90 { t += 32 }
-                if t != actionKey[j] { ok = false; break }
-            }
-            if ok { return i }
-        }
-        return nil
+        AnswerFormat.actionStart(in: tokens)
     }
 
-    /// Index of the token holding the first byte of the first `"action":` (case-insensitive) in the text the tokens
+    /// Index of the token holding the first byte of the action key (`AnswerFormat`) in the text the tokens
     /// spell (`tokenBytes`: the bytes of one token), or nil.
     public static func actionStart(_ tokens: [Int], tokenBytes: (Int) -> [UInt8]) -> Int? {
         var bytes: [Int] = [], owner: [Int] = []

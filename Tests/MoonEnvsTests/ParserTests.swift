@@ -43,7 +43,7 @@ final class ParserTests: XCTestCase {
         XCTAssertNil(parse("{\"thoughts\": \"+\"}", nl, card: false))  // last char "}"
         XCTAssertEqual(parse("answer 7", p24), "7")
         XCTAssertNil(parse("", p24))
-        XCTAssertNil(parse("\"Action\" : \"+\"}", nl, card: false))  // space before the colon: key not found
+        XCTAssertEqual(parse("\"Action\" : \"+\"}", nl, card: false), "+")  // AnswerFormat: whitespace before the colon
         XCTAssertEqual(ActionParser.actionSegment("abc€"), Array("€".utf8))
     }
 
@@ -62,5 +62,27 @@ final class ParserTests: XCTestCase {
         XCTAssertEqual(parse("\"action\": \"+\" \"action\": \"+\"", nl, card: false), "+")  // same action twice
         XCTAssertNil(parse("\"action\": \"-\" \"action\": \"+\"", nl, card: false))
         XCTAssertEqual(ActionParser.matches("\"action\": \"(10)\"", actions: p24, cardTask: true), ["10", "(", ")"])
+    }
+
+    // The one answer-split rule (AnswerFormat), on the cases where the five old copies disagreed.
+    func testAnswerFormatRule() {
+        let s = "{\"thoughts\": \"x\", \"action\" : \"+\"}"
+        XCTAssertEqual(AnswerFormat.actionStart(s), 21)  // whitespace before the colon (Swift used to find no action)
+        XCTAssertEqual(AnswerFormat.split(s).thoughts, "{\"thoughts\": \"x\", ")
+        XCTAssertEqual(AnswerFormat.split(s).action, "\"action\" : \"+\"}")
+        XCTAssertEqual(parse(s, nl, card: false), "+")
+        XCTAssertEqual(AnswerFormat.actionStart("\"ACTION\":\"hit\""), 0)  // any case (core.lua was case-sensitive)
+        XCTAssertEqual(AnswerFormat.actionStart("\"action\":\t\n \"a\" \"action\": \"b\""), 0)  // the first key, not the last
+        XCTAssertEqual(AnswerFormat.actionStart("x \"action\"\r\n\t:1"), 2)
+        XCTAssertNil(AnswerFormat.actionStart("\"action\" is \"+\""))  // no colon after the key
+        XCTAssertNil(AnswerFormat.actionStart("\"actions\": \"+\""))
+        XCTAssertNil(AnswerFormat.actionStart("\"action\""))
+        XCTAssertNil(AnswerFormat.split("{\"thoughts\": \"x\"}").action)
+        // the bytes a non-byte vocabulary spells; values above 255 (special tokens) never match
+        XCTAssertEqual(AnswerFormat.actionStart(in: [256, 34, 97, 99, 116, 105, 111, 110, 34, 32, 58]), 1)
+        XCTAssertNil(AnswerFormat.actionStart(in: [34, 97 + 256, 99, 116, 105, 111, 110, 34, 58]))
+        XCTAssertEqual(AnswerFormat.actionKey(in: Array("ab\"Action\" :\"x\"".utf8)), 2..<13)
+        // a multi-byte character before the key: the split stays on the quote
+        XCTAssertEqual(AnswerFormat.split("é€\"action\": 1").thoughts, "é€")
     }
 }

@@ -65,6 +65,11 @@ final class PolicyTests: XCTestCase {
         let r2 = tk.encode("{\"thoughts\": \"no idea\"}")
         XCTAssertEqual(Scoring.actionStart(r1), 25)
         XCTAssertNil(Scoring.actionStart(r2))
+        // the env's rule (AnswerFormat): whitespace before the colon still starts the action, so the masks PPO
+        // trains on agree with the reward the env gave
+        let r3 = tk.encode("{\"thoughts\": \"x\", \"action\" : \"+\"}")
+        XCTAssertEqual(Scoring.actionStart(r3), 21)
+        XCTAssertEqual(Scoring.masks([r3], width: r3.count).hasAction, [true])
         let p = try VLMPolicy(tinyVLMConfig())
         let s = try p.score(images: images(2), prompts: ["a", "b"], responses: [r1, r2])
         XCTAssertEqual(s.hasAction, [true, false])

@@ -4,12 +4,9 @@
 local sft = require("gtr.sft")
 local guidance = {}
 
---- Splits an answer at its first `"action":` (case-insensitive): thoughts part, action part (nil without it).
-function guidance.split(text)
-  local at = text:lower():find('"action"%s*:')
-  if not at then return text, nil end
-  return text:sub(1, at - 1), text:sub(at)
-end
+--- Splits an answer into its thoughts part and its action part (nil without one) by the one rule the envs and the
+-- scoring masks use (moon.env.split_answer: the first '"action"' key, any case, whitespace allowed before the colon).
+guidance.split = moon.env.split_answer
 
 --- The corrected answer: the teacher's thoughts followed by the agent's own action.
 function guidance.correct(teacher_text, agent_text)

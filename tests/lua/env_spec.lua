@@ -103,3 +103,25 @@ T.it("bad input is a clear error", function()
   T.raises(function() env:step("x") end, "reset")
   T.raises(function() moon.env.vector("numberline", 2):step({"a"}) end, "expected 2 strings")
 end)
+
+T.it("one answer-split rule: moon.env.split_answer, the env's parser and the scoring masks agree", function()
+  local a = '{"thoughts": "x", "action" : "+"}'
+  local th, act = moon.env.split_answer(a)
+  T.eq(th, '{"thoughts": "x", '); T.eq(act, '"action" : "+"}')
+  T.eq(select(2, moon.env.split_answer('{"thoughts": "x"}')), nil)
+  T.eq(moon.env.split_answer('{"thoughts": "x"}'), '{"thoughts": "x"}')
+  T.eq(moon.env.split_answer('say "ACTION":"-" then "action": "+"'), 'say ')  -- any case, first key
+  T.eq(select(2, moon.env.split_answer('"action" is "+"')), nil)  -- a key needs its colon
+  T.eq(moon.env.split_answer('a\0b"action":1'), 'a\0b')  -- bytes kept as they are
+  T.eq(require("gtr.guidance").split, moon.env.split_answer)
+  T.raises(function() moon.env.split_answer(3) end, "split_answer: argument #1 'text'")
+  -- the env reads the action the split finds (Swift and Lua used to disagree on this answer)
+  local env = moon.env.make("numberline"); env:reset(1)
+  local _, _, _, info = env:step('{"thoughts": "x", "action" : "' .. env:solver_action() .. '"}')
+  T.eq(info.illegal, false)
+  -- the scoring masks: the action part starts at the same byte
+  local p = moon.vlm.new{width = 32, layers = 1, heads = 2, intermediate = 64, image_size = 16, patch_size = 8,
+                         vision_width = 16, vision_layers = 1, seed = 1}
+  local s = moon.no_grad(function() return p:score({{prompt = "q", image = moon.zeros(3, 16, 16)}}, {a}) end)
+  T.eq(s.thought_mask:sum():item(), #th); T.eq(s.action_mask:sum():item(), #act)
+end)

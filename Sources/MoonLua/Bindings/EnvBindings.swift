@@ -64,6 +64,25 @@ extension LuaState {
         ])
 
         register("moon.env.names", doc: "moon.env.names() -> the environment names") { call in call.push(EnvRegistry.allNames) }
+        register("moon.env.split_answer", doc: """
+            moon.env.split_answer(text) -> thoughts, action (nil without one) -- the one answer-split rule (Swift
+            AnswerFormat), as the envs' parsers and the scoring masks apply it: the action part starts at the first
+            '"action"' key (any case) followed by optional whitespace and a colon; the bytes before it are the thoughts
+            """) { call in
+            guard lua_type(call.L, 1) == LUA_TSTRING else {
+                throw call.argumentError(1, "text", expected: "string", got: call.typeName(1))
+            }
+            var len = 0
+            guard let p = lua_tolstring(call.L, 1, &len) else { return call.pushNil() }
+            let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: len)
+            guard let at = AnswerFormat.actionStart(in: bytes) else {
+                lua_pushvalue(call.L, 1)
+                return 1 + call.pushNil()
+            }
+            lua_pushlstring(call.L, p, at)
+            lua_pushlstring(call.L, p + at, len - at)
+            return 2
+        }
         register("moon.env.make", doc: """
             moon.env.make(name [, opts]) -> env. Names: NumberLine, EZPoints, Points24, Blackjack, Household (case-insensitive).
             opts: size (64), width, height, observation ('image'|'text'|'both'; alias obs_mode), invalid_penalty (false), max_episode_steps (300),
