@@ -25,8 +25,8 @@ public func writeFileAtomically(_ text: String, to path: String) throws {
 ///
 ///     RUN/config.json          the resolved config (written atomically)
 ///     RUN/metrics.jsonl, .csv  per-update metrics
-///     RUN/checkpoints/         step-000012.safetensors, optim-…, state-….json (named and pruned by run:save_state /
-///                              run:prune in TrainBindings.swift and stdlib/gtr/core.lua)
+///     RUN/checkpoints/         step-000012.safetensors, optim-…, state-….json (`checkpointFiles(step:)`, `prune`:
+///                              this type is the one owner of their names)
 ///     RUN/teacher/             merged teachers (the GTR-Turbo pool)
 ///     RUN/samples/             sample rollouts
 ///     RUN/plots/               PNG charts
@@ -114,6 +114,38 @@ public final class RunDir {
     /// A metrics logger on this run's files (appending when resuming).
     public func metricsLogger() throws -> MetricsLogger {
         try MetricsLogger(directory: path, append: resumed)
+    }
+
+    // MARK: checkpoints
+
+    /// The files of the checkpoint taken at `step`, relative to the run directory: the policy weights, the optimiser
+    /// state and the state record that points at both (written last: the resume point).
+    public static func checkpointFiles(step: Int) -> (policy: String, optimizer: String, state: String) {
+        let n = String(format: "%06d", step)
+        return ("checkpoints/step-\(n).safetensors", "checkpoints/optim-\(n).safetensors", "checkpoints/state-\(n).json")
+    }
+
+    /// The state records (`checkpoints/state-NNNNNN.json`), sorted by step, as (step, absolute path).
+    public func stateRecords() -> [(step: Int, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpointsDir)) ?? []
+        return names.compactMap { n -> (Int, String)? in
+            guard n.hasPrefix("state-"), n.hasSuffix(".json"), let s = Int(n.dropFirst(6).dropLast(5)), s >= 0 else { return nil }
+            return (s, file("checkpoints/" + n))
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    /// Writes the state record of `step` atomically (after its weights and optimiser files).
+    public func writeState(step: Int, json: String) throws {
+        try writeFileAtomically(json, to: file(Self.checkpointFiles(step: step).state))
+    }
+
+    /// Removes every checkpoint but the newest `keep` (at least 1): state record first, then its weight files.
+    public func prune(keep: Int) {
+        let fm = FileManager.default
+        for (step, _) in stateRecords().dropLast(Swift.max(1, keep)) {
+            let f = Self.checkpointFiles(step: step)
+            for rel in [f.state, f.policy, f.optimizer] { try? fm.removeItem(atPath: file(rel)) }
+        }
     }
 
     /// A metric name made safe as a file name (plots/<name>.png).

@@ -97,6 +97,26 @@ final class RunDirTests: XCTestCase {
         XCTAssertEqual(RunDir.fileSafe("success rate/%"), "success_rate__")
     }
 
+    func testCheckpointNamesAndPruning() throws {
+        let run = try RunDir(try makeTempDir() + "/run", mode: .create)
+        let f = RunDir.checkpointFiles(step: 12)
+        XCTAssertEqual([f.policy, f.optimizer, f.state],
+                       ["checkpoints/step-000012.safetensors", "checkpoints/optim-000012.safetensors", "checkpoints/state-000012.json"])
+        for step in [3, 1, 2] {
+            let g = RunDir.checkpointFiles(step: step)
+            for rel in [g.policy, g.optimizer] { try writeFileAtomically("x", to: run.file(rel)) }
+            try run.writeState(step: step, json: "{\"update\": \(step)}")
+        }
+        try writeFileAtomically("{}", to: run.file("checkpoints/state-x.json"))  // not a record
+        XCTAssertEqual(run.stateRecords().map(\.step), [1, 2, 3])
+        run.prune(keep: 2)
+        let left = try FileManager.default.contentsOfDirectory(atPath: run.checkpointsDir).sorted()
+        XCTAssertEqual(left, ["optim-000002.safetensors", "optim-000003.safetensors", "state-000002.json", "state-000003.json",
+                              "state-x.json", "step-000002.safetensors", "step-000003.safetensors"])
+        run.prune(keep: 0)  // keeps at least the newest
+        XCTAssertEqual(run.stateRecords().map(\.step), [3])
+    }
+
     func testMetricsLoggerResumesWithRun() throws {
         let root = try makeTempDir()
         let run = try RunDir(root + "/r", mode: .create)

@@ -200,44 +200,38 @@ extension LuaState {
                 try writeFileAtomically(try call.string(3, "text"), to: p)
                 return 0
             },
-            LuaMethod("save_state", "run:save_state(step, json) -- writes checkpoints/state-<step>.json atomically (the resume point)") { call in
+            LuaMethod("checkpoint_files", """
+                run:checkpoint_files(step) -> {policy, optimizer, state}: the checkpoint's file names relative to the run
+                directory (checkpoints/step-NNNNNN.safetensors, optim-…, state-….json; RunDir owns the naming)
+                """) { call in
+                _ = try call.object(1, "self", as: LuaRunDir.self)
+                let step = try call.integer(2, "step")
+                guard step >= 0 else { throw call.argumentError(2, "step", expected: "a step >= 0", got: "\(step)") }
+                let f = RunDir.checkpointFiles(step: step)
+                return call.push(record: [("policy", .string(f.policy)), ("optimizer", .string(f.optimizer)), ("state", .string(f.state))])
+            },
+            LuaMethod("save_state", "run:save_state(step, json) -- writes the step's state record atomically (the resume point; write it last)") { call in
                 let r = try call.object(1, "self", as: LuaRunDir.self)
                 let step = try call.integer(2, "step")
-                try writeFileAtomically(try call.string(3, "json"), to: r.dir.file(String(format: "checkpoints/state-%06d.json", step)))
+                guard step >= 0 else { throw call.argumentError(2, "step", expected: "a step >= 0", got: "\(step)") }
+                try r.dir.writeState(step: step, json: try call.string(3, "json"))
                 return 0
             },
             LuaMethod("latest", "run:latest() -> the latest state record (decoded) or nil") { call in
                 let r = try call.object(1, "self", as: LuaRunDir.self)
-                guard let (_, path) = stateFiles(r.dir).last, let data = try? RegularFile.read(path),
+                guard let (_, path) = r.dir.stateRecords().last, let data = try? RegularFile.read(path),
                       let obj = try? JSONSerialization.jsonObject(with: data) else { return call.pushNil() }
                 try call.state.pushJSON(obj, call: call, depth: 0)
                 return 1
             },
-            LuaMethod("prune", "run:prune(keep [, protected]) -- keeps the newest `keep` checkpoints (state, step, optim files)") { call in
+            LuaMethod("prune", "run:prune(keep) -- keeps the newest `keep` (>= 1) checkpoints (state, step, optim files)") { call in
                 let r = try call.object(1, "self", as: LuaRunDir.self)
-                let keep = max(1, try call.integer(2, "keep"))
-                let states = stateFiles(r.dir)
-                for (step, path) in states.dropLast(keep) {
-                    let fm = FileManager.default
-                    try? fm.removeItem(atPath: path)
-                    for name in [String(format: "step-%06d.safetensors", step), String(format: "optim-%06d.safetensors", step)] {
-                        try? fm.removeItem(atPath: r.dir.file("checkpoints/" + name))
-                    }
-                }
+                r.dir.prune(keep: try call.integer(2, "keep"))
                 return 0
             },
             LuaMethod("dir", "run:dir() -> the run directory") { call in call.push(try call.object(1, "self", as: LuaRunDir.self).dir.path) },
         ]
     }
-}
-
-/// State records (checkpoints/state-NNNNNN.json) sorted by step.
-private func stateFiles(_ dir: RunDir) -> [(Int, String)] {
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.checkpointsDir)) ?? []
-    return names.compactMap { n -> (Int, String)? in
-        guard n.hasPrefix("state-"), n.hasSuffix(".json"), let s = Int(n.dropFirst(6).dropLast(5)) else { return nil }
-        return (s, dir.file("checkpoints/" + n))
-    }.sorted { $0.0 < $1.0 }
 }
 
 /// A metrics record from a Lua table (numbers, booleans as 0/1, strings), "update" first, then known keys, then sorted.
