@@ -41,7 +41,7 @@ let package = Package(
                 dependencies: ["CLua", "CLuaShim", "CReadline", "MoonTensor", "MoonCheckpoint", "MoonModels", "MoonEnvs",
                                "MoonTrain", "MoonDist"]),
         .executableTarget(name: "moonlab",
-                          dependencies: ["MoonLua", "MoonDist", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+                          dependencies: ["MoonLua", "MoonDist", "MoonCheckpoint", "MoonTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Tests
         .testTarget(name: "MoonTensorTests", dependencies: ["MoonTensor"]),

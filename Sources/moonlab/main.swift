@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import MoonCheckpoint
 import MoonDist
 import MoonLua
+import MoonTrain
 
 /// The `moonlab` command: a REPL by default, `run FILE`, or `-e CODE`.
 struct Moonlab: ParsableCommand {
@@ -47,12 +49,13 @@ struct Run: ParsableCommand {
     }
 }
 
-/// `moonlab merge --method ties --base B --density 0.2 A B C -o out.safetensors`.
+/// `moonlab merge --method ties --base B --density 0.2 A B C -o out.safetensors`: `MergeMethod.named` (the
+/// vocabulary of `moon.merge.*`) and `Merge.mergeFiles`, called directly.
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
         abstract: "Merge safetensors checkpoints (mergekit semantics), streaming tensor by tensor.",
-        discussion: "Methods: average, ema, slerp, task_arithmetic, ties, dare_linear, dare_ties, breadcrumbs.")
+        discussion: "Methods: \(MergeMethod.methodNames.joined(separator: ", ")) (options as moon.merge.<method>).")
 
     @Option(help: "Merge method.") var method = "ties"
     @Option(help: "Base model (needed by slerp, task_arithmetic, ties, dare_*, breadcrumbs).") var base: String?
@@ -60,44 +63,42 @@ struct MergeCommand: ParsableCommand {
     @Option(help: "Scale of the merged task vector.") var lambda: Double?
     @Option(help: "Comma-separated weights, one per model.") var weights: String?
     @Option(help: "Interpolation factor (slerp).") var t: Double?
-    @Option(help: "EMA decay (ema).") var decay: Double?
+    @Option(help: "EMA decay (ema): t = decay*t + (1-decay)*next.") var decay: Double?
+    @Option(help: "Outlier fraction dropped (breadcrumbs).") var gamma: Double?
     @Option(help: "Random seed (dare_*).") var seed: Int?
     @Option(name: .shortAndLong, help: "Output safetensors file (written atomically).") var output: String
     @Argument(help: "The models to merge (safetensors files).") var models: [String]
 
     func run() throws {
-        let state = LuaState()
-        var args = ["method=" + method, "output=" + output]
-        if let base { args.append("base=" + base) }
-        if let density { args.append("density=\(density)") }
-        if let lambda { args.append("lambda=\(lambda)") }
-        if let weights { args.append("weights=" + weights) }
-        if let t { args.append("t=\(t)") }
-        if let decay { args.append("decay=\(decay)") }
-        if let seed { args.append("seed=\(seed)") }
-        args += models.map { "model=" + $0 }
-        state.setArguments(script: "moonlab merge", args)
-        try runScript {
-            try state.run("""
-                local spec = {models = {}}
-                for _, a in ipairs(arg) do
-                  local k, v = a:match("^([%w_]+)=(.*)$")
-                  if k == "model" then spec.models[#spec.models + 1] = v
-                  elseif k == "weights" then
-                    spec.weights = {}
-                    for w in v:gmatch("[^,]+") do spec.weights[#spec.weights + 1] = assert(tonumber(w), "bad weight " .. w) end
-                  elseif k == "method" or k == "output" or k == "base" then spec[k] = v
-                  else spec[k] = math.tointeger(tonumber(v)) or tonumber(v) end
-                end
-                local t0 = moon.clock()
-                local r = moon.merge.files(spec)
-                print(string.format("merged %d tensors (%d parameters) with %s into %s in %.2fs", r.tensors, r.parameters, spec.method, r.output, moon.clock() - t0))
-                """, name: "=moonlab merge")
+        var options: [String: MergeOptionValue] = [:]
+        if let density { options["density"] = .number(density) }
+        if let lambda { options["lambda"] = .number(lambda) }
+        if let t { options["t"] = .number(t) }
+        if let decay { options["decay"] = .number(decay) }
+        if let gamma { options["gamma"] = .number(gamma) }
+        if let seed { options["seed"] = .number(Double(seed)) }
+        if let weights {
+            var list: [Double] = []
+            for w in weights.split(separator: ",") {
+                guard let v = Double(w.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--weights: '\(w)' is not a number")
+                }
+                list.append(v)
+            }
+            options["weights"] = .numbers(list)
+        }
+        try runTool("merge") {
+            let m = try MergeMethod.named(method, models: models.count, options: options)
+            let start = Date()
+            let r = try Merge.mergeFiles(m, base: base, models: models, output: output)
+            print(String(format: "merged %d tensors (%d parameters) with %@ into %@ in %.2fs", r.tensors, r.parameters, method,
+                         r.output, Date().timeIntervalSince(start)))
         }
     }
 }
 
-/// `moonlab plot RUN [RUN...] [--metrics success_rate,return] [--x wall_s] [--out DIR]`.
+/// `moonlab plot RUN [RUN...] [--metrics success_rate,return] [--x wall_s] [--out DIR]`: `Plot.plotRuns`, called
+/// directly.
 struct PlotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plot",
@@ -110,25 +111,22 @@ struct PlotCommand: ParsableCommand {
     @Argument(help: "Run directories.") var runs: [String]
 
     func run() throws {
-        let state = LuaState()
-        var args = runs.map { "run=" + $0 }
-        if let metrics { args.append("metrics=" + metrics) }
-        if let out { args.append("out=" + out) }
-        if let x { args.append("x=" + x) }
-        state.setArguments(script: "moonlab plot", args)
-        try runScript {
-            try state.run("""
-                local runs, opts = {}, {}
-                for _, a in ipairs(arg) do
-                  local k, v = a:match("^(%w+)=(.*)$")
-                  if k == "run" then runs[#runs + 1] = v
-                  elseif k == "metrics" then opts.metrics = {}; for m in v:gmatch("[^,]+") do opts.metrics[#opts.metrics + 1] = m end
-                  elseif k == "x" then opts.x = v
-                  else opts.out = v end
-                end
-                for _, p in ipairs(moon.plot.run(runs, opts)) do print(p) end
-                """, name: "=moonlab plot")
+        try runTool("plot") {
+            let list = metrics.map { $0.split(separator: ",").map(String.init) }
+            for p in try Plot.plotRuns(runs, metrics: list, xKey: x ?? MetricKey.update, outputDir: out) { print(p) }
         }
+    }
+}
+
+/// Runs a subcommand's Swift body: an error is printed as `moonlab <name>: <message>` and exits 1.
+func runTool(_ name: String, _ body: () throws -> Void) throws {
+    do {
+        try body()
+        fflush(stdout)
+    } catch {
+        fflush(stdout)
+        FileHandle.standardError.write(Data("moonlab \(name): \(error)\n".utf8))
+        throw ExitCode(1)
     }
 }
 

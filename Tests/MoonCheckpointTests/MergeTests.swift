@@ -369,8 +369,17 @@ final class MergeTests: XCTestCase {
     func testNamedMethodsAndOptions() throws {
         XCTAssertEqual(try MergeMethod.named("ties", models: 2, options: ["density": .number(0.8)]),
                        .ties(weights: [1, 1], densities: [0.8, 0.8]))
-        XCTAssertEqual(try MergeMethod.named("linear", models: 2, options: ["weight": .numbers([0.3, 0.7]), "normalize": .bool(false)]),
+        XCTAssertEqual(try MergeMethod.named("average", models: 2, options: ["weights": .numbers([0.3, 0.7]), "normalize": .bool(false)]),
                        .linear(weights: [0.3, 0.7], normalize: false))
+        // the defaults of moon.merge.* and moonlab merge (one vocabulary, one builder)
+        XCTAssertEqual(try MergeMethod.named("ties", models: 2), .ties(weights: [1, 1], densities: [0.2, 0.2]))
+        XCTAssertEqual(try MergeMethod.named("dare_linear", models: 1), .dareLinear(weights: [1], densities: [0.5], seed: 0))
+        XCTAssertEqual(try MergeMethod.named("breadcrumbs", models: 1, options: ["ties": .bool(true)]),
+                       .breadcrumbs(weights: [1], densities: [0.9], gammas: [0.01], ties: true))
+        XCTAssertEqual(try MergeMethod.named("ema", models: 2), .ema(decay: 0.5))
+        XCTAssertEqual(try MergeMethod.named("slerp", models: 1), .slerp(t: 0.5))
+        expectMergeError(["unknown merge method \"linear\""]) { _ = try MergeMethod.named("linear", models: 2) }
+        expectMergeError(["unknown option \"weight\""]) { _ = try MergeMethod.named("average", models: 2, options: ["weight": .number(1)]) }
         XCTAssertEqual(try MergeMethod.named("dare_ties", models: 1, options: ["density": .number(0.5), "rescale": .string("inverse_density"), "seed": .number(3)]),
                        .dareTies(weights: [1], densities: [0.5], seed: 3, rescale: .inverseDensity))
         XCTAssertEqual(try MergeMethod.named("ema", models: 3, options: ["decay": .number(0.5)]), .ema(decay: 0.5))
@@ -378,8 +387,8 @@ final class MergeTests: XCTestCase {
                        .taskArithmetic(weights: [1], lambda: 0.5))
         expectMergeError(["unknown option \"densty\""]) { _ = try MergeMethod.named("ties", models: 2, options: ["densty": .number(0.8)]) }
         expectMergeError(["unknown merge method"]) { _ = try MergeMethod.named("tie", models: 2) }
-        expectMergeError(["\"decay\" is required"]) { _ = try MergeMethod.named("ema", models: 2) }
-        expectMergeError(["3 values for 2 models"]) { _ = try MergeMethod.named("ties", models: 2, options: ["weight": .numbers([1, 2, 3])]) }
+        expectMergeError(["decay 1.5 outside"]) { _ = try MergeMethod.named("ema", models: 2, options: ["decay": .number(1.5)]) }
+        expectMergeError(["3 values for 2 models"]) { _ = try MergeMethod.named("ties", models: 2, options: ["weights": .numbers([1, 2, 3])]) }
         expectMergeError(["must be a boolean"]) { _ = try MergeMethod.named("ties", models: 2, options: ["normalize": .number(1)]) }
         expectMergeError(["density 0.0"]) { _ = try MergeMethod.named("ties", models: 2, options: ["density": .number(0)]) }
         expectMergeError(["empty"]) { _ = try MergeMethod.named("ties", models: 0) }

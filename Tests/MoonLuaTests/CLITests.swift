@@ -56,6 +56,40 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try runMoonlab(["-e", "print(6 * 7)"]).out, "42\n")
     }
 
+    /// `moonlab merge` and `moonlab plot` call Swift directly (MergeMethod.named, Merge.mergeFiles, Plot.plotRuns)
+    /// with the vocabulary of moon.merge.* and moon.plot.run.
+    func testMergeAndPlotSubcommands() throws {
+        let dir = NSTemporaryDirectory() + "moonlab-cli-merge-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let make = try runMoonlab(["-e", """
+            moon.ckpt.save('\(dir)/a.safetensors', {w = moon.tensor({1, 2})})
+            moon.ckpt.save('\(dir)/b.safetensors', {w = moon.tensor({3, 6})})
+            local r = moon.run.open('\(dir)/run'); r:log({update = 1, success_rate = 0.5}); r:log({update = 2, success_rate = 1})
+            """])
+        XCTAssertEqual(make.status, 0, make.err)
+        let m = try runMoonlab(["merge", "--method", "average", "--weights", "1,3", "\(dir)/a.safetensors", "\(dir)/b.safetensors",
+                                "-o", "\(dir)/avg.safetensors"])
+        XCTAssertEqual(m.status, 0, m.err)
+        XCTAssertTrue(m.out.hasPrefix("merged 1 tensors (2 parameters) with average into"), m.out)
+        let check = try runMoonlab(["-e", "print(table.concat(moon.ckpt.load('\(dir)/avg.safetensors').w:totable(), ' '))"])
+        XCTAssertEqual(check.out, "2.5 5.0\n", check.err)
+        let ema = try runMoonlab(["merge", "--method", "ema", "--decay", "0.25", "\(dir)/a.safetensors", "\(dir)/b.safetensors",
+                                  "-o", "\(dir)/ema.safetensors"])
+        XCTAssertEqual(ema.status, 0, ema.err)
+        let bad = try runMoonlab(["merge", "--method", "ties", "--density", "0.5", "\(dir)/a.safetensors", "-o", "\(dir)/t.safetensors"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.err.contains("ties needs a base model"), bad.err)
+        let unknown = try runMoonlab(["merge", "--method", "linear", "\(dir)/a.safetensors", "-o", "\(dir)/t.safetensors"])
+        XCTAssertEqual(unknown.status, 1)
+        XCTAssertTrue(unknown.err.contains("unknown merge method \"linear\""), unknown.err)
+        let p = try runMoonlab(["plot", "--metrics", "success_rate", "--out", "\(dir)/plots", "\(dir)/run"])
+        XCTAssertEqual(p.status, 0, p.err)
+        XCTAssertEqual(p.out, "\(dir)/plots/success_rate.png\n")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/plots/success_rate.png"))
+        let missing = try runMoonlab(["plot", "\(dir)/nope"])
+        XCTAssertEqual(missing.status, 1, missing.out)
+    }
+
     func testPipedREPLRecoversAfterErrors() throws {
         let r = try runMoonlab([], stdin: "x = 1 +\n 2\nerror('e1')\nx * 10\nmoon.nope()\n'still here'\n")
         XCTAssertEqual(r.status, 0)

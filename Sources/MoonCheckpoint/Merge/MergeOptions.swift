@@ -1,17 +1,19 @@
-/// Building a `MergeMethod` from a method name and an options table (what the Lua layer and run configs hold),
-/// with mergekit's names and defaults. Unknown options are errors, so a typo is never silently ignored.
+/// Building a `MergeMethod` from a method name and an options table: the one vocabulary of `moon.merge.*`,
+/// `moon.merge.files` and `moonlab merge` (all three call this). Unknown options are errors, so a typo is never
+/// silently ignored.
 ///
 /// | method | options (defaults) |
 /// | --- | --- |
-/// | linear | weight (1 each), normalize (true) |
-/// | ema | decay (required) |
-/// | slerp | t (required) |
-/// | task_arithmetic | weight (1), lambda (1), normalize (false) |
-/// | ties | weight (1), density (1), lambda (1), normalize (true) |
-/// | dare_linear, dare_ties | weight (1), density (1), lambda (1), normalize (false), rescale (true = "l1"), seed (0) |
-/// | breadcrumbs, breadcrumbs_ties | weight (1), density (1), gamma (0.01), lambda (1), normalize (false) |
+/// | average | weights (1 each), normalize (true) |
+/// | ema | decay (0.5): t = decay·t + (1 − decay)·next over the ordered inputs |
+/// | slerp | t (0.5) |
+/// | task_arithmetic | weights (1), lambda (1), normalize (false) |
+/// | ties | weights (1), density (0.2), lambda (1), normalize (true) |
+/// | dare_linear, dare_ties | weights (1), density (0.5), lambda (1), normalize (false), rescale (true = "l1"), seed (0) |
+/// | breadcrumbs | weights (1), density (0.9), gamma (0.01), ties (false), lambda (1), normalize (false) |
 ///
-/// `weight`, `density` and `gamma` take one number for every model or a list with one per model; `rescale`
+/// mergekit calls `average` "linear", `weights` "weight" and breadcrumbs with `ties` "breadcrumbs_ties".
+/// `weights`, `density` and `gamma` take one number for every model or a list with one per model; `rescale`
 /// takes true/false (mergekit) or "l1", "inverse_density", "none".
 public enum MergeOptionValue: Sendable, Equatable {
     case number(Double)
@@ -21,25 +23,29 @@ public enum MergeOptionValue: Sendable, Equatable {
 }
 
 extension MergeMethod {
-    public static let methodNames = ["linear", "ema", "slerp", "task_arithmetic", "ties", "dare_linear", "dare_ties",
-                                     "breadcrumbs", "breadcrumbs_ties"]
+    public static let methodNames = ["average", "ema", "slerp", "task_arithmetic", "ties", "dare_linear", "dare_ties", "breadcrumbs"]
 
-    /// The method `name` for `models` non-base inputs, configured by `options`.
+    /// The options each method takes.
+    public static func optionNames(_ method: String) -> [String]? {
+        switch method {
+        case "average": return ["weights", "normalize"]
+        case "ema": return ["decay"]
+        case "slerp": return ["t"]
+        case "task_arithmetic": return ["weights", "lambda", "normalize"]
+        case "ties": return ["weights", "density", "lambda", "normalize"]
+        case "dare_linear", "dare_ties": return ["weights", "density", "lambda", "normalize", "rescale", "seed"]
+        case "breadcrumbs": return ["weights", "density", "gamma", "ties", "lambda", "normalize"]
+        default: return nil
+        }
+    }
+
     public static func named(_ name: String, models n: Int, options: [String: MergeOptionValue] = [:]) throws -> MergeMethod {
-        let allowed: Set<String>
-        switch name {
-        case "linear": allowed = ["weight", "normalize"]
-        case "ema": allowed = ["decay"]
-        case "slerp": allowed = ["t"]
-        case "task_arithmetic": allowed = ["weight", "lambda", "normalize"]
-        case "ties": allowed = ["weight", "density", "lambda", "normalize"]
-        case "dare_linear", "dare_ties": allowed = ["weight", "density", "lambda", "normalize", "rescale", "seed"]
-        case "breadcrumbs", "breadcrumbs_ties": allowed = ["weight", "density", "gamma", "lambda", "normalize"]
-        default:
+        guard let names = optionNames(name) else {
             throw MergeError("unknown merge method \"\(name)\" (expected one of \(methodNames.joined(separator: ", ")))")
         }
+        let allowed = Set(names)
         if let bad = options.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw MergeError("\(name): unknown option \"\(bad)\" (allowed: \(allowed.sorted().joined(separator: ", ")))")
+            throw MergeError("\(name): unknown option \"\(bad)\" (allowed: \(names.joined(separator: ", ")))")
         }
         func number(_ key: String, _ def: Double?) throws -> Double {
             switch options[key] {
@@ -82,26 +88,26 @@ extension MergeMethod {
         }
         let method: MergeMethod
         switch name {
-        case "linear":
-            method = .linear(weights: try list("weight", 1), normalize: try flag("normalize", true))
+        case "average":
+            method = .linear(weights: try list("weights", 1), normalize: try flag("normalize", true))
         case "ema":
-            method = .ema(decay: try number("decay", nil))
+            method = .ema(decay: try number("decay", 0.5))
         case "slerp":
-            method = .slerp(t: try number("t", nil))
+            method = .slerp(t: try number("t", 0.5))
         case "task_arithmetic":
-            method = .taskArithmetic(weights: try list("weight", 1), lambda: try number("lambda", 1), normalize: try flag("normalize", false))
+            method = .taskArithmetic(weights: try list("weights", 1), lambda: try number("lambda", 1), normalize: try flag("normalize", false))
         case "ties":
-            method = .ties(weights: try list("weight", 1), densities: try list("density", 1), lambda: try number("lambda", 1),
+            method = .ties(weights: try list("weights", 1), densities: try list("density", 0.2), lambda: try number("lambda", 1),
                            normalize: try flag("normalize", true))
         case "dare_linear", "dare_ties":
-            let w = try list("weight", 1), d = try list("density", 1)
+            let w = try list("weights", 1), d = try list("density", 0.5)
             let l = try number("lambda", 1), nz = try flag("normalize", false)
             method = name == "dare_linear"
                 ? .dareLinear(weights: w, densities: d, seed: try seed(), lambda: l, normalize: nz, rescale: try rescale())
                 : .dareTies(weights: w, densities: d, seed: try seed(), lambda: l, normalize: nz, rescale: try rescale())
-        default:  // breadcrumbs, breadcrumbs_ties
-            method = .breadcrumbs(weights: try list("weight", 1), densities: try list("density", 1), gammas: try list("gamma", 0.01),
-                                  ties: name == "breadcrumbs_ties", lambda: try number("lambda", 1), normalize: try flag("normalize", false))
+        default:  // breadcrumbs
+            method = .breadcrumbs(weights: try list("weights", 1), densities: try list("density", 0.9), gammas: try list("gamma", 0.01),
+                                  ties: try flag("ties", false), lambda: try number("lambda", 1), normalize: try flag("normalize", false))
         }
         try method.validate(inputCount: n, hasBase: method.needsBase)
         return method
