@@ -29,13 +29,13 @@ public enum GGMLDequantize {
         case .f32:
             UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: blocks * 4)
         case .f16:
-            for i in 0..<blocks { dst[i] = ggufHalfToFloat(h16(s + 2 * i)) }
+            for i in 0..<blocks { dst[i] = halfBitsToFloat(h16(s + 2 * i)) }
         case .bf16:
             for i in 0..<blocks { dst[i] = bfloat16BitsToFloat(h16(s + 2 * i)) }
         case .q4_0:
             for b in 0..<blocks {
                 let p = s + b * 18, y = dst + b * 32
-                let d = ggufHalfToFloat(h16(p)), q = p + 2
+                let d = halfBitsToFloat(h16(p)), q = p + 2
                 for j in 0..<16 {
                     y[j] = Float(Int32(q[j] & 0x0F) - 8) * d
                     y[j + 16] = Float(Int32(q[j] >> 4) - 8) * d
@@ -44,7 +44,7 @@ public enum GGMLDequantize {
         case .q4_1:
             for b in 0..<blocks {
                 let p = s + b * 20, y = dst + b * 32
-                let d = ggufHalfToFloat(h16(p)), m = ggufHalfToFloat(h16(p + 2)), q = p + 4
+                let d = halfBitsToFloat(h16(p)), m = halfBitsToFloat(h16(p + 2)), q = p + 4
                 for j in 0..<16 {
                     y[j] = Float(q[j] & 0x0F) * d + m
                     y[j + 16] = Float(q[j] >> 4) * d + m
@@ -53,7 +53,7 @@ public enum GGMLDequantize {
         case .q5_0:
             for b in 0..<blocks {
                 let p = s + b * 22, y = dst + b * 32
-                let d = ggufHalfToFloat(h16(p)), qh = u32(p + 2), q = p + 6
+                let d = halfBitsToFloat(h16(p)), qh = u32(p + 2), q = p + 6
                 for j in 0..<16 {
                     let h0 = UInt8(truncatingIfNeeded: (qh >> UInt32(j)) << 4) & 0x10
                     let h1 = UInt8(truncatingIfNeeded: qh >> UInt32(j + 12)) & 0x10
@@ -64,7 +64,7 @@ public enum GGMLDequantize {
         case .q5_1:
             for b in 0..<blocks {
                 let p = s + b * 24, y = dst + b * 32
-                let d = ggufHalfToFloat(h16(p)), m = ggufHalfToFloat(h16(p + 2)), qh = u32(p + 4), q = p + 8
+                let d = halfBitsToFloat(h16(p)), m = halfBitsToFloat(h16(p + 2)), qh = u32(p + 4), q = p + 8
                 for j in 0..<16 {
                     let h0 = UInt8(truncatingIfNeeded: (qh >> UInt32(j)) << 4) & 0x10
                     let h1 = UInt8(truncatingIfNeeded: qh >> UInt32(j + 12)) & 0x10
@@ -75,7 +75,7 @@ public enum GGMLDequantize {
         case .q8_0:
             for b in 0..<blocks {
                 let p = s + b * 34, y = dst + b * 32
-                let d = ggufHalfToFloat(h16(p))
+                let d = halfBitsToFloat(h16(p))
                 let q = UnsafeRawPointer(p + 2).assumingMemoryBound(to: Int8.self)
                 for j in 0..<32 { y[j] = Float(q[j]) * d }
             }
@@ -83,7 +83,7 @@ public enum GGMLDequantize {
             var sc = [UInt8](repeating: 0, count: 8), mn = sc
             for b in 0..<blocks {
                 let p = s + b * 144, y = dst + b * 256
-                let d = ggufHalfToFloat(h16(p)), dmin = ggufHalfToFloat(h16(p + 2))
+                let d = halfBitsToFloat(h16(p)), dmin = halfBitsToFloat(h16(p + 2))
                 kScaleMin(p + 4, &sc, &mn)
                 let q = p + 16
                 for c in 0..<4 {
@@ -100,7 +100,7 @@ public enum GGMLDequantize {
             var sc = [UInt8](repeating: 0, count: 8), mn = sc
             for b in 0..<blocks {
                 let p = s + b * 176, y = dst + b * 256
-                let d = ggufHalfToFloat(h16(p)), dmin = ggufHalfToFloat(h16(p + 2))
+                let d = halfBitsToFloat(h16(p)), dmin = halfBitsToFloat(h16(p + 2))
                 kScaleMin(p + 4, &sc, &mn)
                 let qh = p + 16, q = p + 48
                 for c in 0..<4 {
@@ -120,7 +120,7 @@ public enum GGMLDequantize {
                 let p = s + b * 210, y = dst + b * 256
                 let ql0 = p, qh0 = p + 128
                 let scales = UnsafeRawPointer(p + 192).assumingMemoryBound(to: Int8.self)
-                let d = ggufHalfToFloat(h16(p + 208))
+                let d = halfBitsToFloat(h16(p + 208))
                 for half in 0..<2 {
                     let ql = ql0 + 64 * half, qh = qh0 + 32 * half, yh = y + 128 * half, sc = scales + 8 * half
                     for l in 0..<32 {

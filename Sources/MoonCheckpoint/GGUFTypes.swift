@@ -159,13 +159,4 @@ public struct GGUFTensorInfo: Sendable, Equatable {
     public var shape: [Int] { dims.reversed() }
 }
 
-/// Half-precision bits → Float (IEEE binary16, subnormals, inf and NaN).
-@inline(__always) func ggufHalfToFloat(_ h: UInt16) -> Float {
-    // Magic-number conversion (branch-free for normal numbers): shift into float32 position, rescale.
-    let sign = UInt32(h & 0x8000) << 16
-    let em = UInt32(h & 0x7FFF)
-    if em >= 0x7C00 { return Float(bitPattern: sign | 0x7F80_0000 | ((em & 0x3FF) << 13)) }
-    let v = Float(bitPattern: em << 13) * Float(bitPattern: 0x7780_0000)  // × 2^112
-    return Float(bitPattern: v.bitPattern | sign)
-}
 
