@@ -6,7 +6,10 @@ if not env or not n or not arg[3] then
   io.stderr:write("usage: moonlab run scripts/action_stats.lua ENV N CHECKPOINT [CHECKPOINT ...]\n"); os.exit(2)
 end
 local core, gen = require("gtr.core"), require("gtr.config").defaults.generation
-local function action(text) return text:match('"action"%s*:%s*"([^"]*)"') or "(none)" end
+local function action(text)  -- the quoted value of the action part (the one split rule: moon.env.split_answer)
+  local _, a = moon.env.split_answer(text)
+  return a and a:match(':%s*"([^"]*)"') or "(none)"
+end
 local venv = moon.env.vector(env, n, {size = 64, seed = 777})
 local obs = venv:reset()
 local solver = venv:solver_responses()
@@ -14,8 +17,7 @@ local batch = {}
 for i, o in ipairs(obs) do batch[i] = {prompt = core.prompt(o, "short"), image = o.image} end
 for k = 3, #arg do
   local p = moon.vlm.load(arg[k])
-  local g = p:generate(batch, {temperature = gen.temperature, max_new_tokens = gen.max_new_tokens, stop = {"}"},
-    generator = moon.generator(1)})
+  local g = p:generate(batch, core.generation_options(gen, {generator = moon.generator(1)}))
   local counts, agree, top = {}, 0, 0
   for i, t in ipairs(g.texts) do
     local a = action(t)

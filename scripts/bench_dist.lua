@@ -33,7 +33,7 @@ elseif what == "teacher" then
       for k, v in pairs(base) do s[k] = v + moon.randn(table.unpack(v.shape)) * 0.01 end
       members[i] = s
     end
-    local params = p:parameters(false)
+    local params = p:parameters{trainable_only = false}
     local count = 0
     for _, t in ipairs(params) do count = count + #t:reshape(-1) end
     d.barrier()
@@ -54,7 +54,7 @@ elseif what == "calibrate" then
   local layers = tonumber(arg[2] or "30")
   local p = moon.vlm.new{width = 576, layers = layers, heads = 9, kv_heads = 3, intermediate = 1536, seed = 1}
   local count = 0
-  for _, t in ipairs(p:parameters(false)) do count = count + #t:reshape(-1) end
+  for _, t in ipairs(p:parameters{trainable_only = false}) do count = count + #t:reshape(-1) end
   local env = moon.env.make("points24", {size = 64})
   local batch = {}
   for i = 1, 8 do

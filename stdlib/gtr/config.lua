@@ -27,7 +27,8 @@ config.defaults = {
            -- text-only (use env_options.observation = "text"); lora.rank > 0: LoRA on the decoder's attention and MLP
            -- projections (base frozen) before the optimiser is built
            decoder = "", vision = true, lora = {rank = 0, alpha = 16, dropout = 0}},
-  generation = {temperature = 0.2, max_new_tokens = 300, top_k = 0, top_p = 1.0},  -- 0.2 as in GTR's scripts
+  -- temperature 0.2 as in GTR's scripts; stop: generation ends after this text ("" = none), the answer's closing brace
+  generation = {temperature = 0.2, max_new_tokens = 300, top_k = 0, top_p = 1.0, stop = "}"},
   sft = {demos = 512, epochs = 3, lr = 2e-3, batch = 16, checkpoint = ""},  -- checkpoint: reuse an SFT policy file
   -- lr 1e-5 as GTR-Turbo's code; value_coef 0.01 (the paper: 0.5 on a 7B LoRA) because the value head shares the
   -- 1M-parameter trunk: with 0.5 the value targets shifted by the invalid-answer KL (-100) wreck the answer format
@@ -47,9 +48,13 @@ config.defaults = {
   turbo = {
     guidance = "kl",         -- "kl" or "sft"
     merge = "ties",          -- "ties", "average", "ema", "dare_ties", "task_arithmetic" or "custom"
-    density = 0.8, ema_alpha = 0.5, pool_size = 0, every = 1, -- pool_size 0: keep the whole history
+    density = 0.8, pool_size = 0, every = 1, -- pool_size 0: keep the whole history
+    ema_decay = 0.5,         -- merge = "ema": teacher = decay * teacher + (1 - decay) * newest (moon.merge.ema's decay)
     weights = config.FUNCTION, -- merge = "custom": function(index, count) -> weight of pool member index
-    kl_coef = 1.0, kl_clamp = 10.0, kl_estimator = "k1", kl_invalid = 100.0,
+    kl_coef = 1.0, kl_invalid = 100.0,
+    kl_clamp_min = 0.0, kl_clamp_max = 10.0, -- per-token KL estimates clamped to [min, max] (both kl_modes)
+    kl_estimator = "auto",   -- "k1", "k3", "abs"; "auto": k1 for kl_mode = "reward" (unbiased as a reward), k3 for
+                             -- "loss" (k1's gradient on the agent's own samples is zero in expectation)
     kl_direction = "reverse", -- "reverse": KL(agent || teacher), "forward": KL(teacher || agent), both estimated
                              -- on the agent's sampled tokens (forward by importance weight pi_teacher / pi_agent)
     kl_mode = "reward",      -- "reward" (per-turn value subtracted after GAE) or "loss" (added to the PPO loss)
@@ -61,6 +66,16 @@ config.defaults = {
   quiet = false,
 }
 
+
+--- Old names, kept one release: each use warns once and sets the new key(s) of the resolved table `t` (the section
+-- the old key was in) from the old value `v`.
+config.renamed = {
+  ["turbo.ema_alpha"] = {type = "number", new = "turbo.ema_decay = 1 - ema_alpha",
+                         set = function(t, v) t.ema_decay = 1 - v end},
+  -- the old kl_clamp meant [0, c] in kl_mode "reward" and [-c, c] in "loss"; the alias keeps that meaning
+  ["turbo.kl_clamp"] = {type = "number", new = "turbo.kl_clamp_min / kl_clamp_max",
+                        set = function(t, v) t.kl_clamp_max = v; t.kl_clamp_min = t.kl_mode == "loss" and -v or 0 end},
+}
 
 local function keys(t)
   local out = {}
@@ -83,10 +98,18 @@ function config.resolve(user, defaults, path)
     else out[k] = v end
   end
   local open = next(defaults) == nil  -- an empty default table (env_options) takes any keys
+  local renamed = {}
   for k, v in pairs(user or {}) do
     local d = defaults[k]
+    local old = type(k) == "string" and config.renamed[path .. k]
     if open then
       out[k] = v
+    elseif d == nil and old then
+      if type(v) ~= old.type then
+        error(("gtr config: key '%s%s': expected %s, got %s"):format(path, k, old.type, type(v)), 0)
+      end
+      moon.warn_once(("gtr config: '%s%s' is deprecated; use %s"):format(path, k, old.new))
+      renamed[#renamed + 1] = {old, v}
     elseif d == nil then
       error(("gtr config: unknown key '%s%s' (expected one of: %s)"):format(path, tostring(k), keys(defaults)), 0)
     elseif d == config.FUNCTION then
@@ -102,6 +125,7 @@ function config.resolve(user, defaults, path)
       out[k] = v
     end
   end
+  for _, r in ipairs(renamed) do r[1].set(out, r[2]) end
   return out
 end
 
@@ -116,4 +140,4 @@ function config.serializable(cfg)
   return out
 end
 
-return config
+return require("gtr.doc").module(config)

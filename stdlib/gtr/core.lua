@@ -27,6 +27,32 @@ function Run:batch(observations)
   return out
 end
 
+--- The hooks an algorithm passes to core.new(cfg, name, hooks), in the order they run; each signature is written
+-- here once (help(gtr.core.hooks), help(run.hooks.<name>)). Sample indices are 1-based (samples[k]) except `idx` in
+-- extra_loss, which holds 0-based sample indices (as index_select takes them).
+core.hooks = {
+  setup = "setup(run, state): once, after the policy, optimiser and run directory exist; `state`: the resumed "
+    .. "checkpoint's state record (nil on a fresh run)",
+  before_step = "before_step(run, venv, obs) -> teachers: before each rollout turn; teachers[i] (optional) is kept as "
+    .. "the turn's samples[k].teacher",
+  after_collect = "after_collect(run, samples, old): after the rollout is scored; samples[k] (1-based, time-major) = "
+    .. "{obs, tokens, text, reward, done, info, t, env, teacher}; old = {logp, values, scores}, one entry per "
+    .. "scoring chunk of cfg.ppo.minibatch samples",
+  adjust_advantages = "adjust_advantages(run, samples, adv, ret, old) -> adv, ret: after GAE; adv and ret are [T*N] "
+    .. "tensors in sample order",
+  extra_loss = "extra_loss(run, score, idx, samples) -> loss, stats: per PPO minibatch; score = policy:score of the "
+    .. "minibatch; idx = its sample indices, 0-based (samples[idx[k] + 1]); loss (autograd, or nil) is added to the "
+    .. "PPO loss, stats (numbers) are averaged into the metrics",
+  after_update = "after_update(run, samples) -> metrics: after the PPO epochs; the returned fields join the "
+    .. "update's metrics record",
+  state = "state(run) -> table: saved in each checkpoint's state record, given back to setup on resume",
+}
+local hook_order = {"setup", "before_step", "after_collect", "adjust_advantages", "extra_loss", "after_update", "state"}
+local hook_lines = {}
+for i, k in ipairs(hook_order) do hook_lines[i] = "  " .. core.hooks[k] end
+moon.doc(core.hooks, "The hooks of core.new, in the order they run (sample indices 1-based; extra_loss's idx 0-based):\n"
+  .. table.concat(hook_lines, "\n"))
+
 local function env_options(cfg, seed)
   local o = {}
   for k, v in pairs(cfg.env_options) do o[k] = v end
@@ -38,6 +64,14 @@ end
 --- Creates a run: resolves the config, builds (or resumes) the policy, optimiser and run directory.
 function core.new(user_cfg, algo, hooks)
   local cfg = config.resolve(user_cfg)
+  for k, f in pairs(hooks or {}) do
+    if not core.hooks[k] then
+      error(("gtr: unknown hook '%s' (expected one of: %s)"):format(tostring(k), table.concat(hook_order, ", ")), 2)
+    end
+    if type(f) ~= "function" then error(("gtr: hook '%s' must be a function, got %s"):format(k, type(f)), 2) end
+    local own = require("gtr.doc").of(f)
+    moon.doc(f, core.hooks[k] .. (own and ("\n" .. own) or ""))
+  end
   local self = setmetatable({cfg = cfg, algo = algo, hooks = hooks or {}, update_count = 0, history = {}}, Run)
   if cfg.name == "" then cfg.name = algo .. "-" .. cfg.env end
   self.dir = cfg.run_dir ~= "" and cfg.run_dir or ("runs/" .. cfg.name)
@@ -131,7 +165,7 @@ end
 --- Data parallelism: every rank takes rank 0's parameters (all of them, frozen ones too) and, on resume, its
 -- optimiser state, so that all ranks start identical and stay so (they apply the same averaged gradients).
 function Run:synchronize(resumed)
-  dist.broadcast_tensors(self.policy:parameters(false))
+  dist.broadcast_tensors(self.policy:parameters{trainable_only = false})
   if resumed then
     local opt = moon.dist.broadcast(self.main and self.opt:state_dict() or false, 0)
     if not self.main then self.opt:load_state_dict(opt) end
@@ -145,9 +179,9 @@ function Run:restore(state)
   self.clock = state.clock or 0
   if not self.main then return end  -- the other ranks receive weights and optimiser state from rank 0
   self.policy:load_weights(self.run:path(state.policy))
-  self.opt:load_state_dict((moon.ckpt.load(self.run:path(state.optimizer))))
+  self.opt:load_state_dict(moon.ckpt.load(self.run:path(state.optimizer)))
   self.run:truncate_metrics(state.update)  -- an update logged after the last checkpoint is redone, not counted twice
-  local sft, keep = (moon.ckpt.load(self.run:path("checkpoints/sft.safetensors"))), self.policy:state_dict{trainable_only = true}
+  local sft, keep = moon.ckpt.load(self.run:path("checkpoints/sft.safetensors")), self.policy:state_dict{trainable_only = true}
   self.sft_state = {}
   for k in pairs(keep) do self.sft_state[k] = sft[k] end
   if not self.cfg.quiet then print(("resumed %s at update %d"):format(self.dir, self.update_count)) end
@@ -157,25 +191,35 @@ end
 function Run:checkpoint(extra)
   if not self.main then return end
   local u = self.update_count
-  local policy = ("checkpoints/step-%06d.safetensors"):format(u)
-  local optim = ("checkpoints/optim-%06d.safetensors"):format(u)
+  local files = self.run:checkpoint_files(u)  -- the run directory owns the names (and their pruning)
+  local policy, optim = files.policy, files.optimizer
   self.policy:save(self.run:path(policy))
   moon.ckpt.save(self.run:path(optim), self.opt:state_dict())
   local state = {update = u, policy = policy, optimizer = optim, tokens = self.tokens, clock = self.clock}
   for k, v in pairs(extra or {}) do state[k] = v end
   self.run:save_state(u, moon.json.encode(state))
-  self.run:prune(self.cfg.keep_checkpoints, self.protected or {})
+  self.run:prune(self.cfg.keep_checkpoints)
 end
+
+--- The one builder of policy:generate options: the resolved cfg.generation section `g` (temperature,
+-- max_new_tokens, top_k, top_p, stop), with `overrides` (any policy:generate option) on top.
+function core.generation_options(g, overrides)
+  local o = {temperature = g.temperature, max_new_tokens = g.max_new_tokens, top_k = g.top_k, top_p = g.top_p,
+             stop = g.stop ~= "" and {g.stop} or nil}
+  for k, v in pairs(overrides or {}) do o[k] = v end
+  return o
+end
+
+--- This run's generation options (core.generation_options over cfg.generation) with `overrides` on top.
+function Run:generation_options(overrides) return core.generation_options(self.cfg.generation, overrides) end
 
 --- Generates answers for a list of observations.
 function Run:generate(policy, observations, gen)
-  local g = self.cfg.generation
-  return policy:generate(self:batch(observations), {temperature = g.temperature, max_new_tokens = g.max_new_tokens,
-    top_k = g.top_k, top_p = g.top_p, stop = {"}"}, generator = gen})
+  return policy:generate(self:batch(observations), self:generation_options{generator = gen})
 end
 
 local function well_formed(text)
-  return text:find('"thoughts"%s*:') ~= nil and text:find('"action"%s*:') ~= nil
+  return text:find('"thoughts"%s*:') ~= nil and select(2, moon.env.split_answer(text)) ~= nil
 end
 
 --- Collects cfg.steps turns from cfg.num_envs fresh, seeded episodes. Returns the samples (one per turn, in
@@ -275,7 +319,8 @@ function Run:advantages(samples, last, old)
   return adv, ret, values:reshape(-1)
 end
 
---- One PPO update over the samples; `extra_loss(run, indices)` adds guidance terms. Returns mean statistics.
+--- One PPO update over the samples; the extra_loss hook (core.hooks.extra_loss) adds guidance terms. Returns mean
+-- statistics.
 function Run:ppo_update(samples, adv, ret, old)
   local cfg = self.cfg.ppo
   local B = #samples
@@ -341,7 +386,7 @@ function Run:ppo_update(samples, adv, ret, old)
       end
       local to = moon.clock()
       self.timing.backward = self.timing.backward + (to - tb)  -- with the gradient allreduce when data-parallel
-      add("grad_norm", moon.optim.clip_grad_norm(params, cfg.max_grad_norm))
+      add("grad_norm", moon.optim.clip_grad_norm_(params, cfg.max_grad_norm))
       self.opt:step()
       self.timing.optim = self.timing.optim + (moon.clock() - to)
       for k, v in pairs(st) do add(k, v) end
@@ -371,8 +416,8 @@ function Run:evaluate(episodes)
     local ids, batch = {}, {}
     for i = 1, episodes do if alive[i] then ids[#ids + 1] = i; batch[#batch + 1] = obs[i] end end
     if #ids == 0 then break end
-    local g = self.policy:generate(self:batch(batch), {temperature = cfg.eval.temperature,
-      max_new_tokens = cfg.generation.max_new_tokens, stop = {"}"}, generator = gen})
+    local g = self.policy:generate(self:batch(batch), self:generation_options{temperature = cfg.eval.temperature,
+      generator = gen})
     for k, i in ipairs(ids) do
       local o, r, done, info = envs[i]:step(g.texts[k])
       ret[i] = ret[i] + r; turns = turns + 1
@@ -509,4 +554,4 @@ function Run:train()
   return self.history, plots
 end
 
-return core
+return require("gtr.doc").module(core, Run)

@@ -67,4 +67,4 @@ function D.gather_rollout(part, steps)
   return samples, moon.cat(last), episodes, entropy, tokens
 end
 
-return D
+return require("gtr.doc").module(D)

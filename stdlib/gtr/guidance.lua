@@ -58,4 +58,4 @@ function guidance.extra_loss(run)
   return loss * g.coef, {sft_loss = loss:item()}
 end
 
-return guidance
+return require("gtr.doc").module(guidance)

@@ -7,6 +7,7 @@ local core = require("gtr.core")
 local guidance = require("gtr.guidance")
 local guided = {}
 
+--- A GTR run (core.new with the guidance hooks): cfg as gtr.config.defaults, cfg.guidance choosing the teacher.
 function guided.new(cfg)
   local hooks = {}
 
@@ -46,4 +47,4 @@ function guided.new(cfg)
   return core.new(cfg, "gtr", hooks)
 end
 
-return guided
+return require("gtr.doc").module(guided)

@@ -2,7 +2,7 @@
 --   local gtr = require("gtr")
 --   local run = gtr.turbo.new{env = "numberline", updates = 10}; run:train()
 -- Each algorithm is one short file; a variant is a copied and edited file.
-return {
+local gtr = {
   config = require("gtr.config"),
   core = require("gtr.core"),
   sft = require("gtr.sft"),
@@ -12,3 +12,6 @@ return {
   pool = require("gtr.pool"),
   guidance = require("gtr.guidance"),
 }
+local header = require("gtr.doc").header(debug.getinfo(1, "S").source)
+if header then moon.doc(gtr, header) end
+return gtr

@@ -6,13 +6,28 @@ local pool = {}
 local Pool = {}
 Pool.__index = Pool
 
+local allowed = {path = true, size = true, method = true, base = true, density = true, decay = true, weights = true,
+                 seed = true, store = true}
+
 --- opts: path (function(name) -> file path for the pool's files), size (0 = unlimited), method ("ties", "average", "ema", "dare_ties", "task_arithmetic",
--- "custom"), base (state dict for task-vector methods), density, alpha (EMA weight of the newest checkpoint),
--- weights (function(index, count) -> weight, for "custom"), seed, store (true; false on data-parallel ranks other
--- than 0, which only track the steps: rank 0 merges and broadcasts the teacher).
+-- "custom"), base (state dict for task-vector methods), density, decay (EMA: teacher = decay * teacher + (1 - decay) *
+-- newest, as moon.merge.ema; 0.5), weights (function(index, count) -> weight, for "custom"), seed, store (true; false
+-- on data-parallel ranks other than 0, which only track the steps: rank 0 merges and broadcasts the teacher).
+-- Old: alpha (= 1 - decay).
 function pool.new(opts)
-  local self = setmetatable({members = {}, opts = opts}, Pool)
-  return self
+  opts = opts or {}
+  local o = {}
+  for k, v in pairs(opts) do
+    if k == "alpha" then
+      moon.warn_once("gtr.pool.new{alpha = a} is deprecated; use {decay = 1 - a}")
+      o.decay = 1 - v
+    elseif not allowed[k] then
+      error(("gtr.pool.new: unknown option '%s'"):format(tostring(k)), 2)
+    else
+      o[k] = v
+    end
+  end
+  return setmetatable({members = {}, opts = o}, Pool)
 end
 
 local function file(self, step) return self.opts.path(("member-%06d.safetensors"):format(step)) end
@@ -32,9 +47,8 @@ function Pool:add(step, state)
     os.remove(file(self, old.step))
   end
   if self.opts.method == "ema" then
-    local a = self.opts.alpha or 0.5
     if not self.ema then self.ema = state
-    else self.ema = moon.merge.ema({self.ema, state}, {decay = 1 - a}) end
+    else self.ema = moon.merge.ema({self.ema, state}, {decay = self.opts.decay or 0.5}) end
     moon.ckpt.save(self.opts.path("ema.safetensors"), self.ema)
   end
 end
@@ -53,8 +67,8 @@ function Pool:restore(steps)
     for _, s in ipairs(steps) do self.members[#self.members + 1] = {step = s} end
     return
   end
-  for _, s in ipairs(steps) do self.members[#self.members + 1] = {step = s, state = (moon.ckpt.load(file(self, s)))} end
-  if self.opts.method == "ema" then self.ema = (moon.ckpt.load(self.opts.path("ema.safetensors"))) end
+  for _, s in ipairs(steps) do self.members[#self.members + 1] = {step = s, state = moon.ckpt.load(file(self, s))} end
+  if self.opts.method == "ema" then self.ema = moon.ckpt.load(self.opts.path("ema.safetensors")) end
 end
 
 --- The merged state dict.
@@ -84,4 +98,4 @@ function Pool:merged()
   error("gtr.pool: unknown merge method '" .. tostring(o.method) .. "'", 0)
 end
 
-return pool
+return require("gtr.doc").module(pool, Pool)

@@ -5,8 +5,9 @@
 local core = require("gtr.core")
 local ppo = {}
 
+--- A PPO run (core.new without hooks): cfg as gtr.config.defaults.
 function ppo.new(cfg)
   return core.new(cfg, "ppo", {})
 end
 
-return ppo
+return require("gtr.doc").module(ppo)

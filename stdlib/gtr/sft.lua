@@ -33,7 +33,7 @@ function sft.train(run, opts)
       local s = run.policy:score(run:batch(obs), answers)
       local loss = sft.loss(s)
       opt:zero_grad(); loss:backward()
-      moon.optim.clip_grad_norm(run.policy:parameters(), 1.0)
+      moon.optim.clip_grad_norm_(run.policy:parameters(), 1.0)
       opt:step()
       loss_sum, steps = loss_sum + loss:item(), steps + 1
     end
@@ -44,4 +44,4 @@ function sft.train(run, opts)
   end
 end
 
-return sft
+return require("gtr.doc").module(sft)

@@ -1,7 +1,7 @@
 --- GTR-Turbo: the checkpoints RL produces are merged (TIES over task vectors from the SFT start, or a moving
 -- average) into a free teacher that guides later RL, either by
 --   "kl"  (default, the paper's best): per thought token log pi_agent - log pi_teacher on the agent's own sample,
---          clamped to [0, kl_clamp], averaged per turn (an invalid answer counts kl_invalid) and subtracted,
+--          clamped to [kl_clamp_min, kl_clamp_max] ([0, 10]), averaged per turn (an invalid answer counts kl_invalid) and subtracted,
 --          times kl_coef, from the turn's advantage and return after GAE (kl_mode = "reward"), or added to the
 --          loss (kl_mode = "loss");
 --   "sft": the teacher answers the visited states; its thoughts + the agent's action are SFT targets (guidance.lua).
@@ -15,10 +15,10 @@ local turbo = {}
 
 local function refresh(run)
   if run.world > 1 then  -- rank 0 merges, every rank receives the teacher (bench: cheaper than merging on each)
-    if run.main then run.teacher:load_state_dict(run.pool:merged(), false) end
-    dist.broadcast_tensors(run.teacher:parameters(false))
+    if run.main then run.teacher:load_state_dict(run.pool:merged(), {strict = false}) end
+    dist.broadcast_tensors(run.teacher:parameters{trainable_only = false})
   else
-    run.teacher:load_state_dict(run.pool:merged(), false)
+    run.teacher:load_state_dict(run.pool:merged(), {strict = false})
   end
   run.teacher_steps = table.concat(run.pool:steps(), ",")
 end
@@ -34,9 +34,8 @@ local function teacher_answers(run, obs)
   for try = 1, 4 do
     local batch = {}
     for k, i in ipairs(todo) do batch[k] = obs[i] end
-    local g = run.teacher:generate(run:batch(batch), {temperature = temp, top_k = t.teacher_top_k,
-      repetition_penalty = t.teacher_repetition_penalty, max_new_tokens = run.cfg.generation.max_new_tokens,
-      stop = {"}"}, generator = moon.generator(run.update_count * 10 + try)})
+    local g = run.teacher:generate(run:batch(batch), run:generation_options{temperature = temp, top_k = t.teacher_top_k,
+      repetition_penalty = t.teacher_repetition_penalty, generator = moon.generator(run.update_count * 10 + try)})
     local again = {}
     for k, i in ipairs(todo) do
       texts[i] = g.texts[k]
@@ -49,13 +48,22 @@ local function teacher_answers(run, obs)
   return texts
 end
 
+--- The KL estimator of a resolved turbo config: kl_estimator, where "auto" is k1 for kl_mode = "reward" (unbiased as
+-- a reward) and k3 for "loss" (k1's gradient on the agent's own samples is zero in expectation).
+function turbo.estimator(t)
+  if t.kl_estimator ~= "auto" then return t.kl_estimator end
+  return t.kl_mode == "loss" and "k3" or "k1"
+end
+
+--- A GTR-Turbo run (core.new with the turbo hooks): cfg as gtr.config.defaults, cfg.turbo choosing the guidance
+-- ("kl" or "sft"), the merge method and the KL settings.
 function turbo.new(cfg)
   local hooks = {}
 
   function hooks.setup(run, state)
     local t = run.cfg.turbo
     run.pool = pool.new{path = function(name) return run.run:path("teacher/pool/" .. name) end, size = t.pool_size, method = t.merge, base = run.sft_state,
-                        density = t.density, alpha = t.ema_alpha, weights = t.weights, seed = run.cfg.seed,
+                        density = t.density, decay = t.ema_decay, weights = t.weights, seed = run.cfg.seed,
                         store = run.main}
     run.teacher = run.policy:clone()
     if state then
@@ -83,8 +91,8 @@ function turbo.new(cfg)
     for c, ts in ipairs(tscores) do
       local s = old.scores[c]
       local mask = t.kl_tokens == "thought" and s.thought_mask or s.mask
-      kl[c] = moon.distill.turn_kl(s.logprobs, ts.logprobs, mask, {estimator = t.kl_estimator,
-        direction = t.kl_direction, clamp = t.kl_clamp})
+      kl[c] = moon.distill.turn_kl(s.logprobs, ts.logprobs, mask, {estimator = turbo.estimator(t),
+        direction = t.kl_direction, clamp_min = t.kl_clamp_min, clamp_max = t.kl_clamp_max})
     end
     kl = moon.cat(kl):totable()
     local sum, n = 0, 0
@@ -112,8 +120,8 @@ function turbo.new(cfg)
     for k, i in ipairs(idx) do obs[k] = samples[i + 1].obs; toks[k] = samples[i + 1].tokens end
     local ts = moon.no_grad(function() return run.teacher:score(run:batch(obs), toks) end)
     local mask = t.kl_tokens == "thought" and score.thought_mask or score.mask
-    local loss = moon.distill.sampled_kl(score.logprobs, ts.logprobs, {mask = mask, estimator = t.kl_estimator,
-      direction = t.kl_direction, clamp_min = -t.kl_clamp, clamp_max = t.kl_clamp})
+    local loss = moon.distill.sampled_kl(score.logprobs, ts.logprobs, {mask = mask, estimator = turbo.estimator(t),
+      direction = t.kl_direction, clamp_min = t.kl_clamp_min, clamp_max = t.kl_clamp_max})
     run.kl_mean = loss:item()
     return loss * t.kl_coef, {kl_loss = loss:item()}
   end
@@ -135,4 +143,4 @@ function turbo.new(cfg)
   return core.new(cfg, "turbo-" .. tostring(g), hooks)
 end
 
-return turbo
+return require("gtr.doc").module(turbo)

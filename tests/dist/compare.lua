@@ -1,8 +1,8 @@
 -- Compares two outputs of tests/dist/train.lua: moonlab run tests/dist/compare.lua A.safetensors B.safetensors [tol]
 -- Parameters within tol (1e-5); rollout metrics equal; loss statistics (float32 sums over different splits) within
 -- 1e-4 relative + 1e-5. Exits non-zero on a difference.
-local a, am = moon.ckpt.load(arg[1])
-local b, bm = moon.ckpt.load(arg[2])
+local a, am = moon.ckpt.load(arg[1]), moon.ckpt.metadata(arg[1])
+local b, bm = moon.ckpt.load(arg[2]), moon.ckpt.metadata(arg[2])
 local tol = tonumber(arg[3] or "1e-5")
 local maxd, names = 0, 0
 for k, t in pairs(a) do

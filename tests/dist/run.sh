@@ -63,7 +63,7 @@ if [ $rc -ne 0 ] && (( $(echo "$dt < 60" | bc) )) && grep -q "exited on signal 9
   ok "fault: job ended ${dt%.*} s after kill -9 of rank 1 (exit $rc), last checkpoint $(basename "$last")"
   grep -E "mpirun noticed|stopped by SIGTERM" "$tmp/fault.log" | sed 's/^/       /'
 else bad "fault: rc $rc after ${dt} s"; cat "$tmp/fault.log"; fi
-if [ -n "$last" ] && "$B" -e "local s = moon.json.decode(io.open('$last'):read('a')); assert(next((moon.ckpt.load('$tmp/fault/' .. s.policy)))); assert(next((moon.ckpt.load('$tmp/fault/' .. s.optimizer))))" 2>"$tmp/ck.log"; then
+if [ -n "$last" ] && "$B" -e "local s = moon.json.decode(io.open('$last'):read('a')); assert(next(moon.ckpt.load('$tmp/fault/' .. s.policy))); assert(next(moon.ckpt.load('$tmp/fault/' .. s.optimizer)))" 2>"$tmp/ck.log"; then
   ok "fault: the last checkpoint loads"
 else bad "fault: last checkpoint"; cat "$tmp/ck.log"; fi
 if "${MPI[@]}" -np 2 "$B" run tests/dist/train.lua turbo-kl "$tmp/fault" "$tmp/fault.safetensors" 3 resume >"$tmp/resume.log" 2>&1 \

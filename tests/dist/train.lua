@@ -31,7 +31,7 @@ else
   run:train()
 end
 -- data-parallel replicas must hold bit-identical parameters
-local replicas = moon.dist.allgather(moon.dist.flatten(run.policy:parameters(false)))
+local replicas = moon.dist.allgather(moon.dist.flatten(run.policy:parameters{trainable_only = false}))
 for r = 2, #replicas do
   local diff = (replicas[r] - replicas[1]):abs():max():item()
   if diff ~= 0 then error(("rank %d's parameters differ from rank 0's by %g"):format(r - 1, diff)) end

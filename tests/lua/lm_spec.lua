@@ -63,7 +63,7 @@ T.it("save_gguf f32 round-trips exactly, q8_0 closely; save/load safetensors kee
   local c = lm:clone()
   T.near((c:logits(ids) - lm:logits(ids)):abs():max():item(), 0, 1e-6)
   lm:merge_lora()
-  T.eq(#lm:parameters(), #lm:parameters(false))
+  T.eq(#lm:parameters(), #lm:parameters{trainable_only = false})
   os.remove(st)
 end)
 

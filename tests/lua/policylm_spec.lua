@@ -32,7 +32,7 @@ T.it("generates, and score reproduces generate's log-probs with the visual token
   T.truthy(maxdiff(p:score(other, g.tokens).logprobs, s.logprobs) > 1e-6)
   -- the decoder base is frozen; vision, projector and value head train
   for _, t in ipairs(p:parameters()) do T.truthy(t.requires_grad) end
-  T.truthy(#p:parameters() < #p:parameters(false))
+  T.truthy(#p:parameters() < #p:parameters{trainable_only = false})
 end)
 
 T.it("saves without the base weights, loads them back from the decoder file, clones, and LoRA round-trips", function()
@@ -51,7 +51,7 @@ T.it("saves without the base weights, loads them back from the decoder file, clo
   local ref = p:score(batch, {"ab", "cd"}).logprobs
   local path = tmp(".safetensors")
   p:save(path)
-  local _, meta = moon.ckpt.load(path)
+  local meta = moon.ckpt.metadata(path)
   local d = moon.json.decode(meta.moonlab_decoder)
   T.eq(d.base_included, false); T.truthy(d.path:find("tiny_llama.gguf$"))
   T.truthy(meta.moonlab_tokenizer ~= nil)
@@ -71,7 +71,7 @@ T.it("saves without the base weights, loads them back from the decoder file, clo
   local full = tmp(".safetensors")
   p:save(full)
   T.truthy(size(full) > size(path))
-  T.eq(moon.json.decode(select(2, moon.ckpt.load(full)).moonlab_decoder).base_included, true)
+  T.eq(moon.json.decode(moon.ckpt.metadata(full).moonlab_decoder).base_included, true)
   T.near(maxdiff(moon.vlm.load(full):score(batch, {"ab", "cd"}).logprobs, ref), 0, 1e-4)
   -- state_dict / load_state_dict round trip (merging works on these)
   local sd = p:state_dict()

@@ -72,7 +72,7 @@ T.it("checkpoint pool refreshes its teacher from the history (TIES, EMA, custom 
   local path = function(n) return dir .. "/" .. n end
   local base = {w = moon.zeros(4)}
   for _, method in ipairs{"ties", "average", "ema", "custom"} do
-    local p = pool.new{path = path, method = method, base = base, density = 1.0, alpha = 0.5, size = 2,
+    local p = pool.new{path = path, method = method, base = base, density = 1.0, decay = 0.5, size = 2,
                        weights = function(i, n) return i == n and 1 or 0 end}
     p:add(1, {w = moon.tensor{1, 1, 1, 1}})
     p:add(2, {w = moon.tensor{3, 3, 3, 3}})

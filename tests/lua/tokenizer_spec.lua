@@ -76,7 +76,7 @@ T.it("the byte tokenizer is a tokenizer object too", function()
   T.eq(b:token_to_id("<image>"), 259)
   T.raises(function() b:apply_chat_template({{role = "user", content = "x"}}) end, "no chat template")
   -- the older functions are unchanged
-  T.eq(moon.tokenizer.encode("A", true), {256, 65})
+  T.eq(moon.tokenizer.encode("A", {bos = true}), {256, 65})
 end)
 
 T.it("loads the shipped model's tokenizer from its GGUF", function()

@@ -54,6 +54,25 @@ extension LuaState {
             return call.push(printer.render(call.state, at: 1))
         }
 
+        register("moon.doc", doc: """
+            moon.doc(value, text) -> value: records `text` as the documentation help() shows for `value` (a function or
+            table written in Lua: the gtr modules, their functions, runs and hooks register theirs this way)
+            """) { call in
+            guard lua_type(call.L, 1) == LUA_TFUNCTION || lua_type(call.L, 1) == LUA_TTABLE else {
+                throw call.argumentError(1, "value", expected: "function or table")
+            }
+            call.state.setDoc(forValueAt: 1, try call.string(2, "text"))
+            lua_settop(call.L, 1)
+            return 1
+        }
+
+        register("moon.warn_once", doc: """
+            moon.warn_once(message) -> printed: writes 'moonlab: warning: <message>' to stderr the first time this state
+            sees `message` (old names kept one release use it); true when it printed
+            """) { call in
+            call.push(call.state.warnOnce(try call.string(1, "message")))
+        }
+
         register("moon.executable", doc: "moon.executable() -> path of the running moonlab binary (to start sub-processes)") { call in
             let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
             return call.push(exe)
@@ -90,20 +109,24 @@ extension LuaState {
     }
 
     private func helpText(forValueAt idx: Int32, name: String?) -> String {
-        if let d = doc(forValueAt: idx) { return d }
+        let own = doc(forValueAt: idx)
         switch lua_type(L, idx) {
         case LUA_TTABLE:
-            var lines: [String] = []
-            lua_pushnil(L)
-            while moon_next(L, idx) != 0 {
-                if lua_type(L, -2) == LUA_TSTRING, let k = string(at: -2) {
-                    let first = doc(forValueAt: -1)?.split(separator: "\n").first.map(String.init)
-                    let kind = typeName(at: -1)
-                    lines.append(first ?? "\(name.map { $0 + "." } ?? "")\(k) (\(kind))")
+            // a table: its own doc (moon.doc), its documented fields, and the methods its metatable's __index table
+            // gives it (a gtr run: the Run methods)
+            var lines = entries(ofTableAt: idx, prefix: name.map { $0 + "." } ?? "")
+            if lua_getmetatable(L, idx) != 0 {
+                rawField(-1, "__index")
+                if lua_type(L, -1) == LUA_TTABLE && lua_rawequal(L, -1, idx) == 0 {
+                    let methods = entries(ofTableAt: lua_gettop(L), prefix: ":", functionsOnly: true)
+                    if !methods.isEmpty { lines += ["methods:"] + methods.map { "  " + $0 } }
                 }
-                moon_pop(L, 1)
+                moon_pop(L, 2)
             }
-            return lines.isEmpty ? "(empty table)" : lines.sorted().joined(separator: "\n")
+            let body = lines.isEmpty ? "(empty table)" : lines.joined(separator: "\n")
+            return own.map { $0 + "\n" + body } ?? body
+        case LUA_TUSERDATA where own != nil:
+            return own!
         case LUA_TUSERDATA:
             guard lua_getmetatable(L, idx) != 0 else { return "userdata (no documentation)" }
             rawField(-1, "__name")
@@ -126,10 +149,25 @@ extension LuaState {
             moon_pop(L, 2)
             return lines.joined(separator: "\n")
         case LUA_TFUNCTION:
-            return "\(name ?? "function"): no documentation (not a moonlab export)"
+            return own ?? "\(name ?? "function"): no documentation (not a moonlab export, and none given with moon.doc)"
         default:
             return "\(typeName(at: idx)) value: no documentation"
         }
+    }
+
+    /// One line per string key of the table at `idx`: the first line of its doc, else `prefix + key (type)`; sorted.
+    private func entries(ofTableAt idx: Int32, prefix: String, functionsOnly: Bool = false) -> [String] {
+        var lines: [String] = []
+        lua_pushnil(L)
+        while moon_next(L, idx) != 0 {
+            if lua_type(L, -2) == LUA_TSTRING, let k = string(at: -2), !functionsOnly || lua_type(L, -1) == LUA_TFUNCTION,
+               !k.hasPrefix("__") {
+                let first = doc(forValueAt: -1)?.split(separator: "\n").first.map(String.init)
+                lines.append(first ?? "\(prefix)\(k) (\(typeName(at: -1)))")
+            }
+            moon_pop(L, 1)
+        }
+        return lines.sorted()
     }
 
     private func moduleNames() -> [String] {

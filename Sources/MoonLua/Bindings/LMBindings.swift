@@ -8,7 +8,7 @@ import MoonTensor
 /// `moon.lm`: pretrained language models (GGUF files, Hugging Face directories, moonlab LM checkpoints).
 extension LuaState {
     func installLMBindings() {
-        defineType(LanguageModel.self, name: "moon.LM", methods: lmMethods(), metamethods: [
+        defineType(LanguageModel.self, name: "moon.LM", methods: lmMethods() + moduleMethods("lm", LanguageModel.self), metamethods: [
             "__tostring": { call in
                 let m = try call.object(1, as: LanguageModel.self)
                 let c = m.config
@@ -100,37 +100,6 @@ extension LuaState {
                 }
                 return call.push(tensor: try m.decoder.lmLoss(ids))
             },
-            LuaMethod("parameters", "lm:parameters([trainable_only=true]) -> list of parameter tensors") { call in
-                let m = try call.object(1, "self", as: LanguageModel.self)
-                return call.push(tensors: try call.optionalBoolean(2, "trainable_only", default: true) ? m.trainableParameters() : m.parameters())
-            },
-            LuaMethod("named_parameters", "lm:named_parameters() -> table name -> parameter tensor (live, not copies)") { call in
-                pushNamedTensors(call, Dictionary(uniqueKeysWithValues: try call.object(1, "self", as: LanguageModel.self).namedParameters()))
-                return 1
-            },
-            LuaMethod("state_dict", "lm:state_dict() -> table name -> tensor (copies, Hugging Face names)") { call in
-                pushNamedTensors(call, try call.object(1, "self", as: LanguageModel.self).stateDict().mapValues { $0.detach().clone() })
-                return 1
-            },
-            LuaMethod("load_state_dict", "lm:load_state_dict(tensors [, strict=true]) -- copies weights in; lists missing/extra/mis-shaped names on error") { call in
-                let m = try call.object(1, "self", as: LanguageModel.self)
-                let named = try namedTensors(call, 2, "tensors")
-                try Tensor.noGrad { try m.loadStateDict(Dictionary(uniqueKeysWithValues: named), strict: try call.optionalBoolean(3, "strict", default: true)) }
-                return 0
-            },
-            LuaMethod("lora", """
-                lm:lora([opts]) -> names of adapted layers. Attaches LoRA adapters; only they train.
-                opts: rank (8), alpha (16), dropout (0), targets ({'q_proj','k_proj','v_proj','o_proj'}, patterns), freeze_base (true)
-                """) { call in
-                let m = try call.object(1, "self", as: LanguageModel.self)
-                return call.push(try m.enableLoRA(try loraOptions(call, 2)))
-            },
-            LuaMethod("merge_lora", "lm:merge_lora() -- folds the adapters into the base weights and removes them") { call in
-                try call.object(1, "self", as: LanguageModel.self).mergeLoRA(); return 0
-            },
-            LuaMethod("clone", "lm:clone() -> an independent copy (weights copied)") { call in
-                call.push(object: try call.object(1, "self", as: LanguageModel.self).clone())
-            },
             LuaMethod("save", "lm:save(path) -- safetensors (Hugging Face names) with the config, tokenizer and LoRA settings; moon.lm.load reads it") { call in
                 try call.object(1, "self", as: LanguageModel.self).save(path: try call.string(2, "path"))
                 return 0
@@ -174,15 +143,6 @@ extension LuaState {
                 if let b = t.addBos { lua_pushboolean(call.L, b ? 1 : 0); call.state.setRawField(-2, "add_bos") }
                 if let s = t.chatTemplate { call.push(s); call.state.setRawField(-2, "chat_template") }
                 return 1
-            },
-            LuaMethod("train", "lm:train() -- training mode (LoRA dropout on)") { call in
-                try call.object(1, "self", as: LanguageModel.self).train(); return 0
-            },
-            LuaMethod("eval", "lm:eval() -- evaluation mode") { call in
-                try call.object(1, "self", as: LanguageModel.self).eval(); return 0
-            },
-            LuaMethod("num_parameters", "lm:num_parameters() -> number of parameters") { call in
-                call.push(try call.object(1, "self", as: LanguageModel.self).parameterCount)
             },
         ]
     }

@@ -7,7 +7,7 @@ import MoonTensor
 /// `moon.vlm`, `moon.ckpt`, `moon.tokenizer`: the VLM policy, checkpoints and the byte tokenizer from Lua.
 extension LuaState {
     func installModelBindings() {
-        defineType(VLMPolicy.self, name: "moon.Policy", methods: policyMethods(), metamethods: [
+        defineType(VLMPolicy.self, name: "moon.Policy", methods: policyMethods() + moduleMethods("policy", VLMPolicy.self), metamethods: [
             "__tostring": { call in
                 let p = try call.object(1, as: VLMPolicy.self)
                 let d = p.config.decoder
@@ -87,20 +87,31 @@ extension LuaState {
             try Checkpoint.writeTensors(named.sorted { $0.0 < $1.0 }, metadata: meta, to: path)
             return 0
         }
-        register("moon.ckpt.load", doc: "moon.ckpt.load(path) -> tensors (name -> tensor), metadata (string -> string)") { call in
-            let (tensors, meta) = try Checkpoint.readTensors(path: try call.string(1, "path"))
+        register("moon.ckpt.load", doc: """
+            moon.ckpt.load(path) -> tensors (name -> tensor). The file's metadata: moon.ckpt.metadata(path)
+            """) { call in
+            let (tensors, _) = try Checkpoint.readTensors(path: try call.string(1, "path"))
             pushNamedTensors(call, tensors)
+            return 1
+        }
+        register("moon.ckpt.metadata", doc: "moon.ckpt.metadata(path) -> the safetensors file's metadata (string -> string)") { call in
+            let meta = try SafeTensorsFile(path: try call.string(1, "path")).metadata
             lua_createtable(call.L, 0, Int32(meta.count))
             for (k, v) in meta { call.push(v); call.state.setRawField(-2, k) }
-            return 2
+            return 1
         }
-        register("moon.tokenizer.encode", doc: "moon.tokenizer.encode(text [, bos=false]) -> token ids (bytes 0-255; <bos> 256, <eos> 257, <pad> 258, <image> 259)") { call in
-            let ids = ByteTokenizer().encode(try call.string(1, "text"), addBos: try call.optionalBoolean(2, "bos", default: false))
+        register("moon.tokenizer.encode", doc: """
+            moon.tokenizer.encode(text [, opts]) -> token ids (bytes 0-255; <bos> 256, <eos> 257, <pad> 258, <image> 259).
+            opts: bos (false)
+            """) { call in
+            let bos = try call.flagOption(2, "bos", default: false, usage: "moon.tokenizer.encode(text, {bos = ...})")
+            let ids = ByteTokenizer().encode(try call.string(1, "text"), addBos: bos)
             return call.push(ids.map(Double.init))
         }
-        register("moon.tokenizer.decode", doc: "moon.tokenizer.decode(ids [, skip_special=true]) -> text") { call in
+        register("moon.tokenizer.decode", doc: "moon.tokenizer.decode(ids [, opts]) -> text. opts: skip_special (true)") { call in
             let ids = try call.integers(1, "ids")
-            return call.push(ByteTokenizer().decode(ids, skipSpecial: try call.optionalBoolean(2, "skip_special", default: true)))
+            let skip = try call.flagOption(2, "skip_special", default: true, usage: "moon.tokenizer.decode(ids, {skip_special = ...})")
+            return call.push(ByteTokenizer().decode(ids, skipSpecial: skip))
         }
     }
 
@@ -171,71 +182,23 @@ extension LuaState {
                 let (images, prompts) = try batchArgument(call, 2)
                 return call.push(tensor: try p.value(images: images, prompts: prompts))
             },
-            LuaMethod("parameters", "policy:parameters([trainable_only=true]) -> list of parameter tensors") { call in
-                let p = try call.object(1, "self", as: VLMPolicy.self)
-                return call.push(tensors: try call.optionalBoolean(2, "trainable_only", default: true) ? p.trainableParameters() : p.parameters())
-            },
-            LuaMethod("named_parameters", "policy:named_parameters() -> table name -> parameter tensor (live, not copies)") { call in
-                pushNamedTensors(call, Dictionary(uniqueKeysWithValues: try call.object(1, "self", as: VLMPolicy.self).namedParameters()))
-                return 1
-            },
-            LuaMethod("state_dict", """
-                policy:state_dict([opts]) -> table name -> tensor (copies, Hugging Face names for the decoder).
-                opts: trainable_only (false): only the parameters that train (with a frozen base: the adapters, vision,
-                projector and value head; what a checkpoint pool needs to merge)
-                """) { call in
-                let p = try call.object(1, "self", as: VLMPolicy.self)
-                let o = try call.options(2, allowed: ["trainable_only"])
-                var d = p.stateDict()
-                if try o.boolean("trainable_only", default: false) {
-                    let keep = Set(p.namedParameters().filter { $0.1.requiresGrad }.map(\.0))
-                    d = d.filter { keep.contains($0.key) }
-                }
-                pushNamedTensors(call, d.mapValues { $0.detach().clone() })
-                return 1
-            },
-            LuaMethod("load_state_dict", "policy:load_state_dict(tensors [, strict=true]) -- copies weights in; lists missing/extra/mis-shaped names on error") { call in
-                let p = try call.object(1, "self", as: VLMPolicy.self)
-                let named = try namedTensors(call, 2, "tensors")
-                try Tensor.noGrad { try p.loadStateDict(Dictionary(uniqueKeysWithValues: named), strict: try call.optionalBoolean(3, "strict", default: true)) }
-                return 0
-            },
-            LuaMethod("clone", "policy:clone() -> an independent copy (weights copied)") { call in
-                call.push(object: try call.object(1, "self", as: VLMPolicy.self).clone())
-            },
             LuaMethod("save", "policy:save(path) -- safetensors with the config in the metadata, written atomically") { call in
                 try call.object(1, "self", as: VLMPolicy.self).save(path: try call.string(2, "path"))
                 return 0
             },
-            LuaMethod("load_weights", "policy:load_weights(path [, strict=true]) -- loads weights saved by save() or moon.ckpt.save") { call in
-                try call.object(1, "self", as: VLMPolicy.self).loadWeights(path: try call.string(2, "path"),
-                                                                           strict: try call.optionalBoolean(3, "strict", default: true))
+            LuaMethod("load_weights", """
+                policy:load_weights(path [, opts]) -- loads weights saved by save() or moon.ckpt.save. opts: strict (true)
+                """) { call in
+                let p = try call.object(1, "self", as: VLMPolicy.self)
+                let strict = try call.flagOption(3, "strict", default: true, usage: "policy:load_weights(path, {strict = ...})")
+                try p.loadWeights(path: try call.string(2, "path"), strict: strict)
                 return 0
-            },
-            LuaMethod("train", "policy:train() -- training mode (dropout on)") { call in
-                try call.object(1, "self", as: VLMPolicy.self).train(); return 0
-            },
-            LuaMethod("eval", "policy:eval() -- evaluation mode") { call in
-                try call.object(1, "self", as: VLMPolicy.self).eval(); return 0
-            },
-            LuaMethod("num_parameters", "policy:num_parameters() -> number of parameters") { call in
-                call.push(try call.object(1, "self", as: VLMPolicy.self).parameterCount)
             },
             LuaMethod("num_visual_tokens", "policy:num_visual_tokens() -> visual tokens per image") { call in
                 call.push(try call.object(1, "self", as: VLMPolicy.self).numVisualTokens)
             },
             LuaMethod("config", "policy:config() -> the configuration as JSON text") { call in
                 call.push(try call.object(1, "self", as: VLMPolicy.self).config.json())
-            },
-            LuaMethod("lora", """
-                policy:lora([opts]) -> names of adapted layers. Attaches LoRA adapters; only they train.
-                opts: rank (8), alpha (16), dropout (0), targets ({'q_proj','k_proj','v_proj','o_proj'}, patterns), freeze_base (true)
-                """) { call in
-                let p = try call.object(1, "self", as: VLMPolicy.self)
-                return call.push(try p.enableLoRA(try loraOptions(call, 2)))
-            },
-            LuaMethod("merge_lora", "policy:merge_lora() -- folds the adapters into the base weights and removes them") { call in
-                try call.object(1, "self", as: VLMPolicy.self).mergeLoRA(); return 0
             },
             LuaMethod("save_gguf", """
                 policy:save_gguf(path [, {type = 'f32'|'f16'|'bf16'|'q8_0'}]) -- writes the decoder (text part, LoRA folded in)

@@ -316,12 +316,17 @@ extension LuaState {
                 return call.push(object: LuaOptimizer(kind, opt, schedule: try scheduleOption(o)))
             }
         }
-        register("moon.optim.clip_grad_norm", doc: "moon.optim.clip_grad_norm(params, max_norm) -> total norm before clipping") { call in
+        let clip: LuaFunction = { call in
             let params = try call.tensors(1, "params")
             let maxNorm = try call.number(2, "max_norm")
             guard maxNorm > 0 else { throw call.argumentError(2, "max_norm", expected: "a positive number", got: "\(maxNorm)") }
             return call.push(Double(try clipGradNorm(params, maxNorm: Float(maxNorm))))
         }
+        register("moon.optim.clip_grad_norm_", doc: """
+            moon.optim.clip_grad_norm_(params, max_norm) -> total norm before clipping; scales the gradients in place
+            (PyTorch's torch.nn.utils.clip_grad_norm_)
+            """, clip)
+        registerAlias("moon.optim.clip_grad_norm", of: "moon.optim.clip_grad_norm_", clip)
         defineType(LuaSchedule.self, name: "moon.Schedule", methods: [
             LuaMethod("lr", "s:lr(step) -> learning rate at step (0-based)") { call in
                 call.push(Double(try call.object(1, "self", as: LuaSchedule.self).schedule.lr(at: try call.integer(2, "step"))))

@@ -66,27 +66,33 @@ extension LuaState {
         register("moon.distill.kl", doc: """
             moon.distill.kl(student_logits[..., V], teacher_logits[..., V] [, opts]) -> token-level distillation loss
             (differentiable in the student). opts: direction ('reverse'|'forward'), mask [...], temperature (1),
-            top_k (teacher's top-k tokens only), reduction ('mean'|'sum'|'none')
+            scale_t2 (false: multiply by temperature^2), top_k (teacher's top-k tokens only), reduction ('mean'|'sum'|'none')
             """) { call in
             try distill(call, fixed: nil)
         }
         register("moon.distill.jsd", doc: """
             moon.distill.jsd(student_logits, teacher_logits [, opts]) -> generalised JSD (TRL GKD). opts: beta (0.5; 0 = forward KL,
-            1 = reverse KL), mask, temperature, top_k, reduction
+            1 = reverse KL), mask, temperature, scale_t2, top_k, reduction
             """) { call in
             try distill(call, fixed: .jsd)
         }
         register("moon.distill.turn_kl", doc: """
             moon.distill.turn_kl(agent_logprobs[N,L], teacher_logprobs[N,L], mask[N,L] [, opts]) -> [N] per-turn KL
-            (GTR-Turbo): per-token estimates of the sampled tokens, clamped, averaged over the mask.
-            opts: estimator ('k1'|'abs'|'k3'), direction ('reverse'|'forward'), clamp (10; lower bound 0), invalid (list of
-            booleans), invalid_value (100)
+            (GTR-Turbo, a reward: no gradient): per-token estimates of the sampled tokens, clamped to
+            [clamp_min, clamp_max], averaged over the mask. opts: estimator ('k1' (default: unbiased as a reward)|'abs'|'k3'),
+            direction ('reverse'|'forward'), clamp_min (0), clamp_max (10) (the same clamp as moon.distill.sampled_kl's;
+            -math.huge/math.huge for none), invalid (list of booleans), invalid_value (100). Old: clamp = c (= clamp_max)
             """) { call in
-            let o = try call.options(4, allowed: ["estimator", "direction", "clamp", "invalid", "invalid_value"])
+            let o = try call.options(4, allowed: ["estimator", "direction", "clamp_min", "clamp_max", "clamp", "invalid", "invalid_value"])
             var opts = KLRewardOptions()
             opts.estimator = KLEstimator(rawValue: try o.choice("estimator", KLEstimator.allCases.map(\.rawValue), default: "k1"))!
             opts.direction = KLDirection(rawValue: try o.choice("direction", KLDirection.allCases.map(\.rawValue), default: "reverse"))!
-            opts.clampMax = Float(try o.number("clamp", default: 10))
+            if o.has("clamp") {
+                guard !o.has("clamp_max") else { throw call.error("options 'clamp' (old name) and 'clamp_max' both given") }
+                call.state.warnOnce("moon.distill.turn_kl{clamp = c} is deprecated; use {clamp_max = c} (clamp_min: 0)")
+            }
+            opts.clampMin = Float(try o.number("clamp_min", default: 0))
+            opts.clampMax = Float(try o.number("clamp_max", default: try o.number("clamp", default: 10)))
             opts.invalidValue = Float(try o.number("invalid_value", default: 100))
             var invalid: [Bool] = []
             if o.has("invalid") {
@@ -103,8 +109,10 @@ extension LuaState {
             return call.push(tensor: try Tensor(v, shape: [v.count]))
         }
         register("moon.distill.sampled_kl", doc: """
-            moon.distill.sampled_kl(agent_logprobs, teacher_logprobs [, opts]) -> differentiable KL penalty on sampled tokens.
-            opts: mask, estimator ('k3'), direction ('reverse'), clamp_min, clamp_max, reduction ('mean')
+            moon.distill.sampled_kl(agent_logprobs, teacher_logprobs [, opts]) -> differentiable KL penalty on sampled tokens (a loss).
+            opts: mask, estimator ('k3' (default: k1's gradient on fixed samples is zero in expectation)|'k1'|'abs'),
+            direction ('reverse'), clamp_min, clamp_max (per-token bounds as in moon.distill.turn_kl; default none),
+            reduction ('mean')
             """) { call in
             let o = try call.options(3, allowed: ["mask", "estimator", "direction", "clamp_min", "clamp_max", "reduction"])
             let est = KLEstimator(rawValue: try o.choice("estimator", KLEstimator.allCases.map(\.rawValue), default: "k3"))!
@@ -262,7 +270,8 @@ private func metricsRecord(_ call: LuaCall, _ i: Int32) throws -> MetricsRecord 
 }
 
 private func distill(_ call: LuaCall, fixed: DistillDivergence?) throws -> Int32 {
-    let o = try call.options(3, allowed: ["direction", "mask", "temperature", "top_k", "reduction", "beta", "scale_t2"])
+    // kl takes a direction, jsd a beta: each rejects the other's option instead of ignoring it
+    let o = try call.options(3, allowed: ["mask", "temperature", "top_k", "reduction", "scale_t2", fixed == .jsd ? "beta" : "direction"])
     let div = try fixed ?? DistillDivergence(rawValue: try o.choice("direction", ["reverse", "forward"], default: "reverse"))!
     var opts = DistillOptions()
     opts.temperature = Float(try o.number("temperature", default: 1))
