@@ -68,7 +68,7 @@ final class PolicyTests: XCTestCase {
         // the env's rule (AnswerFormat): whitespace before the colon still starts the action, so the masks PPO
         // trains on agree with the reward the env gave
         let r3 = tk.encode("{\"thoughts\": \"x\", \"action\" : \"+\"}")
-        XCTAssertEqual(Scoring.actionStart(r3), 21)
+        XCTAssertEqual(Scoring.actionStart(r3), 18)
         XCTAssertEqual(Scoring.masks([r3], width: r3.count).hasAction, [true])
         let p = try VLMPolicy(tinyVLMConfig())
         let s = try p.score(images: images(2), prompts: ["a", "b"], responses: [r1, r2])
