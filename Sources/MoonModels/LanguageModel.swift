@@ -206,8 +206,7 @@ public final class LanguageModel: Module {
 
     static func loadCheckpoint(path: String) throws -> LanguageModel {
         let f = try SafeTensors.open(path)
-        guard f.metadata["format"] == "moonlab-lm", let cj = f.metadata["moonlab_lm_config"],
-              let obj = try? JSONSerialization.jsonObject(with: Data(cj.utf8)) as? [String: Any] else {
+        guard f.metadata["format"] == "moonlab-lm", let cj = f.metadata["moonlab_lm_config"], let obj = try? JSON.parse(cj) else {
             throw ModelError.checkpoint(path: path, reason: "not a moonlab language-model checkpoint (no moonlab_lm_config; use a Hugging Face directory or a .gguf file)")
         }
         let config = try LlamaConfig.fromHF(obj)

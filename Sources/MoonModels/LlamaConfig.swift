@@ -1,4 +1,5 @@
 import Foundation
+import MoonCheckpoint
 import MoonTensor
 
 /// Sizes of a Llama-architecture decoder. Field names mirror transformers' `LlamaConfig`.
@@ -52,50 +53,53 @@ public struct LlamaConfig: Sendable, Equatable {
         if !(initializerRange >= 0) { throw bad("initializer_range", "must be non-negative, got \(initializerRange)") }
     }
 
-    /// The transformers `config.json` dictionary for this decoder.
-    public func hfDictionary() -> [String: Any] {
-        var d: [String: Any] = [
-            "architectures": [modelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"], "model_type": modelType,
-            "vocab_size": vocabSize, "hidden_size": hiddenSize, "intermediate_size": intermediateSize,
-            "num_hidden_layers": numHiddenLayers, "num_attention_heads": numAttentionHeads,
-            "num_key_value_heads": numKeyValueHeads, "rope_theta": Double(ropeTheta), "rms_norm_eps": Double(rmsNormEps),
-            "tie_word_embeddings": tieWordEmbeddings, "max_position_embeddings": maxPositionEmbeddings,
-            "initializer_range": Double(initializerRange), "hidden_act": "silu", "attention_bias": attentionBias,
-            "mlp_bias": false, "torch_dtype": "float32",
+    /// The transformers `config.json` object for this decoder (keys sorted).
+    public func hfJSONValue() -> JSON {
+        var d: [String: JSON] = [
+            "architectures": .array([.string(modelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM")]),
+            "model_type": .string(modelType),
+            "vocab_size": .int(vocabSize), "hidden_size": .int(hiddenSize), "intermediate_size": .int(intermediateSize),
+            "num_hidden_layers": .int(numHiddenLayers), "num_attention_heads": .int(numAttentionHeads),
+            "num_key_value_heads": .int(numKeyValueHeads), "rope_theta": .number(Double(ropeTheta)),
+            "rms_norm_eps": .number(Double(rmsNormEps)), "tie_word_embeddings": .bool(tieWordEmbeddings),
+            "max_position_embeddings": .int(maxPositionEmbeddings), "initializer_range": .number(Double(initializerRange)),
+            "hidden_act": .string("silu"), "attention_bias": .bool(attentionBias), "mlp_bias": .bool(false),
+            "torch_dtype": .string("float32"),
         ]
         // transformers rejects a pad id outside the vocabulary; special ids of a tiny test vocab are left out.
         for (k, v) in [("bos_token_id", bosTokenId), ("eos_token_id", eosTokenId), ("pad_token_id", padTokenId)] where v >= 0 && v < vocabSize {
-            d[k] = v
+            d[k] = .int(v)
         }
-        if let h = headDim { d["head_dim"] = h }
-        if modelType == "qwen2" { d["attention_bias"] = nil; d["mlp_bias"] = nil; d["use_sliding_window"] = false }
-        return d
+        if let h = headDim { d["head_dim"] = .int(h) }
+        if modelType == "qwen2" { d["attention_bias"] = nil; d["mlp_bias"] = nil; d["use_sliding_window"] = .bool(false) }
+        return .object(d.keys.sorted().map { JSON.Member($0, d[$0]!) })
     }
 
-    /// Reads a transformers `config.json` dictionary. Unknown keys are ignored (HF configs carry many);
-    /// wrongly typed known keys and unsupported features throw naming the field.
-    public static func fromHF(_ d: [String: Any]) throws -> LlamaConfig {
+    /// Reads a transformers `config.json` object. Unknown keys are ignored (HF configs carry many); wrongly typed
+    /// known keys and unsupported features throw naming the field.
+    public static func fromHF(_ d: JSON) throws -> LlamaConfig {
+        guard d.members != nil else { throw ModelError.invalidConfig(field: "config", reason: "expected a JSON object, got \(d.typeName)") }
         var c = LlamaConfig()
         if let mt = d["model_type"] {
-            guard let m = mt as? String, m == "llama" || m == "qwen2" else {
-                throw ModelError.invalidConfig(field: "model_type", reason: "unsupported architecture \(mt) (llama and qwen2 are supported)")
+            guard let m = mt.stringValue, m == "llama" || m == "qwen2" else {
+                throw ModelError.invalidConfig(field: "model_type", reason: "unsupported architecture \(mt.serialized()) (llama and qwen2 are supported)")
             }
             c.modelType = m
             c.attentionBias = m == "qwen2"
         }
-        if let arch = d["architectures"] as? [Any], let a = arch.first as? String,
+        if let a = d["architectures"]?.arrayValue?.first?.stringValue,
            !["LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"].contains(a) {
             throw ModelError.invalidConfig(field: "architectures", reason: "unsupported architecture \(a) (LlamaForCausalLM and Qwen2ForCausalLM are supported)")
         }
         func int(_ k: String) throws -> Int? {
-            guard let v = d[k], !(v is NSNull) else { return nil }
-            if !jsonIsBool(v), let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded() { return n.intValue }
-            throw ModelError.invalidConfig(field: k, reason: "expected an integer, got \(v)")
+            guard let v = d[k], v != .null else { return nil }
+            if let x = v.doubleValue, let i = Int(exactly: x) { return i }
+            throw ModelError.invalidConfig(field: k, reason: "expected an integer, got \(v.serialized())")
         }
         func num(_ k: String) throws -> Float? {
-            guard let v = d[k], !(v is NSNull) else { return nil }
-            if !jsonIsBool(v), let n = v as? NSNumber { return n.floatValue }
-            throw ModelError.invalidConfig(field: k, reason: "expected a number, got \(v)")
+            guard let v = d[k], v != .null else { return nil }
+            if let x = v.doubleValue { return Float(x) }
+            throw ModelError.invalidConfig(field: k, reason: "expected a number, got \(v.serialized())")
         }
         if let v = try int("vocab_size") { c.vocabSize = v }
         if let v = try int("hidden_size") { c.hiddenSize = v }
@@ -105,34 +109,35 @@ public struct LlamaConfig: Sendable, Equatable {
         if let v = try int("num_key_value_heads") { c.numKeyValueHeads = v }
         if let v = try int("head_dim") { c.headDim = v == c.hiddenSize / max(c.numAttentionHeads, 1) ? nil : v }
         if let v = try num("rope_theta") { c.ropeTheta = v }
-        if let rp = d["rope_parameters"] as? [String: Any], let t = rp["rope_theta"] as? NSNumber { c.ropeTheta = t.floatValue }
+        if let t = d["rope_parameters"]?["rope_theta"]?.doubleValue { c.ropeTheta = Float(t) }
         if let v = try num("rms_norm_eps") { c.rmsNormEps = v }
         if let v = try int("max_position_embeddings") { c.maxPositionEmbeddings = v }
         if let v = try num("initializer_range") { c.initializerRange = v }
         if let v = d["tie_word_embeddings"] {
-            guard jsonIsBool(v), let b = v as? Bool else { throw ModelError.invalidConfig(field: "tie_word_embeddings", reason: "expected a boolean, got \(v)") }
+            guard let b = v.boolValue else { throw ModelError.invalidConfig(field: "tie_word_embeddings", reason: "expected a boolean, got \(v.serialized())") }
             c.tieWordEmbeddings = b
         }
+        // special ids: some configs hold lists here; those are ignored
         if let v = ((try? int("bos_token_id")) ?? nil) { c.bosTokenId = v }
         if let v = ((try? int("eos_token_id")) ?? nil) { c.eosTokenId = v }
         if let v = ((try? int("pad_token_id")) ?? nil) { c.padTokenId = v }
-        if let act = d["hidden_act"] as? String, act != "silu" {
+        if let act = d["hidden_act"]?.stringValue, act != "silu" {
             throw ModelError.invalidConfig(field: "hidden_act", reason: "only silu is supported, got \(act)")
         }
-        if let b = d["attention_bias"] as? Bool { c.attentionBias = b || c.modelType == "qwen2" }
-        if let lt = d["layer_types"] as? [Any], let bad = lt.first(where: { ($0 as? String) != "full_attention" }) {
-            throw ModelError.invalidConfig(field: "layer_types", reason: "only full_attention layers are supported, got \(bad)")
+        if let b = d["attention_bias"]?.boolValue { c.attentionBias = b || c.modelType == "qwen2" }
+        if let lt = d["layer_types"]?.arrayValue, let bad = lt.first(where: { $0.stringValue != "full_attention" }) {
+            throw ModelError.invalidConfig(field: "layer_types", reason: "only full_attention layers are supported, got \(bad.serialized())")
         }
-        if let rp = d["rope_parameters"] as? [String: Any], let ty = rp["rope_type"] as? String, ty != "default" {
+        if let ty = d["rope_parameters"]?["rope_type"]?.stringValue, ty != "default" {
             throw ModelError.invalidConfig(field: "rope_parameters", reason: "rope scaling is not supported, got rope_type \(ty)")
         }
-        if c.modelType == "qwen2", let sw = d["use_sliding_window"] as? Bool, sw {
+        if c.modelType == "qwen2", d["use_sliding_window"]?.boolValue == true {
             throw ModelError.invalidConfig(field: "use_sliding_window", reason: "sliding-window attention is not supported")
         }
-        if let b = d["mlp_bias"] as? Bool, b { throw ModelError.invalidConfig(field: "mlp_bias", reason: "MLP biases are not supported") }
-        if let rs = d["rope_scaling"], !(rs is NSNull) {
-            if let r = rs as? [String: Any], let ty = (r["rope_type"] ?? r["type"]) as? String, ty == "default" {} else {
-                throw ModelError.invalidConfig(field: "rope_scaling", reason: "rope scaling is not supported, got \(rs)")
+        if d["mlp_bias"]?.boolValue == true { throw ModelError.invalidConfig(field: "mlp_bias", reason: "MLP biases are not supported") }
+        if let rs = d["rope_scaling"], rs != .null {
+            if (rs["rope_type"] ?? rs["type"])?.stringValue == "default" {} else {
+                throw ModelError.invalidConfig(field: "rope_scaling", reason: "rope scaling is not supported, got \(rs.serialized())")
             }
         }
         try c.validate()
@@ -145,22 +150,19 @@ public struct LlamaConfig: Sendable, Equatable {
         do { data = try RegularFile.read(path) } catch {
             throw ModelError.checkpoint(path: path, reason: "cannot read config file: \(error)")
         }
-        guard let obj = try? JSONSerialization.jsonObject(with: data), let d = obj as? [String: Any] else {
-            throw ModelError.checkpoint(path: path, reason: "config is not a JSON object")
+        let json: JSON
+        do { json = try JSON.parse(bytes: [UInt8](data)) } catch {
+            throw ModelError.checkpoint(path: path, reason: "config is not JSON: \(error)")
         }
-        return try fromHF(d)
+        guard json.members != nil else { throw ModelError.checkpoint(path: path, reason: "config is not a JSON object") }
+        return try fromHF(json)
     }
 
-    /// JSON text of `hfDictionary()` (sorted keys).
-    public func hfJSON() -> String {
-        let data = try! JSONSerialization.data(withJSONObject: hfDictionary(), options: [.sortedKeys, .prettyPrinted])
-        return String(decoding: data, as: UTF8.self)
-    }
+    /// JSON text of `hfJSONValue()` (sorted keys, indented).
+    public func hfJSON() -> String { hfJSONValue().pretty() }
 }
 
-/// True for a JSON boolean as JSONSerialization returns it (not for the numbers 0 and 1).
-func jsonIsBool(_ v: Any) -> Bool {
-    if v is Bool && !(v is NSNumber) { return true }
-    if let n = v as? NSNumber { return String(cString: n.objCType) == "c" && (n == NSNumber(value: true) || n == NSNumber(value: false)) && type(of: v) != Int.self && "\(type(of: v))".lowercased().contains("bool") }
-    return false
+extension JSON {
+    /// A JSON number from an integer.
+    static func int(_ v: Int) -> JSON { .number(Double(v)) }
 }

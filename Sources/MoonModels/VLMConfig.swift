@@ -1,4 +1,5 @@
 import Foundation
+import MoonCheckpoint
 import MoonTensor
 
 /// Sizes of the patch vision encoder.
@@ -36,9 +37,10 @@ public struct VisionConfig: Sendable, Equatable {
         if !(layerNormEps > 0) { throw bad("layer_norm_eps", "must be positive, got \(layerNormEps)") }
     }
 
-    func dictionary() -> [String: Any] {
-        ["image_size": imageSize, "channels": channels, "patch_size": patchSize, "width": width, "layers": layers,
-         "heads": heads, "mlp_ratio": mlpRatio, "layer_norm_eps": Double(layerNormEps)]
+    func jsonValue() -> JSON {
+        .object(pairs: [("channels", .int(channels)), ("heads", .int(heads)), ("image_size", .int(imageSize)),
+                        ("layer_norm_eps", .number(Double(layerNormEps))), ("layers", .int(layers)), ("mlp_ratio", .int(mlpRatio)),
+                        ("patch_size", .int(patchSize)), ("width", .int(width))])
     }
 }
 
@@ -125,62 +127,60 @@ public struct VLMConfig: Sendable, Equatable {
         }
     }
 
-    /// JSON text (stored in checkpoint metadata).
+    /// JSON text (stored in checkpoint metadata; keys sorted).
     public func json() -> String {
-        var d: [String: Any] = ["model_type": "moonlab_vlm", "vision": vision.dictionary(), "decoder": decoder.hfDictionary(),
-                                "seed": NSNumber(value: seed)]
-        if let p = projectorHidden { d["projector_hidden"] = p }
-        if textOnly { d["text_only"] = true }
-        if pretrained { d["pretrained"] = true }
-        // only strings, integers and finite numbers: serialisation cannot fail
-        let data = (try? JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        var pairs: [(String, JSON)] = [("decoder", decoder.hfJSONValue()), ("model_type", .string("moonlab_vlm"))]
+        if pretrained { pairs.append(("pretrained", .bool(true))) }
+        if let p = projectorHidden { pairs.append(("projector_hidden", .int(p))) }
+        pairs.append(("seed", .number(Double(seed))))
+        if textOnly { pairs.append(("text_only", .bool(true))) }
+        pairs.append(("vision", vision.jsonValue()))
+        return JSON.object(pairs: pairs).serialized()
     }
 
     /// Parses `json()` output. Unknown vision keys and wrongly typed values throw naming the field.
     public static func fromJSON(_ text: String) throws -> VLMConfig {
-        guard let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)), let d = obj as? [String: Any] else {
+        guard let d = try? JSON.parse(text), d.members != nil else {
             throw ModelError.invalidConfig(field: "config", reason: "not a JSON object")
+        }
+        func int(_ v: JSON, _ field: String) throws -> Int {
+            guard let x = v.doubleValue, let i = Int(exactly: x) else {
+                throw ModelError.invalidConfig(field: field, reason: "expected an integer, got \(v.serialized())")
+            }
+            return i
         }
         var c = VLMConfig()
         if let v = d["vision"] {
-            guard let vd = v as? [String: Any] else { throw ModelError.invalidConfig(field: "vision", reason: "expected an object") }
-            func int(_ k: String) throws -> Int? {
-                guard let x = vd[k] else { return nil }
-                if !jsonIsBool(x), let i = x as? Int { return i }
-                throw ModelError.invalidConfig(field: "vision." + k, reason: "expected an integer, got \(x)")
-            }
+            guard let members = v.members else { throw ModelError.invalidConfig(field: "vision", reason: "expected an object") }
             let known: Set<String> = ["image_size", "channels", "patch_size", "width", "layers", "heads", "mlp_ratio", "layer_norm_eps"]
-            if let u = vd.keys.first(where: { !known.contains($0) }) { throw ModelError.invalidConfig(field: "vision." + u, reason: "unknown key") }
-            if let x = try int("image_size") { c.vision.imageSize = x }
-            if let x = try int("channels") { c.vision.channels = x }
-            if let x = try int("patch_size") { c.vision.patchSize = x }
-            if let x = try int("width") { c.vision.width = x }
-            if let x = try int("layers") { c.vision.layers = x }
-            if let x = try int("heads") { c.vision.heads = x }
-            if let x = try int("mlp_ratio") { c.vision.mlpRatio = x }
-            if let x = vd["layer_norm_eps"] {
-                guard !jsonIsBool(x), let n = x as? NSNumber else { throw ModelError.invalidConfig(field: "vision.layer_norm_eps", reason: "expected a number") }
-                c.vision.layerNormEps = n.floatValue
+            if let u = members.first(where: { !known.contains($0.key) }) { throw ModelError.invalidConfig(field: "vision." + u.key, reason: "unknown key") }
+            func vint(_ k: String) throws -> Int? { try v[k].map { try int($0, "vision." + k) } }
+            if let x = try vint("image_size") { c.vision.imageSize = x }
+            if let x = try vint("channels") { c.vision.channels = x }
+            if let x = try vint("patch_size") { c.vision.patchSize = x }
+            if let x = try vint("width") { c.vision.width = x }
+            if let x = try vint("layers") { c.vision.layers = x }
+            if let x = try vint("heads") { c.vision.heads = x }
+            if let x = try vint("mlp_ratio") { c.vision.mlpRatio = x }
+            if let x = v["layer_norm_eps"] {
+                guard let n = x.doubleValue else { throw ModelError.invalidConfig(field: "vision.layer_norm_eps", reason: "expected a number") }
+                c.vision.layerNormEps = Float(n)
             }
         }
         if let v = d["decoder"] {
-            guard let dd = v as? [String: Any] else { throw ModelError.invalidConfig(field: "decoder", reason: "expected an object") }
-            do { c.decoder = try LlamaConfig.fromHF(dd) } catch let ModelError.invalidConfig(f, r) {
+            guard v.members != nil else { throw ModelError.invalidConfig(field: "decoder", reason: "expected an object") }
+            do { c.decoder = try LlamaConfig.fromHF(v) } catch let ModelError.invalidConfig(f, r) {
                 throw ModelError.invalidConfig(field: "decoder." + f, reason: r)
             }
         }
-        if let p = d["projector_hidden"] {
-            guard !jsonIsBool(p), let i = p as? Int else { throw ModelError.invalidConfig(field: "projector_hidden", reason: "expected an integer") }
-            c.projectorHidden = i
-        }
-        if let s = d["seed"] as? NSNumber { c.seed = s.uint64Value }
+        if let p = d["projector_hidden"] { c.projectorHidden = try int(p, "projector_hidden") }
+        if let s = d["seed"]?.doubleValue, s >= 0, s < 0x1p64, s == s.rounded() { c.seed = UInt64(s) }
         if let t = d["pretrained"] {
-            guard let b = t as? Bool, jsonIsBool(t) else { throw ModelError.invalidConfig(field: "pretrained", reason: "expected a boolean") }
+            guard let b = t.boolValue else { throw ModelError.invalidConfig(field: "pretrained", reason: "expected a boolean") }
             c.pretrained = b
         }
         if let t = d["text_only"] {
-            guard let b = t as? Bool, jsonIsBool(t) else { throw ModelError.invalidConfig(field: "text_only", reason: "expected a boolean") }
+            guard let b = t.boolValue else { throw ModelError.invalidConfig(field: "text_only", reason: "expected a boolean") }
             c.textOnly = b
         }
         try c.validate()

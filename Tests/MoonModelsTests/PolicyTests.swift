@@ -244,7 +244,7 @@ final class PolicyTests: XCTestCase {
 final class ConfigJSONTests: XCTestCase {
     func testHFConfigBooleansAndNumbers() throws {
         func parse(_ s: String) throws -> LlamaConfig {
-            try LlamaConfig.fromHF(JSONSerialization.jsonObject(with: Data(s.utf8)) as! [String: Any])
+            try LlamaConfig.fromHF(JSON.parse(s))
         }
         XCTAssertTrue(try parse("{\"tie_word_embeddings\": true}").tieWordEmbeddings)
         XCTAssertFalse(try parse("{\"tie_word_embeddings\": false}").tieWordEmbeddings)
@@ -256,6 +256,13 @@ final class ConfigJSONTests: XCTestCase {
         XCTAssertEqual(try parse("{\"rope_theta\": 500000}").ropeTheta, 500000)
         XCTAssertThrowsError(try parse("{\"hidden_act\": \"gelu\"}")) { XCTAssertTrue("\($0)".contains("hidden_act")) }
         XCTAssertThrowsError(try parse("{\"num_key_value_heads\": 3}")) { XCTAssertTrue("\($0)".contains("num_key_value_heads")) }
+        XCTAssertThrowsError(try parse("[1]")) { XCTAssertTrue("\($0)".contains("JSON object"), "\($0)") }
+        // the config written is the config read (one strict JSON type both ways)
+        var c = LlamaConfig(); c.headDim = 64; c.tieWordEmbeddings = true; c.ropeTheta = 500000
+        XCTAssertEqual(try LlamaConfig.fromHF(JSON.parse(c.hfJSON())), c)
+        let v = tinyVLMConfig(seed: 1 << 40)
+        XCTAssertEqual(try VLMConfig.fromJSON(v.json()), v)
+        XCTAssertThrowsError(try VLMConfig.fromJSON("{\"pretrained\": 1}")) { XCTAssertTrue("\($0)".contains("pretrained"), "\($0)") }
     }
 }
 
