@@ -234,30 +234,23 @@ public enum Dist {
     /// Polls a request until it completes or the deadline passes: spins briefly (latency), then sleeps with a
     /// growing pause up to 1 ms (so that a waiting rank leaves the CPU to ranks still computing on the same node).
     private static func wait(_ call: String, _ req: inout MPI_Request?) throws {
-        let deadline = monotonic() + timeout
-        var flag: Int32 = 0
-        var spins = 0
-        var pause: UInt32 = 20
-        while true {
-            try check(call, MPI_Test(&req, &flag, cmpi_status_ignore()))
-            if flag != 0 { return }
-            spins += 1
-            if spins > 2000 {
-                usleep(pause)
-                pause = Swift.min(pause * 2, 1000)
-                if monotonic() > deadline { throw timedOut(call) }
-            }
-        }
+        try poll(call) { flag in try check(call, MPI_Test(&req, &flag, cmpi_status_ignore())) }
     }
 
     /// `wait` for several requests.
     private static func waitAll(_ call: String, _ reqs: inout [MPI_Request?]) throws {
+        try poll(call) { flag in try check(call, MPI_Testall(Int32(reqs.count), &reqs, &flag, cmpi_statuses_ignore())) }
+    }
+
+    /// Calls `test` (which sets its flag when the requests completed) until it does: spinning first, then with a
+    /// growing pause up to 1 ms; past the timeout, `timedOut(call)`.
+    private static func poll(_ call: String, _ test: (inout Int32) throws -> Void) throws {
         let deadline = monotonic() + timeout
         var flag: Int32 = 0
         var spins = 0
         var pause: UInt32 = 20
         while true {
-            try check(call, MPI_Testall(Int32(reqs.count), &reqs, &flag, cmpi_statuses_ignore()))
+            try test(&flag)
             if flag != 0 { return }
             spins += 1
             if spins > 2000 {

@@ -13,47 +13,37 @@ public enum GGUFLlama {
 
     /// The transformers name of a GGUF tensor name (nil: not a decoder tensor).
     public static func hfName(_ g: String) -> String? {
-        switch g {
-        case "token_embd.weight": return "model.embed_tokens.weight"
-        case "output_norm.weight": return "model.norm.weight"
-        case "output.weight": return "lm_head.weight"
-        default: break
-        }
+        if let n = globalNames.first(where: { $0.gguf == g }) { return n.hf }
         let parts = g.split(separator: ".", maxSplits: 2).map(String.init)
-        guard parts.count == 3, parts[0] == "blk", let i = Int(parts[1]), i >= 0 else { return nil }
-        let map: [String: String] = [
-            "attn_norm.weight": "input_layernorm.weight", "ffn_norm.weight": "post_attention_layernorm.weight",
-            "attn_q.weight": "self_attn.q_proj.weight", "attn_k.weight": "self_attn.k_proj.weight",
-            "attn_v.weight": "self_attn.v_proj.weight", "attn_output.weight": "self_attn.o_proj.weight",
-            "attn_q.bias": "self_attn.q_proj.bias", "attn_k.bias": "self_attn.k_proj.bias",
-            "attn_v.bias": "self_attn.v_proj.bias", "attn_output.bias": "self_attn.o_proj.bias",
-            "ffn_gate.weight": "mlp.gate_proj.weight", "ffn_up.weight": "mlp.up_proj.weight", "ffn_down.weight": "mlp.down_proj.weight",
-        ]
-        guard let rest = map[parts[2]] else { return nil }
+        guard parts.count == 3, parts[0] == "blk", let i = Int(parts[1]), i >= 0, let rest = hfLayerName[parts[2]] else { return nil }
         return "model.layers.\(i).\(rest)"
     }
 
     /// The GGUF name of a transformers parameter name (nil: none).
     public static func ggufName(_ hf: String) -> String? {
-        switch hf {
-        case "model.embed_tokens.weight": return "token_embd.weight"
-        case "model.norm.weight": return "output_norm.weight"
-        case "lm_head.weight": return "output.weight"
-        default: break
-        }
+        if let n = globalNames.first(where: { $0.hf == hf }) { return n.gguf }
         let parts = hf.split(separator: ".", maxSplits: 3).map(String.init)
-        guard parts.count == 4, parts[0] == "model", parts[1] == "layers", let i = Int(parts[2]) else { return nil }
-        let map: [String: String] = [
-            "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
-            "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
-            "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
-            "self_attn.q_proj.bias": "attn_q.bias", "self_attn.k_proj.bias": "attn_k.bias",
-            "self_attn.v_proj.bias": "attn_v.bias", "self_attn.o_proj.bias": "attn_output.bias",
-            "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight", "mlp.down_proj.weight": "ffn_down.weight",
-        ]
-        guard let rest = map[parts[3]] else { return nil }
+        guard parts.count == 4, parts[0] == "model", parts[1] == "layers", let i = Int(parts[2]), let rest = ggufLayerName[parts[3]] else {
+            return nil
+        }
         return "blk.\(i).\(rest)"
     }
+
+    /// llama.cpp ↔ transformers names, written once: the tensors outside the layers, then a layer's tensors (under
+    /// `blk.N.` ↔ `model.layers.N.`).
+    static let globalNames: [(gguf: String, hf: String)] = [
+        ("token_embd.weight", "model.embed_tokens.weight"), ("output_norm.weight", "model.norm.weight"), ("output.weight", "lm_head.weight"),
+    ]
+    static let layerNames: [(gguf: String, hf: String)] = [
+        ("attn_norm.weight", "input_layernorm.weight"), ("ffn_norm.weight", "post_attention_layernorm.weight"),
+        ("attn_q.weight", "self_attn.q_proj.weight"), ("attn_k.weight", "self_attn.k_proj.weight"),
+        ("attn_v.weight", "self_attn.v_proj.weight"), ("attn_output.weight", "self_attn.o_proj.weight"),
+        ("attn_q.bias", "self_attn.q_proj.bias"), ("attn_k.bias", "self_attn.k_proj.bias"),
+        ("attn_v.bias", "self_attn.v_proj.bias"), ("attn_output.bias", "self_attn.o_proj.bias"),
+        ("ffn_gate.weight", "mlp.gate_proj.weight"), ("ffn_up.weight", "mlp.up_proj.weight"), ("ffn_down.weight", "mlp.down_proj.weight"),
+    ]
+    static let hfLayerName = Dictionary(uniqueKeysWithValues: layerNames.map { ($0.gguf, $0.hf) })
+    static let ggufLayerName = Dictionary(uniqueKeysWithValues: layerNames.map { ($0.hf, $0.gguf) })
 
     /// The decoder configuration of a GGUF file's metadata (`{arch}.*` keys), checked.
     public static func config(_ f: GGUFFile, tokenizer: TokenizerMetadata?) throws -> LlamaConfig {

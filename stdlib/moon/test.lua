@@ -61,6 +61,18 @@ function T.raises(fn, pattern)
   return err
 end
 
+--- Runs Lua `code` in a child moonlab (moon.executable()); returns its stdout and stderr together, and whether it
+-- exited with status 0. For what only a fresh process shows: warnings printed once, help() output, exit codes.
+function T.child(code)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w")); f:write(code); f:close()
+  local p = io.popen(("%q run %q 2>&1"):format(moon.executable(), path))
+  local out = p:read("a")
+  local ok = p:close()
+  os.remove(path)
+  return out, ok == true
+end
+
 --- Prints failures and the summary line; returns the exit status.
 function T.report()
   for _, f in ipairs(results.failures) do io.stderr:write("FAIL ", f, "\n") end

@@ -1,16 +1,6 @@
 -- help() on the gtr stdlib: doc strings registered from the Lua sources (gtr/doc.lua), hooks documented once.
 local T = ...
-local exe = moon.executable()
-
-local function child(code)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w")); f:write(code); f:close()
-  local p = io.popen(("%q run %q 2>&1"):format(exe, path))
-  local out = p:read("a")
-  local ok = p:close()
-  os.remove(path)
-  return out, ok
-end
+local child = T.child
 
 T.it("help() on gtr modules, runs and hooks (doc strings registered from the Lua sources)", function()
   local out, ok = child([[

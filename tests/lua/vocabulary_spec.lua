@@ -1,18 +1,7 @@
 -- One vocabulary: one name and one meaning per knob; old names are aliases that warn once; options a function does
 -- not use are rejected; option tables instead of positional booleans.
 local T = ...
-local exe = moon.executable()
-
--- Runs `code` in a child moonlab (stderr merged into the output).
-local function child(code)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w")); f:write(code); f:close()
-  local p = io.popen(("%q run %q 2>&1"):format(exe, path))
-  local out = p:read("a")
-  local ok = p:close()
-  os.remove(path)
-  return out, ok
-end
+local child = T.child
 
 local function count(s, pat)
   local n = 0

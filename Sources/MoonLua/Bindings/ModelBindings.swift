@@ -121,29 +121,12 @@ extension LuaState {
                 policy:generate(batch [, opts]) -> {texts, tokens, logprobs, entropies, values, finish, token_count}.
                 batch: one observation {prompt=, image=}, a list of them, or {prompts = {...}, images = tensor [B,3,H,W]}.
                 opts: max_new_tokens (64), temperature (1), greedy (false), top_k (0), top_p (1), repetition_penalty (1),
-                stop (list of strings), stop_at_eos (true), padding ('left'), generator (one moon.generator, or a list with
-                one per row so that each row's sampling does not depend on the other rows)
+                stop (list of strings), stop_at_eos (true), eos_id, padding ('left'), generator (one moon.generator, or a
+                list with one per row so that each row's sampling does not depend on the other rows)
                 """) { call in
                 let p = try call.object(1, "self", as: VLMPolicy.self)
                 let (images, prompts) = try batchArgument(call, 2)
-                let o = try call.options(3, allowed: ["max_new_tokens", "temperature", "greedy", "top_k", "top_p",
-                                                      "repetition_penalty", "stop", "stop_at_eos", "padding", "generator"])
-                var g = GenerateOptions()
-                g.maxNewTokens = try o.integer("max_new_tokens", default: g.maxNewTokens)
-                g.temperature = Float(try o.number("temperature", default: Double(g.temperature)))
-                g.greedy = try o.boolean("greedy", default: false)
-                g.topK = try o.integer("top_k", default: 0)
-                g.topP = Float(try o.number("top_p", default: 1))
-                g.repetitionPenalty = Float(try o.number("repetition_penalty", default: 1))
-                g.stopAtEos = try o.boolean("stop_at_eos", default: true)
-                g.padding = Padding(rawValue: try o.choice("padding", ["left", "right"], default: "left"))!
-                if o.has("stop") {
-                    call.state.rawField(3, "stop")
-                    defer { moon_pop(call.L, 1) }
-                    g.stop = try call.strings(lua_gettop(call.L), "stop")
-                }
-                guard g.maxNewTokens >= 0 && g.maxNewTokens <= 1 << 16 else { throw call.error("option 'max_new_tokens': expected 0...65536") }
-                try g.validate()
+                let (g, o) = try generateOptions(call, 3)
                 let r = try p.generate(images: images, prompts: prompts, options: g, generator: try rowGeneratorOption(o, call, rows: prompts.count))
                 lua_createtable(call.L, 0, 8)
                 call.push(r.texts); call.state.setRawField(-2, "texts")

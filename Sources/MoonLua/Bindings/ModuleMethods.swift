@@ -1,3 +1,5 @@
+import CLua
+import CLuaShim
 import MoonModels
 import MoonTensor
 
@@ -73,4 +75,29 @@ func moduleMethods<M: LuaModel>(_ prefix: String, _ type: M.Type) -> [LuaMethod]
             call.push(try call.object(1, "self", as: M.self).parameterCount)
         },
     ]
+}
+
+/// The options of `policy:generate` and `lm:generate` (one vocabulary, read once), checked; the caller reads
+/// `generator` from the returned options table.
+func generateOptions(_ call: LuaCall, _ i: Int32) throws -> (GenerateOptions, LuaOptions) {
+    let o = try call.options(i, allowed: ["max_new_tokens", "temperature", "greedy", "top_k", "top_p", "repetition_penalty",
+                                          "stop", "stop_at_eos", "eos_id", "padding", "generator"])
+    var g = GenerateOptions()
+    g.maxNewTokens = try o.integer("max_new_tokens", default: g.maxNewTokens)
+    g.temperature = Float(try o.number("temperature", default: Double(g.temperature)))
+    g.greedy = try o.boolean("greedy", default: false)
+    g.topK = try o.integer("top_k", default: 0)
+    g.topP = Float(try o.number("top_p", default: 1))
+    g.repetitionPenalty = Float(try o.number("repetition_penalty", default: 1))
+    g.stopAtEos = try o.boolean("stop_at_eos", default: true)
+    if o.has("eos_id") { g.eosId = try o.integer("eos_id", default: 0) }
+    g.padding = Padding(rawValue: try o.choice("padding", ["left", "right"], default: "left"))!
+    if o.has("stop") {
+        call.state.rawField(o.index, "stop")
+        defer { moon_pop(call.L, 1) }
+        g.stop = try call.strings(lua_gettop(call.L), "stop")
+    }
+    guard g.maxNewTokens >= 0 && g.maxNewTokens <= 1 << 16 else { throw call.error("option 'max_new_tokens': expected 0...65536") }
+    try g.validate()
+    return (g, o)
 }
