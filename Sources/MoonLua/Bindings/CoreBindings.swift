@@ -92,6 +92,7 @@ extension LuaState {
                 moonlab \(moonlabVersion): a scriptable workbench for training agentic VLM policies (GTR-Turbo).
                 Modules: \(moduleNames().joined(separator: ", "))
                 help(moon.<module>) lists a module; help(f) documents a function; Tab completes names.
+                The gtr algorithms: help(require("gtr")), help(require("gtr.turbo")), help(run), help(require("gtr.core").hooks).
                 """
         }
         if lua_type(L, 1) == LUA_TSTRING, let path = string(at: 1) {
