@@ -128,7 +128,10 @@ function Run:initialize()
   if not self.main then return end
   self.policy:save(self.run:path("checkpoints/sft.safetensors"))
   local rec = {update = 0, phase = "sft", wall_s = self.clock}
-  if self.cfg.eval.start then self:add_evaluation(rec, self:evaluate()) end  -- false: the SFT start was evaluated elsewhere
+  if self.cfg.eval.start then self:add_evaluation(rec, self:evaluate())
+  else  -- false: the SFT start was evaluated by the run that made it (its numbers are copied when found)
+    for k, v in pairs(require("gtr.evaluate").reuse_start(self) or {}) do rec[k] = v end
+  end
   self:log(rec)
 end
 

@@ -76,4 +76,21 @@ function evaluate.run(run, opts)
           first_actions = freq.text, time_s = moon.clock() - t0}
 end
 
+--- The evaluation of the SFT start a run loaded (cfg.sft.checkpoint = <sft run>/checkpoints/sft.safetensors), read
+-- from that run's update-0 record, so runs that share one SFT start need not evaluate it again (eval.start = false):
+-- the eval_* fields plus eval_from (the SFT run directory), or nil when there is none with as many episodes.
+function evaluate.reuse_start(run)
+  local ck = run.cfg.sft.checkpoint
+  local dir = ck ~= "" and ck:match("^(.*)/checkpoints/[^/]+$")
+  local f = dir and io.open(dir .. "/metrics.jsonl", "r")
+  if not f then return nil end
+  local first = f:read("l")
+  f:close()
+  local ok, r = pcall(moon.json.decode, first or "")
+  if not ok or type(r) ~= "table" or r.update ~= 0 or r.eval_episodes ~= run.cfg.eval.episodes then return nil end
+  local out = {eval_from = dir}
+  for k, v in pairs(r) do if k:match("^eval_") then out[k] = v end end
+  return out
+end
+
 return evaluate

@@ -145,6 +145,10 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
       else T.eq(rb[i][k], ra[i][k], k) end
     end
   end
+  -- the RL runs did not evaluate the shared SFT start again: they copied its evaluation
+  local sft0 = records(b .. "/sft/numberline-s1/metrics.jsonl")[1]
+  T.truthy(sft0.eval_outcomes ~= nil)
+  T.eq(rb[1].update, 0); T.eq(rb[1].eval_outcomes, sft0.eval_outcomes); T.eq(rb[1].eval_from, b .. "/sft/numberline-s1")
   -- the report reads the grid
   local report = io.open(b .. "-docs/report.md"):read("a")
   T.truthy(report:find("GTR%-Turbo %(KL%)")); T.truthy(report:find("teacher, watched"))
