@@ -92,6 +92,12 @@ for _, r in ipairs(runs) do
   elseif exists(r.dir .. "/config.json") then status = "partial" end
   counts[status] = counts[status] + 1
   if r.phase == "rl" then
+    local f = io.open(r.dir .. "/config.json", "r")  -- a started run's own budget (it may have been given another)
+    if f then
+      local ok, c = pcall(moon.json.decode, f:read("a"))
+      f:close()
+      if ok and type(c) == "table" and (c.budget_s or 0) > 0 then r.budget_s = c.budget_s end
+    end
     state = latest_state(r.dir)
     clock = state and state.clock or 0
     if status == "done" then clock = math.max(clock, r.budget_s) end

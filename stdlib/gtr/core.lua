@@ -442,7 +442,9 @@ function Run:update()
   for k, v in pairs(stats) do if rec[k] == nil then rec[k] = v end end
   -- thought collapse and the teacher (gtr/diagnostics.lua), and the compute spent so far
   local tt = moon.clock()
-  for k, v in pairs(diagnostics.thoughts(texts)) do rec[k] = v end
+  local infos = {}
+  for i, s in ipairs(samples) do infos[i] = s.info end
+  for k, v in pairs(diagnostics.thoughts(texts, infos)) do rec[k] = v end
   for k, v in pairs(teacher_diag or {}) do rec[k] = v end
   rec.time_diagnostics_s = self.timing.diagnostics + (moon.clock() - tt)
   local c = self.compute

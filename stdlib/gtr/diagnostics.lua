@@ -19,6 +19,15 @@ function diagnostics.action(text)
   return a ~= "" and a or "(none)"
 end
 
+--- The action the env read from an answer (its info after the step): info.action, "(none)" when it was illegal
+-- (the env then plays a random action); without an info, diagnostics.action(text).
+function diagnostics.env_action(info, text)
+  if type(info) == "table" and info.action ~= nil then
+    return info.illegal and "(none)" or tostring(info.action):lower()
+  end
+  return diagnostics.action(text)
+end
+
 --- A thought's template: lower-cased, every digit run replaced by '#', whitespace collapsed.
 function diagnostics.template(thought)
   return (thought:lower():gsub("%d+", "#"):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""))
@@ -39,16 +48,17 @@ function diagnostics.frequencies(counts, n)
   return {text = table.concat(parts, " "), top_share = #list > 0 and list[1][2] / math.max(n, 1) or 0, entropy = h}
 end
 
---- Thought-collapse metrics of a list of answers (texts): distinct_1, distinct_2 (of the thoughts), template_share
--- (the most common thought template's share), templates (distinct templates / answers), actions ("a:n ..."),
--- top_action_share, action_entropy.
-function diagnostics.thoughts(texts)
+--- Thought-collapse metrics of a list of answers (texts; infos: the env's infos of their steps, optional, so that
+-- the actions are the ones the env read): distinct_1, distinct_2 (of the thoughts), template_share (the most common
+-- thought template's share), templates (distinct templates / answers), actions ("a:n ..."), top_action_share,
+-- action_entropy.
+function diagnostics.thoughts(texts, infos)
   local thoughts, templates, actions = {}, {}, {}
   for i, text in ipairs(texts) do
     thoughts[i] = (guidance.split(text))
     local t = diagnostics.template(thoughts[i])
     templates[t] = (templates[t] or 0) + 1
-    local a = diagnostics.action(text)
+    local a = diagnostics.env_action(infos and infos[i], text)
     actions[a] = (actions[a] or 0) + 1
   end
   local n = #texts
@@ -97,7 +107,7 @@ function diagnostics.teacher(run, samples, old)
     for _, s in ipairs(samples) do
       if type(s.teacher) == "string" then
         n = n + 1
-        if diagnostics.action(s.teacher) ~= diagnostics.action(s.text) then differ = differ + 1 end
+        if diagnostics.action(s.teacher) ~= diagnostics.env_action(s.info, s.text) then differ = differ + 1 end
       end
     end
     rec.teacher_action_differs, rec.teacher_action_states = differ / math.max(n, 1), n
@@ -141,7 +151,7 @@ function diagnostics.teacher(run, samples, old)
       stop = {"}"}})
     local differ = 0
     for i = 1, k do
-      if diagnostics.action(g.texts[i]) ~= diagnostics.action(samples[i].text) then differ = differ + 1 end
+      if diagnostics.action(g.texts[i]) ~= diagnostics.env_action(samples[i].info, samples[i].text) then differ = differ + 1 end
     end
     rec.teacher_action_differs, rec.teacher_action_states = differ / k, k
   end

@@ -49,8 +49,8 @@ function evaluate.run(run, opts)
         max_new_tokens = cfg.generation.max_new_tokens, stop = {"}"}, generator = g})
       tokens = tokens + out.token_count
       for k, i in ipairs(part) do
-        if turn == 1 then first_actions[i] = diagnostics.action(out.texts[k]) end
         local o, r, done, info = envs[i]:step(out.texts[k])
+        if turn == 1 then first_actions[i] = diagnostics.env_action(info, out.texts[k]) end
         ret[i] = ret[i] + r; turns = turns + 1
         if info.illegal then invalid = invalid + 1 end
         obs[i] = o

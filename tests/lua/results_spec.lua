@@ -21,6 +21,11 @@ T.it("diagnostics: actions, thought templates, collapse metrics", function()
   T.eq(diagnostics.action('{"thoughts": "x", "action": " Hit "}'), "hit")
   T.eq(diagnostics.action('{"action": 7}'), "7")
   T.eq(diagnostics.action('{"thoughts": "no action here"}'), "(none)")
+  -- the env's reading of an answer wins: an illegal answer (the env plays a random action) has no action
+  T.eq(diagnostics.env_action({action = "Hit", illegal = false}, "?"), "hit")
+  T.eq(diagnostics.env_action({action = "-", illegal = true}, '{"action": "-"}'), "(none)")
+  T.eq(diagnostics.env_action(nil, '{"action": "-"}'), "-")
+  T.eq(diagnostics.thoughts({'{"action": "+"}', "x"}, {{action = "+"}, {action = "-", illegal = true}}).actions, "(none):1 +:1")
   T.eq(diagnostics.template("Current 3, target  12: I should   add"), "current #, target #: i should add")
   local texts = {
     '{"thoughts": "current 1, target 3, move right", "action": "+"}',
