@@ -1,46 +1,49 @@
--- Writes the tables and plots of docs/RESULTS.md from a scripts/reproduce output directory:
---   moonlab run scripts/report.lua OUT_DIR DOC_DIR BUDGET_S
--- DOC_DIR/report.md gets one table per task (every algorithm, aggregated over seeds) and one for the ablations;
--- DOC_DIR/<task>/*.png and DOC_DIR/ablation/*.png overlay the runs' curves against the RL wall clock.
-local out, docs, budget = arg[1], arg[2] or "docs/results", tonumber(arg[3] or "0")
-if not out then io.stderr:write("usage: moonlab run scripts/report.lua OUT_DIR [DOC_DIR] [BUDGET_S]\n"); os.exit(2) end
+-- Writes the tables and plots of an experiment grid (scripts/experiments/grid.lua) from a scripts/reproduce output
+-- directory:   moonlab run scripts/report.lua OUT_DIR [DOC_DIR] [GRID]
+-- DOC_DIR/report.md: per task, one row per algorithm over its seeds: final evaluation success with a 95% bootstrap
+-- interval over seeds and episodes, the SFT start, the RL wall clock to reach PPO's final success, thought collapse,
+-- compute; the teacher watched (GTR-Turbo runs); the ablations. DOC_DIR/<task>/*.png, DOC_DIR/teacher/*.png and
+-- DOC_DIR/ablation/*.png: curves against the RL wall clock. Runs that have not finished count with what they logged.
+local out, docs, grid_name = arg[1], arg[2] or "docs/results", arg[3] or "wave2"
+if not out then io.stderr:write("usage: moonlab run scripts/report.lua OUT_DIR [DOC_DIR] [GRID]\n"); os.exit(2) end
+local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "scripts"
+local grid = dofile(here .. "/experiments/grid.lua")[grid_name]
+if not grid then io.stderr:write("report: unknown grid '" .. grid_name .. "'\n"); os.exit(2) end
+local stats = require("gtr.stats")
 
-local ALGOS = {{"ppo", "PPO"}, {"gtr", "GTR (solver teacher)"}, {"turbo-sft", "GTR-Turbo (SFT)"}, {"turbo-kl", "GTR-Turbo (KL)"}}
-local TASKS = {"numberline", "ezpoints", "points24", "blackjack"}
-local ABLATIONS = {{"baseline", "TIES (density 0.8), all checkpoints, reverse KL, coef 1"},
-  {"merge-average", "weighted average of the pool"}, {"merge-ema", "EMA (alpha 0.5)"}, {"pool-2", "pool of the last 2 checkpoints"},
-  {"kl-forward", "forward KL (teacher || agent)"}, {"kl-coef-0.3", "KL coefficient 0.3"}, {"kl-coef-3", "KL coefficient 3"}}
+local LABEL = {ppo = "PPO", gtr = "GTR (solver teacher)", ["turbo-sft"] = "GTR-Turbo (SFT)", ["turbo-kl"] = "GTR-Turbo (KL)"}
 
 --- The records of a run's metrics.jsonl (nil when the run is missing).
 local function records(dir)
   local f = io.open(dir .. "/metrics.jsonl", "r")
   if not f then return nil end
-  local out = {}
-  for line in f:lines() do if line:match("%S") then out[#out + 1] = moon.json.decode(line) end end
+  local recs = {}
+  for line in f:lines() do if line:match("%S") then recs[#recs + 1] = moon.json.decode(line) end end
   f:close()
-  return out
+  return #recs > 0 and recs or nil
 end
+local function exists(p) local f = io.open(p, "r"); if f then f:close() return true end return false end
 
---- Summary numbers of one run.
-local function summarize(recs)
-  local s = {start = recs[1].eval_success, updates = 0, wall = 0, tok = 0, ntok = 0}
-  local rl = {}
-  for _, r in ipairs(recs) do if (r.update or 0) > 0 then rl[#rl + 1] = r end end
-  if #rl == 0 then return s end
-  s.updates, s.wall = rl[#rl].update, rl[#rl].wall_s
-  for _, r in ipairs(rl) do
-    if r.eval_success then s.final, s.final_return, s.eval_invalid = r.eval_success, r.eval_return, r.eval_invalid
-      s.best = math.max(s.best or 0, r.eval_success) end
-    s.tok, s.ntok = s.tok + (r.tokens_per_s or 0), s.ntok + 1
+--- Summary of one run: the last evaluation (success, outcomes), the first and last RL update's diagnostics, compute.
+local function summarize(recs, dir)
+  local s = {recs = recs, updates = 0, wall = 0, done = exists(dir .. "/DONE")}
+  local first, last
+  for _, r in ipairs(recs) do
+    if (r.update or 0) > 0 then first = first or r; last = r end
+    if r.eval_success then
+      s.final, s.outcomes, s.final_return = r.eval_success, r.eval_outcomes, r.eval_return
+      s.top_action_eval, s.agree_eval = r.eval_first_top_action_share, r.eval_first_solver_agreement
+      s.best = math.max(s.best or 0, r.eval_success)
+    end
   end
-  s.tok = s.tok / math.max(s.ntok, 1)
-  local half = math.max(1, #rl // 2)  -- the training success rate over the second half of the run
-  local sum, n = 0, 0
-  for k = half + (#rl > 1 and 1 or 0), #rl do sum, n = sum + rl[k].success_rate, n + 1 end
-  s.train_success = sum / n
-  s.entropy0, s.entropy1 = rl[1].entropy, rl[#rl].entropy
-  s.div0, s.div1 = rl[1].distinct_2, rl[#rl].distinct_2
-  s.invalid0, s.invalid1 = rl[1].invalid_rate, rl[#rl].invalid_rate
+  if not last then return s end
+  s.first, s.last = first, last
+  s.updates, s.wall = last.update, last.wall_s
+  s.gen, s.trained = last.tokens_generated, last.tokens_trained
+  s.teacher_tok = (last.tokens_teacher_generated or 0) + (last.tokens_teacher_scored or 0)
+  local diag = 0
+  for _, r in ipairs(recs) do diag = diag + (r.time_diagnostics_s or 0) end
+  s.diag_per_update = diag / math.max(1, last.update)
   return s
 end
 
@@ -48,102 +51,180 @@ local function pct(x) return x and ("%.1f"):format(100 * x) or "–" end
 local function num(x, f) return x and (f or "%.2f"):format(x) or "–" end
 local function mean(list, key)
   local sum, n = 0, 0
-  for _, s in ipairs(list) do if s[key] then sum, n = sum + s[key], n + 1 end end
+  for _, s in ipairs(list) do local v = type(key) == "function" and key(s) or s[key]
+    if v then sum, n = sum + v, n + 1 end end
   return n > 0 and sum / n or nil
 end
-local function per_seed(list, key)
-  local parts = {}
-  for _, s in ipairs(list) do parts[#parts + 1] = pct(s[key]) end
-  return table.concat(parts, " / ")
+local function field(which, key) return function(s) return s[which] and s[which][key] end end
+local function ci(outcomes)
+  local m, lo, hi = stats.bootstrap(outcomes, {reps = 2000, seed = 7})
+  if not m then return "–" end
+  return ("%.1f [%.1f, %.1f]"):format(100 * m, 100 * lo, 100 * hi)
 end
+local function mega(x) return x and ("%.2f"):format(x / 1e6) or "–" end
 
-local lines = {"# Results tables (generated by scripts/reproduce; do not edit)", "",
-  ("Budget: %s s of RL wall clock per run (rollouts, scoring, updates and teacher merges; evaluation and the SFT start "
-   .. "not counted). Success and invalid rates in %%; a cell with several seeds gives the mean and then each seed. "
-   .. "eval: 32 fixed episodes at temperature 0.2, every 2nd update and at the end; train: the rollouts' success "
-   .. "rate over the second half of the run; entropy: mean per-token entropy of the sampled answers; distinct-2: "
-   .. "distinct bigrams / bigrams over one update's thoughts (first → last update)."):format(budget), ""}
-local function header(first)
-  lines[#lines + 1] = "| " .. first .. " | SFT start | final eval (seeds) | best eval | train success | eval return | "
-    .. "invalid first → last | entropy first → last | distinct-2 first → last | updates | RL wall s | tokens/s |"
-  lines[#lines + 1] = "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-end
-local function row(label, list)
-  local final = mean(list, "final")
-  local cell = pct(final) .. (#list > 1 and (" (" .. per_seed(list, "final") .. ")") or "")
-  lines[#lines + 1] = ("| %s | %s | %s | %s | %s | %s | %s → %s | %s → %s | %s → %s | %s | %s | %s |"):format(label,
-    pct(mean(list, "start")), cell, pct(mean(list, "best")), pct(mean(list, "train_success")), num(mean(list, "final_return")),
-    pct(mean(list, "invalid0")), pct(mean(list, "invalid1")), num(mean(list, "entropy0"), "%.3f"), num(mean(list, "entropy1"), "%.3f"),
-    num(mean(list, "div0"), "%.3f"), num(mean(list, "div1"), "%.3f"), num(mean(list, "updates"), "%.1f"),
-    num(mean(list, "wall"), "%.0f"), num(mean(list, "tok"), "%.0f"))
-end
+local lines = {"# Results tables (generated by scripts/report.lua; do not edit)", "",
+  ("Grid `%s`, runs in `%s`. Success in %%; **final eval** is the mean success of each seed's last evaluation (%d "
+   .. "fixed episodes per task, the same for every algorithm) with its 95%% bootstrap interval over seeds and "
+   .. "episodes (2000 resamples); the seeds' values follow. **to PPO's final**: RL wall clock (s) until the "
+   .. "evaluation first reaches the same seed's PPO final success (mean over the seeds that reach it; n/N reached). "
+   .. "Collapse metrics are of the rollout thoughts of the first → last update: distinct-2, the share of the most "
+   .. "common thought template (digits masked), the share of the most common action; eval action: the most common "
+   .. "first-turn action's share at the last evaluation. Compute: tokens generated by the agent / trained "
+   .. "(PPO epochs × rollout tokens + SFT targets), millions. Runs marked * have not finished."):format(grid_name, out,
+   grid.eval_episodes), ""}
 
-local charts = {"eval_success", "success_rate", "return", "invalid_rate", "entropy", "distinct_2"}
-
---- One section: a table with a row per entry ({label, dir, summaries}), the curves of the entries' `dir`s
--- (against the RL wall clock) in DOC_DIR/<sub>/, and a line "<caption>: <links to the `links` charts>".
-local function section(title, first, entries, sub, caption, links, extra)
-  if #entries == 0 then return end
-  lines[#lines + 1] = "## " .. title; lines[#lines + 1] = ""
-  header(first)
-  local dirs, metrics = {}, {}
-  for _, e in ipairs(entries) do row(e[1], e[3]); dirs[#dirs + 1] = e[2] end
-  lines[#lines + 1] = ""
-  for _, m in ipairs(charts) do metrics[#metrics + 1] = m end
-  for _, m in ipairs(extra or {}) do metrics[#metrics + 1] = m end
+local function section_plots(dirs, sub, metrics)
   local ok, err = pcall(moon.plot.run, dirs, {metrics = metrics, out = docs .. "/" .. sub, x = "wall_s"})
-  if not ok then print("report: no plots for " .. sub .. ": " .. tostring(err)) end
+  if not ok then print("report: no plots for " .. sub .. ": " .. tostring(err)); return end
   local l = {}
-  for _, m in ipairs(links) do l[#l + 1] = ("[%s](%s/%s.png)"):format(m, sub, m) end
-  lines[#lines + 1] = caption .. ": " .. table.concat(l, ", ") .. "."
+  for _, m in ipairs(metrics) do l[#l + 1] = ("[%s](%s/%s.png)"):format(m, sub, m:gsub("%+", "_")) end
+  lines[#lines + 1] = "Plots (seed 1 of each, against the RL wall clock): " .. table.concat(l, ", ") .. "."
   lines[#lines + 1] = ""
 end
 
---- A single run as a section entry (nil when it is missing).
-local function entry(label, dir)
-  local recs = records(dir)
-  return recs and {label, dir, {summarize(recs)}} or nil
-end
+local CHARTS = {"eval_success", "success_rate", "invalid_rate", "entropy", "distinct_2", "template_share",
+                "top_action_share"}
+local TEACHER = {"kl", "teacher_kl_token", "teacher_param_rel", "teacher_action_differs"}
+local teacher_rows, teacher_dirs = {}, {}
 
-for _, task in ipairs(TASKS) do
-  local entries = {}
-  for _, a in ipairs(ALGOS) do
-    local list, seed = {}, 1
-    while true do  -- every seed's summary in the row; seed 1's curves in the plots
-      local recs = records(("%s/main/%s/%s-s%d"):format(out, task, a[1], seed))
-      if not recs then break end
-      list[#list + 1] = summarize(recs)
-      seed = seed + 1
-    end
-    if #list > 0 then entries[#entries + 1] = {a[2], ("%s/main/%s/%s-s1"):format(out, task, a[1]), list} end
+local function teacher_row(label, list)
+  local t = {}
+  for _, s in ipairs(list) do if s.last and s.last.teacher_param_rel then t[#t + 1] = s end end
+  if #t == 0 then return end
+  local function avg(key)  -- over the run's updates, then over seeds
+    return mean(t, function(s)
+      local sum, n = 0, 0
+      for _, r in ipairs(s.recs) do if r[key] then sum, n = sum + r[key], n + 1 end end
+      return n > 0 and sum / n or nil
+    end)
   end
-  section(task, "algorithm", entries, task, "Plots (seed 1, against RL wall clock)", charts)
+  teacher_rows[#teacher_rows + 1] = ("| %s | %s | %s | %s → %s | %s | %s → %s | %s | %s |"):format(label,
+    t[1].last.teacher_merge or "–", t[1].last.teacher_pool and ("%d"):format(#(t[1].last.teacher_pool .. ","):gsub("[^,]", "")) or "–",
+    num(mean(t, field("first", "teacher_kl_token")), "%.3g"), num(mean(t, field("last", "teacher_kl_token")), "%.3g"),
+    num(avg("kl"), "%.3g"),
+    num(mean(t, field("first", "teacher_param_rel")), "%.2e"), num(mean(t, field("last", "teacher_param_rel")), "%.2e"),
+    pct(avg("teacher_action_differs")), num(mean(t, field("last", "agent_sft_dist")), "%.3g"))
 end
 
-local TUNING = {{"main/ezpoints/ppo-s1", "PPO, thought_coef 0.5 (default)"},
-  {"ablation/ezpoints-ppo-thought-0.1", "PPO, thought_coef 0.1"},
-  {"main/ezpoints/turbo-kl-s1", "GTR-Turbo (KL), thought_coef 0.5 (default)"},
-  {"ablation/ezpoints-turbo-kl-thought-0.1", "GTR-Turbo (KL), thought_coef 0.1"}}
-local tuning = {}
-for _, t in ipairs(TUNING) do tuning[#tuning + 1] = entry(t[2], out .. "/" .. t[1]) end
-if #tuning > 2 then
-  section("Tuning: the weight of the thought tokens in PPO's log-probability, EZPoints (seed 1)", "variant", tuning,
-    "tuning", "Plots", {"eval_success", "invalid_rate", "entropy", "distinct_2"})
+for _, task in ipairs(grid.tasks) do
+  local sft = {}
+  for _, seed in ipairs(task.seeds) do
+    local recs = records(("%s/sft/%s-s%d"):format(out, task.name, seed))
+    if recs then sft[seed] = summarize(recs, ("%s/sft/%s-s%d"):format(out, task.name, seed)) end
+  end
+  local by_algo, rows, dirs = {}, {}, {}
+  for _, algo in ipairs(task.algos) do
+    local list = {}
+    for _, seed in ipairs(task.seeds) do
+      local dir = ("%s/main/%s/%s-s%d"):format(out, task.name, algo, seed)
+      local recs = records(dir)
+      if recs then local s = summarize(recs, dir); s.seed = seed; list[#list + 1] = s end
+    end
+    by_algo[algo] = list
+    if #list > 0 then dirs[#dirs + 1] = ("%s/main/%s/%s-s%d"):format(out, task.name, algo, list[1].seed) end
+  end
+  if next(sft) or #dirs > 0 then
+    lines[#lines + 1] = ("## %s (%d s per run)"):format(task.name, task.budget_s); lines[#lines + 1] = ""
+    local starts = {}
+    for _, seed in ipairs(task.seeds) do if sft[seed] and sft[seed].outcomes then starts[#starts + 1] = sft[seed].outcomes end end
+    lines[#lines + 1] = "SFT start (update 0): " .. ci(starts) .. "."
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "| algorithm | final eval [95% CI] | seeds | best | to PPO's final (s) | invalid | distinct-2 | "
+      .. "template share | action share | eval action | updates | RL s | compute gen / trained (M tok) |"
+    lines[#lines + 1] = "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    local ppo_final = {}
+    for _, s in ipairs(by_algo.ppo or {}) do ppo_final[s.seed] = s.final end
+    for _, algo in ipairs(task.algos) do
+      local list = by_algo[algo]
+      if #list > 0 then
+        local outcomes, seeds, reach_t, reached, tried = {}, {}, 0, 0, 0
+        for _, s in ipairs(list) do
+          if s.outcomes then outcomes[#outcomes + 1] = s.outcomes end
+          seeds[#seeds + 1] = pct(s.final) .. (s.done and "" or "*")
+          local target = ppo_final[s.seed]
+          if target then
+            tried = tried + 1
+            local recs = {}
+            local start = sft[s.seed]
+            if start and start.recs[1] then recs[1] = {eval_success = start.recs[1].eval_success, wall_s = 0} end
+            for _, r in ipairs(s.recs) do recs[#recs + 1] = r end
+            local t = stats.time_to_reach(recs, target)
+            if t then reach_t, reached = reach_t + t, reached + 1 end
+          end
+        end
+        rows[#rows + 1] = ("| %s | %s | %s | %s | %s | %s → %s | %s → %s | %s → %s | %s → %s | %s | %s | %s | %s / %s |"):format(
+          LABEL[algo] or algo, ci(outcomes), table.concat(seeds, " / "), pct(mean(list, "best")),
+          tried > 0 and ((reached > 0 and ("%.0f"):format(reach_t / reached) or "never") .. (" (%d/%d)"):format(reached, tried)) or "–",
+          pct(mean(list, field("first", "invalid_rate"))), pct(mean(list, field("last", "invalid_rate"))),
+          num(mean(list, field("first", "distinct_2")), "%.3f"), num(mean(list, field("last", "distinct_2")), "%.3f"),
+          pct(mean(list, field("first", "template_share"))), pct(mean(list, field("last", "template_share"))),
+          pct(mean(list, field("first", "top_action_share"))), pct(mean(list, field("last", "top_action_share"))),
+          pct(mean(list, "top_action_eval")), num(mean(list, "updates"), "%.1f"), num(mean(list, "wall"), "%.0f"),
+          mega(mean(list, "gen")), mega(mean(list, "trained")))
+        if algo:find("^turbo") then
+          teacher_row(("%s, %s"):format(task.name, LABEL[algo]), list)
+          teacher_dirs[#teacher_dirs + 1] = ("%s/main/%s/%s-s%d"):format(out, task.name, algo, list[1].seed)
+        end
+      end
+    end
+    for _, r in ipairs(rows) do lines[#lines + 1] = r end
+    lines[#lines + 1] = ""
+    if #dirs > 0 then section_plots(dirs, task.name, CHARTS) end
+  end
 end
 
+-- the ablations: one run each (plus the baseline from the main grid)
+local a = grid.ablations
 local abl = {}
-for _, a in ipairs(ABLATIONS) do
-  local dir = a[1] == "baseline" and (out .. "/main/numberline/turbo-kl-s1") or (out .. "/ablation/" .. a[1])
-  abl[#abl + 1] = entry(a[1] .. ": " .. a[2], dir)
+if a then
+  local entries = {{a.baseline .. " (baseline): " .. a.baseline_label, ("%s/main/%s/%s-s%d"):format(out, a.task, a.baseline, a.seed)}}
+  for _, v in ipairs(a.variants) do entries[#entries + 1] = {v[1] .. ": " .. v[2], out .. "/ablation/" .. v[1]} end
+  local dirs = {}
+  for _, e in ipairs(entries) do
+    local recs = records(e[2])
+    if recs then
+      local s = summarize(recs, e[2])
+      dirs[#dirs + 1] = e[2]
+      abl[#abl + 1] = ("| %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(e[1] .. (s.done and "" or " *"),
+        ci({s.outcomes}), pct(s.best), num(s.last and s.last.teacher_kl_token, "%.3g"),
+        num(s.last and s.last.teacher_param_rel, "%.2e"), pct(s.last and s.last.teacher_action_differs),
+        pct(s.last and s.last.template_share), num(s.updates, "%d"), num(s.wall, "%.0f"))
+      if e[2]:find("/ablation/") then teacher_row("ablation " .. e[1]:match("^[^:]+"), {s}) end
+    end
+  end
+  if #abl > 1 then
+    lines[#lines + 1] = ("## GTR-Turbo ablations on %s (seed %d, %d s each)"):format(a.task, a.seed, a.budget_s)
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "| variant | final eval [95% CI over episodes] | best | teacher KL/token, last | teacher distance (rel.), last | teacher's action differs, last | template share, last | updates | RL s |"
+    lines[#lines + 1] = "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    for _, r in ipairs(abl) do lines[#lines + 1] = r end
+    lines[#lines + 1] = ""
+    section_plots(dirs, "ablation", {"eval_success", "teacher_kl_token", "teacher_param_rel", "teacher_action_differs",
+                                      "template_share", "invalid_rate"})
+  end
 end
-if #abl > 1 then
-  section("GTR-Turbo (KL) ablations on NumberLine (seed 1)", "variant", abl, "ablation", "Plots",
-    {"eval_success", "success_rate", "entropy", "distinct_2", "kl"}, {"kl"})
+
+if #teacher_rows > 0 then
+  lines[#lines + 1] = "## The teacher, watched (GTR-Turbo runs)"
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "Per update, before the PPO step: the teacher that guides it (a merge of the pool's checkpoints) "
+    .. "against the agent. KL/token: k3 estimate on the agent's own answers (first minibatch), first → last update; "
+    .. "guidance KL: the KL the algorithm uses (turbo-kl: per turn, thought tokens, clamped), mean over updates; "
+    .. "distance: |θ_agent − θ_teacher| / |θ_agent| over the trainable parameters, first → last; action differs: "
+    .. "share of first-turn states where the teacher's greedy answer names another action than the agent's sampled "
+    .. "one, mean over updates; agent–SFT distance: |θ_agent − θ_SFT| at the end. Means over seeds."
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "| run | merge | pool size, last | KL/token | guidance KL | distance (rel.) | action differs | agent–SFT distance |"
+  lines[#lines + 1] = "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  for _, r in ipairs(teacher_rows) do lines[#lines + 1] = r end
+  lines[#lines + 1] = ""
+  section_plots(teacher_dirs, "teacher", TEACHER)
 end
 
 os.execute("mkdir -p '" .. docs .. "'")
 local f = assert(io.open(docs .. "/report.md.tmp", "w"))
-f:write(table.concat(lines, "\n"))
+f:write(table.concat(lines, "\n"), "\n")
 f:close()
 assert(os.rename(docs .. "/report.md.tmp", docs .. "/report.md"))
 print("wrote " .. docs .. "/report.md")

@@ -61,7 +61,13 @@ config.defaults = {
     kl_tokens = "thought",   -- "thought" or "all"
     teacher_temperature = 0.2, teacher_top_k = 5, teacher_repetition_penalty = 1.2,
   },
-  eval = {episodes = 16, every = 1, temperature = 0.2},  -- every 0: only at the end
+  -- eval: fixed episodes (gtr/evaluate.lua), every `every` updates (0: only at the end); batch: episodes per generate
+  -- call (0: all); start: evaluate the SFT start at update 0 (false: copy the evaluation of the run whose
+  -- checkpoints/sft.safetensors sft.checkpoint names, when it has one with as many episodes)
+  eval = {episodes = 16, every = 1, temperature = 0.2, batch = 64, start = true},
+  -- per-update teacher diagnostics (gtr/diagnostics.lua): the teacher's greedy answer on `states` first-turn states,
+  -- every `every` updates (0: never); the KL and parameter distance are measured every update
+  diagnostics = {states = 8, every = 1},
   checkpoint_every = 1, keep_checkpoints = 2, samples = 4,
   quiet = false,
 }

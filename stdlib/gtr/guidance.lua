@@ -55,6 +55,7 @@ function guidance.extra_loss(run)
   end
   local s = run.policy:score(run:batch(obs), targets)
   local loss = sft.loss(s, s.thought_mask)
+  run.sft_tokens = (run.sft_tokens or 0) + s.mask:sum():item()  -- compute accounting (metrics tokens_trained)
   return loss * g.coef, {sft_loss = loss:item()}
 end
 

@@ -36,7 +36,9 @@ function guided.new(cfg)
     elseif run.teacher then
       local obs = {}
       for k, j in ipairs(picked) do obs[k] = samples[j].obs end
-      texts = run:generate(run.teacher, obs, moon.generator(run.update_count)).texts
+      local g = run:generate(run.teacher, obs, moon.generator(run.update_count))
+      texts = g.texts
+      run.teacher_tokens = (run.teacher_tokens or 0) + g.token_count  -- compute accounting
     else
       for k, j in ipairs(picked) do texts[k] = samples[j].teacher end
     end

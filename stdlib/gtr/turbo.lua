@@ -36,6 +36,7 @@ local function teacher_answers(run, obs)
     for k, i in ipairs(todo) do batch[k] = obs[i] end
     local g = run.teacher:generate(run:batch(batch), run:generation_options{temperature = temp, top_k = t.teacher_top_k,
       repetition_penalty = t.teacher_repetition_penalty, generator = moon.generator(run.update_count * 10 + try)})
+    run.teacher_tokens = (run.teacher_tokens or 0) + g.token_count  -- compute accounting
     local again = {}
     for k, i in ipairs(todo) do
       texts[i] = g.texts[k]
@@ -87,6 +88,7 @@ function turbo.new(cfg)
     if t.kl_mode ~= "reward" then return end
     -- one teacher forward pass over the agent's own answers
     local tscores = run:score_samples(run.teacher, samples)
+    for _, s in ipairs(samples) do run.teacher_scored_tokens = (run.teacher_scored_tokens or 0) + #s.tokens end
     local kl = {}
     for c, ts in ipairs(tscores) do
       local s = old.scores[c]
@@ -119,6 +121,7 @@ function turbo.new(cfg)
     local obs, toks = {}, {}
     for k, i in ipairs(idx) do obs[k] = samples[i + 1].obs; toks[k] = samples[i + 1].tokens end
     local ts = moon.no_grad(function() return run.teacher:score(run:batch(obs), toks) end)
+    for _, tk in ipairs(toks) do run.teacher_scored_tokens = (run.teacher_scored_tokens or 0) + #tk end
     local mask = t.kl_tokens == "thought" and score.thought_mask or score.mask
     local loss = moon.distill.sampled_kl(score.logprobs, ts.logprobs, {mask = mask, estimator = turbo.estimator(t),
       direction = t.kl_direction, clamp_min = t.kl_clamp_min, clamp_max = t.kl_clamp_max})

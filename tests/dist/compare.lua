@@ -15,7 +15,10 @@ local bad = {}
 if #ma ~= #mb then bad[#bad + 1] = ("%d vs %d metrics records"):format(#ma, #mb) end
 local skip = {wall_s = true, tokens_per_s = true, ranks = true, time_split = true}  -- and every time_* key (clocks)
 local loose = {policy_loss = 1, value_loss = 1, approx_kl = 1, clip_frac = 1, ratio = 1, grad_norm = 1, entropy = 1,
-               kl = 1, kl_loss = 1, sft_loss = 1}
+               kl = 1, kl_loss = 1, sft_loss = 1,
+               -- diagnostics of the teacher (gtr/diagnostics.lua): float32 scores and parameters within 1.2e-7
+               teacher_kl_token = 1, teacher_logratio = 1, teacher_param_dist = 1, teacher_param_rel = 1,
+               agent_sft_dist = 1}
 local compared = 0
 for i = 1, math.min(#ma, #mb) do
   for k, v in pairs(ma[i]) do

@@ -1,0 +1,128 @@
+-- The experiment grids of docs/RESULTS.md, as data (scripts/reproduce runs them, scripts/report.lua tabulates them).
+--   local grid = dofile("scripts/experiments/grid.lua").wave2
+-- A grid: tasks (each: algos, seeds, budget_s), ablations (variants of one algo on one task and seed, each a list
+-- of key=value arguments), extra (other single runs), common (arguments of every RL run) and sft (arguments of the SFT-start runs).
+-- Every RL run of a task and seed starts from that task and seed's SFT start (one run with updates=0, computed once,
+-- reused as its checkpoints/sft.safetensors), at the same RL wall-clock budget (budget_s; updates is only a cap and
+-- the horizon of the cosine learning-rate schedule).
+local G = {}
+
+-- Wave 2 (issue #14): the pretrained policy (preset smollm), three seeds, 128 evaluation episodes.
+G.wave2 = {
+  tasks = {
+    {name = "points24", algos = {"ppo", "gtr", "turbo-sft", "turbo-kl"}, seeds = {1, 2, 3}, budget_s = 3600},
+    {name = "numberline", algos = {"ppo", "turbo-kl"}, seeds = {1, 2, 3}, budget_s = 1800},
+    {name = "ezpoints", algos = {"ppo", "turbo-kl"}, seeds = {1, 2, 3}, budget_s = 1800},
+    {name = "blackjack", algos = {"ppo", "turbo-kl"}, seeds = {1, 2, 3}, budget_s = 1800},
+  },
+  -- GTR-Turbo (KL) on Points24, seed 1, 1 hour each; the baseline (TIES over every checkpoint, KL coef 1, teacher
+  -- refreshed every update) is main/points24/turbo-kl-s1
+  ablations = {task = "points24", seed = 1, algo = "turbo-kl", budget_s = 3600, baseline = "turbo-kl",
+    baseline_label = "TIES (density 0.8) over every checkpoint, KL coef 1, refreshed every update",
+    variants = {
+      {"merge-average", "weighted average of the pool", {"turbo.merge=average"}},
+      {"merge-ema", "EMA (alpha 0.5)", {"turbo.merge=ema"}},
+      {"pool-4", "pool of the last 4 checkpoints", {"turbo.pool_size=4"}},
+      {"kl-coef-0.3", "KL coefficient 0.3", {"turbo.kl_coef=0.3"}},
+      {"kl-coef-3", "KL coefficient 3", {"turbo.kl_coef=3"}},
+      {"refresh-4", "teacher refreshed every 4 updates", {"turbo.every=4"}},
+    }},
+  -- the SFT start is evaluated once, in its own run; RL runs skip the update-0 evaluation
+  common = {"updates=1000", "eval.episodes=128", "eval.every=5", "eval.start=false"},
+  sft = {"eval.episodes=128"},
+  eval_episodes = 128,
+}
+
+-- Wave 1 (the 1M-parameter results of docs/RESULTS.md): 300 s per run, seed 1 on every task and seed 2 on
+-- NumberLine and Blackjack, 32 evaluation episodes, the ablations on NumberLine.
+G.wave1 = {
+  tasks = {
+    {name = "numberline", algos = {"ppo", "gtr", "turbo-kl", "turbo-sft"}, seeds = {1, 2}, budget_s = 300},
+    {name = "ezpoints", algos = {"ppo", "gtr", "turbo-kl", "turbo-sft"}, seeds = {1}, budget_s = 300},
+    {name = "points24", algos = {"ppo", "gtr", "turbo-kl", "turbo-sft"}, seeds = {1}, budget_s = 300},
+    {name = "blackjack", algos = {"ppo", "gtr", "turbo-kl", "turbo-sft"}, seeds = {1, 2}, budget_s = 300},
+  },
+  ablations = {task = "numberline", seed = 1, algo = "turbo-kl", budget_s = 300, baseline = "turbo-kl",
+    baseline_label = "TIES (density 0.8), all checkpoints, reverse KL, coef 1",
+    variants = {
+      {"merge-average", "weighted average of the pool", {"turbo.merge=average"}},
+      {"merge-ema", "EMA (alpha 0.5)", {"turbo.merge=ema"}},
+      {"pool-2", "pool of the last 2 checkpoints", {"turbo.pool_size=2"}},
+      {"kl-forward", "forward KL (teacher || agent)", {"turbo.kl_direction=forward"}},
+      {"kl-coef-0.3", "KL coefficient 0.3", {"turbo.kl_coef=0.3"}},
+      {"kl-coef-3", "KL coefficient 3", {"turbo.kl_coef=3"}},
+    }},
+  -- the thought_coef tuning runs on EZPoints (docs/RESULTS.md, "What was tuned")
+  extra = {{"ezpoints-ppo-thought-0.1", "ppo", "ezpoints", 1, 300, {"ppo.thought_coef=0.1"}},
+           {"ezpoints-turbo-kl-thought-0.1", "turbo-kl", "ezpoints", 1, 300, {"ppo.thought_coef=0.1"}}},
+  common = {"updates=1000", "eval.every=2", "eval.episodes=32"},
+  sft = {"eval.episodes=32"},
+  eval_episodes = 32,
+}
+
+-- For tests (tests/lua/results_spec.lua): a 2-run grid of a very small byte-level policy, a few seconds per run;
+-- the update cap (not the budget) ends the runs, so they are deterministic.
+local small = {"model.width=32", "model.layers=1", "model.heads=2", "model.intermediate=64", "model.vision_width=32",
+               "model.vision_layers=1", "generation.max_new_tokens=24", "num_envs=2", "steps=2", "samples=0"}
+G.test = {
+  tasks = {{name = "numberline", algos = {"ppo", "turbo-kl"}, seeds = {1}, budget_s = 3600}},
+  common = {"updates=4", "eval.episodes=4", "eval.every=2", "eval.start=false", "ppo.minibatch=2", "ppo.epochs=1",
+            table.unpack(small)},
+  sft = {"sft.demos=8", "sft.epochs=1", "sft.batch=4", "eval.episodes=4", table.unpack(small)},
+  eval_episodes = 4,
+}
+
+--- The runs of `grid` as a list of {phase = "sft"|"rl", dir, algo, task, seed, budget_s, args (list)}.
+-- opts: out (directory), preset, scale (budget multiplier), seeds / tasks (sets to keep; nil = all),
+-- only ("all", "main" or "ablations").
+function G.runs(grid, opts)
+  local out, scale, only = opts.out, opts.scale or 1, opts.only or "all"
+  local function keep(set, v) return not set or set[v] end
+  local runs, sft_needed, order = {}, {}, {}
+  local function rl(dir, algo, task, seed, budget, extra)
+    local key = task .. "-s" .. seed
+    if not sft_needed[key] then sft_needed[key] = {task = task, seed = seed}; order[#order + 1] = key end
+    local args = {"preset=" .. opts.preset, "seed=" .. seed, "budget_s=" .. math.max(1, math.floor(budget * scale + 0.5)),
+                  ("sft.checkpoint=%s/sft/%s-s%d/checkpoints/sft.safetensors"):format(out, task, seed)}
+    for _, a in ipairs(grid.common) do args[#args + 1] = a end
+    for _, a in ipairs(extra or {}) do args[#args + 1] = a end
+    runs[#runs + 1] = {phase = "rl", dir = dir, algo = algo, task = task, seed = seed,
+                       budget_s = math.max(1, math.floor(budget * scale + 0.5)), args = args}
+  end
+  if only ~= "ablations" then
+    for _, t in ipairs(grid.tasks) do
+      if keep(opts.tasks, t.name) then
+        for _, seed in ipairs(t.seeds) do
+          if keep(opts.seeds, seed) then
+            for _, algo in ipairs(t.algos) do
+              rl(("%s/main/%s/%s-s%d"):format(out, t.name, algo, seed), algo, t.name, seed, t.budget_s)
+            end
+          end
+        end
+      end
+    end
+  end
+  local a = grid.ablations
+  if a and only ~= "main" and keep(opts.tasks, a.task) and keep(opts.seeds, a.seed) then
+    for _, v in ipairs(a.variants) do
+      rl(("%s/ablation/%s"):format(out, v[1]), a.algo, a.task, a.seed, a.budget_s, v[3])
+    end
+  end
+  for _, e in ipairs(grid.extra or {}) do  -- {name, algo, task, seed, budget_s, args}
+    if only ~= "main" and keep(opts.tasks, e[3]) and keep(opts.seeds, e[4]) then
+      rl(("%s/ablation/%s"):format(out, e[1]), e[2], e[3], e[4], e[5], e[6])
+    end
+  end
+  local sft = {}  -- in the order the runs need them
+  for _, key in ipairs(order) do
+    local s = sft_needed[key]
+    local args = {"preset=" .. opts.preset, "seed=" .. s.seed, "updates=0"}
+    for _, x in ipairs(grid.sft) do args[#args + 1] = x end
+    sft[#sft + 1] = {phase = "sft", dir = ("%s/sft/%s"):format(out, key), algo = "ppo", task = s.task, seed = s.seed,
+                     budget_s = 0, args = args}
+  end
+  for _, r in ipairs(runs) do sft[#sft + 1] = r end
+  return sft
+end
+
+return G

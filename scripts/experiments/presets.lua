@@ -1,0 +1,31 @@
+-- Policy presets for scripts/experiment.lua (`preset=NAME`, applied before the per-task defaults' overrides and
+-- before key=value arguments, which still override it) and for the grid of scripts/reproduce (--preset NAME).
+--   tiny    the 1M-parameter byte-level VLM policy trained from scratch (docs/RESULTS.md's 1M results)
+--   smollm  SmolLM2-135M-Instruct (models/, scripts/fetch-model), text-only, LoRA rank 8, text observations: the
+--           pretrained policy of the wave-2 results (issue #14)
+--   tinylm  the same pipeline on the 2-layer GGUF test fixture: seconds per update, for tests of the smollm path
+-- Each preset: config (merged into the run config) and task (per-task config, merged after it).
+local P = {}
+
+P.tiny = {
+  config = {},
+  -- with 512 demonstrations x 3 epochs only NumberLine's SFT start answers in the right format (EZPoints 0% success,
+  -- Blackjack 100% invalid answers, SFT loss 0.35-0.57 against NumberLine's 0.13), so the card tasks get more
+  task = {ezpoints = {sft = {demos = 1024}}, points24 = {sft = {demos = 2048}}, blackjack = {sft = {demos = 2048}}},
+}
+
+-- LoRA on the attention and MLP projections of the frozen SmolLM2 base; SFT at LoRA's usual learning rate on
+-- fewer demonstrations than the 1M policy needs (the pretrained model writes JSON already). Not tuned yet.
+P.smollm = {
+  config = {model = {decoder = "models/SmolLM2-135M-Instruct.Q4_1.gguf", vision = false, lora = {rank = 8}},
+            env_options = {observation = "text"}, sft = {demos = 256, epochs = 2, lr = 2e-4, batch = 8}},
+  task = {},
+}
+
+P.tinylm = {
+  config = {model = {decoder = "Tests/MoonCheckpointTests/Fixtures/tiny_llama.gguf", vision = false, lora = {rank = 4}},
+            env_options = {observation = "text"}, sft = {demos = 16, epochs = 1, lr = 1e-3, batch = 8}},
+  task = {},
+}
+
+return P

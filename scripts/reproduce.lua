@@ -1,0 +1,126 @@
+-- The Lua half of scripts/reproduce: lists a grid's runs as job lines, and reports how far the grid is.
+--   moonlab run scripts/reproduce.lua jobs   key=value ...   one line per run: PHASE DIR ALGO TASK ARGS...
+--   moonlab run scripts/reproduce.lua status key=value ...   done / running / left, and the hours left
+-- keys: grid (wave2), preset (smollm), out (runs/<grid>-<preset>), scale (1: budget multiplier), budget (seconds,
+-- overrides every run's budget), seeds ("1,2,3"), tasks ("points24,numberline"), only (all | main | ablations),
+-- jobs (runs at a time, for the hours-left estimate)
+local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "scripts"
+local grids = dofile(here .. "/experiments/grid.lua")
+
+local cmd = arg[1]
+local o = {grid = "wave2", preset = "smollm", scale = "1", only = "all", jobs = "1"}
+for i = 2, #arg do
+  local k, v = arg[i]:match("^([%w_]+)=(.*)$")
+  if not k or o[k] == nil and k ~= "out" and k ~= "seeds" and k ~= "tasks" and k ~= "budget" then
+    io.stderr:write("reproduce.lua: bad argument '" .. arg[i] .. "'\n"); os.exit(2)
+  end
+  o[k] = v
+end
+local grid = grids[o.grid]
+if not grid then io.stderr:write("reproduce.lua: unknown grid '" .. o.grid .. "' (wave1, wave2)\n"); os.exit(2) end
+local function set(list, number)
+  if not list or list == "" then return nil end
+  local s = {}
+  for x in list:gmatch("[^,%s]+") do s[number and tonumber(x) or x] = true end
+  return s
+end
+local out = o.out or ("runs/" .. o.grid .. "-" .. o.preset)
+local runs = grids.runs(grid, {out = out, preset = o.preset, scale = tonumber(o.scale), only = o.only,
+                               seeds = set(o.seeds, true), tasks = set(o.tasks)})
+if o.budget then  -- one budget for every RL run
+  for _, r in ipairs(runs) do
+    if r.phase == "rl" then
+      r.budget_s = tonumber(o.budget)
+      for i, a in ipairs(r.args) do if a:match("^budget_s=") then r.args[i] = "budget_s=" .. o.budget end end
+    end
+  end
+end
+
+if cmd == "jobs" then
+  for _, r in ipairs(runs) do
+    print(table.concat({r.phase, r.dir, r.algo, r.task, table.concat(r.args, " ")}, " "))
+  end
+  return
+end
+if cmd ~= "status" then
+  io.stderr:write("usage: moonlab run scripts/reproduce.lua jobs|status [key=value ...]\n"); os.exit(2)
+end
+
+local function exists(p) local f = io.open(p, "r"); if f then f:close() return true end return false end
+local function lines(c)
+  local p = io.popen(c)
+  local t = {}
+  for l in p:lines() do t[#t + 1] = l end
+  p:close()
+  return t
+end
+local function mtime(p) local t = lines("stat -c %Y '" .. p .. "' 2>/dev/null"); return tonumber(t[1]) end
+-- a run is running while its lock is held (scripts/reproduce holds DIR.lock with flock for the run's lifetime)
+local function running(dir)
+  if not exists(dir .. ".lock") then return false end
+  return not os.execute("flock -n '" .. dir .. ".lock' true 2>/dev/null")
+end
+local function latest_state(dir)
+  local names = lines("ls '" .. dir .. "/checkpoints' 2>/dev/null | grep '^state-.*\\.json$' | sort | tail -1")
+  if not names[1] then return nil end
+  local f = io.open(dir .. "/checkpoints/" .. names[1], "r")
+  if not f then return nil end
+  local ok, s = pcall(moon.json.decode, f:read("a"))
+  f:close()
+  return ok and s or nil
+end
+-- the time a run spends outside its RL clock: evaluations and diagnostics, from its metrics
+local function overhead(dir)
+  local f = io.open(dir .. "/metrics.jsonl", "r")
+  if not f then return 0 end
+  local s = 0
+  for l in f:lines() do
+    local ok, r = pcall(moon.json.decode, l)
+    if ok and type(r) == "table" then s = s + (r.time_eval_s or 0) + (r.time_diagnostics_s or 0) end
+  end
+  f:close()
+  return s
+end
+
+local counts = {done = 0, running = 0, partial = 0, todo = 0}
+local rl_left, rl_spent, extra_spent, sft_left, sft_times = 0, 0, 0, 0, {}
+local rows = {}
+for _, r in ipairs(runs) do
+  local state, clock, status = nil, 0, "todo"
+  if exists(r.dir .. "/DONE") then status = "done"
+  elseif running(r.dir) then status = "running"
+  elseif exists(r.dir .. "/config.json") then status = "partial" end
+  counts[status] = counts[status] + 1
+  if r.phase == "rl" then
+    local f = io.open(r.dir .. "/config.json", "r")  -- a started run's own budget (it may have been given another)
+    if f then
+      local ok, c = pcall(moon.json.decode, f:read("a"))
+      f:close()
+      if ok and type(c) == "table" and (c.budget_s or 0) > 0 then r.budget_s = c.budget_s end
+    end
+    state = latest_state(r.dir)
+    clock = state and state.clock or 0
+    if status == "done" then clock = math.max(clock, r.budget_s) end
+    rl_left = rl_left + math.max(0, r.budget_s - clock)
+    if clock > 0 then rl_spent, extra_spent = rl_spent + clock, extra_spent + overhead(r.dir) end
+  else
+    if status == "done" then
+      local a, b = mtime(r.dir .. "/config.json"), mtime(r.dir .. "/DONE")
+      if a and b then sft_times[#sft_times + 1] = b - a end
+    else sft_left = sft_left + 1 end
+  end
+  rows[#rows + 1] = ("%-8s %-4s %-48s %s"):format(status, r.phase, r.dir, r.phase == "rl"
+    and ("%5.0f / %5.0f s RL%s"):format(clock, r.budget_s, state and (" (update " .. state.update .. ")") or "") or "")
+end
+for _, l in ipairs(rows) do print(l) end
+local factor = rl_spent > 0 and (rl_spent + extra_spent) / rl_spent or 1.2
+local sft_mean = 0
+for _, t in ipairs(sft_times) do sft_mean = sft_mean + t / #sft_times end
+if #sft_times == 0 then sft_mean = 600 end
+local jobs = math.max(1, tonumber(o.jobs) or 1)
+local hours = (rl_left * factor + sft_left * sft_mean) / 3600
+print(("%d runs: %d done, %d running, %d started and stopped, %d not started"):format(#runs, counts.done,
+  counts.running, counts.partial, counts.todo))
+print(("left: %.1f h of RL budget; with evaluations and diagnostics (x%.2f, measured so far) and %d SFT start%s "
+  .. "(~%.0f s each): %.1f h of runs, %.1f h at %d job%s at a time"):format(rl_left / 3600, factor, sft_left,
+  sft_left == 1 and "" or "s", sft_mean, hours, hours / jobs, jobs, jobs == 1 and "" or "s"))

@@ -1,0 +1,161 @@
+-- The experiment tooling of docs/RESULTS.md: thought-collapse and teacher diagnostics, fixed-episode evaluation,
+-- bootstrap intervals, the grid, and scripts/reproduce resuming a run killed (kill -9) in the middle of an update.
+local T = ...
+local diagnostics = require("gtr.diagnostics")
+local stats = require("gtr.stats")
+
+local exe = moon.executable()
+local function tmpdir()
+  local d = os.tmpname(); os.remove(d); os.execute("mkdir -p " .. d); return d
+end
+local function records(path)
+  local out = {}
+  for line in io.lines(path) do if line:match("%S") then out[#out + 1] = moon.json.decode(line) end end
+  return out
+end
+local function exists(p) local f = io.open(p, "r"); if f then f:close() return true end return false end
+local SMALL = {width = 32, layers = 1, heads = 2, intermediate = 64, vision_width = 32, vision_layers = 1}
+
+T.it("diagnostics: actions, thought templates, collapse metrics", function()
+  T.eq(diagnostics.action('{"thoughts": "x", "action": "+"}'), "+")
+  T.eq(diagnostics.action('{"thoughts": "x", "action": " Hit "}'), "hit")
+  T.eq(diagnostics.action('{"action": 7}'), "7")
+  T.eq(diagnostics.action('{"thoughts": "no action here"}'), "(none)")
+  -- the env's reading of an answer wins: an illegal answer (the env plays a random action) has no action
+  T.eq(diagnostics.env_action({action = "Hit", illegal = false}, "?"), "hit")
+  T.eq(diagnostics.env_action({action = "-", illegal = true}, '{"action": "-"}'), "(none)")
+  T.eq(diagnostics.env_action(nil, '{"action": "-"}'), "-")
+  T.eq(diagnostics.thoughts({'{"action": "+"}', "x"}, {{action = "+"}, {action = "-", illegal = true}}).actions, "(none):1 +:1")
+  T.eq(diagnostics.template("Current 3, target  12: I should   add"), "current #, target #: i should add")
+  local texts = {
+    '{"thoughts": "current 1, target 3, move right", "action": "+"}',
+    '{"thoughts": "current 2, target 4, move right", "action": "+"}',
+    '{"thoughts": "current 5, target 0, move left", "action": "-"}',
+    '{"thoughts": "garbage"}'}
+  local d = diagnostics.thoughts(texts)
+  T.near(d.template_share, 0.5, 1e-12)     -- two of four thoughts share "current #, target #, move right"
+  T.near(d.templates, 0.75, 1e-12)
+  T.near(d.top_action_share, 0.5, 1e-12)
+  T.eq(d.actions, "+:2 (none):1 -:1")
+  T.near(d.action_entropy, -(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25)), 1e-12)
+  T.truthy(d.distinct_1 > 0 and d.distinct_1 < 1 and d.distinct_2 > d.distinct_1)
+  -- a collapsed policy: one template, one action
+  local same = diagnostics.thoughts({texts[1], texts[1], texts[1]})
+  T.eq(same.template_share, 1); T.eq(same.top_action_share, 1); T.eq(same.action_entropy, 0)
+  -- parameter distances
+  local a, b = {w = moon.tensor{3, 4}}, {w = moon.tensor{0, 0}}
+  local dab, na, dac = diagnostics.distance(a, b, {w = moon.tensor{3, 0}})
+  T.near(dab, 5, 1e-6); T.near(na, 5, 1e-6); T.near(dac, 4, 1e-6)
+end)
+
+T.it("bootstrap intervals over seeds and episodes; time to reach a success level", function()
+  local m, lo, hi = stats.bootstrap({"1111", "1111"})
+  T.eq(m, 1); T.eq(lo, 1); T.eq(hi, 1)
+  T.eq(stats.bootstrap({}), nil)
+  local half = ("10"):rep(64)                 -- 128 episodes at 50%: about +-8.7 points
+  m, lo, hi = stats.bootstrap({half}, {seed = 3})
+  T.near(m, 0.5, 1e-12)
+  T.truthy(lo > 0.38 and lo < 0.46 and hi > 0.54 and hi < 0.62, ("[%g, %g]"):format(lo, hi))
+  -- two seeds that disagree completely: resampling seeds gives an interval spanning almost everything
+  m, lo, hi = stats.bootstrap({("0"):rep(128), ("1"):rep(128)}, {seed = 3})
+  T.near(m, 0.5, 1e-12); T.truthy(lo < 0.05 and hi > 0.95, ("[%g, %g]"):format(lo, hi))
+  -- more seeds that agree: narrower than one seed
+  local _, lo3, hi3 = stats.bootstrap({half, half, half}, {seed = 3})
+  T.truthy(hi3 - lo3 < hi - lo and hi3 - lo3 < 0.15)
+  local recs = {{update = 0, eval_success = 0.2, wall_s = 0}, {update = 2, eval_success = 0.4, wall_s = 50},
+                {update = 4, eval_success = 0.6, wall_s = 100}}
+  T.eq(stats.time_to_reach(recs, 0.4), 50); T.eq(stats.time_to_reach(recs, 0.1), 0); T.eq(stats.time_to_reach(recs, 0.7), nil)
+end)
+
+T.it("evaluation: fixed episodes, the same outcomes whatever the batch size; first-turn action statistics", function()
+  local d = tmpdir()
+  local gtr = require("gtr")
+  local run = gtr.ppo.new{run_dir = d .. "/r", quiet = true, seed = 2, updates = 0, model = SMALL,
+    sft = {demos = 8, epochs = 1, batch = 4}, eval = {episodes = 5, start = false}, generation = {max_new_tokens = 24}}
+  local evaluate = require("gtr.evaluate")
+  local all = evaluate.run(run, {episodes = 5, batch = 0})
+  local two = evaluate.run(run, {episodes = 5, batch = 2})
+  T.eq(#all.outcomes, 5); T.truthy(all.outcomes:match("^[01]+$"))
+  for _, k in ipairs{"outcomes", "success", "return", "invalid", "turns", "tokens", "first_actions",
+                     "first_solver_agreement", "first_top_action_share"} do
+    T.eq(two[k], all[k], k)
+  end
+  T.truthy(all.first_top_action_share > 0 and all.first_top_action_share <= 1)
+  -- eval.start = false: the update-0 record has no evaluation
+  T.eq(records(d .. "/r/metrics.jsonl")[1].eval_success, nil)
+  os.execute("rm -rf " .. d)
+end)
+
+T.it("the wave-2 grid: 12 SFT starts, 36 RL runs at the issue's budgets, one SFT start per task and seed", function()
+  local G = dofile("scripts/experiments/grid.lua")
+  local runs = G.runs(G.wave2, {out = "o", preset = "smollm"})
+  local n = {sft = 0, rl = 0}
+  local budget, sft_of = {}, {}
+  for _, r in ipairs(runs) do
+    n[r.phase] = n[r.phase] + 1
+    if r.phase == "rl" then
+      budget[r.task] = r.budget_s
+      local ck = table.concat(r.args, " "):match("sft%.checkpoint=(%S+)")
+      T.eq(ck, ("o/sft/%s-s%d/checkpoints/sft.safetensors"):format(r.task, r.seed))
+      sft_of[ck] = true
+    end
+  end
+  T.eq(n.sft, 12); T.eq(n.rl, 36)
+  T.eq(budget.points24, 3600); T.eq(budget.numberline, 1800)
+  local k = 0
+  for _ in pairs(sft_of) do k = k + 1 end
+  T.eq(k, 12)
+  T.eq(runs[1].phase, "sft"); T.eq(runs[1].task, "points24")   -- the SFT starts first, the headline task first
+  local only = G.runs(G.wave2, {out = "o", preset = "smollm", only = "ablations", scale = 0.5})
+  T.eq(#only, 7); T.eq(only[2].budget_s, 1800)                  -- 6 ablations + their one SFT start
+end)
+
+T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9) and ends as an uninterrupted one", function()
+  local d = tmpdir()
+  local env = ("env MOONLAB_BIN=%q MOONLAB_STDLIB=%q"):format(exe, os.getenv("MOONLAB_STDLIB") or "stdlib")
+  local function reproduce(out, extra)
+    return ("%s scripts/reproduce --grid test --preset tiny --jobs 1 --out %q --docs %q %s"):format(env, out,
+      out .. "-docs", extra or "")
+  end
+  -- the reference, uninterrupted
+  T.truthy(os.execute(reproduce(d .. "/a") .. " > " .. d .. "/a.out 2>&1"), "reference grid ran")
+  -- the same grid, its process group killed with SIGKILL once the GTR-Turbo run is past its first checkpoint
+  local b = d .. "/b"
+  local run = b .. "/main/numberline/turbo-kl-s1"
+  os.execute(("setsid bash -c 'echo $$ > %q; exec %s' > %q 2>&1 &"):format(d .. "/pgid", reproduce(b), d .. "/b.out"))
+  local waited = 0
+  while not exists(run .. "/checkpoints/state-000001.json") and waited < 600 do
+    os.execute("sleep 0.05"); waited = waited + 0.05
+  end
+  T.truthy(exists(run .. "/checkpoints/state-000001.json"), "the run reached its first checkpoint")
+  os.execute("sleep 0.3")
+  local pgid = io.open(d .. "/pgid"):read("l")
+  os.execute("kill -9 -- -" .. pgid .. " 2>/dev/null; sleep 0.2")
+  T.truthy(not exists(run .. "/DONE"), "killed before the end")
+  local status = io.popen(reproduce(b):gsub("scripts/reproduce", "scripts/reproduce status") .. " 2>&1"):read("a")
+  T.truthy(status:find("started and stopped"), status)
+  -- the next session: run it again
+  T.truthy(os.execute(reproduce(b) .. " > " .. d .. "/b2.out 2>&1"), "resumed grid ran")
+  T.truthy(exists(run .. "/DONE"))
+  status = io.popen(reproduce(b):gsub("scripts/reproduce", "scripts/reproduce status") .. " 2>&1"):read("a")
+  T.truthy(status:find("3 runs: 3 done"), status)
+  local ra = records(d .. "/a/main/numberline/turbo-kl-s1/metrics.jsonl")
+  local rb = records(run .. "/metrics.jsonl")
+  T.eq(#rb, #ra)
+  for i = 1, #ra do
+    T.eq(rb[i].update, ra[i].update)   -- every update once, in order
+    for _, k in ipairs{"success_rate", "return", "invalid_rate", "entropy", "kl", "value_loss", "eval_success",
+                       "teacher_kl_token", "teacher_param_rel", "tokens_generated", "tokens_trained", "actions"} do
+      if type(ra[i][k]) == "number" then T.near(rb[i][k], ra[i][k], 1e-6, k .. " at update " .. ra[i].update)
+      else T.eq(rb[i][k], ra[i][k], k) end
+    end
+  end
+  -- the RL runs did not evaluate the shared SFT start again: they copied its evaluation
+  local sft0 = records(b .. "/sft/numberline-s1/metrics.jsonl")[1]
+  T.truthy(sft0.eval_outcomes ~= nil)
+  T.eq(rb[1].update, 0); T.eq(rb[1].eval_outcomes, sft0.eval_outcomes); T.eq(rb[1].eval_from, b .. "/sft/numberline-s1")
+  -- the report reads the grid
+  local report = io.open(b .. "-docs/report.md"):read("a")
+  T.truthy(report:find("GTR%-Turbo %(KL%)")); T.truthy(report:find("teacher, watched"))
+  os.execute("rm -rf " .. d)
+end)
