@@ -3,12 +3,28 @@ import MoonTensor
 import CBLAS
 import Dispatch
 
-/// Scratch memory for a training step. Blocks are handed out in request order and kept after `reset()`, so a
-/// repeated step with the same shapes reuses them (no page faults on ~100 MB of fresh memory every step).
+// The fused decoder pass: moonlab's one home for training the decoder fast. `policy:score`, `lm:score`, `lm:loss`
+// and through them every loss (PPO, KL, SFT) run the decoder here instead of through an autograd graph of ~40 ops
+// per layer: one BLAS call per projection for the whole batch, rows packed without padding, the prompt prefix common
+// to every row computed once, fused RMSNorm/RoPE/SwiGLU/softmax loops, causal attention over the visible keys with
+// grouped-query heads reading their shared K/V in place, and logits only at the scored positions, a chunk at a time,
+// with log-softmax, gather and entropy fused (never the whole [rows, vocab] matrix). The pass is ONE autograd node:
+// its backward computes input gradients through the frozen base (no weight gradients for parameters that do not
+// train), the LoRA A/B gradients, the gradients of base parameters that do train (the byte-level policy), of the
+// value head and of the input embeddings (so visual tokens reach the vision encoder through autograd).
+
+/// Scratch memory of a fused pass. Blocks are handed out in request order and kept after `reset()`, so a repeated
+/// pass with the same shapes reuses them (no page faults on fresh memory every step).
 final class Arena {
     private var blocks: [(ptr: UnsafeMutablePointer<Float>, capacity: Int)] = []
     private var cursor = 0
     func reset() { cursor = 0 }
+    /// The position of the next block (for `rewind`).
+    var mark: Int { cursor }
+    /// Hands out the blocks after `mark` again (their contents are kept until overwritten).
+    func rewind(to m: Int) { cursor = m }
+    /// Bytes held.
+    var bytes: Int { blocks.reduce(0) { $0 + $1.capacity * 4 } }
     func alloc(_ n: Int, zeroed: Bool = false) -> UnsafeMutablePointer<Float> {
         let need = max(n, 1)
         if cursor < blocks.count {
@@ -32,255 +48,476 @@ final class Arena {
     deinit { for b in blocks { b.ptr.deallocate() } }
 }
 
-/// A hand-written forward and backward pass of the decoder for next-token cross-entropy (SFT / language-model
-/// training), without an autograd graph: one BLAS call per projection for the whole batch, fused RMSNorm, RoPE,
-/// SwiGLU, softmax and cross-entropy loops, causal softmax over the visible keys only. Gradients are accumulated
-/// into the parameters' `grad` exactly as `backward()` of `LlamaDecoder.lmLoss` would (tests compare the two).
-enum FusedDecoderTraining {
-    nonisolated(unsafe) static var profile: [String: Double] = [:]
-    nonisolated(unsafe) static var profiling = false
+/// Arenas kept between passes of one decoder (at most two: a pass alive in a graph while the next one runs).
+final class ArenaPool: @unchecked Sendable {
+    private var free: [Arena] = []
+    private let lock = NSLock()
+    func take() -> Arena {
+        lock.lock(); defer { lock.unlock() }
+        return free.popLast() ?? Arena()
+    }
+    func give(_ a: Arena) {
+        a.reset()
+        lock.lock(); defer { lock.unlock() }
+        if free.count < 2 { free.append(a) } else { a.release() }
+    }
+    func release() {
+        lock.lock(); defer { lock.unlock() }
+        for a in free { a.release() }
+        free = []
+    }
+}
+
+/// C[m, n] = alpha·op(A)·op(B) + beta·C (row-major): the fused pass's BLAS call.
+@inline(__always)
+private func sgemm(_ ta: CBLAS_TRANSPOSE, _ tb: CBLAS_TRANSPOSE, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                   _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
+                   _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    if m == 0 || n == 0 { return }
+    if k == 0 {
+        if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+        return
+    }
+    cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// Where the time of fused passes goes (set `profiling`; read `profile`, seconds by phase).
+public enum FusedDecoderProfile {
+    nonisolated(unsafe) public static var profile: [String: Double] = [:]
+    nonisolated(unsafe) public static var profiling = false
     @inline(__always) static func tick(_ name: String, _ t0: inout Double) {
         guard profiling else { return }
         let now = Date().timeIntervalSinceReferenceDate
         profile[name, default: 0] += now - t0
         t0 = now
     }
-    struct LayerSave {
-        var x, h1, qkv, probs, attn, xmid, h2, gu, act: UnsafeMutablePointer<Float>
-        var r1, r2: UnsafeMutablePointer<Float>
+}
+
+/// One projection as the fused pass applies it: `y = x·Wᵀ (+ b) (+ s·(x·Aᵀ)·Bᵀ)` (an enabled LoRA adapter).
+struct FusedLinear {
+    let weight: Tensor, bias: Tensor?
+    let loraA: Tensor?, loraB: Tensor?
+    let rank: Int, scale: Float, inF: Int, outF: Int
+    init(_ l: Linear) {
+        weight = l.weight; bias = l.bias
+        inF = l.inFeatures; outF = l.outFeatures
+        if let ad = l.lora, ad.enabled {
+            loraA = ad.loraA.weight; loraB = ad.loraB.weight; rank = ad.rank; scale = ad.scale
+        } else {
+            loraA = nil; loraB = nil; rank = 0; scale = 0
+        }
     }
+    var parameters: [Tensor] { [weight] + [bias, loraA, loraB].compactMap { $0 } }
+}
+
+/// The seven projections and two norms of a decoder layer.
+struct FusedLayer {
+    let q, k, v, o, gate, up, down: FusedLinear
+    let norm1, norm2: Tensor
+    init(_ L: TransformerBlock) {
+        let a = L.selfAttn, m = L.mlp
+        q = FusedLinear(a.qProj); k = FusedLinear(a.kProj); v = FusedLinear(a.vProj); o = FusedLinear(a.oProj)
+        gate = FusedLinear(m.gateProj); up = FusedLinear(m.upProj); down = FusedLinear(m.downProj)
+        norm1 = L.inputLayernorm.weight; norm2 = L.postAttentionLayernorm.weight
+    }
+    var linears: [FusedLinear] { [q, k, v, o, gate, up, down] }
+}
+
+/// How a batch of rows is packed: row b holds positions `0..<lengths[b]` (no padding); its first `shared` positions
+/// are the prefix common to every row, stored once at packed rows `0..<shared`; its own positions `shared...` at
+/// `offsets[b]...`.
+struct FusedLayout {
+    let lengths: [Int]
+    let shared: Int
+    let offsets: [Int]
+    let rows: Int
+    /// Position of each packed row.
+    let positions: [Int]
+
+    init(lengths: [Int], shared: Int) {
+        self.lengths = lengths
+        self.shared = shared
+        var off: [Int] = [], m = shared, pos = Array(0..<shared)
+        for n in lengths {
+            off.append(m)
+            m += n - shared
+            pos += Array(shared..<n)
+        }
+        offsets = off; rows = m; positions = pos
+    }
+
+    @inline(__always) func packed(_ b: Int, _ pos: Int) -> Int { pos < shared ? pos : offsets[b] + pos - shared }
+
+    /// Attention segments: queries `q0..<q0+len` see the first `kOffset` packed rows (the shared prefix) and their own
+    /// rows causally. The shared prefix is a segment of its own.
+    var segments: [(q0: Int, len: Int, kOffset: Int)] {
+        var s: [(Int, Int, Int)] = []
+        if shared > 0 { s.append((0, shared, 0)) }
+        for (b, n) in lengths.enumerated() where n > shared { s.append((offsets[b], n - shared, shared)) }
+        return s
+    }
+}
+
+/// One forward (and backward) of the decoder over a packed batch. See the comment at the top of the file.
+final class FusedDecoderPass {
+    let dec: LlamaDecoder
+    let layout: FusedLayout
+    let save: Bool
+    let arena: Arena
+    private let pool: ArenaPool
+    let layers: [FusedLayer]
+    let D: Int, H: Int, K: Int, dh: Int, HD: Int, QW: Int, I: Int, M: Int, eps: Float
+    let segs: [(q0: Int, len: Int, kOffset: Int)]
+    /// Offset of each segment's attention probabilities within a layer's block (`H` matrices `[len, kOffset+len]`).
+    let segProbs: [Int]
+    let probsPerLayer: Int
+    let cosT: UnsafeMutablePointer<Float>, sinT: UnsafeMutablePointer<Float>
+
+    struct LayerSave {
+        var x, r1, qkv, probs, attn, xmid, r2, gu: UnsafeMutablePointer<Float>
+        /// LoRA intermediates `x·Aᵀ` `[M, rank]` of q, k, v, o, gate, up, down (nil without an adapter).
+        var u: [UnsafeMutablePointer<Float>?]
+    }
+    private(set) var saves: [LayerSave] = []
+    /// The last layer's output, the final norm's inverse RMS and its output (the final hidden states `[M, D]`).
+    private(set) var xLast: UnsafeMutablePointer<Float>! = nil
+    private(set) var rf: UnsafeMutablePointer<Float>! = nil
+    private(set) var hf: UnsafeMutablePointer<Float>! = nil
+    /// Where backward's scratch starts (a second backward reuses it).
+    private var forwardMark = 0
+    /// Gradient buffers of the parameters that train, by identity (filled by backward).
+    private(set) var grads: [ObjectIdentifier: (Tensor, UnsafeMutablePointer<Float>)] = [:]
+
+    init(_ dec: LlamaDecoder, layout: FusedLayout, save: Bool) {
+        self.dec = dec; self.layout = layout; self.save = save
+        pool = dec.trainingArenas
+        arena = pool.take()
+        let c = dec.config
+        D = c.hiddenSize; H = c.numAttentionHeads; K = c.numKeyValueHeads; dh = c.resolvedHeadDim
+        HD = H * dh; QW = (H + 2 * K) * dh; I = c.intermediateSize; M = layout.rows; eps = c.rmsNormEps
+        layers = dec.model.layers.items.map(FusedLayer.init)
+        segs = layout.segments
+        var off: [Int] = [], total = 0
+        for s in segs { off.append(total); total += H * s.len * (s.kOffset + s.len) }
+        segProbs = off; probsPerLayer = total
+        let maxPos = max(layout.lengths.max() ?? 1, 1)
+        cosT = arena.alloc(maxPos * dh); sinT = arena.alloc(maxPos * dh)
+        for q in 0..<maxPos { dec.rope.angles(q, cos: cosT + q * dh, sin: sinT + q * dh) }
+    }
+
+    deinit { pool.give(arena) }
 
     /// Runs `body(part, lo, hi)` over `0..<n` split into `numThreads()` parts on concurrent threads.
-    static func parts(_ n: Int, _ body: (Int, Int, Int) -> Void) { parallelFor(n, parts: numThreads(), body) }
+    @inline(__always) func parts(_ n: Int, _ body: (Int, Int, Int) -> Void) { parallelFor(n, parts: numThreads(), body) }
 
-    static func rmsForwardParallel(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                                   _ r: UnsafeMutablePointer<Float>, rows: Int, d: Int, eps: Float) {
-        parts(rows) { _, lo, hi in rmsForward(x + lo * d, w, out + lo * d, r + lo, rows: hi - lo, d: d, eps: eps) }
+    // MARK: gradient buffers
+
+    /// The gradient buffer of `t` (zeroed on first use), or nil when `t` does not train.
+    func grad(_ t: Tensor?) -> UnsafeMutablePointer<Float>? {
+        guard let t, t.requiresGrad else { return nil }
+        if let g = grads[ObjectIdentifier(t)] { return g.1 }
+        let p = arena.alloc(t.count, zeroed: true)
+        grads[ObjectIdentifier(t)] = (t, p)
+        return p
     }
 
-    /// rmsBackward with rows split across threads; the weight gradient is reduced from per-part partials.
-    static func rmsBackwardParallel(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ r: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                                    _ dx: UnsafeMutablePointer<Float>, _ dw: UnsafeMutablePointer<Float>, rows: Int, d: Int) {
-        let k = Swift.max(1, numThreads())
-        let partial = UnsafeMutablePointer<Float>.allocate(capacity: k * d)
-        partial.initialize(repeating: 0, count: k * d)
-        defer { partial.deallocate() }
-        parts(rows) { c, lo, hi in
-            rmsBackward(dy + lo * d, x + lo * d, r + lo, w, dx + lo * d, partial + c * d, rows: hi - lo, d: d)
-        }
-        for c in 0..<k { for j in 0..<d { dw[j] += partial[c * d + j] } }
-    }
+    // MARK: pieces
 
-    static func rmsForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                           _ r: UnsafeMutablePointer<Float>, rows: Int, d: Int, eps: Float) {
-        for n in 0..<rows {
-            let xr = x + n * d, o = out + n * d
-            var s: Float = 0
-            for j in 0..<d { s += xr[j] * xr[j] }
-            let inv = 1 / (s / Float(d) + eps).squareRoot()
-            r[n] = inv
-            for j in 0..<d { o[j] = xr[j] * inv * w[j] }
+    func rmsForward(_ x: UnsafePointer<Float>, _ w: Tensor, _ out: UnsafeMutablePointer<Float>, _ r: UnsafeMutablePointer<Float>) {
+        let wp = w.mPtr, d = D, e = eps
+        parts(M) { _, lo, hi in
+            for n in lo..<hi {
+                let xr = x + n * d, o = out + n * d
+                var s: Float = 0
+                for j in 0..<d { s += xr[j] * xr[j] }
+                let inv = 1 / (s / Float(d) + e).squareRoot()
+                r[n] = inv
+                for j in 0..<d { o[j] = xr[j] * inv * wp[j] }
+            }
         }
     }
 
-    /// dx (+)= RMSNorm backward of dy; dw += Σ dy·x·r.
-    static func rmsBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ r: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                            _ dx: UnsafeMutablePointer<Float>, _ dw: UnsafeMutablePointer<Float>, rows: Int, d: Int) {
-        for n in 0..<rows {
-            let dyr = dy + n * d, xr = x + n * d, o = dx + n * d, rn = r[n]
-            var dot: Float = 0
-            for j in 0..<d { dot += dyr[j] * w[j] * xr[j]; dw[j] += dyr[j] * xr[j] * rn }
-            let k = rn * rn * rn * dot / Float(d)
-            for j in 0..<d { o[j] += rn * dyr[j] * w[j] - xr[j] * k }
+    /// `out = x·r·w` from a saved inverse RMS (recomputes a norm's output in backward).
+    func rmsApply(_ x: UnsafePointer<Float>, _ w: Tensor, _ r: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
+        let wp = w.mPtr, d = D
+        parts(M) { _, lo, hi in
+            for n in lo..<hi {
+                let xr = x + n * d, o = out + n * d, inv = r[n]
+                for j in 0..<d { o[j] = xr[j] * inv * wp[j] }
+            }
         }
     }
 
-    /// Mean next-token cross-entropy of `ids` (`[b][t]`), targets at `target[b][j]` (position j predicts j+1)
-    /// counted where `lossMask[b][j + 1]`; accumulates gradients into the decoder's parameters. `prefix`:
-    /// optional input embeddings `[b, p, hidden]` placed before the ids; returns their gradient when given.
-    static func lmLossBackward(_ dec: LlamaDecoder, ids: [[Int]], valid: [[Bool]]?, lossMask: [[Bool]]?,
-                               prefix: Tensor? = nil) throws -> (loss: Float, prefixGrad: Tensor?) {
-        let c = dec.config
-        let bsz = ids.count
-        guard bsz > 0, let tIds = ids.first?.count, ids.allSatisfy({ $0.count == tIds }) else {
-            throw ModelError.invalidArgument("train: ids must be a non-empty rectangular batch")
+    /// dx += RMSNorm backward of dy; the weight's gradient when it trains (reduced from per-part partials).
+    func rmsBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ r: UnsafePointer<Float>, _ w: Tensor,
+                     _ dx: UnsafeMutablePointer<Float>) {
+        let wp = w.mPtr, d = D
+        let gw = grad(w)
+        let k = max(1, numThreads())
+        let partial: UnsafeMutablePointer<Float>? = gw == nil ? nil : arena.alloc(k * d, zeroed: true)
+        parts(M) { c, lo, hi in
+            let pw = partial.map { $0 + c * d }
+            for n in lo..<hi {
+                let dyr = dy + n * d, xr = x + n * d, o = dx + n * d, rn = r[n]
+                var dot: Float = 0
+                for j in 0..<d { dot += dyr[j] * wp[j] * xr[j] }
+                if let pw { for j in 0..<d { pw[j] += dyr[j] * xr[j] * rn } }
+                let kk = rn * rn * rn * dot / Float(d)
+                for j in 0..<d { o[j] += rn * dyr[j] * wp[j] - xr[j] * kk }
+            }
         }
-        if dec.config.attentionBias {
-            throw ModelError.invalidArgument("train: the fused training path does not support attention biases (qwen2); use lmLoss(...).backward()")
+        if let gw, let partial { for c in 0..<k { for j in 0..<d { gw[j] += partial[c * d + j] } } }
+    }
+
+    /// y (+)= x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ over the M rows; `u` receives x·Aᵀ (kept for backward).
+    func linearForward(_ L: FusedLinear, _ x: UnsafePointer<Float>, _ ldx: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int,
+                       beta: Float, u: UnsafeMutablePointer<Float>?) {
+        sgemm(CblasNoTrans, CblasTrans, M, L.outF, L.inF, 1, x, ldx, L.weight.mPtr, L.inF, beta, y, ldy)
+        if let b = L.bias {
+            let bp = b.mPtr, n = L.outF
+            parts(M) { _, lo, hi in for r in lo..<hi { let row = y + r * ldy; for j in 0..<n { row[j] += bp[j] } } }
         }
-        if !LoRA.adapted(dec).isEmpty {
-            throw ModelError.invalidArgument("train: the fused training path does not support LoRA adapters; use lmLoss(...).backward()")
+        if let a = L.loraA, let b = L.loraB, let u {
+            sgemm(CblasNoTrans, CblasTrans, M, L.rank, L.inF, 1, x, ldx, a.mPtr, L.inF, 0, u, L.rank)
+            sgemm(CblasNoTrans, CblasTrans, M, L.outF, L.rank, L.scale, u, L.rank, b.mPtr, L.rank, 1, y, ldy)
         }
-        let p = prefix?.shape[1] ?? 0
-        if let pre = prefix, pre.ndim != 3 || pre.shape[0] != bsz || pre.shape[2] != c.hiddenSize {
-            throw ModelError.invalidArgument("train: prefix must be [\(bsz), P, \(c.hiddenSize)], got \(shapeString(pre.shape))")
+    }
+
+    /// dx (+)= dy·W + s·(dy·B)·A, and the gradients of W, b, A, B where they train. `x`: the layer's input.
+    func linearBackward(_ L: FusedLinear, _ dy: UnsafePointer<Float>, _ ldy: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
+                        _ dx: UnsafeMutablePointer<Float>?, _ lddx: Int, beta: Float, u: UnsafePointer<Float>?,
+                        du: UnsafeMutablePointer<Float>) {
+        if let dx { sgemm(CblasNoTrans, CblasNoTrans, M, L.inF, L.outF, 1, dy, ldy, L.weight.mPtr, L.inF, beta, dx, lddx) }
+        if let gw = grad(L.weight) { sgemm(CblasTrans, CblasNoTrans, L.outF, L.inF, M, 1, dy, ldy, x, ldx, 1, gw, L.inF) }
+        if let gb = grad(L.bias) {
+            let n = L.outF, k = max(1, numThreads())
+            let partial = arena.alloc(k * n, zeroed: true)
+            parts(M) { c, lo, hi in
+                let p = partial + c * n
+                for r in lo..<hi { let row = dy + r * ldy; for j in 0..<n { p[j] += row[j] } }
+            }
+            for c in 0..<k { for j in 0..<n { gb[j] += partial[c * n + j] } }
         }
-        let t = p + tIds
-        let D = c.hiddenSize, H = c.numAttentionHeads, K = c.numKeyValueHeads, dh = c.resolvedHeadDim
-        let rep = H / K, QW = (H + 2 * K) * dh, I = c.intermediateSize, V = c.vocabSize, N = bsz * t, HD = H * dh
-        let eps = c.rmsNormEps, scale = 1 / Float(dh).squareRoot()
-        for row in ids { if let bad = row.first(where: { $0 < 0 || $0 >= V }) { throw ModelError.invalidArgument("train: token id \(bad) outside the vocabulary (\(V))") } }
-        var vmask = [[Bool]](repeating: [Bool](repeating: true, count: t), count: bsz)
-        if let v = valid {
-            guard v.count == bsz, v.allSatisfy({ $0.count == tIds }) else { throw ModelError.invalidArgument("train: valid mask must be [\(bsz)][\(tIds)]") }
-            for b in 0..<bsz { for j in 0..<tIds { vmask[b][p + j] = v[b][j] } }
+        if let a = L.loraA, let b = L.loraB, let u {
+            let r = L.rank
+            if let gB = grad(b) { sgemm(CblasTrans, CblasNoTrans, L.outF, r, M, L.scale, dy, ldy, u, r, 1, gB, r) }
+            sgemm(CblasNoTrans, CblasNoTrans, M, r, L.outF, L.scale, dy, ldy, b.mPtr, r, 0, du, r)
+            if let gA = grad(a) { sgemm(CblasTrans, CblasNoTrans, r, L.inF, M, 1, du, r, x, ldx, 1, gA, L.inF) }
+            if let dx { sgemm(CblasNoTrans, CblasNoTrans, M, L.inF, r, 1, du, r, a.mPtr, L.inF, 1, dx, lddx) }
         }
-        let positions = LlamaDecoder.positions(valid: vmask)
+    }
+
+    /// Rotates q (scaled by 1/sqrt(dh)) and k of every packed row in place; `inverse`: the backward rotation.
+    func rope(_ qkv: UnsafeMutablePointer<Float>, inverse: Bool) {
+        let pos = layout.positions, dh = dh, H = H, K = K, QW = QW, cosT = cosT, sinT = sinT
+        let scale = 1 / Float(dh).squareRoot(), half = dh / 2
+        parts(M) { _, lo, hi in
+            for n in lo..<hi {
+                let row = qkv + n * QW, ps = pos[n]
+                let cs = cosT + ps * dh, sn = sinT + ps * dh
+                if !inverse {
+                    for hh in 0..<H { RoPE.rotate(row + hh * dh, cos: cs, sin: sn, dh, scale: scale) }
+                    for kh in 0..<K { RoPE.rotate(row + (H + kh) * dh, cos: cs, sin: sn, dh) }
+                } else {
+                    for head in 0..<(H + K) {
+                        let xr = row + head * dh, sc: Float = head < H ? scale : 1
+                        for i in 0..<half {
+                            let a = xr[i], b = xr[i + half]
+                            xr[i] = (a * cs[i] + b * sn[i + half]) * sc
+                            xr[i + half] = (b * cs[i + half] - a * sn[i]) * sc
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Causal attention of every segment: out `[M, HD]` from the rotated qkv; probabilities into `probs` (a layer's
+    /// block) when saving, else into per-thread scratch.
+    func attentionForward(_ qkv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>?) {
+        let segs = segs, H = H, K = K, dh = dh, QW = QW, HD = HD, rep = H / K, segProbs = segProbs
+        let nt = max(numThreads(), 1)
+        let maxW = segs.map { $0.len * ($0.kOffset + $0.len) }.max() ?? 1
+        let scratch = probs == nil ? arena.alloc(maxW * nt) : nil
+        withBLASThreads(1) {
+            parts(segs.count * K) { part, lo, hi in
+                for item in lo..<hi {
+                    let (q0, len, kOff) = segs[item / K], kh = item % K, w = kOff + len
+                    let kp = qkv + (H + kh) * dh, vp = qkv + (H + K + kh) * dh
+                    for hh in (kh * rep)..<((kh + 1) * rep) {
+                        let p = probs.map { $0 + segProbs[item / K] + hh * len * w } ?? scratch! + part * maxW
+                        let q = qkv + q0 * QW + hh * dh
+                        if kOff > 0 { sgemm(CblasNoTrans, CblasTrans, len, kOff, dh, 1, q, QW, kp, QW, 0, p, w) }
+                        sgemm(CblasNoTrans, CblasTrans, len, len, dh, 1, q, QW, kp + q0 * QW, QW, 0, p + kOff, w)
+                        for i in 0..<len {
+                            let row = p + i * w, vis = kOff + i + 1
+                            var m = -Float.infinity
+                            for j in 0..<vis where row[j] > m { m = row[j] }
+                            var s: Float = 0
+                            for j in 0..<vis { let e = fexp(row[j] - m); row[j] = e; s += e }
+                            let inv = 1 / s
+                            for j in 0..<vis { row[j] *= inv }
+                            for j in vis..<w { row[j] = 0 }
+                        }
+                        let o = out + q0 * HD + hh * dh
+                        if kOff > 0 { sgemm(CblasNoTrans, CblasNoTrans, len, dh, kOff, 1, p, w, vp, QW, 0, o, HD) }
+                        sgemm(CblasNoTrans, CblasNoTrans, len, dh, len, 1, p + kOff, w, vp + q0 * QW, QW, kOff > 0 ? 1 : 0, o, HD)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Backward of `attentionForward`: dqkv (zeroed here) from dout `[M, HD]`. Key/value gradients of the shared prefix
+    /// rows are accumulated in per-thread buffers and summed at the end (many segments read those rows).
+    func attentionBackward(_ qkv: UnsafePointer<Float>, _ probs: UnsafePointer<Float>, _ dout: UnsafePointer<Float>,
+                           _ dqkv: UnsafeMutablePointer<Float>) {
+        let segs = segs, H = H, K = K, dh = dh, QW = QW, HD = HD, rep = H / K, segProbs = segProbs, P = layout.shared
+        let nt = max(numThreads(), 1)
+        dqkv.update(repeating: 0, count: M * QW)
+        let maxW = segs.map { $0.len * ($0.kOffset + $0.len) }.max() ?? 1
+        let dps = arena.alloc(maxW * nt)
+        let kvw = 2 * K * dh
+        let priv: UnsafeMutablePointer<Float>? = P > 0 ? arena.alloc(nt * P * kvw, zeroed: true) : nil
+        withBLASThreads(1) {
+            parts(segs.count * K) { part, lo, hi in
+                let dp = dps + part * maxW
+                for item in lo..<hi {
+                    let (q0, len, kOff) = segs[item / K], kh = item % K, w = kOff + len
+                    let kp = qkv + (H + kh) * dh, vp = qkv + (H + K + kh) * dh
+                    // Gradient targets of the prefix keys/values (per-thread) and of the own rows (unique to this item).
+                    let pk = priv.map { $0 + part * P * kvw + kh * dh }, pv = priv.map { $0 + part * P * kvw + (K + kh) * dh }
+                    let ownIsPrefix = q0 < P  // the prefix segment itself
+                    let dkOwn = ownIsPrefix ? pk! : dqkv + q0 * QW + (H + kh) * dh
+                    let dvOwn = ownIsPrefix ? pv! : dqkv + q0 * QW + (H + K + kh) * dh
+                    let ldOwn = ownIsPrefix ? kvw : QW
+                    for hh in (kh * rep)..<((kh + 1) * rep) {
+                        let pm = probs + segProbs[item / K] + hh * len * w
+                        let dO = dout + q0 * HD + hh * dh, q = qkv + q0 * QW + hh * dh, dq = dqkv + q0 * QW + hh * dh
+                        // dP = dO·Vᵀ
+                        if kOff > 0 { sgemm(CblasNoTrans, CblasTrans, len, kOff, dh, 1, dO, HD, vp, QW, 0, dp, w) }
+                        sgemm(CblasNoTrans, CblasTrans, len, len, dh, 1, dO, HD, vp + q0 * QW, QW, 0, dp + kOff, w)
+                        // dV += Pᵀ·dO
+                        if kOff > 0 { sgemm(CblasTrans, CblasNoTrans, kOff, dh, len, 1, pm, w, dO, HD, 1, pv!, kvw) }
+                        sgemm(CblasTrans, CblasNoTrans, len, dh, len, 1, pm + kOff, w, dO, HD, 1, dvOwn, ldOwn)
+                        // dS = P ⊙ (dP − Σ dP⊙P)
+                        for i in 0..<len {
+                            let prow = pm + i * w, drow = dp + i * w, vis = kOff + i + 1
+                            var sdot: Float = 0
+                            for j in 0..<vis { sdot += prow[j] * drow[j] }
+                            for j in 0..<vis { drow[j] = prow[j] * (drow[j] - sdot) }
+                            for j in vis..<w { drow[j] = 0 }
+                        }
+                        // dQ = dS·K; dK += dSᵀ·Q
+                        if kOff > 0 {
+                            sgemm(CblasNoTrans, CblasNoTrans, len, dh, kOff, 1, dp, w, kp, QW, 1, dq, QW)
+                            sgemm(CblasTrans, CblasNoTrans, kOff, dh, len, 1, dp, w, q, QW, 1, pk!, kvw)
+                        }
+                        sgemm(CblasNoTrans, CblasNoTrans, len, dh, len, 1, dp + kOff, w, kp + q0 * QW, QW, 1, dq, QW)
+                        sgemm(CblasTrans, CblasNoTrans, len, dh, len, 1, dp + kOff, w, q, QW, 1, dkOwn, ldOwn)
+                    }
+                }
+            }
+        }
+        if let priv {
+            for c in 0..<nt {
+                for r in 0..<P {
+                    let src = priv + (c * P + r) * kvw, dst = dqkv + r * QW + H * dh
+                    for j in 0..<kvw { dst[j] += src[j] }
+                }
+            }
+        }
+    }
+
+    // MARK: forward / backward
+
+    /// Runs the layers over packed input embeddings `[M, D]`; the final hidden states are in `hf`.
+    func forward(_ x0: UnsafePointer<Float>) {
         var t0 = Date().timeIntervalSinceReferenceDate
-        let ar = dec.trainingWorkspace
-        ar.reset()
-        // RoPE tables per position.
-        let maxPos = positions.map { $0.max() ?? 0 }.max() ?? 0
-        let cosT = ar.alloc((maxPos + 1) * dh), sinT = ar.alloc((maxPos + 1) * dh)
-        for q in 0...maxPos { dec.rope.angles(q, cos: cosT + q * dh, sin: sinT + q * dh) }
-        // Packed weights.
-        let layers = dec.model.layers.items
-        let wqkv = layers.map { _ in ar.alloc(QW * D) }, wgu = layers.map { _ in ar.alloc(2 * I * D) }
-        for (l, L) in layers.enumerated() {
-            let a = L.selfAttn
-            wqkv[l].update(from: a.qProj.weight.mPtr, count: HD * D)
-            (wqkv[l] + HD * D).update(from: a.kProj.weight.mPtr, count: K * dh * D)
-            (wqkv[l] + (HD + K * dh) * D).update(from: a.vProj.weight.mPtr, count: K * dh * D)
-            wgu[l].update(from: L.mlp.gateProj.weight.mPtr, count: I * D)
-            (wgu[l] + I * D).update(from: L.mlp.upProj.weight.mPtr, count: I * D)
+        let M = M, D = D, I = I
+        var x = arena.alloc(M * D)
+        x.update(from: x0, count: M * D)
+        let h = arena.alloc(M * D), act = arena.alloc(M * I)
+        func allocSave() -> LayerSave {
+            LayerSave(x: x, r1: arena.alloc(M), qkv: arena.alloc(M * QW), probs: arena.alloc(probsPerLayer), attn: arena.alloc(M * HD),
+                      xmid: arena.alloc(M * D), r2: arena.alloc(M), gu: arena.alloc(M * 2 * I), u: [])
         }
-        let emb = dec.model.embedTokens.weight.mPtr
-        let wout = dec.outputWeight.mPtr
-        // Forward.
-        var x = ar.alloc(N * D)
-        for b in 0..<bsz {
-            if let pre = prefix { (x + b * t * D).update(from: pre.contiguous().mPtr + b * p * D, count: p * D) }
-            for j in 0..<tIds { (x + (b * t + p + j) * D).update(from: emb + ids[b][j] * D, count: D) }
-        }
-        var saves: [LayerSave] = []
-        let sbufs = ar.alloc(t * t * max(numThreads(), 1))
-        for (l, L) in layers.enumerated() {
-            let s = LayerSave(x: x, h1: ar.alloc(N * D), qkv: ar.alloc(N * QW), probs: ar.alloc(bsz * H * t * t, zeroed: true),
-                              attn: ar.alloc(N * HD), xmid: ar.alloc(N * D), h2: ar.alloc(N * D), gu: ar.alloc(N * 2 * I),
-                              act: ar.alloc(N * I), r1: ar.alloc(N), r2: ar.alloc(N))
-            rmsForwardParallel(x, L.inputLayernorm.weight.mPtr, s.h1, s.r1, rows: N, d: D, eps: eps)
-            gemmNT(N, QW, D, s.h1, D, wqkv[l], D, s.qkv, QW)
-            tick("f.norm+qkv", &t0)
-            parts(bsz) { _, lo, hi in
-                for b in lo..<hi {
-                    for j in 0..<t {
-                        let row = s.qkv + (b * t + j) * QW, ps = positions[b][j]
-                        for hh in 0..<H { RoPE.rotate(row + hh * dh, cos: cosT + ps * dh, sin: sinT + ps * dh, dh, scale: scale) }
-                        for kh in 0..<K { RoPE.rotate(row + (H + kh) * dh, cos: cosT + ps * dh, sin: sinT + ps * dh, dh) }
-                    }
-                }
+        // Without saving, one set of buffers serves every layer.
+        let maxRank = layers.flatMap { $0.linears.map(\.rank) }.max() ?? 0
+        let reused: LayerSave? = save ? nil : allocSave()
+        let uReused: [UnsafeMutablePointer<Float>?] = save || maxRank == 0 ? [] : (0..<7).map { _ in arena.alloc(M * maxRank) }
+        var spare = save ? nil : Optional(arena.alloc(M * D))
+        for L in layers {
+            var s: LayerSave
+            if save {
+                s = allocSave()
+                s.u = L.linears.map { $0.rank > 0 ? arena.alloc(M * $0.rank) : nil }
+            } else {
+                s = reused!
+                s.x = x
+                s.u = L.linears.enumerated().map { i, l in l.rank > 0 ? uReused[i] : nil }
             }
-            tick("f.rope", &t0)
-            // Small per-head GEMMs: single-threaded BLAS, (row, kv-head) groups split across threads.
-            withBLASThreads(1) {
-            parts(bsz * K) { part, lo, hi in
-            let sbuf = sbufs + part * t * t
-            for grp in lo..<hi {
-                let b = grp / K
-                for hh in ((grp % K) * rep)..<((grp % K + 1) * rep) {
-                    let kh = hh / rep
-                    let q = s.qkv + b * t * QW + hh * dh, k = s.qkv + b * t * QW + (H + kh) * dh, v = s.qkv + b * t * QW + (H + K + kh) * dh
-                    let pm = s.probs + (b * H + hh) * t * t
-                    gemmNT(t, t, dh, q, QW, k, QW, sbuf, t)
-                    for i in 0..<t {
-                        let srow = sbuf + i * t, prow = pm + i * t
-                        var m = -Float.infinity
-                        for j in 0...i where vmask[b][j] && srow[j] > m { m = srow[j] }
-                        if m == -Float.infinity { continue }  // a padding query with no visible key: zero output
-                        var sum: Float = 0
-                        for j in 0...i { if vmask[b][j] { let e = fexp(srow[j] - m); prow[j] = e; sum += e } }
-                        let inv = 1 / sum
-                        for j in 0...i { prow[j] *= inv }
-                    }
-                    gemmNN(t, dh, t, pm, t, v, QW, s.attn + b * t * HD + hh * dh, HD)
-                }
-            }
-            }
-            }
-            tick("f.attn", &t0)
-            s.xmid.update(from: x, count: N * D)
-            gemmNT(N, D, HD, s.attn, HD, L.selfAttn.oProj.weight.mPtr, HD, s.xmid, D, beta: 1)
-            rmsForwardParallel(s.xmid, L.postAttentionLayernorm.weight.mPtr, s.h2, s.r2, rows: N, d: D, eps: eps)
-            gemmNT(N, 2 * I, D, s.h2, D, wgu[l], D, s.gu, 2 * I)
-            parts(N) { _, lo, hi in
+            rmsForward(x, L.norm1, h, s.r1)
+            linearForward(L.q, h, D, s.qkv, QW, beta: 0, u: s.u[0])
+            linearForward(L.k, h, D, s.qkv + HD, QW, beta: 0, u: s.u[1])
+            linearForward(L.v, h, D, s.qkv + HD + K * dh, QW, beta: 0, u: s.u[2])
+            rope(s.qkv, inverse: false)
+            FusedDecoderProfile.tick("f.norm+qkv+rope", &t0)
+            attentionForward(s.qkv, s.attn, probs: save ? s.probs : nil)
+            FusedDecoderProfile.tick("f.attn", &t0)
+            s.xmid.update(from: x, count: M * D)
+            linearForward(L.o, s.attn, HD, s.xmid, D, beta: 1, u: s.u[3])
+            rmsForward(s.xmid, L.norm2, h, s.r2)
+            linearForward(L.gate, h, D, s.gu, 2 * I, beta: 0, u: s.u[4])
+            linearForward(L.up, h, D, s.gu + I, 2 * I, beta: 0, u: s.u[5])
+            let gu = s.gu
+            parts(M) { _, lo, hi in
                 for n in lo..<hi {
-                    let g = s.gu + n * 2 * I, u = g + I, o = s.act + n * I
-                    for i in 0..<I { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * u[i] }
+                    let g = gu + n * 2 * I, uu = g + I, o = act + n * I
+                    for i in 0..<I { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * uu[i] }
                 }
             }
-            let xn = ar.alloc(N * D)
-            xn.update(from: s.xmid, count: N * D)
-            gemmNT(N, D, I, s.act, I, L.mlp.downProj.weight.mPtr, I, xn, D, beta: 1)
-            saves.append(s)
+            let xn: UnsafeMutablePointer<Float>
+            if save { xn = arena.alloc(M * D) } else { xn = spare!; spare = x }
+            xn.update(from: s.xmid, count: M * D)
+            linearForward(L.down, act, I, xn, D, beta: 1, u: s.u[6])
+            if save { saves.append(s) }
             x = xn
-            tick("f.o+mlp", &t0)
+            FusedDecoderProfile.tick("f.o+mlp", &t0)
         }
-        let rf = ar.alloc(N), hf = ar.alloc(N * D)
-        rmsForwardParallel(x, dec.model.norm.weight.mPtr, hf, rf, rows: N, d: D, eps: eps)
-        // Loss rows: position p + j (j < tIds - 1) predicts ids[b][j + 1].
-        var rows: [(Int, Int)] = []
-        for b in 0..<bsz {
-            for j in 0..<(tIds - 1) where lossMask?[b][j + 1] ?? vmask[b][p + j + 1] { rows.append((b * t + p + j, ids[b][j + 1])) }
-        }
-        guard !rows.isEmpty else { throw ModelError.invalidArgument("train: no target tokens (check the loss mask)") }
-        let nr = rows.count
-        let hsel = ar.alloc(nr * D), logits = ar.alloc(nr * V)
-        for (i, (r, _)) in rows.enumerated() { (hsel + i * D).update(from: hf + r * D, count: D) }
-        gemmNT(nr, V, D, hsel, D, wout, D, logits, V)
-        let invCount = 1 / Float(nr)
-        let partLoss = UnsafeMutablePointer<Double>.allocate(capacity: max(numThreads(), 1))
-        partLoss.initialize(repeating: 0, count: max(numThreads(), 1))
-        defer { partLoss.deallocate() }
-        parts(nr) { part, lo, hi in
-            var acc: Double = 0
-            for i in lo..<hi {
-                let target = rows[i].1
-                let lg = logits + i * V
-                var m = -Float.infinity
-                for v in 0..<V where lg[v] > m { m = lg[v] }
-                for v in 0..<V { lg[v] = fexp(lg[v] - m) }
-                var sum: Float = 0
-                for v in 0..<V { sum += lg[v] }
-                acc -= Double(Foundation.logf(lg[target] / sum))
-                let inv = invCount / sum
-                for v in 0..<V { lg[v] *= inv }          // dlogits = (softmax - onehot) / count
-                lg[target] -= invCount
-            }
-            partLoss[part] = acc
-        }
-        var loss: Double = 0
-        for c in 0..<max(numThreads(), 1) { loss += partLoss[c] }
-        tick("f.head+loss", &t0)
-        // Backward.
-        var grads: [ObjectIdentifier: UnsafeMutablePointer<Float>] = [:]
-        func g(_ t: Tensor) -> UnsafeMutablePointer<Float> {
-            if let p = grads[ObjectIdentifier(t)] { return p }
-            let p = ar.alloc(t.count, zeroed: true)
-            grads[ObjectIdentifier(t)] = p
-            return p
-        }
-        gemmTN(V, D, nr, logits, V, hsel, D, g(dec.outputWeight), D, beta: 1)
-        let dhsel = ar.alloc(nr * D)
-        gemmNN(nr, D, V, logits, V, wout, D, dhsel, D)
-        let dhf = ar.alloc(N * D, zeroed: true)
-        for (i, (r, _)) in rows.enumerated() {
-            let o = dhf + r * D, src = dhsel + i * D
-            for j in 0..<D { o[j] += src[j] }
-        }
-        var dx = ar.alloc(N * D, zeroed: true)
-        rmsBackwardParallel(dhf, x, rf, dec.model.norm.weight.mPtr, dx, g(dec.model.norm.weight), rows: N, d: D)
-        let dact = ar.alloc(N * I), dgu = ar.alloc(N * 2 * I), dh2 = ar.alloc(N * D), da = ar.alloc(N * HD)
-        let dqkv = ar.alloc(N * QW), dh1 = ar.alloc(N * D), dps = ar.alloc(t * t * max(numThreads(), 1))
+        xLast = x
+        rf = arena.alloc(M); hf = arena.alloc(M * D)
+        rmsForward(x, dec.model.norm.weight, hf, rf)
+        forwardMark = arena.mark
+    }
+
+    /// Backward from the gradient of the final hidden states `dhf` `[M, D]`: accumulates the gradients of every
+    /// parameter that trains into `grads` and returns the gradient of the input embeddings `[M, D]`.
+    func backward(_ dhf: UnsafePointer<Float>) -> UnsafeMutablePointer<Float> {
+        var t0 = Date().timeIntervalSinceReferenceDate
+        let M = M, D = D, I = I
+        var dx = arena.alloc(M * D, zeroed: true)
+        rmsBackward(dhf, xLast, rf, dec.model.norm.weight, dx)
+        var dxl = arena.alloc(M * D)
+        let h = arena.alloc(M * D), act = arena.alloc(M * I), dact = arena.alloc(M * I), dgu = arena.alloc(M * 2 * I)
+        let dxmid = arena.alloc(M * D), da = arena.alloc(M * HD), dqkv = arena.alloc(M * QW), dnorm = arena.alloc(M * D)
+        let maxRank = layers.flatMap { $0.linears.map(\.rank) }.max() ?? 0
+        let du = arena.alloc(M * max(maxRank, 1))
         for l in stride(from: layers.count - 1, through: 0, by: -1) {
             let L = layers[l], s = saves[l]
-            // x_{l+1} = xmid + act·Wdᵀ
-            let dxmid = ar.alloc(N * D)
-            dxmid.update(from: dx, count: N * D)
-            gemmNN(N, I, D, dx, D, L.mlp.downProj.weight.mPtr, I, dact, I)
-            gemmTN(D, I, N, dx, D, s.act, I, g(L.mlp.downProj.weight), I, beta: 1)
-            parts(N) { _, lo, hi in
+            // x_{l+1} = xmid + down(act)
+            let gu = s.gu
+            parts(M) { _, lo, hi in
                 for n in lo..<hi {
-                    let gg = s.gu + n * 2 * I, uu = gg + I, dA = dact + n * I, o = dgu + n * 2 * I
+                    let g = gu + n * 2 * I, uu = g + I, o = act + n * I
+                    for i in 0..<I { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * uu[i] }
+                }
+            }
+            dxmid.update(from: dx, count: M * D)
+            linearBackward(L.down, dx, D, act, I, dact, I, beta: 0, u: s.u[6], du: du)
+            parts(M) { _, lo, hi in
+                for n in lo..<hi {
+                    let gg = gu + n * 2 * I, uu = gg + I, dA = dact + n * I, o = dgu + n * 2 * I
                     for i in 0..<I {
                         let gv = gg[i], sg = 1 / (1 + fexp(-gv))
                         o[i] = dA[i] * uu[i] * sg * (1 + gv * (1 - sg))
@@ -288,118 +525,233 @@ enum FusedDecoderTraining {
                     }
                 }
             }
-            gemmTN(I, D, N, dgu, 2 * I, s.h2, D, g(L.mlp.gateProj.weight), D, beta: 1)
-            gemmTN(I, D, N, dgu + I, 2 * I, s.h2, D, g(L.mlp.upProj.weight), D, beta: 1)
-            gemmNN(N, D, 2 * I, dgu, 2 * I, wgu[l], D, dh2, D)
-            tick("b.mlp", &t0)
-            rmsBackwardParallel(dh2, s.xmid, s.r2, L.postAttentionLayernorm.weight.mPtr, dxmid, g(L.postAttentionLayernorm.weight), rows: N, d: D)
-            // xmid = x + attn·Woᵀ
-            let dxl = ar.alloc(N * D)
-            dxl.update(from: dxmid, count: N * D)
-            gemmNN(N, HD, D, dxmid, D, L.selfAttn.oProj.weight.mPtr, HD, da, HD)
-            gemmTN(D, HD, N, dxmid, D, s.attn, HD, g(L.selfAttn.oProj.weight), HD, beta: 1)
-            tick("b.norm2+o", &t0)
-            dqkv.update(repeating: 0, count: N * QW)
-            withBLASThreads(1) {
-            parts(bsz * K) { part, lo, hi in
-            let dp = dps + part * t * t
-            for grp in lo..<hi {
-                let b = grp / K
-                for hh in ((grp % K) * rep)..<((grp % K + 1) * rep) {
-                    let kh = hh / rep, base = b * t * QW
-                    let q = s.qkv + base + hh * dh, k = s.qkv + base + (H + kh) * dh, v = s.qkv + base + (H + K + kh) * dh
-                    let pm = s.probs + (b * H + hh) * t * t, dO = da + b * t * HD + hh * dh
-                    gemmNT(t, t, dh, dO, HD, v, QW, dp, t)                                   // dP = dO Vᵀ
-                    gemmTN(t, dh, t, pm, t, dO, HD, dqkv + base + (H + K + kh) * dh, QW, beta: 1)  // dV += Pᵀ dO
-                    for i in 0..<t {                                                      // dS = P ⊙ (dP − Σ dP⊙P)
-                        let prow = pm + i * t, drow = dp + i * t
-                        var sdot: Float = 0
-                        for j in 0...i { sdot += prow[j] * drow[j] }
-                        for j in 0...i { drow[j] = prow[j] * (drow[j] - sdot) }
-                        for j in (i + 1)..<max(t, i + 1) { drow[j] = 0 }
-                    }
-                    gemmNN(t, dh, t, dp, t, k, QW, dqkv + base + hh * dh, QW, beta: 1)     // dQ = dS K
-                    gemmTN(t, dh, t, dp, t, q, QW, dqkv + base + (H + kh) * dh, QW, beta: 1) // dK += dSᵀ Q
+            rmsApply(s.xmid, L.norm2, s.r2, h)
+            linearBackward(L.gate, dgu, 2 * I, h, D, dnorm, D, beta: 0, u: s.u[4], du: du)
+            linearBackward(L.up, dgu + I, 2 * I, h, D, dnorm, D, beta: 1, u: s.u[5], du: du)
+            FusedDecoderProfile.tick("b.mlp", &t0)
+            rmsBackward(dnorm, s.xmid, s.r2, L.norm2, dxmid)
+            // xmid = x + o(attn)
+            dxl.update(from: dxmid, count: M * D)
+            linearBackward(L.o, dxmid, D, s.attn, HD, da, HD, beta: 0, u: s.u[3], du: du)
+            FusedDecoderProfile.tick("b.norm2+o", &t0)
+            attentionBackward(s.qkv, s.probs, da, dqkv)
+            FusedDecoderProfile.tick("b.attn", &t0)
+            rope(dqkv, inverse: true)
+            rmsApply(s.x, L.norm1, s.r1, h)
+            linearBackward(L.q, dqkv, QW, h, D, dnorm, D, beta: 0, u: s.u[0], du: du)
+            linearBackward(L.k, dqkv + HD, QW, h, D, dnorm, D, beta: 1, u: s.u[1], du: du)
+            linearBackward(L.v, dqkv + HD + K * dh, QW, h, D, dnorm, D, beta: 1, u: s.u[2], du: du)
+            rmsBackward(dnorm, s.x, s.r1, L.norm1, dxl)
+            swap(&dx, &dxl)
+            FusedDecoderProfile.tick("b.rope+qkv+norm1", &t0)
+        }
+        return dx
+    }
+
+    /// Makes backward runnable again (a graph kept with retainGraph): its scratch starts over after the forward's.
+    func rewindForBackward() {
+        arena.rewind(to: forwardMark)
+        grads = [:]
+    }
+}
+
+// MARK: the scoring node
+
+/// Teacher-forced scoring through the fused pass, as one autograd node (see the comment at the top of the file).
+enum FusedScoring {
+    /// Whether `policy:score`, `lm:score` and `lm:loss` use the fused pass when they can (`MOONLAB_FUSED=0` turns it
+    /// off for comparisons).
+    nonisolated(unsafe) static var enabled: Bool = ProcessInfo.processInfo.environment["MOONLAB_FUSED"] != "0"
+    /// Whether the prompt prefix common to every row is computed once (`MOONLAB_SHARED_PREFIX=0` turns it off).
+    nonisolated(unsafe) static var sharePrefix: Bool = ProcessInfo.processInfo.environment["MOONLAB_SHARED_PREFIX"] != "0"
+    /// Rows of logits computed at once.
+    static let chunk = 256
+
+    /// Why the fused pass cannot run `dec` (with `valueHead`) now; nil when it can.
+    static func unsupported(_ dec: LlamaDecoder, valueHead: Linear?) -> String? {
+        if dec.lmHead?.lora != nil { return "LoRA on lm_head" }
+        if valueHead?.lora != nil { return "LoRA on the value head" }
+        for L in dec.model.layers.items {
+            for l in [L.selfAttn.qProj, L.selfAttn.kProj, L.selfAttn.vProj, L.selfAttn.oProj, L.mlp.gateProj, L.mlp.upProj, L.mlp.downProj] {
+                if let ad = l.lora, ad.enabled, ad.dropout > 0, l.training { return "LoRA dropout in training mode" }
+                if !l.weight.isContiguous || !(l.bias?.isContiguous ?? true) { return "non-contiguous weights" }
+            }
+        }
+        return nil
+    }
+
+    /// Scores `rows` (row b, position j: the hidden state at j predicts `targets[i]`) of the batch whose input
+    /// embeddings are `x` `[B, T, D]` (row b valid at positions `0..<lengths[b]`), and the value head at `valueRows`
+    /// (one position per row). Returns log-probs `[n]`, entropies `[n]` (of softmax(logits / temperature)) and values
+    /// `[B]` — views of one autograd node's output.
+    static func score(_ dec: LlamaDecoder, embeddings x: Tensor, lengths: [Int], shared: Int, rows: [(Int, Int)], targets: [Int],
+                      temperature: Float, valueHead: Linear?, valueRows: [Int]?) throws -> (logProbs: Tensor, entropies: Tensor, values: Tensor?) {
+        let b = x.shape[0], t = x.shape[1], D = dec.config.hiddenSize, V = dec.config.vocabSize
+        guard x.ndim == 3, x.shape[2] == D, lengths.count == b, lengths.allSatisfy({ $0 > 0 && $0 <= t }) else {
+            throw ModelError.invalidArgument("score: the fused pass expected embeddings [B, T, \(D)] and B row lengths in 1...T")
+        }
+        let shared = FusedScoring.sharePrefix ? max(0, min(shared, (lengths.min() ?? 1) - 1)) : 0
+        let layout = FusedLayout(lengths: lengths, shared: shared)
+        let n = rows.count, nv = valueRows == nil ? 0 : b
+        // Inputs of the node: the embeddings and every parameter that trains.
+        var params: [Tensor] = []
+        var seen = Set<ObjectIdentifier>()
+        func add(_ t: Tensor?) { if let t, t.requiresGrad, seen.insert(ObjectIdentifier(t)).inserted { params.append(t) } }
+        for L in dec.model.layers.items.map(FusedLayer.init) {
+            for l in L.linears { for p in l.parameters { add(p) } }
+            add(L.norm1); add(L.norm2)
+        }
+        add(dec.model.norm.weight); add(dec.outputWeight)
+        if nv > 0, let vh = valueHead { add(vh.weight); add(vh.bias) }
+        let train = GradMode.isEnabled && (x.requiresGrad || !params.isEmpty)
+        let pass = FusedDecoderPass(dec, layout: layout, save: train)
+        let M = layout.rows
+        // Pack the embeddings.
+        let xc = x.detach().contiguous()
+        let packed = pass.arena.alloc(M * D)
+        do {
+            let src = xc.mPtr
+            if shared > 0 { packed.update(from: src, count: shared * D) }
+            for r in 0..<b where lengths[r] > shared {
+                (packed + layout.offsets[r] * D).update(from: src + (r * t + shared) * D, count: (lengths[r] - shared) * D)
+            }
+        }
+        try Interrupt.check()
+        pass.forward(packed)
+        try Interrupt.check()
+        var t0 = Date().timeIntervalSinceReferenceDate
+        // Head: logits of the scored rows a chunk at a time; log-softmax, gather and entropy fused.
+        let sel = rows.map { layout.packed($0.0, $0.1) }
+        let hsel = pass.arena.alloc(n * D), lse = pass.arena.alloc(n), ent = pass.arena.alloc(n)
+        let out = try Tensor.zeros([2 * n + nv])
+        let op = out.mPtr
+        for (i, r) in sel.enumerated() { (hsel + i * D).update(from: pass.hf + r * D, count: D) }
+        let wout = dec.outputWeight.mPtr, invT = 1 / temperature
+        let C = min(chunk, max(n, 1))
+        let logits = pass.arena.alloc(C * V)
+        for c0 in stride(from: 0, to: n, by: C) {
+            let c = min(C, n - c0)
+            sgemm(CblasNoTrans, CblasTrans, c, V, D, invT, hsel + c0 * D, D, wout, D, 0, logits, V)
+            pass.parts(c) { _, lo, hi in
+                for i in lo..<hi {
+                    let z = logits + i * V
+                    var m = -Float.infinity
+                    for v in 0..<V where z[v] > m { m = z[v] }
+                    var s: Float = 0, wsum: Float = 0
+                    for v in 0..<V { let e = fexp(z[v] - m); s += e; wsum += e * z[v] }
+                    let l = m + Foundation.logf(s)
+                    lse[c0 + i] = l
+                    op[c0 + i] = z[targets[c0 + i]] - l
+                    let h = l - wsum / s
+                    ent[c0 + i] = h
+                    op[n + c0 + i] = h
                 }
             }
+        }
+        if nv > 0, let vh = valueHead, let vr = valueRows {
+            let w = vh.weight.mPtr, bias = vh.bias.map { $0.mPtr[0] } ?? 0
+            for r in 0..<b {
+                let hrow = pass.hf + layout.packed(r, vr[r]) * D
+                var s: Float = 0
+                for j in 0..<D { s += hrow[j] * w[j] }
+                op[2 * n + r] = s + bias
             }
-            }
-            tick("b.attn", &t0)
-            // RoPE backward (inverse rotation; queries also carry the scale).
-            parts(bsz) { _, lo, hi in
-                for b in lo..<hi {
-                    for j in 0..<t {
-                        let row = dqkv + (b * t + j) * QW, ps = positions[b][j]
-                        let cs = cosT + ps * dh, sn = sinT + ps * dh, half = dh / 2
-                        for head in 0..<(H + K) {
-                            let xr = row + head * dh, sc: Float = head < H ? scale : 1
-                            for i in 0..<half {
-                                let a = xr[i], bb = xr[i + half]
-                                xr[i] = (a * cs[i] + bb * sn[i + half]) * sc
-                                xr[i + half] = (bb * cs[i + half] - a * sn[i]) * sc
+        }
+        FusedDecoderProfile.tick("f.head", &t0)
+        var node = out
+        if train {
+            let inputs = [x] + params
+            let vhead = nv > 0 ? valueHead : nil
+            let vrows = valueRows
+            var ran = false
+            node = Tensor.customOp("fusedScore", output: out, inputs: inputs) { g in
+                if ran { pass.rewindForBackward() }
+                ran = true
+                var t0 = Date().timeIntervalSinceReferenceDate
+                let gc = g.contiguous(), gp = gc.mPtr
+                let dhf = pass.arena.alloc(M * D, zeroed: true)
+                // Head backward, chunk by chunk (logits recomputed).
+                let dhs = pass.arena.alloc(C * D)
+                let gW = pass.grad(dec.outputWeight)
+                for c0 in stride(from: 0, to: n, by: C) {
+                    let c = min(C, n - c0)
+                    sgemm(CblasNoTrans, CblasTrans, c, V, D, invT, hsel + c0 * D, D, wout, D, 0, logits, V)
+                    pass.parts(c) { _, lo, hi in
+                        for i in lo..<hi {
+                            let z = logits + i * V, l = lse[c0 + i], h = ent[c0 + i]
+                            let glp = gp[c0 + i], gh = gp[n + c0 + i]
+                            // d/dz of glp·(z_t − lse) + gh·H, H = −Σ p log p: glp(δ − p) − gh·p(log p + H); then /T.
+                            for v in 0..<V {
+                                let lp = z[v] - l, p = fexp(lp)
+                                z[v] = (-glp * p - gh * p * (lp + h)) * invT
                             }
+                            z[targets[c0 + i]] += glp * invT
                         }
                     }
+                    sgemm(CblasNoTrans, CblasNoTrans, c, D, V, 1, logits, V, wout, D, 0, dhs, D)
+                    if let gW { sgemm(CblasTrans, CblasNoTrans, V, D, c, 1, logits, V, hsel + c0 * D, D, 1, gW, D) }
+                    for i in 0..<c {
+                        let o = dhf + sel[c0 + i] * D, src = dhs + i * D
+                        for j in 0..<D { o[j] += src[j] }
+                    }
                 }
+                // A value head the loss does not use gets no gradient (as autograd leaves it without one).
+                var valueUsed = false
+                if vhead != nil { for r in 0..<b where gp[2 * n + r] != 0 { valueUsed = true } }
+                if valueUsed, let vh = vhead, let vr = vrows {
+                    let w = vh.weight.mPtr
+                    let gw = pass.grad(vh.weight), gb = pass.grad(vh.bias)
+                    for r in 0..<b {
+                        let gv = gp[2 * n + r], row = layout.packed(r, vr[r])
+                        let hrow = pass.hf + row * D, o = dhf + row * D
+                        for j in 0..<D { o[j] += gv * w[j] }
+                        if let gw { for j in 0..<D { gw[j] += gv * hrow[j] } }
+                        gb?[0] += gv
+                    }
+                }
+                FusedDecoderProfile.tick("b.head", &t0)
+                try Interrupt.check()
+                let dx = pass.backward(dhf)
+                var result: [Tensor?] = []
+                if x.requiresGrad {
+                    result.append(Tensor.make([b, t, D]) { o in
+                        if shared > 0 { o.update(from: dx, count: shared * D) }
+                        for r in 0..<b where lengths[r] > shared {
+                            (o + (r * t + shared) * D).update(from: dx + layout.offsets[r] * D, count: (lengths[r] - shared) * D)
+                        }
+                    })
+                } else {
+                    result.append(nil)
+                }
+                for p in params {
+                    if let (_, buf) = pass.grads[ObjectIdentifier(p)], valueUsed || (p !== vhead?.weight && p !== vhead?.bias) {
+                        result.append(Tensor.make(p.shape) { $0.update(from: buf, count: p.count) })
+                    } else {
+                        result.append(nil)
+                    }
+                }
+                return result
             }
-            let a = L.selfAttn
-            gemmTN(HD, D, N, dqkv, QW, s.h1, D, g(a.qProj.weight), D, beta: 1)
-            gemmTN(K * dh, D, N, dqkv + HD, QW, s.h1, D, g(a.kProj.weight), D, beta: 1)
-            gemmTN(K * dh, D, N, dqkv + HD + K * dh, QW, s.h1, D, g(a.vProj.weight), D, beta: 1)
-            gemmNN(N, D, QW, dqkv, QW, wqkv[l], D, dh1, D)
-            rmsBackwardParallel(dh1, s.x, s.r1, L.inputLayernorm.weight.mPtr, dxl, g(L.inputLayernorm.weight), rows: N, d: D)
-            dx = dxl
-            tick("b.rope+qkv+norm1", &t0)
         }
-        // Embedding rows (and the prefix gradient).
-        let de = g(dec.model.embedTokens.weight)
-        for b in 0..<bsz {
-            for j in 0..<tIds {
-                let o = de + ids[b][j] * D, src = dx + (b * t + p + j) * D
-                for k in 0..<D { o[k] += src[k] }
-            }
-        }
-        var prefixGrad: Tensor? = nil
-        if p > 0 {
-            prefixGrad = Tensor.make([bsz, p, D]) { o in
-                for b in 0..<bsz { (o + b * p * D).update(from: dx + b * t * D, count: p * D) }
-            }
-        }
-        // Accumulate into .grad.
-        for (_, param) in dec.namedParameters() {
-            guard param.requiresGrad, let src = grads[ObjectIdentifier(param)] else { continue }
-            if let existing = param.grad, existing.shape == param.shape, existing.isContiguous {
-                let o = existing.mPtr
-                for i in 0..<param.count { o[i] += src[i] }
-            } else {
-                param.grad = Tensor.make(param.shape) { $0.update(from: src, count: param.count) }
-            }
-        }
-        tick("b.embed+accumulate", &t0)
-        return (Float(loss / Double(nr)), prefixGrad)
+        let lp = try node.narrow(dim: 0, start: 0, length: n)
+        let en = try node.narrow(dim: 0, start: n, length: n)
+        let vals = nv > 0 ? try node.narrow(dim: 0, start: 2 * n, length: b) : nil
+        return (lp, en, vals)
     }
 }
 
 extension LlamaDecoder {
-    /// Frees the scratch memory the fused training step keeps between steps (about
-    /// 4·B·T·(5·hidden + 3·intermediate) + 4·B·heads·T² bytes per layer).
-    public func releaseTrainingWorkspace() { trainingWorkspace.release() }
+    /// Frees the scratch memory fused passes keep between steps (activations of the last batch: about
+    /// 23 KB per token and layer at 135M, plus the attention probabilities).
+    public func releaseTrainingWorkspace() { trainingArenas.release() }
 
     /// Fused next-token training step: returns the mean cross-entropy of ids `[B, T]` (as `lmLoss`) and accumulates
-    /// its gradients into the parameters' `grad` (no autograd graph; much faster than `lmLoss(ids).backward()`).
-    /// `lossMask[b][j]` selects which tokens count as targets (default: all but the first of each row).
-    /// Not available with LoRA adapters attached (use the autograd path there).
+    /// its gradients into the parameters' `grad`. `lossMask[b][j]` selects which tokens count as targets (default:
+    /// all but the first of each row).
     @discardableResult
     public func lmLossBackward(_ ids: Tensor, lossMask: [[Bool]]? = nil) throws -> Float {
-        guard ids.dtype == .int64, ids.ndim == 2, ids.shape[1] >= 2 else {
-            throw ModelError.invalidArgument("train: expected int64 ids of shape [B, T] with T >= 2, got \(ids.dtype) \(shapeString(ids.shape))")
-        }
-        let b = ids.shape[0], t = ids.shape[1]
-        let flat = ids.toIntArray()
-        let rows = (0..<b).map { Array(flat[($0 * t)..<(($0 + 1) * t)]) }
-        if let m = lossMask, m.count != b || !m.allSatisfy({ $0.count == t }) {
-            throw ModelError.invalidArgument("train: loss mask must be [\(b)][\(t)]")
-        }
-        return try Tensor.noGrad { try FusedDecoderTraining.lmLossBackward(self, ids: rows, valid: nil, lossMask: lossMask).loss }
+        let l = try Tensor.enableGrad { try lmLoss(ids, lossMask: lossMask, fused: true) }
+        if l.requiresGrad { try l.backward() }
+        return try l.item()
     }
 }

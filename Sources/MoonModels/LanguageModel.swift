@@ -115,7 +115,7 @@ public final class LanguageModel: Module {
     }
 
     /// Teacher-forced log-probs and entropies of `responses` after `prompts` (token ids). Differentiable.
-    public func score(prompts: [[Int]], responses: [[Int]], temperature: Float = 1) throws -> LMScoreResult {
+    public func score(prompts: [[Int]], responses: [[Int]], temperature: Float = 1, fused: Bool? = nil) throws -> LMScoreResult {
         let b = prompts.count
         guard b > 0, responses.count == b else {
             throw ModelError.invalidArgument("score: expected as many responses as prompts (at least one), got \(responses.count) for \(b)")
@@ -142,7 +142,6 @@ public final class LanguageModel: Module {
                 targets.append(tok)
             }
         }
-        let hidden = try decoder.hiddenStates(embeddings: decoder.embed(Tensor.fromInts(ids, [b, t])), valid: valid)
         let n = rows.count
         var mask = [Float](repeating: 0, count: b * width)
         for (r, resp) in responses.enumerated() { for j in 0..<resp.count { mask[r * width + j] = 1 } }
@@ -150,12 +149,25 @@ public final class LanguageModel: Module {
             return LMScoreResult(logProbs: try Tensor.zeros([b, width]), entropies: try Tensor.zeros([b, width]),
                                  mask: Tensor.fromArray(mask, [b, width]), lengths: responses.map(\.count))
         }
-        let sel = try hidden.reshape([b * t, config.hiddenSize]).indexSelect(dim: 0, index: Tensor.fromInts(rows, [n]))
-        var logits = try decoder.logits(hidden: sel)
-        if temperature != 1 { logits = logits.div(temperature) }
-        let lsm = try logits.logSoftmax(dim: -1)
-        let lp = try lsm.gather(dim: 1, index: Tensor.fromInts(targets, [n, 1])).reshape([n])
-        let ent = try lsm.exp().mul(lsm).sum(dim: 1).neg()
+        let lp: Tensor, ent: Tensor
+        let x = try decoder.embed(Tensor.fromInts(ids, [b, t]))
+        if fused ?? FusedScoring.enabled, FusedScoring.unsupported(decoder, valueHead: nil) == nil {
+            let seqs = zip(prompts, responses).map { $0 + $1 }
+            var common = seqs.map(\.count).min() ?? 0
+            for row in seqs.dropFirst() { var k = 0; while k < common && row[k] == seqs[0][k] { k += 1 }; common = k }
+            let r = try FusedScoring.score(decoder, embeddings: x, lengths: seqs.map(\.count), shared: common,
+                                           rows: rows.map { ($0 / t, $0 % t) }, targets: targets, temperature: temperature,
+                                           valueHead: nil, valueRows: nil)
+            lp = r.logProbs; ent = r.entropies
+        } else {
+            let hidden = try decoder.hiddenStates(embeddings: x, valid: valid)
+            let sel = try hidden.reshape([b * t, config.hiddenSize]).indexSelect(dim: 0, index: Tensor.fromInts(rows, [n]))
+            var logits = try decoder.logits(hidden: sel)
+            if temperature != 1 { logits = logits.div(temperature) }
+            let lsm = try logits.logSoftmax(dim: -1)
+            lp = try lsm.gather(dim: 1, index: Tensor.fromInts(targets, [n, 1])).reshape([n])
+            ent = try lsm.exp().mul(lsm).sum(dim: 1).neg()
+        }
         let gatherIdx = Tensor.fromInts(place.map { $0 < 0 ? n : $0 }, [b * width])
         let zero = try Tensor.zeros([1])
         return LMScoreResult(logProbs: try Tensor.cat([lp, zero], dim: 0).indexSelect(dim: 0, index: gatherIdx).reshape([b, width]),

@@ -27,8 +27,8 @@ public final class LlamaDecoder: Module {
     /// The output projection; nil when `tieWordEmbeddings` (the embedding table is used).
     public let lmHead: Linear?
     public let rope: RoPE
-    /// Reused scratch memory of the fused training step (one step at a time per decoder).
-    let trainingWorkspace = Arena()
+    /// Scratch memory of fused passes (FusedTraining.swift), reused between steps.
+    let trainingArenas = ArenaPool()
 
     public init(_ config: LlamaConfig, generator: Generator = .default) throws {
         try config.validate()
@@ -83,16 +83,37 @@ public final class LlamaDecoder: Module {
         try logits(hidden: hiddenStates(embeddings: embed(ids), valid: valid))
     }
 
-    /// Mean next-token cross-entropy of ids `[B, T]` (targets are the ids shifted by one).
-    public func lmLoss(_ ids: Tensor) throws -> Tensor {
+    /// Mean next-token cross-entropy of ids `[B, T]` (targets are the ids shifted by one). `lossMask[b][j]`: whether
+    /// token j of row b counts as a target (default: every token but the first). `fused` (default
+    /// `FusedScoring.enabled`): through the fused pass (one autograd node) when it supports the decoder's setup.
+    public func lmLoss(_ ids: Tensor, lossMask: [[Bool]]? = nil, fused: Bool? = nil) throws -> Tensor {
         guard ids.dtype == .int64, ids.ndim == 2, ids.shape[1] >= 2 else {
             throw ModelError.invalidArgument("lmLoss: expected int64 ids of shape [B, T] with T >= 2, got \(ids.dtype) \(shapeString(ids.shape))")
         }
         let b = ids.shape[0], t = ids.shape[1]
+        if let m = lossMask, m.count != b || !m.allSatisfy({ $0.count == t }) {
+            throw ModelError.invalidArgument("lmLoss: loss mask must be [\(b)][\(t)]")
+        }
+        let flat = ids.contiguous().toIntArray()
+        if let bad = flat.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+            throw ModelError.invalidArgument("lmLoss: token id \(bad) outside the vocabulary (\(config.vocabSize))")
+        }
+        var rows: [(Int, Int)] = [], targets: [Int] = []
+        for r in 0..<b { for j in 0..<(t - 1) where lossMask?[r][j + 1] ?? true { rows.append((r, j)); targets.append(flat[r * t + j + 1]) } }
+        guard !rows.isEmpty else { throw ModelError.invalidArgument("lmLoss: no target tokens (check the loss mask)") }
+        if fused ?? FusedScoring.enabled, FusedScoring.unsupported(self, valueHead: nil) == nil {
+            let seqs = (0..<b).map { Array(flat[($0 * t)..<(($0 + 1) * t)]) }
+            var common = t - 1
+            for row in seqs.dropFirst() { var k = 0; while k < common && row[k] == seqs[0][k] { k += 1 }; common = k }
+            let s = try FusedScoring.score(self, embeddings: embed(ids), lengths: [Int](repeating: t, count: b), shared: common,
+                                           rows: rows, targets: targets, temperature: 1, valueHead: nil, valueRows: nil)
+            return s.logProbs.sum().div(Float(rows.count)).neg()
+        }
         let h = try hiddenStates(embeddings: embed(ids)).narrow(dim: 1, start: 0, length: t - 1)
         let lg = try logits(hidden: h).reshape([b * (t - 1), config.vocabSize])
-        let targets = try ids.narrow(dim: 1, start: 1, length: t - 1).contiguous().reshape([b * (t - 1)])
-        return try Tensor.crossEntropy(lg, targets)
+        var tg = [Int](repeating: -100, count: b * (t - 1))
+        for (i, (r, j)) in rows.enumerated() { tg[r * (t - 1) + j] = targets[i] }
+        return try Tensor.crossEntropy(lg, Tensor.fromInts(tg, [b * (t - 1)]))
     }
 
     /// Position ids from a validity mask: the number of valid tokens before each token (0 for padding).

@@ -75,28 +75,57 @@ public enum Scoring {
         return try policy.valueHead(flat.indexSelect(dim: 0, index: idx)).reshape([layout.batch])
     }
 
-    static func score(policy: VLMPolicy, hidden: Tensor, layout: VLMPolicy.Layout, responses: [[Int]], temperature: Float) throws -> ScoreResult {
-        let b = layout.batch, d = hidden.shape[2], v = policy.config.decoder.vocabSize
-        let width = max(responses.map(\.count).max() ?? 0, 1)
-        let flat = try hidden.reshape([b * layout.length, d])
-        // Hidden state predicting response token k sits at prefix + promptLength - 1 + k.
-        var rows: [Int] = [], targets: [Int] = [], place = [Int](repeating: -1, count: b * width)
-        for r in 0..<b {
+    /// Rows of the hidden states that predict each response token (row b, position), the targets, and where each
+    /// lands in the `[B, width]` result (-1: padding).
+    static func responseRows(_ layout: VLMPolicy.Layout, _ responses: [[Int]], width: Int) -> (rows: [(Int, Int)], targets: [Int], place: [Int]) {
+        var rows: [(Int, Int)] = [], targets: [Int] = [], place = [Int](repeating: -1, count: layout.batch * width)
+        for r in 0..<layout.batch {
+            // The hidden state predicting response token k sits at prefix + promptLength - 1 + k.
             for (k, tok) in responses[r].enumerated() {
                 place[r * width + k] = rows.count
-                rows.append(layout.lastPromptIndex(r) + k)
+                rows.append((r, layout.lastPromptPosition(r) + k))
                 targets.append(tok)
             }
         }
+        return (rows, targets, place)
+    }
+
+    static func score(policy: VLMPolicy, hidden: Tensor, layout: VLMPolicy.Layout, responses: [[Int]], temperature: Float) throws -> ScoreResult {
+        let b = layout.batch, d = hidden.shape[2]
+        let width = max(responses.map(\.count).max() ?? 0, 1)
+        let flat = try hidden.reshape([b * layout.length, d])
+        let (rows, targets, place) = responseRows(layout, responses, width: width)
         let n = rows.count
-        let lpPadded: Tensor, entPadded: Tensor
+        var lp = try Tensor.zeros([0]), ent = lp
         if n > 0 {
-            let sel = try flat.indexSelect(dim: 0, index: Tensor.fromInts(rows, [n]))
+            let sel = try flat.indexSelect(dim: 0, index: Tensor.fromInts(rows.map { $0.0 * layout.length + $0.1 }, [n]))
             var logits = try policy.decoder.logits(hidden: sel)
             if temperature != 1 { logits = logits.div(temperature) }
             let lsm = try logits.logSoftmax(dim: -1)
-            let lp = try lsm.gather(dim: 1, index: Tensor.fromInts(targets, [n, 1])).reshape([n])
-            let ent = try lsm.exp().mul(lsm).sum(dim: 1).neg()
+            lp = try lsm.gather(dim: 1, index: Tensor.fromInts(targets, [n, 1])).reshape([n])
+            ent = try lsm.exp().mul(lsm).sum(dim: 1).neg()
+        }
+        return try assemble(policy: policy, logProbs: lp, entropies: ent, values: values(policy: policy, hidden: hidden, layout: layout),
+                            place: place, responses: responses, width: width)
+    }
+
+    /// `score` through the fused pass (FusedTraining.swift): the same result, one autograd node.
+    static func fusedScore(policy: VLMPolicy, embeddings x: Tensor, layout: VLMPolicy.Layout, responses: [[Int]], temperature: Float) throws -> ScoreResult {
+        let width = max(responses.map(\.count).max() ?? 0, 1)
+        let (rows, targets, place) = responseRows(layout, responses, width: width)
+        let r = try FusedScoring.score(policy.decoder, embeddings: x, lengths: layout.lengths, shared: layout.common, rows: rows,
+                                       targets: targets, temperature: temperature, valueHead: policy.valueHead,
+                                       valueRows: (0..<layout.batch).map(layout.lastPromptPosition))
+        return try assemble(policy: policy, logProbs: r.logProbs, entropies: r.entropies, values: r.values!, place: place,
+                            responses: responses, width: width)
+    }
+
+    /// The `[B, width]` result from per-row log-probs and entropies `[n]` (`place`: where each goes, -1 for padding).
+    static func assemble(policy: VLMPolicy, logProbs lp: Tensor, entropies ent: Tensor, values: Tensor, place: [Int], responses: [[Int]],
+                         width: Int) throws -> ScoreResult {
+        let b = responses.count, n = lp.shape[0]
+        let lpPadded: Tensor, entPadded: Tensor
+        if n > 0 {
             // Scatter into [B, width] through an extra zero slot for padding.
             let gatherIdx = Tensor.fromInts(place.map { $0 < 0 ? n : $0 }, [b * width])
             let zero = try Tensor.zeros([1])
@@ -105,13 +134,11 @@ public enum Scoring {
         } else {
             lpPadded = try Tensor.zeros([b, width]); entPadded = try Tensor.zeros([b, width])
         }
-        _ = v
         let m = masks(responses, width: width, tokenBytes: policy.isPretrained ? policy.tokenBytes : nil)
         var mask = [Float](repeating: 0, count: b * width)
         for (r, resp) in responses.enumerated() { for j in 0..<resp.count { mask[r * width + j] = 1 } }
         return ScoreResult(logProbs: lpPadded, entropies: entPadded, mask: Tensor.fromArray(mask, [b, width]),
                            actionMask: Tensor.fromArray(m.action, [b, width]), thoughtMask: Tensor.fromArray(m.thought, [b, width]),
-                           hasAction: m.hasAction, actionStarts: m.starts,
-                           values: try values(policy: policy, hidden: hidden, layout: layout), lengths: responses.map(\.count))
+                           hasAction: m.hasAction, actionStarts: m.starts, values: values, lengths: responses.map(\.count))
     }
 }

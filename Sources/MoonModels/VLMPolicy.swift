@@ -234,8 +234,10 @@ public final class VLMPolicy: Module {
         try score(images: images, promptIds: encodePrompts(prompts, images: images), responses: responses, temperature: temperature)
     }
 
-    /// As `score(images:prompts:responses:)` with prompts given as token ids.
-    public func score(images: Tensor?, promptIds: [[Int]], responses: [[Int]], temperature: Float = 1) throws -> ScoreResult {
+    /// As `score(images:prompts:responses:)` with prompts given as token ids. `fused` (default
+    /// `FusedScoring.enabled`): run the decoder through the fused pass (one autograd node, FusedTraining.swift) when
+    /// it supports the policy's setup, else through the autograd graph of its layers (same numbers).
+    public func score(images: Tensor?, promptIds: [[Int]], responses: [[Int]], temperature: Float = 1, fused: Bool? = nil) throws -> ScoreResult {
         try checkBatch(images, promptIds.count, "score")
         guard responses.count == promptIds.count else {
             throw ModelError.invalidArgument("score: \(responses.count) responses for \(promptIds.count) prompts")
@@ -243,7 +245,11 @@ public final class VLMPolicy: Module {
         guard temperature > 0 && temperature.isFinite else {
             throw ModelError.invalidConfig(field: "temperature", reason: "must be positive, got \(temperature)")
         }
-        let (hidden, layout) = try forwardHidden(images: images, promptIds: promptIds, responses: responses)
+        let (x, layout) = try embeddings(images: images, promptIds: promptIds, responses: responses)
+        if fused ?? FusedScoring.enabled, FusedScoring.unsupported(decoder, valueHead: valueHead) == nil {
+            return try Scoring.fusedScore(policy: self, embeddings: x, layout: layout, responses: responses, temperature: temperature)
+        }
+        let hidden = try decoder.hiddenStates(embeddings: x, valid: layout.valid)
         return try Scoring.score(policy: self, hidden: hidden, layout: layout, responses: responses, temperature: temperature)
     }
 
@@ -251,19 +257,38 @@ public final class VLMPolicy: Module {
     public func value(images: Tensor?, prompts: [String]) throws -> Tensor {
         let ids = try encodePrompts(prompts, images: images)
         try checkBatch(images, ids.count, "value")
-        let (hidden, layout) = try forwardHidden(images: images, promptIds: ids, responses: ids.map { _ in [] })
-        return try Scoring.values(policy: self, hidden: hidden, layout: layout)
+        let responses = ids.map { _ in [Int]() }
+        let (x, layout) = try embeddings(images: images, promptIds: ids, responses: responses)
+        if FusedScoring.enabled, FusedScoring.unsupported(decoder, valueHead: valueHead) == nil {
+            let r = try FusedScoring.score(decoder, embeddings: x, lengths: layout.lengths, shared: layout.common, rows: [], targets: [],
+                                           temperature: 1, valueHead: valueHead, valueRows: (0..<layout.batch).map(layout.lastPromptPosition))
+            return r.values!
+        }
+        return try Scoring.values(policy: self, hidden: decoder.hiddenStates(embeddings: x, valid: layout.valid), layout: layout)
     }
 
     /// Row layout of a right-padded `[prompt, with the visual tokens at their place][response][pad]` batch.
     struct Layout {
         let batch: Int, length: Int, prefix: Int
         let promptLengths: [Int], responseLengths: [Int]
-        func lastPromptIndex(_ b: Int) -> Int { b * length + prefix + promptLengths[b] - 1 }
+        /// Leading positions holding the same token in every row (before any visual token).
+        var common = 0
+        func lastPromptIndex(_ b: Int) -> Int { b * length + lastPromptPosition(b) }
+        /// Position (within its row) of the prompt's last token.
+        func lastPromptPosition(_ b: Int) -> Int { prefix + promptLengths[b] - 1 }
+        /// Valid (non-padding) positions per row.
+        var lengths: [Int] { (0..<batch).map { prefix + promptLengths[$0] + responseLengths[$0] } }
+        var valid: [[Bool]] { lengths.map { n in (0..<length).map { $0 < n } } }
     }
 
     /// Final hidden states `[B, T, hidden]` (autograd) of the right-padded batch.
-    func forwardHidden(images: Tensor?, promptIds rawPrompts: [[Int]], responses: [[Int]]) throws -> (Tensor, Layout) {
+    func forwardHidden(images: Tensor?, promptIds: [[Int]], responses: [[Int]]) throws -> (Tensor, Layout) {
+        let (x, layout) = try embeddings(images: images, promptIds: promptIds, responses: responses)
+        return (try decoder.hiddenStates(embeddings: x, valid: layout.valid), layout)
+    }
+
+    /// Input embeddings `[B, T, hidden]` (autograd; visual tokens spliced in) of the right-padded batch and its layout.
+    func embeddings(images: Tensor?, promptIds rawPrompts: [[Int]], responses: [[Int]]) throws -> (Tensor, Layout) {
         let b = rawPrompts.count
         let (promptIds, at) = try splitImageToken(rawPrompts, hasImages: images != nil, "score")
         let p = images == nil ? 0 : numVisualTokens
@@ -279,11 +304,9 @@ public final class VLMPolicy: Module {
         let t = p + textLen
         let padId = isPretrained ? 0 : ByteTokenizer.pad
         var ids = [Int](repeating: padId, count: b * textLen)
-        var valid = [[Bool]](repeating: [Bool](repeating: false, count: t), count: b)
         for r in 0..<b {
             let row = promptIds[r] + responses[r]
             for (j, id) in row.enumerated() { ids[r * textLen + j] = id }
-            for j in 0..<(p + row.count) { valid[r][j] = true }
         }
         var x = try decoder.embed(Tensor.fromInts(ids, [b, textLen]))
         if let im = images {
@@ -305,8 +328,20 @@ public final class VLMPolicy: Module {
                 x = try src.indexSelect(dim: 0, index: Tensor.fromInts(index, [b * t])).reshape([b, t, d])
             }
         }
-        let h = try decoder.hiddenStates(embeddings: x, valid: valid)
-        return (h, Layout(batch: b, length: t, prefix: p, promptLengths: promptIds.map(\.count), responseLengths: responses.map(\.count)))
+        var layout = Layout(batch: b, length: t, prefix: p, promptLengths: promptIds.map(\.count), responseLengths: responses.map(\.count))
+        // The common prefix: the same text token at the same position in every row, before any visual token.
+        let rows = zip(promptIds, responses).map { $0 + $1 }
+        var common = rows.map(\.count).min() ?? 0
+        if p > 0 { common = min(common, at.min() ?? 0) }
+        if let first = rows.first {
+            for row in rows.dropFirst() {
+                var k = 0
+                while k < common && row[k] == first[k] { k += 1 }
+                common = k
+            }
+        }
+        layout.common = common
+        return (x, layout)
     }
 
     // MARK: LoRA

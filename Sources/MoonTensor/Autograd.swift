@@ -187,3 +187,16 @@ extension Tensor {
 
 /// Clears the gradients of the given parameters.
 public func zeroGrad(_ params: [Tensor]) { for p in params { p.grad = nil } }
+
+extension Tensor {
+    /// Records `output`, a fresh tensor computed outside autograd from `inputs`, as the result of one differentiable
+    /// op named `name`: `backward(gradOutput)` returns one gradient (or nil) per input, shaped like it. Used by fused
+    /// kernels that compute a whole sub-graph at once (the decoder's fused scoring pass). Without grad mode or with no
+    /// input that requires grad, `output` is returned unrecorded. `output` must not already have autograd history.
+    public static func customOp(_ name: String, output: Tensor, inputs: [Tensor],
+                                backward: @escaping (Tensor) throws -> [Tensor?]) -> Tensor {
+        guard GradMode.isEnabled, output.gradFn == nil, inputs.contains(where: { $0.requiresGrad }) else { return output }
+        output.record(GradNode(name, inputs, backward))
+        return output
+    }
+}

@@ -36,10 +36,10 @@ final class BenchmarkTests: XCTestCase {
             try opt.step()
             return loss
         }
-        // Autograd path: what PPO scoring uses.
+        // Autograd path: the graph of the layers (the reference the fused pass is tested against).
         func autogradStep() throws -> Float {
             opt.zeroGrad()
-            let loss = try dec.lmLoss(ids)
+            let loss = try dec.lmLoss(ids, fused: false)
             try loss.backward()
             try opt.step()
             return try loss.item()

@@ -64,15 +64,15 @@ final class ForwardProfileTests: XCTestCase {
         let dec = try LlamaDecoder(c, generator: Generator(seed: 0))
         let ids = try Tensor.randint(0, 260, [16, 128], generator: Generator(seed: 1))
         try dec.lmLossBackward(ids)
-        FusedDecoderTraining.profiling = true
-        FusedDecoderTraining.profile = [:]
+        FusedDecoderProfile.profiling = true
+        FusedDecoderProfile.profile = [:]
         let n = 5
         let t0 = Date()
         for _ in 0..<n { try dec.lmLossBackward(ids) }
         print(String(format: "PROF fused step total %.2f ms", Date().timeIntervalSince(t0) / Double(n) * 1000))
-        for (k, v) in FusedDecoderTraining.profile.sorted(by: { $0.key < $1.key }) {
+        for (k, v) in FusedDecoderProfile.profile.sorted(by: { $0.key < $1.key }) {
             print(String(format: "PROF   %-22@ %8.2f ms", k as NSString, v / Double(n) * 1000))
         }
-        FusedDecoderTraining.profiling = false
+        FusedDecoderProfile.profiling = false
     }
 }
