@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MoonDist
 import MoonLua
+import MoonTensor
 
 /// The `moonlab` command: a REPL by default, `run FILE`, or `-e CODE`.
 struct Moonlab: ParsableCommand {
@@ -145,6 +146,9 @@ func runScript(_ body: () throws -> Void) throws {
         throw ExitCode(1)
     }
 }
+
+// OpenBLAS 0.3.21 runs its SSE3 kernels on CPUs it does not know (recent Xeons): pick the native ones (re-exec).
+BLASCore.reexecWithNativeKernelsIfNeeded()
 
 // Usage errors exit 2 (ArgumentParser's default would be 64).
 do {

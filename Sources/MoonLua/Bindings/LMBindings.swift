@@ -31,12 +31,13 @@ extension LuaState {
                 lm:generate(prompts [, opts]) -> {texts, tokens, logprobs, entropies, finish, token_count}. prompts: a string, or a
                 list of strings (encoded by the model's tokenizer, BOS added when the checkpoint adds it; use
                 lm:tokenizer():apply_chat_template for chat) or of token-id lists (0-based ids). opts: max_new_tokens (64), temperature (1), greedy (false), top_k (0), top_p (1),
-                repetition_penalty (1), stop_at_eos (true), eos_id, padding ('left'), generator
+                repetition_penalty (1), stop_at_eos (true), eos_id, padding ('left'), generator, weights ('f32' or 'bf16': faster
+                decoding, log-probs then differ from score's by the weight rounding)
                 """) { call in
                 let m = try call.object(1, "self", as: LanguageModel.self)
                 let prompts = try textOrIds(call, 2, "prompts", model: m, response: false)
                 let o = try call.options(3, allowed: ["max_new_tokens", "temperature", "greedy", "top_k", "top_p", "repetition_penalty",
-                                                      "stop_at_eos", "eos_id", "padding", "generator"])
+                                                      "stop_at_eos", "eos_id", "padding", "generator", "weights"])
                 var g = GenerateOptions()
                 g.maxNewTokens = try o.integer("max_new_tokens", default: g.maxNewTokens)
                 g.temperature = Float(try o.number("temperature", default: Double(g.temperature)))
@@ -47,6 +48,7 @@ extension LuaState {
                 g.stopAtEos = try o.boolean("stop_at_eos", default: true)
                 if o.has("eos_id") { g.eosId = try o.integer("eos_id", default: 0) }
                 g.padding = Padding(rawValue: try o.choice("padding", ["left", "right"], default: "left"))!
+                g.weights = DecodeWeights(rawValue: try o.choice("weights", ["f32", "bf16"], default: "f32"))!
                 guard g.maxNewTokens >= 0 && g.maxNewTokens <= 1 << 16 else { throw call.error("option 'max_new_tokens': expected 0...65536") }
                 try g.validate()
                 let r = try m.generate(prompts: prompts, options: g, generator: try generatorOption(o, call))

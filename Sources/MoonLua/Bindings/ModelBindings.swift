@@ -107,16 +107,17 @@ extension LuaState {
     private func policyMethods() -> [LuaMethod] {
         [
             LuaMethod("generate", """
-                policy:generate(batch [, opts]) -> {texts, tokens, logprobs, entropies, values, finish, token_count}.
+                policy:generate(batch [, opts]) -> {texts, tokens, logprobs, entropies, values, finish, token_count, prompt_tokens}.
                 batch: one observation {prompt=, image=}, a list of them, or {prompts = {...}, images = tensor [B,3,H,W]}.
                 opts: max_new_tokens (64), temperature (1), greedy (false), top_k (0), top_p (1), repetition_penalty (1),
                 stop (list of strings), stop_at_eos (true), padding ('left'), generator (one moon.generator, or a list with
-                one per row so that each row's sampling does not depend on the other rows)
+                one per row so that each row's sampling does not depend on the other rows), weights ('f32', or 'bf16': the
+                decode loop streams bfloat16 weights, faster, log-probs then differ from score's by the weight rounding)
                 """) { call in
                 let p = try call.object(1, "self", as: VLMPolicy.self)
                 let (images, prompts) = try batchArgument(call, 2)
                 let o = try call.options(3, allowed: ["max_new_tokens", "temperature", "greedy", "top_k", "top_p",
-                                                      "repetition_penalty", "stop", "stop_at_eos", "padding", "generator"])
+                                                      "repetition_penalty", "stop", "stop_at_eos", "padding", "generator", "weights"])
                 var g = GenerateOptions()
                 g.maxNewTokens = try o.integer("max_new_tokens", default: g.maxNewTokens)
                 g.temperature = Float(try o.number("temperature", default: Double(g.temperature)))
@@ -131,6 +132,7 @@ extension LuaState {
                     defer { moon_pop(call.L, 1) }
                     g.stop = try call.strings(lua_gettop(call.L), "stop")
                 }
+                g.weights = DecodeWeights(rawValue: try o.choice("weights", ["f32", "bf16"], default: "f32"))!
                 guard g.maxNewTokens >= 0 && g.maxNewTokens <= 1 << 16 else { throw call.error("option 'max_new_tokens': expected 0...65536") }
                 try g.validate()
                 let r = try p.generate(images: images, prompts: prompts, options: g, generator: try rowGeneratorOption(o, call, rows: prompts.count))
@@ -142,6 +144,7 @@ extension LuaState {
                 call.push(r.values.map(Double.init)); call.state.setRawField(-2, "values")
                 call.push(r.finishReasons); call.state.setRawField(-2, "finish")
                 call.push(r.generatedTokenCount); call.state.setRawField(-2, "token_count")
+                pushNested(call, r.promptTokens.map { $0.map(Double.init) }); call.state.setRawField(-2, "prompt_tokens")
                 return 1
             },
             LuaMethod("score", """
