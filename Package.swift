@@ -28,11 +28,13 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         // Lua macro shims, the error trampoline, the panic handler, the interrupt hook
         .target(name: "CLuaShim", dependencies: ["CLua", "CReadline"]),
+        // Small-M matrix kernels of the decode loop (AVX-512 / AVX2 / portable, chosen at run time)
+        .target(name: "CDecodeKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
         // Layers (each imports only the ones below it)
         .target(name: "MoonTensor", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "MoonCheckpoint", dependencies: ["MoonTensor"], swiftSettings: fast),
-        .target(name: "MoonModels", dependencies: ["MoonTensor", "MoonCheckpoint", "MoonEnvs"], swiftSettings: fast),
+        .target(name: "MoonModels", dependencies: ["MoonTensor", "MoonCheckpoint", "MoonEnvs", "CDecodeKernels"], swiftSettings: fast),
         .target(name: "MoonImage", dependencies: ["CPNG", "MoonTensor"], swiftSettings: fast),
         .target(name: "MoonEnvs", dependencies: ["MoonTensor", "MoonImage", "MoonCheckpoint"], swiftSettings: fast),
         .target(name: "MoonTrain", dependencies: ["MoonTensor", "MoonImage", "MoonCheckpoint"], swiftSettings: fast),

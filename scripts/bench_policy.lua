@@ -1,7 +1,7 @@
 -- The pretrained policy at 135M parameters on the CPUs (see scripts/bench-policy): decode throughput at batch 8,
 -- one LoRA SFT step (batch 8 x 256 tokens), and one PPO update (8 envs x 8 turns, Points24, text observations,
 -- LoRA rank 8 on the attention and MLP projections) with its time split. Goals (issue #13): PPO update <= 90 s,
--- decode >= 300 tok/s at batch 8.
+-- decode >= 300 tok/s at batch 8. Decode also runs at batch 1 and 32 (MOONLAB_BENCH_BATCHES) against peers.
 local model = os.getenv("MOONLAB_MODEL") or "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 local new_tokens = tonumber(os.getenv("MOONLAB_BENCH_NEW_TOKENS") or "64")
 local ppo_tokens = tonumber(os.getenv("MOONLAB_BENCH_PPO_TOKENS") or "128")
@@ -22,16 +22,65 @@ local kind = os.getenv("MOONLAB_BENCH_PROMPT") or "short"
 for i, o in ipairs(obs) do batch[i] = {prompt = require("gtr.core").prompt(o, kind)} end
 
 if want("decode") then
-  moon.no_grad(function()
-    local t0 = moon.clock()
-    policy:generate(batch, {max_new_tokens = 1, generator = moon.generator(1)})
-    local prefill = moon.clock() - t0
-    t0 = moon.clock()
-    local g = policy:generate(batch, {max_new_tokens = new_tokens, stop_at_eos = false, generator = moon.generator(2)})
-    local dt = moon.clock() - t0
-    print(("decode: batch 8 Points24 text prompts (" .. kind .. ", chat template), %d new tokens/row: prefill %.2f s; %.1f s total, %.0f tok/s (goal >= 300)")
-      :format(new_tokens, prefill, dt, g.token_count / dt))
-  end)
+  -- Decode throughput at batch 1, 8 and 32 (Points24 text prompts, greedy, stop_at_eos off), with f32 weights (the
+  -- default: log-probs equal score's) and bf16 (opt-in `weights = "bf16"`). "decode" counts the tokens after the first
+  -- over the time after prefill (the one-token generate's time); "end-to-end" is all tokens over the whole call.
+  -- Peers on the same prompt ids: transformers generate (float32, same threads) and, batch 1, llama.cpp on the Q4_1
+  -- file (MOONLAB_BENCH_PEERS=0 skips them; LLAMA_PYTHON: a Python with llama-cpp-python).
+  local batches = {}
+  for b in (os.getenv("MOONLAB_BENCH_BATCHES") or "1,8,32"):gmatch("%d+") do batches[#batches + 1] = tonumber(b) end
+  local prompt_ids, ours = nil, {}
+  for _, bsz in ipairs(batches) do
+    local bv = moon.env.vector("Points24", bsz, {observation = "text", seed = 1})
+    local rows = {}
+    for i, o in ipairs(bv:reset()) do rows[i] = {prompt = require("gtr.core").prompt(o, kind)} end
+    for _, w in ipairs({"f32", "bf16"}) do
+      moon.no_grad(function()
+        local opts = {max_new_tokens = 1, greedy = true, weights = w}
+        local g1 = policy:generate(rows, opts)  -- warm-up
+        prompt_ids = prompt_ids or g1.prompt_tokens
+        local t0 = moon.clock()
+        policy:generate(rows, opts)
+        local prefill = moon.clock() - t0
+        t0 = moon.clock()
+        local g = policy:generate(rows, {max_new_tokens = new_tokens, greedy = true, stop_at_eos = false, weights = w})
+        local dt = moon.clock() - t0
+        local dec = bsz * (new_tokens - 1) / math.max(dt - prefill, 1e-9)
+        ours[bsz .. w] = {decode = dec, total = g.token_count / dt}
+        print(("decode: batch %2d, %s weights, Points24 text prompts (%s, chat template), %d new tokens/row: prefill %.2f s, total %.2f s; decode %.0f tok/s, end-to-end %.0f tok/s%s")
+          :format(bsz, w, kind, new_tokens, prefill, dt, dec, g.token_count / dt, bsz == 8 and " (goal >= 300 at batch 8)" or ""))
+      end)
+    end
+  end
+  if (os.getenv("MOONLAB_BENCH_PEERS") or "1") ~= "0" and prompt_ids then
+    local pj = os.tmpname()
+    local f = assert(io.open(pj, "w")); f:write(moon.json.encode(prompt_ids)); f:close()
+    local list = table.concat(batches, ",")
+    local function peer(name, py, side, bl)
+      local cmd = ("HF_HUB_OFFLINE=1 %s scripts/bench_policy_peer.py %s %s %s %d %s %d 2>/dev/null")
+        :format(py, side, model, pj, new_tokens, bl, moon.num_threads and moon.num_threads() or 2)
+      local p = io.popen(cmd)
+      local got = {}
+      for line in p:lines() do
+        local k, v = line:match("^RESULT (%S+) (%S+)")
+        if k then got[k] = tonumber(v) end
+      end
+      p:close()
+      if next(got) == nil then print(("decode peer %s: not available (%s)"):format(name, py)); return end
+      for _, bsz in ipairs(batches) do
+        local d = got["b" .. bsz .. "_decode_tok_s"]
+        if d then
+          local o = ours[bsz .. "f32"]
+          print(("decode vs %s, batch %2d: %s %.0f tok/s decode, %.0f end-to-end; moonlab/%s f32 %.2fx decode, %.2fx end-to-end; bf16 %.2fx decode")
+            :format(name, bsz, name, d, got["b" .. bsz .. "_total_tok_s"], name, o.decode / d, o.total / got["b" .. bsz .. "_total_tok_s"],
+              ours[bsz .. "bf16"].decode / d))
+        end
+      end
+    end
+    peer("transformers", os.getenv("MOONLAB_PYTHON") or "/tmp/refenv/bin/python", "transformers", list)
+    peer("llama.cpp", os.getenv("LLAMA_PYTHON") or "/tmp/llamaenv/bin/python", "llamacpp", "1")
+    os.remove(pj)
+  end
 end
 
 policy:lora{rank = 8, alpha = 16, targets = lora_targets}

@@ -29,6 +29,12 @@ public struct GenerateOptions: Sendable {
     /// The returned log-probs and entropies are those of softmax(logits / logprobTemperature) (no top-k/top-p
     /// filtering). With the default 1 they are the policy's own, which is what `score` computes.
     public var logprobTemperature: Float = 1
+    /// Weight format of the decode loop: `.f32` (log-probs equal `score`'s up to rounding) or `.bf16` (about twice
+    /// the tokens/s where decoding is memory-bound; log-probs then differ from `score`'s by the weight rounding).
+    public var weights: DecodeWeights = .f32
+    /// Prefill the longest token prefix common to all prompts (the chat template's system part) once at batch 1 and
+    /// share its keys/values across rows. Same results up to float rounding.
+    public var sharePrefix: Bool = true
 
     public init() {}
 
@@ -75,7 +81,7 @@ enum GenerationCore {
         // The prompt's prefill is large GEMMs and uses every configured BLAS thread; the decoding loop (see
         // runSingleThreaded) is a long chain of small GEMMs, where single-threaded BLAS is faster than OpenBLAS's pool,
         // whose idle workers spin between calls and steal the core the loop needs (measured on 2 shared cores).
-        try runSingleThreaded(packed: packed, prefix: prefix, prefixAt: prefixAt, prompts: prompts, options: o, generator: generator,
+        try runSingleThreaded(packed: packed.with(o.weights), prefix: prefix, prefixAt: prefixAt, prompts: prompts, options: o, generator: generator,
                               valueHead: valueHead, tokenBytes: tokenBytes ?? { $0 >= 0 && $0 < 256 ? [UInt8($0)] : [] })
     }
 
@@ -100,25 +106,37 @@ enum GenerationCore {
             throw ModelError.invalidArgument("generate: prefix positions must lie within their prompts")
         }
         let eos = o.eosId ?? c.eosTokenId
-        let lp = prompts.map(\.count).max()!
+        // The token prefix common to every row, prefilled once and shared. It stops before any row's last prompt
+        // token (whose hidden state gives the first logits) and before any row's visual tokens.
+        var shared = 0
+        if o.sharePrefix && bsz > 1 {
+            var limit = prompts.map { $0.count - 1 }.min()!
+            if prefix != nil && p > 0 { limit = min(limit, prefixAt?.min() ?? 0) }
+            let first = prompts[0]
+            while shared < limit && prompts.allSatisfy({ $0[shared] == first[shared] }) { shared += 1 }
+        }
+        let rest = shared > 0 ? prompts.map { Array($0[shared...]) } : prompts
+        let restAt = prefixAt.map { $0.map { $0 - shared } }
+        let lp = rest.map(\.count).max()!
         let t0 = p + lp
         let d = c.hiddenSize
-        let session = try InferenceSession(packed: packed, batch: bsz, capacity: t0 + max(o.maxNewTokens, 1))
+        let session = try InferenceSession(packed: packed, batch: bsz, capacity: shared + t0 + max(o.maxNewTokens, 1))
+        if shared > 0 { try session.appendShared(ids: Array(prompts[0][0..<shared])) }
         // Prefill embeddings and validity.
         let emb = packed.embed.mPtr
         var valid = [[Bool]](repeating: [Bool](repeating: false, count: t0), count: bsz)
         var lastIndex = [Int](repeating: 0, count: bsz)
         let x = Tensor.make([bsz, t0, d]) { xp in
             for b in 0..<bsz {
-                let len = prompts[b].count
+                let len = rest[b].count
                 let start = o.padding == .left ? lp - len : 0
                 let rowp = xp + b * t0 * d
-                let k = prefix == nil ? 0 : prefixAt?[b] ?? 0
+                let k = prefix == nil ? 0 : restAt?[b] ?? 0
                 if let pre = prefix {
                     let src = pre.contiguous().mPtr + b * p * d
                     (rowp + (start + k) * d).update(from: src, count: p * d)
                 }
-                for (j, id) in prompts[b].enumerated() {
+                for (j, id) in rest[b].enumerated() {
                     (rowp + (start + j + (j < k ? 0 : p)) * d).update(from: emb + id * d, count: d)
                 }
                 for j in start..<(start + p + len) { valid[b][j] = true }

@@ -23,11 +23,13 @@ final class FloatBuffer {
 }
 
 /// The decoder's weights as the fast path uses them: the effective (LoRA-folded) weights. Without adapters these
-/// are views of the decoder's own parameters (no copies, so a loaded model is not held twice in memory); the q/k/v
-/// and gate/up projections write into adjacent columns of one output buffer.
+/// are views of the decoder's own parameters (no copies, so a loaded model is not held twice in memory). The decode
+/// kernels stream them in their natural `[out, in]` layout (no packing); `lowered()` adds bfloat16 copies for
+/// `DecodeWeights.bf16` generation.
 final class PackedDecoder {
     struct Layer {
-        let attnNorm: Tensor, wq: Tensor, wk: Tensor, wv: Tensor, wo: Tensor, mlpNorm: Tensor, wg: Tensor, wu: Tensor, wd: Tensor
+        let attnNorm: Tensor, wq: Projection, wk: Projection, wv: Projection, wo: Projection, mlpNorm: Tensor
+        let wg: Projection, wu: Projection, wd: Projection
         /// Concatenated q/k/v biases `[(h + 2·kvh)·dh]` and the output bias, when the architecture has them.
         let bqkv: Tensor?, bo: Tensor?
     }
@@ -35,11 +37,14 @@ final class PackedDecoder {
     let layers: [Layer]
     let finalNorm: Tensor
     let embed: Tensor
-    let wout: Tensor
+    let wout: Projection
+    /// The format the small-M kernels read.
+    let weights: DecodeWeights
 
     init(_ d: LlamaDecoder) throws {
         config = d.config
-        func w(_ l: Linear) throws -> Tensor { try l.effectiveWeight().contiguous() }
+        weights = .f32
+        func w(_ l: Linear) throws -> Projection { Projection(try l.effectiveWeight().contiguous()) }
         layers = try Tensor.noGrad {
             try d.model.layers.items.map { l in
                 let a = l.selfAttn
@@ -55,8 +60,23 @@ final class PackedDecoder {
         }
         finalNorm = d.model.norm.weight.detach()
         embed = d.model.embedTokens.weight.detach()
-        wout = try (d.lmHead?.effectiveWeight() ?? d.model.embedTokens.weight.detach()).contiguous()
+        wout = Projection(try (d.lmHead?.effectiveWeight() ?? d.model.embedTokens.weight.detach()).contiguous())
     }
+
+    private init(lowering p: PackedDecoder) {
+        config = p.config; weights = .bf16
+        layers = p.layers.map { L in
+            Layer(attnNorm: L.attnNorm, wq: L.wq.lowered(), wk: L.wk.lowered(), wv: L.wv.lowered(), wo: L.wo.lowered(),
+                  mlpNorm: L.mlpNorm, wg: L.wg.lowered(), wu: L.wu.lowered(), wd: L.wd.lowered(), bqkv: L.bqkv, bo: L.bo)
+        }
+        finalNorm = p.finalNorm; embed = p.embed; wout = p.wout.lowered()
+    }
+
+    /// The same weights with bfloat16 copies of every projection and the output head (prefill keeps f32 BLAS).
+    func lowered() -> PackedDecoder { weights == .bf16 ? self : PackedDecoder(lowering: self) }
+
+    /// These weights in the given format.
+    func with(_ format: DecodeWeights) -> PackedDecoder { format == .bf16 ? lowered() : self }
 }
 
 /// Incremental, no-autograd decoding with a KV cache: feed a block of tokens (the prompt, "prefill"), then one
@@ -147,6 +167,34 @@ public final class InferenceSession {
         return try run(t: t, valid: valid)
     }
 
+    /// Prefills `ids`, a token prefix common to every row, once at batch 1 and places its keys and values in every
+    /// row's cache (slots and positions 0..<ids.count), as if each row had been fed `ids` itself. Only on an empty
+    /// session. Results agree with feeding the prefix to every row up to the rounding of the batch-1 products.
+    public func appendShared(ids: [Int]) throws {
+        guard length == 0 else { throw ModelError.invalidArgument("inference: a shared prefix must come first (cache holds \(length) tokens)") }
+        let l = ids.count
+        guard l > 0 else { return }
+        guard l <= capacity else { throw ModelError.invalidArgument("inference: \(l) tokens exceed the cache capacity \(capacity)") }
+        let one = try InferenceSession(packed: w, batch: 1, capacity: l)
+        try one.append(ids: [ids])
+        for li in 0..<kCache.count {
+            let sk = one.kCache[li], sv = one.vCache[li], dk = kCache[li], dv = vCache[li]
+            for b in 0..<batch {
+                for kh in 0..<kvh {
+                    let src = kh * l * dh, dst = (b * kvh + kh) * capacity * dh
+                    // keys are cached transposed ([dh, slots] per row and head), values slot-major
+                    for d in 0..<dh { (dk + dst + d * capacity).update(from: sk + src + d * l, count: l) }
+                    (dv + dst).update(from: sv + src, count: l * dh)
+                }
+            }
+        }
+        for b in 0..<batch {
+            (maskAdd + b * capacity).update(repeating: 0, count: l)
+            nextPosition[b] = l
+        }
+        length = l
+    }
+
     /// Appends `t` tokens per row given as embeddings `[batch, t, hidden]` with validity flags.
     @discardableResult
     public func append(embeddings: Tensor, valid: [[Bool]]? = nil) throws -> Tensor {
@@ -173,34 +221,27 @@ public final class InferenceSession {
         let sel = hb.ensure(max(rows.count, 1) * dim)
         for (i, (b, j)) in rows.enumerated() { (sel + i * dim).update(from: hp + (b * t + j) * dim, count: dim) }
         return Tensor.make([rows.count, vocab]) { o in
-            withBLASThreads(1) { projGemm(rows.count, vocab, dim, sel, w.wout.mPtr, o) }
+            withBLASThreads(1) { project(rows.count, [(w.wout, 0)], sel, o, ldc: vocab) }
         }
     }
 
-    /// `C = A·Bᵀ (+ beta·C)` with B `[n, k]`: split in two column halves over the spin pool when there is one.
-    private func projGemm(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                          _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil, beta: Float = 0) {
-        let ldc = ldc ?? n
-        guard let pool, n >= 64 else { gemmNT(m, n, k, a, k, b, k, c, ldc, beta: beta); return }
-        let half = (n / 2) & ~7
+    /// `C[:, seg] = A·Wᵀ (+ beta·C)` for one or more projections sharing the input `A [m, k]` (q/k/v, gate/up), each
+    /// writing its columns of `C` at its offset: one fork-join in which each of the two threads computes its half
+    /// of every projection's columns (the small-M kernel streams the weights; BLAS for prefill-sized m).
+    private func project(_ m: Int, _ segs: [(Projection, Int)], _ a: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                         ldc: Int, beta: Float = 0) {
+        let lda = segs[0].0.k
+        guard let pool else {
+            for (p, off) in segs { projectColumns(m, p, 0..<p.n, a, lda, c + off, ldc, beta: beta) }
+            return
+        }
         pool.run { part in
-            if part == 0 { gemmNT(m, half, k, a, k, b, k, c, ldc, beta: beta) }
-            else { gemmNT(m, n - half, k, a, k, b + half * k, k, c + half, ldc, beta: beta) }
-        }
-    }
-
-    /// Runs two independent pieces of work on the spin pool's two threads (in sequence without a pool).
-    private func twoParts(_ a: () -> Void, _ b: () -> Void) {
-        guard let pool else { a(); b(); return }
-        withoutActuallyEscaping(a) { a in
-            withoutActuallyEscaping(b) { b in
-                pool.run { part in if part == 0 { a() } else { b() } }
-            }
+            for (p, off) in segs { projectColumns(m, p, halfColumns(p.n, part: part), a, lda, c + off, ldc, beta: beta) }
         }
     }
 
     private func run(t: Int, valid: [[Bool]]?) throws -> Tensor {
-        // BLAS runs single-threaded; projections (`projGemm`) and attention heads (`attention`) are split in two over
+        // BLAS runs single-threaded; projections (`project`) and attention heads (`attention`) are split in two over
         // the session's spin pool (OpenBLAS's own pool hands off poorly on these small GEMMs).
         try withBLASThreads(1) { try runLayers(t: t, valid: valid) }
     }
@@ -242,11 +283,8 @@ public final class InferenceSession {
         let eps = c.rmsNormEps
         for (li, L) in w.layers.enumerated() {
             rmsNormRows(x, L.attnNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
-            // q on one thread, k and v on the other (one hand-off; the weights are separate tensors, not copied).
-            let wq = L.wq.mPtr, wk = L.wk.mPtr, wv = L.wv.mPtr
-            twoParts({ gemmNT(n, h * dh, dim, hbuf, dim, wq, dim, qkv, qkvW) },
-                     { gemmNT(n, kvh * dh, dim, hbuf, dim, wk, dim, qkv + h * dh, qkvW)
-                       gemmNT(n, kvh * dh, dim, hbuf, dim, wv, dim, qkv + (h + kvh) * dh, qkvW) })
+            // q, k and v in one fork-join, each thread computing its half of every projection's columns.
+            project(n, [(L.wq, 0), (L.wk, h * dh), (L.wv, (h + kvh) * dh)], hbuf, qkv, ldc: qkvW)
             if let bias = L.bqkv {
                 let bp = bias.mPtr
                 for r in 0..<n { let row = qkv + r * qkvW; for i in 0..<qkvW { row[i] += bp[i] } }
@@ -270,20 +308,18 @@ public final class InferenceSession {
                 }
             }
             attention(qkv: qkv, qkvW: qkvW, t: t, total: total, kc: kc, vc: vc, out: att, scores: scores)
-            projGemm(n, dim, h * dh, att, L.wo.mPtr, x, beta: 1)
+            project(n, [(L.wo, 0)], att, x, ldc: dim, beta: 1)
             if let bias = L.bo {
                 let bp = bias.mPtr
                 for r in 0..<n { let row = x + r * dim; for i in 0..<dim { row[i] += bp[i] } }
             }
             rmsNormRows(x, L.mlpNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
-            let wg = L.wg.mPtr, wu = L.wu.mPtr
-            twoParts({ gemmNT(n, inter, dim, hbuf, dim, wg, dim, gu, 2 * inter) },
-                     { gemmNT(n, inter, dim, hbuf, dim, wu, dim, gu + inter, 2 * inter) })
+            project(n, [(L.wg, 0), (L.wu, inter)], hbuf, gu, ldc: 2 * inter)
             for r in 0..<n {
                 let g = gu + r * 2 * inter, u = g + inter, o = act + r * inter
                 for i in 0..<inter { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * u[i] }
             }
-            projGemm(n, dim, inter, act, L.wd.mPtr, x, beta: 1)
+            project(n, [(L.wd, 0)], act, x, ldc: dim, beta: 1)
         }
         length += t
         return Tensor.make([batch, t, dim]) { o in rmsNormRows(x, w.finalNorm.mPtr, o, rows: n, d: dim, eps: eps) }

@@ -4,6 +4,7 @@ import MoonCheckpoint
 import MoonDist
 import MoonLua
 import MoonTrain
+import MoonTensor
 
 /// The `moonlab` command: a REPL by default, `run FILE`, or `-e CODE`.
 struct Moonlab: ParsableCommand {
@@ -143,6 +144,9 @@ func runScript(_ body: () throws -> Void) throws {
         throw ExitCode(1)
     }
 }
+
+// OpenBLAS 0.3.21 runs its SSE3 kernels on CPUs it does not know (recent Xeons): pick the native ones (re-exec).
+BLASCore.reexecWithNativeKernelsIfNeeded()
 
 // Usage errors exit 2 (ArgumentParser's default would be 64).
 do {

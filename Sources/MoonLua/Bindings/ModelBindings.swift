@@ -118,11 +118,12 @@ extension LuaState {
     private func policyMethods() -> [LuaMethod] {
         [
             LuaMethod("generate", """
-                policy:generate(batch [, opts]) -> {texts, tokens, logprobs, entropies, values, finish, token_count}.
+                policy:generate(batch [, opts]) -> {texts, tokens, logprobs, entropies, values, finish, token_count, prompt_tokens}.
                 batch: one observation {prompt=, image=}, a list of them, or {prompts = {...}, images = tensor [B,3,H,W]}.
                 opts: max_new_tokens (64), temperature (1), greedy (false), top_k (0), top_p (1), repetition_penalty (1),
                 stop (list of strings), stop_at_eos (true), eos_id, padding ('left'), generator (one moon.generator, or a
-                list with one per row so that each row's sampling does not depend on the other rows)
+                list with one per row so that each row's sampling does not depend on the other rows), weights ('f32', or 'bf16': the
+                decode loop streams bfloat16 weights, faster, log-probs then differ from score's by the weight rounding)
                 """) { call in
                 let p = try call.object(1, "self", as: VLMPolicy.self)
                 let (images, prompts) = try batchArgument(call, 2)
@@ -136,6 +137,7 @@ extension LuaState {
                 call.push(r.values.map(Double.init)); call.state.setRawField(-2, "values")
                 call.push(r.finishReasons); call.state.setRawField(-2, "finish")
                 call.push(r.generatedTokenCount); call.state.setRawField(-2, "token_count")
+                pushNested(call, r.promptTokens.map { $0.map(Double.init) }); call.state.setRawField(-2, "prompt_tokens")
                 return 1
             },
             LuaMethod("score", """

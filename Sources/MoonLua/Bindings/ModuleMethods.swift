@@ -81,7 +81,7 @@ func moduleMethods<M: LuaModel>(_ prefix: String, _ type: M.Type) -> [LuaMethod]
 /// `generator` from the returned options table.
 func generateOptions(_ call: LuaCall, _ i: Int32) throws -> (GenerateOptions, LuaOptions) {
     let o = try call.options(i, allowed: ["max_new_tokens", "temperature", "greedy", "top_k", "top_p", "repetition_penalty",
-                                          "stop", "stop_at_eos", "eos_id", "padding", "generator"])
+                                          "stop", "stop_at_eos", "eos_id", "padding", "generator", "weights"])
     var g = GenerateOptions()
     g.maxNewTokens = try o.integer("max_new_tokens", default: g.maxNewTokens)
     g.temperature = Float(try o.number("temperature", default: Double(g.temperature)))
@@ -97,6 +97,7 @@ func generateOptions(_ call: LuaCall, _ i: Int32) throws -> (GenerateOptions, Lu
         defer { moon_pop(call.L, 1) }
         g.stop = try call.strings(lua_gettop(call.L), "stop")
     }
+    g.weights = DecodeWeights(rawValue: try o.choice("weights", ["f32", "bf16"], default: "f32"))!
     guard g.maxNewTokens >= 0 && g.maxNewTokens <= 1 << 16 else { throw call.error("option 'max_new_tokens': expected 0...65536") }
     try g.validate()
     return (g, o)

@@ -1,0 +1,27 @@
+#ifndef MOON_CDECODEKERNELS_H
+#define MOON_CDECODEKERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/// Small-M matrix products for decoding: C[m, n] = A[m, k] · W[n, k]ᵀ (+ beta·C) with the weights in their natural
+/// row-major [n, k] layout, streamed once per call (no packing). Rows of A are reused from cache; the kernel picks
+/// AVX-512, AVX2+FMA or portable code at run time. Accumulation is in f32 (order differs from BLAS: results agree
+/// to rounding, not bit for bit).
+void moon_dk_gemm_nt_f32(int m, int n, int k, const float *a, int lda, const float *w, int ldw, float *c, int ldc,
+                         float beta);
+
+/// As moon_dk_gemm_nt_f32 with bfloat16 weights (the upper 16 bits of an f32); activations and sums stay f32.
+void moon_dk_gemm_nt_bf16(int m, int n, int k, const float *a, int lda, const uint16_t *w, int ldw, float *c, int ldc,
+                          float beta);
+
+/// Rounds n floats to bfloat16 (nearest even; NaN stays NaN).
+void moon_dk_to_bf16(const float *x, uint16_t *y, size_t n);
+
+/// The instruction set the kernels use: 2 AVX-512, 1 AVX2+FMA, 0 portable.
+int moon_dk_isa(void);
+
+/// Forces the portable (0), AVX2 (1) or AVX-512 (2) kernels, capped at what the CPU has; -1 restores automatic
+/// choice. For tests that compare the paths.
+void moon_dk_force_isa(int isa);
+
+#endif

@@ -1,0 +1,65 @@
+import Foundation
+import MoonTensor
+import CDecodeKernels
+
+/// Numeric format of the projection weights the decode loop streams. `.f32` is the model's own (generation's
+/// log-probs match `score`'s to rounding); `.bf16` halves the bytes read per token (decoding is bound by memory
+/// bandwidth), at the cost of log-probs that differ from `score`'s by the weights' rounding.
+public enum DecodeWeights: String, Sendable { case f32, bf16 }
+
+/// A weight matrix `[n, k]` rounded to bfloat16 (the upper half of each f32), for the decode kernels.
+final class BF16Matrix: @unchecked Sendable {
+    let ptr: UnsafeMutablePointer<UInt16>
+    let n: Int, k: Int
+    init(_ w: UnsafePointer<Float>, n: Int, k: Int) {
+        self.n = n; self.k = k
+        ptr = .allocate(capacity: max(n * k, 1))
+        moon_dk_to_bf16(w, ptr, n * k)
+    }
+    deinit { ptr.deallocate() }
+}
+
+/// One projection's weights as the decode loop uses them: the f32 matrix `[n, k]` (row-major, contiguous) and, when
+/// generation asked for it, a bfloat16 copy that the small-M kernel streams instead.
+struct Projection {
+    let weight: Tensor
+    let bf16: BF16Matrix?
+    var n: Int { weight.shape[0] }
+    var k: Int { weight.shape[1] }
+    init(_ weight: Tensor, bf16: Bool = false) {
+        self.weight = weight
+        self.bf16 = bf16 ? BF16Matrix(weight.mPtr, n: weight.shape[0], k: weight.shape[1]) : nil
+    }
+    func lowered() -> Projection { bf16 != nil ? self : Projection(weight, bf16: true) }
+}
+
+/// Up to this many rows a projection runs on the streaming small-M kernel; above it (prompt prefill) on BLAS,
+/// whose packing is then amortised. Tests set it to 0 to compare with the BLAS-only path.
+nonisolated(unsafe) var smallGemmRows = 48
+
+/// `C[m, cols] = A[m, k] · W[cols, k]ᵀ (+ beta·C)` for the columns `cols` of one projection, single-threaded: the
+/// small-M kernel (bf16 weights when the projection has them) up to `smallGemmRows` rows, else BLAS (f32 weights).
+@inline(__always)
+func projectColumns(_ m: Int, _ p: Projection, _ cols: Range<Int>, _ a: UnsafePointer<Float>, _ lda: Int,
+                    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, beta: Float) {
+    let k = p.k
+    if cols.isEmpty || m == 0 { return }
+    if m <= smallGemmRows {
+        if let h = p.bf16 {
+            moon_dk_gemm_nt_bf16(Int32(m), Int32(cols.count), Int32(k), a, Int32(lda), h.ptr + cols.lowerBound * k, Int32(k),
+                                 c + cols.lowerBound, Int32(ldc), beta)
+        } else {
+            moon_dk_gemm_nt_f32(Int32(m), Int32(cols.count), Int32(k), a, Int32(lda), p.weight.mPtr + cols.lowerBound * k, Int32(k),
+                                c + cols.lowerBound, Int32(ldc), beta)
+        }
+    } else {
+        gemmNT(m, cols.count, k, a, lda, p.weight.mPtr + cols.lowerBound * k, k, c + cols.lowerBound, ldc, beta: beta)
+    }
+}
+
+/// The column range of part `part` of 2 when `n` output columns are split in two (at a multiple of 8).
+@inline(__always)
+func halfColumns(_ n: Int, part: Int) -> Range<Int> {
+    let half = n >= 64 ? (n / 2) & ~7 : n
+    return part == 0 ? 0..<half : half..<n
+}

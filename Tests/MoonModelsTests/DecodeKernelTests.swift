@@ -1,0 +1,171 @@
+import Foundation
+import XCTest
+import MoonTensor
+import CDecodeKernels
+@testable import MoonModels
+
+/// The decode loop's small-M kernels (CDecodeKernels) against BLAS, the generation paths against each other, and
+/// the shared-prompt-prefix prefill against feeding every row its whole prompt.
+final class DecodeKernelTests: XCTestCase {
+    private func random(_ n: Int, _ g: Generator) -> [Float] { (0..<n).map { _ in g.nextFloat() * 2 - 1 } }
+
+    /// Every instruction-set variant (portable, AVX2, AVX-512 where the CPU has them) on odd and decode-sized
+    /// shapes, with and without accumulation into C, against cblas; bf16 against a double-precision product of
+    /// the rounded weights.
+    func testKernelsMatchBLAS() throws {
+        let g = Generator(seed: 11)
+        let shapes = [(1, 1, 1), (1, 7, 5), (3, 13, 33), (2, 9, 17), (5, 64, 576), (8, 100, 576), (7, 67, 1536), (13, 70, 31),
+                      (1, 513, 64), (48, 40, 72)]
+        defer { moon_dk_force_isa(-1) }
+        for isa in 0...moon_dk_isa() {
+            moon_dk_force_isa(Int32(isa))
+            for (m, n, k) in shapes {
+                let a = random(m * k, g), w = random(n * k, g), c0 = random(m * n, g)
+                for beta: Float in [0, 1] {
+                    var want = c0, got = c0
+                    gemmNT(m, n, k, a, k, w, k, &want, n, beta: beta)
+                    moon_dk_gemm_nt_f32(Int32(m), Int32(n), Int32(k), a, Int32(k), w, Int32(k), &got, Int32(n), beta)
+                    XCTAssertLessThan(maxAbsDiff(got, want), 1e-5 * Float(k).squareRoot() + 1e-6, "isa \(isa) f32 \(m)x\(n)x\(k) beta \(beta)")
+                    var h = [UInt16](repeating: 0, count: n * k)
+                    moon_dk_to_bf16(w, &h, n * k)
+                    var gotH = c0
+                    moon_dk_gemm_nt_bf16(Int32(m), Int32(n), Int32(k), a, Int32(k), h, Int32(k), &gotH, Int32(n), beta)
+                    var maxd: Double = 0
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var s = Double(beta) * Double(c0[i * n + j])
+                            for q in 0..<k { s += Double(a[i * k + q]) * Double(Float(bitPattern: UInt32(h[j * k + q]) << 16)) }
+                            maxd = max(maxd, abs(s - Double(gotH[i * n + j])))
+                        }
+                    }
+                    XCTAssertLessThan(maxd, 1e-5 * Double(k).squareRoot() + 1e-6, "isa \(isa) bf16 \(m)x\(n)x\(k)")
+                }
+            }
+        }
+    }
+
+    /// Rounding to bfloat16 is to nearest even and keeps NaN a NaN.
+    func testBF16Rounding() {
+        let xs: [Float] = [1, -2.5, 1 + 1.0 / 256, 1 + 3.0 / 256, .infinity, .nan, 3.0e38]
+        var h = [UInt16](repeating: 0, count: xs.count)
+        moon_dk_to_bf16(xs, &h, xs.count)
+        let back = h.map { Float(bitPattern: UInt32($0) << 16) }
+        XCTAssertEqual(Array(back[0..<5]), [1, -2.5, 1, 1 + 4.0 / 256, .infinity])
+        XCTAssertTrue(back[5].isNaN)
+        XCTAssertEqual(back[6], 3.0e38, accuracy: 3.0e38 / 128)
+    }
+
+    /// A random decoder wide enough that projections split over the two threads (n ≥ 64) and the kernels' tiles
+    /// have remainders.
+    private func wideDecoder() throws -> LlamaDecoder {
+        var c = tinyLlamaConfig(vocab: 301, hidden: 72, layers: 2, heads: 6, kvHeads: 2, inter: 130)
+        c.initializerRange = 0.1
+        return try LlamaDecoder(c, generator: Generator(seed: 5))
+    }
+
+    private func generate(_ d: LlamaDecoder, _ prompts: [[Int]], _ o: GenerateOptions, seed: UInt64 = 7) throws -> GenerateResult {
+        try d.generate(prompts: prompts, options: o, generator: Generator(seed: seed))
+    }
+
+    /// The small-M kernel path and the BLAS-only path give the same greedy tokens and log-probs (to rounding), and
+    /// sampled generation's log-probs still equal teacher forcing.
+    func testKernelPathMatchesBLASPath() throws {
+        let d = try wideDecoder()
+        let prompts = [[5, 9, 11, 40, 200], [7, 8, 20], [12, 13, 14, 15, 16, 17, 18, 19], [300]]
+        var o = GenerateOptions()
+        o.greedy = true; o.maxNewTokens = 10; o.stopAtEos = false
+        let fast = try generate(d, prompts, o)
+        let saved = smallGemmRows
+        smallGemmRows = 0
+        let blas = try generate(d, prompts, o)
+        smallGemmRows = saved
+        XCTAssertEqual(fast.tokens, blas.tokens)
+        for b in 0..<prompts.count { XCTAssertLessThan(maxAbsDiff(fast.logProbs[b], blas.logProbs[b]), 1e-4, "row \(b)") }
+        o.greedy = false; o.temperature = 1
+        let s = try generate(d, prompts, o, seed: 9)
+        for b in 0..<prompts.count {
+            let seq = prompts[b] + s.tokens[b]
+            let lg = try Tensor.noGrad { try d(Tensor.fromInts(seq, [1, seq.count])).logSoftmax(dim: -1).toArray() }
+            for (k, tok) in s.tokens[b].enumerated() {
+                XCTAssertEqual(s.logProbs[b][k], lg[(prompts[b].count - 1 + k) * 301 + tok], accuracy: 1e-4, "row \(b) token \(k)")
+            }
+        }
+    }
+
+    /// bf16 decode weights: the same kind of result with log-probs near the f32 ones (not equal: weights rounded).
+    func testBF16WeightsStayClose() throws {
+        let d = try wideDecoder()
+        let prompts = [[5, 9, 11, 40, 200], [7, 8, 20]]
+        var o = GenerateOptions()
+        o.greedy = true; o.maxNewTokens = 6; o.stopAtEos = false
+        let f = try generate(d, prompts, o)
+        o.weights = .bf16
+        let h = try generate(d, prompts, o)
+        XCTAssertEqual(h.tokens.map(\.count), [6, 6])
+        // the first token comes from the (f32) prefill and the bf16 lm head
+        for b in 0..<2 { XCTAssertEqual(h.logProbs[b][0], f.logProbs[b][0], accuracy: 0.05) }
+        XCTAssertTrue(h.logProbs.joined().allSatisfy { $0.isFinite && $0 <= 0 })
+    }
+
+    /// Prefilling the prompts' common prefix once and sharing its keys/values gives the tokens and log-probs of
+    /// prefilling every row in full, for greedy and seeded sampling, either padding side, and rows of one token
+    /// beyond the prefix.
+    func testSharedPrefixMatchesFullPrefill() throws {
+        let d = try wideDecoder()
+        let common = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+        let prompts = [common + [40, 41, 42], common + [50], common + [60, 61], common + [70, 71, 72, 73, 74]]
+        for padding in [Padding.left, .right] {
+            for greedy in [true, false] {
+                var o = GenerateOptions()
+                o.greedy = greedy; o.maxNewTokens = 8; o.stopAtEos = false; o.padding = padding
+                let shared = try generate(d, prompts, o)
+                o.sharePrefix = false
+                let full = try generate(d, prompts, o)
+                XCTAssertEqual(shared.tokens, full.tokens, "padding \(padding) greedy \(greedy)")
+                for b in 0..<prompts.count {
+                    XCTAssertLessThan(maxAbsDiff(shared.logProbs[b], full.logProbs[b]), 1e-5)
+                    XCTAssertLessThan(maxAbsDiff(shared.entropies[b], full.entropies[b]), 1e-5)
+                }
+            }
+        }
+        // identical prompts: everything but the last token is shared
+        var o = GenerateOptions()
+        o.greedy = true; o.maxNewTokens = 5; o.stopAtEos = false
+        let same = try generate(d, [common, common], o)
+        XCTAssertEqual(same.tokens[0], same.tokens[1])
+        let alone = try generate(d, [common], o)
+        XCTAssertEqual(alone.tokens[0], same.tokens[0])
+        XCTAssertLessThan(maxAbsDiff(alone.logProbs[0], same.logProbs[0]), 1e-5)
+    }
+
+    /// With visual-token embeddings placed inside the prompts, only the part before them is shared, and the result
+    /// equals the unshared prefill.
+    func testSharedPrefixStopsAtVisualTokens() throws {
+        let d = try wideDecoder()
+        let prompts = [[1, 2, 3, 4, 5, 6, 9, 9], [1, 2, 3, 4, 5, 6, 8]]
+        let pre = try Tensor.rand([2, 3, 72], generator: Generator(seed: 4))
+        var o = GenerateOptions()
+        o.greedy = true; o.maxNewTokens = 6; o.stopAtEos = false
+        let packed = try PackedDecoder(d)
+        let a = try Tensor.noGrad {
+            try GenerationCore.run(packed: packed, prefix: pre, prefixAt: [4, 4], prompts: prompts, options: o, generator: Generator(seed: 1))
+        }
+        o.sharePrefix = false
+        let b = try Tensor.noGrad {
+            try GenerationCore.run(packed: packed, prefix: pre, prefixAt: [4, 4], prompts: prompts, options: o, generator: Generator(seed: 1))
+        }
+        XCTAssertEqual(a.tokens, b.tokens)
+        for r in 0..<2 { XCTAssertLessThan(maxAbsDiff(a.logProbs[r], b.logProbs[r]), 1e-5) }
+    }
+
+    /// A shared prefix is only accepted first, and within capacity.
+    func testSharedPrefixErrors() throws {
+        let d = try wideDecoder()
+        let s = try InferenceSession(decoder: d, batch: 2, capacity: 4)
+        XCTAssertThrowsError(try s.appendShared(ids: [1, 2, 3, 4, 5]))
+        try s.appendShared(ids: [1, 2])
+        XCTAssertEqual(s.length, 2)
+        XCTAssertEqual(s.nextPosition, [2, 2])
+        XCTAssertThrowsError(try s.appendShared(ids: [1]))
+    }
+}
