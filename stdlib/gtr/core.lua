@@ -155,13 +155,15 @@ function Run:initialize()
   if cfg.sft.checkpoint ~= "" then
     if self.main then self.policy:load_weights(cfg.sft.checkpoint) end  -- the other ranks receive it from rank 0
   elseif cfg.sft.demos > 0 then
-    require("gtr.sft").train(self, {demos = cfg.sft.demos, epochs = cfg.sft.epochs, lr = cfg.sft.lr, batch = cfg.sft.batch})
+    self.sft_result = require("gtr.sft").train(self, {demos = cfg.sft.demos, epochs = cfg.sft.epochs, lr = cfg.sft.lr,
+      batch = cfg.sft.batch, budget_s = cfg.sft.budget_s, log_every = cfg.sft.log_every})
   end
   -- the trainable parameters only: with a frozen base (LoRA, a pretrained decoder) the pool merges just those
   self.sft_state = self.policy:state_dict{trainable_only = true}
   if not self.main then return end
   self.policy:save(self.run:path("checkpoints/sft.safetensors"))
   local rec = {update = 0, phase = "sft", wall_s = self.clock}
+  for k, v in pairs(self.sft_result or {}) do rec["sft_" .. k] = v end
   if self.cfg.eval.start then self:add_evaluation(rec, self:evaluate())
   else  -- false: the SFT start was evaluated by the run that made it (its numbers are copied when found)
     for k, v in pairs(require("gtr.evaluate").reuse_start(self) or {}) do rec[k] = v end

@@ -9,7 +9,10 @@ function sft.loss(score, mask)
 end
 
 --- Trains `run.policy` on `opts.demos` solver demonstrations for `opts.epochs` epochs (answers are whole
--- targets). The point is an imperfect start, as in the papers: few demos and epochs by default.
+-- targets). `opts.budget_s` > 0 stops after that many seconds (the cosine schedule still spans every epoch).
+-- Prints a progress line every `opts.log_every` steps (loss, samples, tokens/s). Returns {steps, samples, tokens,
+-- loss (mean of the last epoch or partial epoch), time_s, stopped ("done" or "budget")}; the run's compute
+-- counters get the trained tokens.
 function sft.train(run, opts)
   local cfg = run.cfg
   local env_opts = {}
@@ -21,7 +24,9 @@ function sft.train(run, opts)
     schedule = moon.optim.schedule{kind = "cosine", lr = opts.lr, min_lr = opts.lr * 0.1,
                                    total = opts.epochs * math.ceil(#demos / opts.batch)}})
   local gen = moon.generator(cfg.seed + 99)
-  local t0, loss_sum, steps = moon.clock(), 0, 0
+  local budget, log_every = opts.budget_s or 0, opts.log_every or 0
+  local t0, loss_sum, steps, total_steps, samples, tokens = moon.clock(), 0, 0, 0, 0, 0
+  local last_loss, stopped = 0, "done"
   for epoch = 1, opts.epochs do
     local perm = moon.randperm(#demos, {generator = gen}):totable()
     for first = 1, #demos, opts.batch do
@@ -35,13 +40,26 @@ function sft.train(run, opts)
       opt:zero_grad(); loss:backward()
       moon.optim.clip_grad_norm_(run.policy:parameters(), 1.0)
       opt:step()
-      loss_sum, steps = loss_sum + loss:item(), steps + 1
+      local l = loss:item()
+      loss_sum, steps, total_steps, samples = loss_sum + l, steps + 1, total_steps + 1, samples + #obs
+      tokens = tokens + s.mask:sum():item()
+      local dt = moon.clock() - t0
+      if log_every > 0 and total_steps % log_every == 0 and not cfg.quiet then
+        print(("sft step %d | epoch %d/%d | loss %.3f | %d samples | %.0f tok/s | %.0fs"):format(total_steps, epoch,
+          opts.epochs, loss_sum / steps, samples, tokens / math.max(dt, 1e-9), dt))
+      end
+      if budget > 0 and dt >= budget then stopped = "budget"; break end
     end
+    last_loss = loss_sum / math.max(steps, 1)
     if not cfg.quiet then
-      print(("sft epoch %d/%d | loss %.3f | %d demos | %.0fs"):format(epoch, opts.epochs, loss_sum / steps, #demos, moon.clock() - t0))
+      print(("sft epoch %d/%d | loss %.3f | %d demos | %.0fs"):format(epoch, opts.epochs, last_loss, #demos, moon.clock() - t0))
     end
     loss_sum, steps = 0, 0
+    if stopped == "budget" then break end
   end
+  run.sft_tokens = (run.sft_tokens or 0) + tokens
+  return {steps = total_steps, samples = samples, tokens = tokens, loss = last_loss, time_s = moon.clock() - t0,
+          stopped = stopped}
 end
 
 return require("gtr.doc").module(sft)
