@@ -138,20 +138,16 @@ public enum GGUFLlama {
     /// GGUF row order (per head: interleaved pairs (i, i + d/2)) → transformers order (two halves).
     /// GGUF row `h·d + 2i + j` holds transformers row `h·d + j·d/2 + i`.
     static func unpermuteRows(_ w: UnsafeMutablePointer<Float>, heads: Int, headDim d: Int, cols: Int) {
-        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: d * cols)
-        defer { tmp.deallocate() }
-        let half = d / 2
-        for h in 0..<heads {
-            let base = w + h * d * cols
-            tmp.update(from: base, count: d * cols)
-            for i in 0..<half {
-                for j in 0..<2 { (base + (j * half + i) * cols).update(from: tmp + (2 * i + j) * cols, count: cols) }
-            }
-        }
+        reorderRows(w, heads: heads, headDim: d, cols: cols, toGGUF: false)
     }
 
     /// transformers row order → GGUF row order (the inverse of `unpermuteRows`).
     static func permuteRows(_ w: UnsafeMutablePointer<Float>, heads: Int, headDim d: Int, cols: Int) {
+        reorderRows(w, heads: heads, headDim: d, cols: cols, toGGUF: true)
+    }
+
+    /// The one row shuffle both directions use: per head, GGUF row 2i + j ↔ transformers row j·d/2 + i.
+    private static func reorderRows(_ w: UnsafeMutablePointer<Float>, heads: Int, headDim d: Int, cols: Int, toGGUF: Bool) {
         let tmp = UnsafeMutablePointer<Float>.allocate(capacity: d * cols)
         defer { tmp.deallocate() }
         let half = d / 2
@@ -159,7 +155,10 @@ public enum GGUFLlama {
             let base = w + h * d * cols
             tmp.update(from: base, count: d * cols)
             for i in 0..<half {
-                for j in 0..<2 { (base + (2 * i + j) * cols).update(from: tmp + (j * half + i) * cols, count: cols) }
+                for j in 0..<2 {
+                    let gguf = (2 * i + j) * cols, hf = (j * half + i) * cols
+                    (base + (toGGUF ? gguf : hf)).update(from: tmp + (toGGUF ? hf : gguf), count: cols)
+                }
             }
         }
     }

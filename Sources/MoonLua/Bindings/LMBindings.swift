@@ -31,8 +31,8 @@ extension LuaState {
                 lm:generate(prompts [, opts]) -> {texts, tokens, logprobs, entropies, finish, token_count}. prompts: a string, or a
                 list of strings (encoded by the model's tokenizer, BOS added when the checkpoint adds it; use
                 lm:tokenizer():apply_chat_template for chat) or of token-id lists (0-based ids). opts: max_new_tokens (64), temperature (1), greedy (false), top_k (0), top_p (1),
-                repetition_penalty (1), stop (byte-level models only), stop_at_eos (true), eos_id, padding ('left'), generator, weights ('f32' or 'bf16': faster
-                decoding, log-probs then differ from score's by the weight rounding)
+                repetition_penalty (1), stop (not supported yet: an error), stop_at_eos (true), eos_id, padding ('left'), generator,
+                weights ('f32' or 'bf16': faster decoding, log-probs then differ from score's by the weight rounding)
                 """) { call in
                 let m = try call.object(1, "self", as: LanguageModel.self)
                 let prompts = try textOrIds(call, 2, "prompts", model: m, response: false)
