@@ -170,6 +170,17 @@ for _, task in ipairs(grid.tasks) do
     end
     for _, r in ipairs(rows) do lines[#lines + 1] = r end
     lines[#lines + 1] = ""
+    local diag, rl, n = 0, 0, 0  -- what the diagnostics cost, off the RL clock
+    for _, algo in ipairs(task.algos) do
+      for _, s in ipairs(by_algo[algo]) do
+        if s.updates > 0 then diag, rl, n = diag + s.diag_per_update, rl + s.wall / s.updates, n + 1 end
+      end
+    end
+    if n > 0 then
+      lines[#lines + 1] = ("Diagnostics (thought collapse, teacher): %.2f s per update on average, %.1f%% of an update's "
+        .. "RL time (not counted in the budget)."):format(diag / n, 100 * diag / math.max(rl, 1e-9))
+      lines[#lines + 1] = ""
+    end
     if #dirs > 0 then section_plots(dirs, task.name, CHARTS) end
   end
 end
