@@ -223,7 +223,7 @@ if #teacher_rows > 0 then
     .. "against the agent. KL/token: k3 estimate on the agent's own answers (first minibatch), first → last update; "
     .. "guidance KL: the KL the algorithm uses (turbo-kl: per turn, thought tokens, clamped), mean over updates; "
     .. "distance: |θ_agent − θ_teacher| / |θ_agent| over the trainable parameters, first → last; action differs: "
-    .. "share of first-turn states where the teacher's greedy answer names another action than the agent's sampled "
+    .. "share of first-turn states where the teacher's greedy answer names another action than the agent's greedy "
     .. "one, mean over updates; agent–SFT distance: |θ_agent − θ_SFT| at the end. Means over seeds."
   lines[#lines + 1] = ""
   lines[#lines + 1] = "| run | merge | pool size, last | KL/token | guidance KL | distance (rel.) | action differs | agent–SFT distance |"

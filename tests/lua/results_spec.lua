@@ -168,6 +168,12 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
       else T.eq(rb[i][k], ra[i][k], k) end
     end
   end
+  -- update 1: the teacher is the merge of the SFT start alone, i.e. the agent: no distance, no KL, same actions;
+  -- later the pool holds the updates and the teacher moves away from the SFT start
+  T.eq(rb[2].teacher_pool, "0"); T.eq(rb[2].teacher_merge, "ties")
+  T.eq(rb[2].teacher_param_dist, 0); T.near(rb[2].teacher_kl_token, 0, 1e-9); T.eq(rb[2].teacher_action_differs, 0)
+  T.eq(rb[#rb].teacher_pool, "0,1,2,3"); T.truthy(rb[#rb].teacher_param_dist > 0 and rb[#rb].agent_sft_dist > 0)
+  T.truthy(rb[#rb].tokens_trained >= rb[#rb].tokens_generated and rb[#rb].tokens_teacher_scored > 0)
   -- the RL runs did not evaluate the shared SFT start again: they copied its evaluation
   local sft0 = records(b .. "/sft/numberline-s1/metrics.jsonl")[1]
   T.truthy(sft0.eval_outcomes ~= nil)
