@@ -30,7 +30,8 @@ G.wave2 = {
   -- the SFT start is evaluated once, in its own run; RL runs skip the update-0 evaluation
   -- evaluations at the same RL times for every algorithm (every 10 min of RL clock, and at the end), whatever
   -- an algorithm's update rate: 6 per 1-hour run, 3 per 30-minute run
-  common = {"updates=1000", "eval.episodes=128", "eval.every=0", "eval.every_s=600", "eval.start=false"},
+  common = {"updates=1000", "eval.episodes=128", "eval.every=0", "eval.every_s=600", "eval.start=false",
+            "checkpoint_every=1"},
   sft = {"eval.episodes=128"},
   eval_episodes = 128,
 }
