@@ -170,6 +170,17 @@ for _, task in ipairs(grid.tasks) do
     end
     for _, r in ipairs(rows) do lines[#lines + 1] = r end
     lines[#lines + 1] = ""
+    local diag, rl, n = 0, 0, 0  -- what the diagnostics cost, off the RL clock
+    for _, algo in ipairs(task.algos) do
+      for _, s in ipairs(by_algo[algo]) do
+        if s.updates > 0 then diag, rl, n = diag + s.diag_per_update, rl + s.wall / s.updates, n + 1 end
+      end
+    end
+    if n > 0 then
+      lines[#lines + 1] = ("Diagnostics (thought collapse, teacher): %.2f s per update on average, %.1f%% of an update's "
+        .. "RL time (not counted in the budget)."):format(diag / n, 100 * diag / math.max(rl, 1e-9))
+      lines[#lines + 1] = ""
+    end
     if #dirs > 0 then section_plots(dirs, task.name, CHARTS) end
   end
 end
@@ -212,7 +223,7 @@ if #teacher_rows > 0 then
     .. "against the agent. KL/token: k3 estimate on the agent's own answers (first minibatch), first → last update; "
     .. "guidance KL: the KL the algorithm uses (turbo-kl: per turn, thought tokens, clamped), mean over updates; "
     .. "distance: |θ_agent − θ_teacher| / |θ_agent| over the trainable parameters, first → last; action differs: "
-    .. "share of first-turn states where the teacher's greedy answer names another action than the agent's sampled "
+    .. "share of first-turn states where the teacher's greedy answer names another action than the agent's greedy "
     .. "one, mean over updates; agent–SFT distance: |θ_agent − θ_SFT| at the end. Means over seeds."
   lines[#lines + 1] = ""
   lines[#lines + 1] = "| run | merge | pool size, last | KL/token | guidance KL | distance (rel.) | action differs | agent–SFT distance |"

@@ -28,7 +28,10 @@ G.wave2 = {
       {"refresh-4", "teacher refreshed every 4 updates", {"turbo.every=4"}},
     }},
   -- the SFT start is evaluated once, in its own run; RL runs skip the update-0 evaluation
-  common = {"updates=1000", "eval.episodes=128", "eval.every=5", "eval.start=false"},
+  -- evaluations at the same RL times for every algorithm (every 10 min of RL clock, and at the end), whatever
+  -- an algorithm's update rate: 6 per 1-hour run, 3 per 30-minute run
+  common = {"updates=1000", "eval.episodes=128", "eval.every=0", "eval.every_s=600", "eval.start=false",
+            "checkpoint_every=1"},
   sft = {"eval.episodes=128"},
   eval_episodes = 128,
 }
@@ -84,7 +87,11 @@ function G.runs(grid, opts)
     if not sft_needed[key] then sft_needed[key] = {task = task, seed = seed}; order[#order + 1] = key end
     local args = {"preset=" .. opts.preset, "seed=" .. seed, "budget_s=" .. math.max(1, math.floor(budget * scale + 0.5)),
                   ("sft.checkpoint=%s/sft/%s-s%d/checkpoints/sft.safetensors"):format(out, task, seed)}
-    for _, a in ipairs(grid.common) do args[#args + 1] = a end
+    for _, a in ipairs(grid.common) do
+      local every = a:match("^eval%.every_s=(.*)$")  -- evaluation times scale with the budget
+      if every and scale ~= 1 then a = "eval.every_s=" .. math.max(1, math.floor(tonumber(every) * scale + 0.5)) end
+      args[#args + 1] = a
+    end
     for _, a in ipairs(extra or {}) do args[#args + 1] = a end
     runs[#runs + 1] = {phase = "rl", dir = dir, algo = algo, task = task, seed = seed,
                        budget_s = math.max(1, math.floor(budget * scale + 0.5)), args = args}

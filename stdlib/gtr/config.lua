@@ -66,7 +66,8 @@ config.defaults = {
   -- eval: fixed episodes (gtr/evaluate.lua), every `every` updates (0: only at the end); batch: episodes per generate
   -- call (0: all); start: evaluate the SFT start at update 0 (false: copy the evaluation of the run whose
   -- checkpoints/sft.safetensors sft.checkpoint names, when it has one with as many episodes)
-  eval = {episodes = 16, every = 1, temperature = 0.2, batch = 64, start = true},
+  -- every_s > 0: also each time the RL clock passes a multiple of every_s seconds
+  eval = {episodes = 16, every = 1, every_s = 0, temperature = 0.2, batch = 64, start = true},
   -- per-update teacher diagnostics (gtr/diagnostics.lua): the teacher's greedy answer on `states` first-turn states,
   -- every `every` updates (0: never); the KL and parameter distance are measured every update
   diagnostics = {states = 8, every = 1},

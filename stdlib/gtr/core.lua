@@ -503,7 +503,10 @@ function Run:update()
   rec.tokens_generated, rec.tokens_trained = c.generated, c.trained
   rec.tokens_teacher_generated, rec.tokens_teacher_scored = c.teacher_generated, c.teacher_scored
   local final = self.update_count == cfg.updates or self:out_of_budget()
-  if self.main and (cfg.eval.every > 0 and self.update_count % cfg.eval.every == 0 or final) then
+  -- eval.every_s > 0: also whenever the RL clock crosses a multiple of every_s (the same RL times for every algorithm)
+  local every_s = cfg.eval.every_s
+  local crossed = every_s > 0 and math.floor(self.clock / every_s) > math.floor((self.clock - dt) / every_s)
+  if self.main and (cfg.eval.every > 0 and self.update_count % cfg.eval.every == 0 or crossed or final) then
     self:add_evaluation(rec, self:evaluate())
   end
   self:log(rec)

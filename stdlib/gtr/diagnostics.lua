@@ -4,7 +4,7 @@
 --     most common action;
 --   the teacher watched (teacher): which checkpoints the teacher merges and how, the per-token KL agent vs teacher
 --     on the agent's own answers, the parameter distance agent - teacher over the trainable parameters, and how often
---     the teacher's greedy answer picks another action than the agent's answer.
+--     the teacher's greedy answer picks another action than the agent's greedy answer.
 -- Everything is measured on the rollout just collected, with the teacher that guides this update, before the PPO
 -- step; core.lua keeps its time out of the RL wall clock (it is logged as time_diagnostics_s).
 local guidance = require("gtr.guidance")
@@ -141,16 +141,19 @@ function diagnostics.teacher(run, samples, old)
       rec.teacher_logratio = lr:sum():item() / math.max(count, 1)
     end)
   end
-  -- the teacher's greedy answer on the first cfg.states states vs the agent's sampled answer there
+  -- the teacher's and the agent's greedy answers on the first cfg.states states (greedy both, so that a teacher
+  -- equal to the agent differs in no state)
   local every = cfg.every
   if cfg.states > 0 and every > 0 and run.update_count % every == 0 then
     local k = math.min(cfg.states, #samples)
     local obs = {}
     for i = 1, k do obs[i] = samples[i].obs end
-    local g = teacher:generate(run:batch(obs), run:generation_options{greedy = true})
+    local opts = run:generation_options{greedy = true}
+    local tg = teacher:generate(run:batch(obs), opts)
+    local ag = run.policy:generate(run:batch(obs), opts)
     local differ = 0
     for i = 1, k do
-      if diagnostics.action(g.texts[i]) ~= diagnostics.env_action(samples[i].info, samples[i].text) then differ = differ + 1 end
+      if diagnostics.action(tg.texts[i]) ~= diagnostics.action(ag.texts[i]) then differ = differ + 1 end
     end
     rec.teacher_action_differs, rec.teacher_action_states = differ / k, k
   end

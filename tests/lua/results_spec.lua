@@ -86,6 +86,23 @@ T.it("evaluation: fixed episodes, the same outcomes whatever the batch size; fir
   os.execute("rm -rf " .. d)
 end)
 
+T.it("eval.every_s: an evaluation each time the RL clock passes a multiple of every_s, and at the end", function()
+  local d = tmpdir()
+  local gtr = require("gtr")
+  local function evals(every_s, name)
+    local run = gtr.ppo.new{run_dir = d .. "/" .. name, quiet = true, seed = 2, updates = 3, num_envs = 2, steps = 1,
+      samples = 0, model = SMALL, sft = {demos = 0}, generation = {max_new_tokens = 8}, ppo = {minibatch = 2, epochs = 1},
+      eval = {episodes = 2, every = 0, every_s = every_s, start = false}}
+    run:train()
+    local n = 0
+    for _, r in ipairs(records(d .. "/" .. name .. "/metrics.jsonl")) do if r.eval_success then n = n + 1 end end
+    return n
+  end
+  T.eq(evals(1e-6, "often"), 3)   -- every update crosses a multiple
+  T.eq(evals(1e9, "never"), 1)    -- only the final one
+  os.execute("rm -rf " .. d)
+end)
+
 T.it("the wave-2 grid: 12 SFT starts, 36 RL runs at the issue's budgets, one SFT start per task and seed", function()
   local G = dofile("scripts/experiments/grid.lua")
   local runs = G.runs(G.wave2, {out = "o", preset = "smollm"})
@@ -108,6 +125,7 @@ T.it("the wave-2 grid: 12 SFT starts, 36 RL runs at the issue's budgets, one SFT
   T.eq(runs[1].phase, "sft"); T.eq(runs[1].task, "points24")   -- the SFT starts first, the headline task first
   local only = G.runs(G.wave2, {out = "o", preset = "smollm", only = "ablations", scale = 0.5})
   T.eq(#only, 7); T.eq(only[2].budget_s, 1800)                  -- 6 ablations + their one SFT start
+  T.truthy(table.concat(only[2].args, " "):find("eval.every_s=300", 1, true))  -- evaluation times scale too
 end)
 
 T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9) and ends as an uninterrupted one", function()
@@ -150,6 +168,12 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
       else T.eq(rb[i][k], ra[i][k], k) end
     end
   end
+  -- update 1: the teacher is the merge of the SFT start alone, i.e. the agent: no distance, no KL, same actions;
+  -- later the pool holds the updates and the teacher moves away from the SFT start
+  T.eq(rb[2].teacher_pool, "0"); T.eq(rb[2].teacher_merge, "ties")
+  T.eq(rb[2].teacher_param_dist, 0); T.near(rb[2].teacher_kl_token, 0, 1e-9); T.eq(rb[2].teacher_action_differs, 0)
+  T.eq(rb[#rb].teacher_pool, "0,1,2,3"); T.truthy(rb[#rb].teacher_param_dist > 0 and rb[#rb].agent_sft_dist > 0)
+  T.truthy(rb[#rb].tokens_trained >= rb[#rb].tokens_generated and rb[#rb].tokens_teacher_scored > 0)
   -- the RL runs did not evaluate the shared SFT start again: they copied its evaluation
   local sft0 = records(b .. "/sft/numberline-s1/metrics.jsonl")[1]
   T.truthy(sft0.eval_outcomes ~= nil)
