@@ -39,6 +39,16 @@ if want("decode") then
         local opts = {max_new_tokens = 1, greedy = true, weights = w}
         local g1 = policy:generate(rows, opts)  -- warm-up
         prompt_ids = prompt_ids or g1.prompt_tokens
+        if w == "f32" then  -- the token prefix common to all rows, which generate prefills once
+          local p, shared, longest = g1.prompt_tokens, math.huge, 0
+          for _, r in ipairs(p) do shared = math.min(shared, #r - 1); longest = math.max(longest, #r) end
+          if #p == 1 then shared = 0 end
+          for i = 1, shared do
+            for _, r in ipairs(p) do if r[i] ~= p[1][i] then shared = i - 1; break end end
+            if shared < i then break end
+          end
+          print(("decode: batch %2d prompts: %d tokens at most, %d shared by all rows (prefilled once)"):format(bsz, longest, shared))
+        end
         local t0 = moon.clock()
         policy:generate(rows, opts)
         local prefill = moon.clock() - t0
