@@ -42,7 +42,13 @@ final class SpinPool: @unchecked Sendable {
         if taken.compareExchange(expected: e - 1, desired: e, ordering: .sequentiallyConsistent).exchanged {
             body(1)
         } else {
-            while done.load(ordering: .acquiring) != e { }
+            // The helper owns part 1. Spin briefly, then yield: on an oversubscribed machine the helper may be waiting
+            // for a core, and spinning would hold the core it needs.
+            var spins = 0
+            while done.load(ordering: .acquiring) != e {
+                spins += 1
+                if spins > 2_000 { sched_yield() }
+            }
         }
         job = nil
     }

@@ -38,6 +38,11 @@ T.it("generates greedily, scores what it generated, and logits agree", function(
   T.eq(lg[3]:argmax():item(), r.tokens[1][1])
   T.raises(function() lm:generate({{96}}) end, "token ids (integers in 0..<96)")
   T.raises(function() lm:generate({{1}}, {bogus = 1}) end, "unknown option 'bogus'")
+  -- bf16 decode weights: same shapes, log-probs near score's (weights rounded); anything else is refused
+  local h = lm:generate({{5, 17, 42}, {1, 2}}, {greedy = true, max_new_tokens = 6, stop_at_eos = false, weights = "bf16"})
+  T.eq(#h.tokens[1], 6); T.eq(#h.tokens[2], 6)
+  T.near(h.logprobs[1][1], r.logprobs[1][1], 0.05)
+  T.raises(function() lm:generate({{1}}, {weights = "f16"}) end, "weights")
 end)
 
 T.it("save_gguf f32 round-trips exactly, q8_0 closely; save/load safetensors keeps weights and LoRA", function()

@@ -22,6 +22,7 @@ T.it("generates, and score reproduces generate's log-probs with the visual token
   local batch = obs(3, true)
   local g = p:generate(batch, {max_new_tokens = 5, stop_at_eos = false, generator = moon.generator(1)})
   T.eq(#g.tokens[2], 5); T.eq(type(g.texts[1]), "string"); T.eq(#g.values, 3)
+  T.eq(#g.prompt_tokens, 3); T.eq(g.prompt_tokens[1][1] % 1, 0)
   local s = p:score(batch, g.tokens)
   for b = 1, 3 do
     for k = 1, 5 do T.near(s.logprobs[b][k], g.logprobs[b][k], 1e-4) end
