@@ -11,4 +11,5 @@ return {
   turbo = require("gtr.turbo"),
   pool = require("gtr.pool"),
   guidance = require("gtr.guidance"),
+  align = require("gtr.align"),
 }
