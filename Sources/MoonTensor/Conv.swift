@@ -28,20 +28,30 @@ extension Tensor {
         try checkShape([k, n], op: "conv2d", arg: "#1")
         try checkShape([b, o, n], op: "conv2d", arg: "#1")
         let x = input.contiguous(), wt = weight.contiguous()
+        // one im2col of the whole batch, [K, B·N] (images side by side), and one sgemm: the products are large and
+        // OpenBLAS threads them; the im2col itself runs one image per task
+        try checkShape([k, b, n], op: "conv2d", arg: "#1")
+        let col = Tensor.empty([k, b * n])
+        geo.im2colBatch(x.fptr, col.fptr, batch: b)
+        let prod = Tensor.empty([o, b * n], zeroed: k == 0)
+        if o > 0 && b * n > 0 && k > 0 {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(b * n), Int32(k), 1,
+                        wt.fptr, Int32(Swift.max(k, 1)), col.fptr, Int32(b * n), 0, prod.fptr, Int32(b * n))
+        }
+        // [O, B, N] → [B, O, N], plus the bias
         let out = Tensor.empty([b, o, geo.ho, geo.wo])
-        let col = Tensor.empty([k, n])
         let bc = bias?.contiguous()
-        for i in 0..<b {
-            geo.im2col(x.fptr + i * c * h * w, col.fptr)
-            let y = out.fptr + i * o * n
-            if let bv = bc {
-                for r in 0..<o { (y + r * n).initialize(repeating: bv.fptr[r], count: n) }
-            }
-            if o > 0 && n > 0 && k > 0 {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(n), Int32(k), 1,
-                            wt.fptr, Int32(k), col.fptr, Int32(n), bc == nil ? 0 : 1, y, Int32(n))
-            } else if bc == nil {
-                y.initialize(repeating: 0, count: o * n)
+        parallelFor(b, parts: Swift.min(b, Parallel.threadCount)) { _, lo, hi in
+            for i in lo..<hi {
+                for r in 0..<o {
+                    let dst = out.fptr + (i * o + r) * n, src = prod.fptr + r * b * n + i * n
+                    if let bv = bc {
+                        let v = bv.fptr[r]
+                        for j in 0..<n { dst[j] = src[j] + v }
+                    } else {
+                        dst.update(from: src, count: n)
+                    }
+                }
             }
         }
         let rb = bias?.requiresGrad ?? false
@@ -51,35 +61,43 @@ extension Tensor {
             if let bb = bias { inputs.append(bb) }
             out.record(GradNode("conv2d", inputs, saving: [x, wt]) { g0 in
                 let g = g0.contiguous()
-                let gx: Tensor? = rx ? Tensor.empty([b, c, h, w], zeroed: true) : nil
-                let gw: Tensor? = rw ? Tensor.empty([o, c, kh, kw], zeroed: true) : nil
-                let col = Tensor.empty([k, n])
-                for i in 0..<b {
-                    let gi = g.fptr + i * o * n
-                    if let gw = gw, k > 0 && n > 0 && o > 0 {
-                        geo.im2col(x.fptr + i * c * h * w, col.fptr)
-                        // dW += g_i [O, N] · col_iᵀ [N, K]
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(o), Int32(k), Int32(n), 1,
-                                    gi, Int32(n), col.fptr, Int32(n), 1, gw.fptr, Int32(k))
+                // g as [O, B·N]
+                let gt = Tensor.empty([o, b * n])
+                parallelFor(o, parts: Swift.min(o, Parallel.threadCount)) { _, lo, hi in
+                    for r in lo..<hi { for i in 0..<b { (gt.fptr + r * b * n + i * n).update(from: g.fptr + (i * o + r) * n, count: n) } }
+                }
+                var gw: Tensor? = nil, gx: Tensor? = nil
+                if rw {
+                    let dw = Tensor.empty([o, c, kh, kw], zeroed: true)
+                    if k > 0 && b * n > 0 && o > 0 {
+                        let col = Tensor.empty([k, b * n])
+                        geo.im2colBatch(x.fptr, col.fptr, batch: b)
+                        // dW = g [O, BN] · colᵀ [BN, K]
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(o), Int32(k), Int32(b * n), 1,
+                                    gt.fptr, Int32(b * n), col.fptr, Int32(b * n), 0, dw.fptr, Int32(k))
                     }
-                    if let gx = gx, k > 0 && n > 0 && o > 0 {
-                        // dcol = Wᵀ [K, O] · g_i [O, N], scattered back onto the image
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(n), Int32(o), 1,
-                                    wt.fptr, Int32(k), gi, Int32(n), 0, col.fptr, Int32(n))
-                        geo.col2im(col.fptr, gx.fptr + i * c * h * w)
+                    gw = dw
+                }
+                if rx {
+                    let dx = Tensor.empty([b, c, h, w], zeroed: true)
+                    if k > 0 && b * n > 0 && o > 0 {
+                        // dcol = Wᵀ [K, O] · g [O, BN], scattered back onto each image
+                        let dcol = Tensor.empty([k, b * n])
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(b * n), Int32(o), 1,
+                                    wt.fptr, Int32(k), gt.fptr, Int32(b * n), 0, dcol.fptr, Int32(b * n))
+                        geo.col2imBatch(dcol.fptr, dx.fptr, batch: b)
                     }
+                    gx = dx
                 }
                 var result: [Tensor?] = [gx, gw]
                 if bias != nil {
                     if rb {
-                        let gb = Tensor.empty([o], zeroed: true)
-                        for i in 0..<b {
-                            for r in 0..<o {
-                                let row = g.fptr + (i * o + r) * n
-                                var s: Float = 0
-                                for j in 0..<n { s += row[j] }
-                                gb.fptr[r] += s
-                            }
+                        let gb = Tensor.empty([o])
+                        for r in 0..<o {
+                            let row = gt.fptr + r * b * n
+                            var s: Float = 0
+                            for j in 0..<(b * n) { s += row[j] }
+                            gb.fptr[r] = s
                         }
                         result.append(gb)
                     } else {
@@ -119,16 +137,32 @@ struct ConvGeometry {
         return lo < hi ? lo..<hi : 0..<0
     }
 
-    /// `image [C, H, W]` → `col [C·kh·kw, Ho·Wo]` (zeros where the kernel reads the padding).
-    func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>) {
+    /// `images [B, C, H, W]` → `col [C·kh·kw, B·Ho·Wo]` (image i in columns i·Ho·Wo ..< (i+1)·Ho·Wo), one image per task.
+    func im2colBatch(_ images: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, batch: Int) {
+        let imageSize = c * h * w, n = ho * wo
+        parallelFor(batch, parts: Swift.min(batch, Parallel.threadCount)) { _, lo, hi in
+            for i in lo..<hi { im2col(images + i * imageSize, col + i * n, rowStride: batch * n) }
+        }
+    }
+
+    /// Adds `col [C·kh·kw, B·Ho·Wo]` back onto `images [B, C, H, W]`, one image per task.
+    func col2imBatch(_ col: UnsafePointer<Float>, _ images: UnsafeMutablePointer<Float>, batch: Int) {
+        let imageSize = c * h * w, n = ho * wo
+        parallelFor(batch, parts: Swift.min(batch, Parallel.threadCount)) { _, lo, hi in
+            for i in lo..<hi { col2im(col + i * n, images + i * imageSize, rowStride: batch * n) }
+        }
+    }
+
+    /// `image [C, H, W]` → `col [C·kh·kw, Ho·Wo]` with rows `rowStride` apart (zeros where the kernel reads the padding).
+    func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, rowStride: Int) {
         let n = ho * wo
         for ch in 0..<c {
             for ky in 0..<kh {
                 let ys = validRange(ky, size: h, outSize: ho)
                 for kx in 0..<kw {
                     let xs = validRange(kx, size: w, outSize: wo)
-                    let row = col + ((ch * kh + ky) * kw + kx) * n
-                    if ys.count < ho || xs.count < wo { row.initialize(repeating: 0, count: n) }
+                    let row = col + ((ch * kh + ky) * kw + kx) * rowStride
+                    if ys.count < ho || xs.count < wo { row.update(repeating: 0, count: n) }
                     for oy in ys {
                         let base = (ch * h + oy * stride - padding + ky) * w - padding + kx
                         let dst = row + oy * wo
@@ -143,15 +177,14 @@ struct ConvGeometry {
         }
     }
 
-    /// Adds `col [C·kh·kw, Ho·Wo]` back onto `image [C, H, W]` (the adjoint of `im2col`).
-    func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>) {
-        let n = ho * wo
+    /// Adds `col [C·kh·kw, Ho·Wo]` (rows `rowStride` apart) back onto `image [C, H, W]` (the adjoint of `im2col`).
+    func col2im(_ col: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, rowStride: Int) {
         for ch in 0..<c {
             for ky in 0..<kh {
                 let ys = validRange(ky, size: h, outSize: ho)
                 for kx in 0..<kw {
                     let xs = validRange(kx, size: w, outSize: wo)
-                    let row = col + ((ch * kh + ky) * kw + kx) * n
+                    let row = col + ((ch * kh + ky) * kw + kx) * rowStride
                     for oy in ys {
                         let base = (ch * h + oy * stride - padding + ky) * w - padding + kx
                         let src = row + oy * wo

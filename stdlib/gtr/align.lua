@@ -263,7 +263,7 @@ function align.train(policy, user_opts)
     local ra, rt = read_accuracy(cfg.eval.n)
     for task, v in pairs(ra) do extra["read_" .. task:lower()] = v end
     for task, v in pairs(rt) do extra["read_token_" .. task:lower()] = v end
-    local line = ("align stage %d step %d | loss %.4f | read %s"):format(stage, step, loss, summary(ra))
+    local line = ("align stage %d step %d | loss %.4f | read %s | tokens %s"):format(stage, step, loss, summary(ra), summary(rt))
     if with_decoder then
       local ga = align.greedy_accuracy(policy, eval_samplers, tasks, cfg.eval.n, cfg.prompt)
       for task, v in pairs(ga) do extra["acc_" .. task:lower()] = v end
@@ -350,7 +350,13 @@ function align.train(policy, user_opts)
   for _, task in ipairs(tasks) do curves[#curves + 1] = "read_" .. task:lower() end
   local accs = {}
   for _, task in ipairs(tasks) do accs[#accs + 1] = "acc_" .. task:lower() end
-  local plots = moon.plot.run(dir, {metrics = {"loss", table.concat(curves, "+"), table.concat(accs, "+")}, x = "step"})
+  local charts = {"loss", table.concat(curves, "+")}
+  local measured = false
+  for _, rec in ipairs(history) do
+    if rec["acc_" .. tasks[1]:lower()] then measured = true end
+  end
+  if measured then charts[#charts + 1] = table.concat(accs, "+") end
+  local plots = moon.plot.run(dir, {metrics = charts, x = "step"})
   return {accuracy = acc, token_accuracy = tok_acc, read_accuracy = ra, read_token_accuracy = rt, steps = step, seconds = t_train,
           dir = run:dir(), plots = plots, history = history}
 end
