@@ -31,8 +31,9 @@ align.defaults = {
   pad = " ",                 -- the text whose embedding fills the visual tokens after the caption
   -- reading: visual tokens -> caption embeddings. temperature: of the distance softmax, in units of the mean
   -- squared norm of an embedding row; mse: weight of the squared distance to the target row (same units)
-  stage0 = {steps = 1500, batch = 32, lr = 2e-3, temperature = 0.1, mse = 1.0},
-  stage1 = {steps = 0, batch = 8, lr = 3e-4},                   -- caption loss through the frozen decoder
+  stage0 = {steps = 1500, batch = 32, lr = 2e-3, temperature = 0.1, mse = 1.0, budget_s = 0},
+  stage1 = {steps = 0, batch = 8, lr = 3e-4, budget_s = 0},     -- caption loss through the frozen decoder
+  -- (budget_s > 0: the stage stops once it has trained this many seconds)
   eval = {every = 100, n = 32, final = 200},  -- every: stage-0 steps between evaluations (n fresh renders per task);
                                               -- final: fresh renders per task for the final greedy accuracy
   decoder_every = 0,         -- > 0: also the greedy accuracy (decoder pass) every this many stage-0 steps
@@ -277,7 +278,7 @@ function align.train(policy, user_opts)
   local loss_sum, loss_n = 0, 0
   eval_record(0, 0, cfg.decoder_every > 0)
   for s = 1, cfg.stage0.steps do
-    if over_budget() then break end
+    if over_budget() or (cfg.stage0.budget_s > 0 and t_train >= cfg.stage0.budget_s) then break end
     local t0 = moon.clock()
     local images, captions = draw(train_samplers, tasks, per_task)
     local cls, ids = targets(captions)
@@ -295,7 +296,8 @@ function align.train(policy, user_opts)
     step = s
     loss_sum, loss_n = loss_sum + loss:item(), loss_n + 1
     t_train = t_train + moon.clock() - t0
-    if s % cfg.eval.every == 0 or s == cfg.stage0.steps then
+    local last = s == cfg.stage0.steps or over_budget() or (cfg.stage0.budget_s > 0 and t_train >= cfg.stage0.budget_s)
+    if s % cfg.eval.every == 0 or last then
       eval_record(0, loss_sum / loss_n, cfg.decoder_every > 0 and s % cfg.decoder_every == 0)
       loss_sum, loss_n = 0, 0
     end
@@ -306,9 +308,9 @@ function align.train(policy, user_opts)
     local opt1 = moon.optim.adamw(params, {lr = cfg.stage1.lr, weight_decay = 0})
     local per = math.max(1, cfg.stage1.batch // #tasks)
     local eos = tok:eos_id()
-    local s1 = 0
+    local s1, t1 = 0, t_train
     for s = 1, cfg.stage1.steps do
-      if over_budget() then break end
+      if over_budget() or (cfg.stage1.budget_s > 0 and t_train - t1 >= cfg.stage1.budget_s) then break end
       local t0 = moon.clock()
       local images, captions = draw(train_samplers, tasks, per)
       local prompts, responses = {}, {}

@@ -31,7 +31,8 @@ extension LuaState {
             the encoder in one table (instead of the flat image_size/patch_size/vision_* keys). kind 'vit' patchifies;
             'conv' is a conv stem (log2(patch_size) 3x3 stride-2 convolutions with channels conv_channels, default
             doubling up to width) before the same transformer layers. registers (0): learned tokens after the patches
-            (visual tokens = patches + registers). Default kind: 'vit' (see README "Vision encoders" for the comparison).
+            (visual tokens = patches + registers). Default kind: 'conv' with a decoder (it reads cards better per FLOP,
+            README "Vision encoders and alignment"), 'vit' for the byte-level policy.
             """) { call in
             let o = try call.options(1, "cfg", allowed: ["image_size", "patch_size", "vision_width", "vision_layers", "vision_heads",
                                                          "width", "layers", "heads", "kv_heads", "intermediate", "max_positions",
@@ -44,6 +45,9 @@ extension LuaState {
             c.vision.heads = try o.integer("vision_heads", default: c.vision.heads)
             c.seed = UInt64(max(0, try o.integer("seed", default: 0)))
             if o.has("projector_hidden") { c.projectorHidden = try o.integer("projector_hidden", default: 0) }
+            // a pretrained decoder gets the conv stem by default: it reads the cards better per FLOP (README,
+            // "Vision encoders and alignment"); the byte-level policy keeps the ViT
+            if o.has("decoder") { c.vision.kind = .conv }
             if o.has("vision") {
                 call.state.rawField(1, "vision")
                 defer { moon_pop(call.L, 1) }
