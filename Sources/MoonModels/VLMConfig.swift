@@ -2,8 +2,22 @@ import Foundation
 import MoonCheckpoint
 import MoonTensor
 
-/// Sizes of the patch vision encoder.
+/// How the vision encoder turns pixels into tokens before its transformer layers.
+public enum VisionKind: String, Sendable, Equatable, CaseIterable {
+    /// ViT patchify: each `patchSize`² patch flattened and embedded by one linear layer.
+    case vit
+    /// A conv stem (Xiao et al. 2021, "Early convolutions help transformers see better"): log2(patchSize) 3×3
+    /// stride-2 convolutions with GELU, then a linear embedding per position; same token grid as the ViT.
+    case conv
+}
+
+/// Sizes of the vision encoder.
 public struct VisionConfig: Sendable, Equatable {
+    /// The stem (patchify or convolutions); the transformer layers, positions and output are the same for both.
+    public var kind: VisionKind = .vit
+    /// Output channels of the conv stem's stride-2 convolutions (kind `.conv`; one per halving, so
+    /// `2^count == patchSize`). Empty: derived from `width` (`stemChannels`).
+    public var convChannels: [Int] = []
     public var imageSize: Int = 64
     public var channels: Int = 3
     public var patchSize: Int = 16
@@ -13,13 +27,35 @@ public struct VisionConfig: Sendable, Equatable {
     /// MLP hidden width = mlpRatio × width.
     public var mlpRatio: Int = 4
     public var layerNormEps: Float = 1e-5
+    /// Learned tokens appended after the patches (ViT registers, Darcet et al. 2024): visual tokens that belong to no
+    /// patch, so a policy can have more visual tokens than patches (alignment gives each caption token one).
+    public var registers: Int = 0
 
     public init() {}
 
     public var patchesPerSide: Int { imageSize / max(patchSize, 1) }
-    /// Number of visual tokens per image.
+    /// Number of patches per image.
     public var numPatches: Int { patchesPerSide * patchesPerSide }
+    /// Number of visual tokens per image: the patches and the registers.
+    public var numTokens: Int { numPatches + registers }
     public var patchDim: Int { channels * patchSize * patchSize }
+
+    /// The number of stride-2 convolutions a conv stem needs for `patchSize` (nil unless it is a power of two ≥ 2).
+    public var stemDepth: Int? {
+        guard patchSize >= 2, patchSize & (patchSize - 1) == 0 else { return nil }
+        return patchSize.trailingZeroBitCount
+    }
+
+    /// The conv stem's channels: `convChannels`, or (empty) widths doubling up to `width`, at least 8:
+    /// width 64, patch 16 → [8, 16, 32, 64].
+    public var stemChannels: [Int] {
+        if !convChannels.isEmpty { return convChannels }
+        let n = stemDepth ?? 0
+        return (0..<n).map { i in Swift.max(8, width >> Swift.min(n - 1 - i, 62)) }
+    }
+
+    /// The width the token embedding reads: the flattened patch (ViT) or the last stem channel count (conv).
+    public var embedInput: Int { kind == .conv ? (stemChannels.last ?? channels) : patchDim }
 
     public func validate(prefix: String = "vision.") throws {
         func bad(_ f: String, _ r: String) -> ModelError { .invalidConfig(field: prefix + f, reason: r) }
@@ -35,12 +71,31 @@ public struct VisionConfig: Sendable, Equatable {
         }
         if mlpRatio <= 0 { throw bad("mlp_ratio", "must be positive, got \(mlpRatio)") }
         if !(layerNormEps > 0) { throw bad("layer_norm_eps", "must be positive, got \(layerNormEps)") }
+        if registers < 0 || registers > 4096 { throw bad("registers", "must be in 0...4096, got \(registers)") }
+        if kind == .conv {
+            guard let depth = stemDepth else {
+                throw bad("patch_size", "a conv stem halves the image with each convolution: patch_size must be a power of two ≥ 2, got \(patchSize)")
+            }
+            if !convChannels.isEmpty && convChannels.count != depth {
+                throw bad("conv_channels", "patch_size \(patchSize) takes \(depth) stride-2 convolutions, so \(depth) channel counts; got \(convChannels.count)")
+            }
+            if let c = convChannels.first(where: { $0 <= 0 || $0 > VLMConfig.maxSize }) {
+                throw bad("conv_channels", "channel counts must be in 1...\(VLMConfig.maxSize), got \(c)")
+            }
+        } else if !convChannels.isEmpty {
+            throw bad("conv_channels", "only a conv stem (kind = 'conv') has convolutions")
+        }
     }
 
     func jsonValue() -> JSON {
-        .object(pairs: [("channels", .int(channels)), ("heads", .int(heads)), ("image_size", .int(imageSize)),
-                        ("layer_norm_eps", .number(Double(layerNormEps))), ("layers", .int(layers)), ("mlp_ratio", .int(mlpRatio)),
-                        ("patch_size", .int(patchSize)), ("width", .int(width))])
+        var pairs: [(String, JSON)] = [("channels", .int(channels)), ("heads", .int(heads)), ("image_size", .int(imageSize)),
+                                       ("layer_norm_eps", .number(Double(layerNormEps))), ("layers", .int(layers)), ("mlp_ratio", .int(mlpRatio)),
+                                       ("patch_size", .int(patchSize)), ("width", .int(width))]
+        // a ViT's JSON stays what it was before conv stems existed
+        if kind == .conv { pairs.append(("kind", .string(kind.rawValue))) }
+        if !convChannels.isEmpty { pairs.append(("conv_channels", .array(convChannels.map { .int($0) }))) }
+        if registers > 0 { pairs.append(("registers", .int(registers))) }
+        return .object(pairs: pairs)
     }
 }
 
@@ -89,7 +144,8 @@ public struct VLMConfig: Sendable, Equatable {
             return true
         }
         guard add(perDecoder, times: decoder.numHiddenLayers), add(perVision, times: vision.layers),
-              add([[decoder.vocabSize, h, 2], [vision.patchDim, w], [vision.numPatches + 1, w],
+              add(vision.kind == .conv ? zip([vision.channels] + vision.stemChannels, vision.stemChannels).map { [$0, $1, 10] } : [], times: 1),
+              add([[decoder.vocabSize, h, 2], [vision.embedInput, w], [vision.numTokens + 1, w],
                    [w + h, projectorHidden ?? h], [h, 2]], times: 1) else { return nil }
         return total
     }
@@ -152,7 +208,8 @@ public struct VLMConfig: Sendable, Equatable {
         var c = VLMConfig()
         if let v = d["vision"] {
             guard let members = v.members else { throw ModelError.invalidConfig(field: "vision", reason: "expected an object") }
-            let known: Set<String> = ["image_size", "channels", "patch_size", "width", "layers", "heads", "mlp_ratio", "layer_norm_eps"]
+            let known: Set<String> = ["image_size", "channels", "patch_size", "width", "layers", "heads", "mlp_ratio", "layer_norm_eps",
+                                      "kind", "conv_channels", "registers"]
             if let u = members.first(where: { !known.contains($0.key) }) { throw ModelError.invalidConfig(field: "vision." + u.key, reason: "unknown key") }
             func vint(_ k: String) throws -> Int? { try v[k].map { try int($0, "vision." + k) } }
             if let x = try vint("image_size") { c.vision.imageSize = x }
@@ -162,6 +219,19 @@ public struct VLMConfig: Sendable, Equatable {
             if let x = try vint("layers") { c.vision.layers = x }
             if let x = try vint("heads") { c.vision.heads = x }
             if let x = try vint("mlp_ratio") { c.vision.mlpRatio = x }
+            if let x = try vint("registers") { c.vision.registers = x }
+            if let k = v["kind"] {
+                guard let name = k.stringValue, let kind = VisionKind(rawValue: name) else {
+                    throw ModelError.invalidConfig(field: "vision.kind", reason: "expected \"vit\" or \"conv\", got \(k.serialized())")
+                }
+                c.vision.kind = kind
+            }
+            if let x = v["conv_channels"] {
+                guard let list = x.arrayValue, list.count <= 64 else {
+                    throw ModelError.invalidConfig(field: "vision.conv_channels", reason: "expected a list of at most 64 integers")
+                }
+                c.vision.convChannels = try list.map { try int($0, "vision.conv_channels") }
+            }
             if let x = v["layer_norm_eps"] {
                 guard let n = x.doubleValue else { throw ModelError.invalidConfig(field: "vision.layer_norm_eps", reason: "expected a number") }
                 c.vision.layerNormEps = Float(n)

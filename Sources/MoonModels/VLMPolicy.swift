@@ -120,7 +120,7 @@ public final class VLMPolicy: Module {
     }
 
     /// Number of visual tokens per image (0 for a text-only policy).
-    public var numVisualTokens: Int { config.textOnly ? 0 : config.vision.numPatches }
+    public var numVisualTokens: Int { config.textOnly ? 0 : config.vision.numTokens }
 
     /// Prompt token ids. Byte-level policy: `<bos>` then the UTF-8 bytes (the visual tokens go before them).
     /// Pretrained: the chat template's rendering of one user message (generation prompt added), with `imageTokenId`

@@ -11,6 +11,7 @@ local gtr = {
   turbo = require("gtr.turbo"),
   pool = require("gtr.pool"),
   guidance = require("gtr.guidance"),
+  align = require("gtr.align"),
 }
 local header = require("gtr.doc").header(debug.getinfo(1, "S").source)
 if header then moon.doc(gtr, header) end

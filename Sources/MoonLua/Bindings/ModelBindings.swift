@@ -27,6 +27,12 @@ extension LuaState {
             base weights are frozen (adapt it with policy:lora), and the decoder-shape options (width, layers, heads,
             kv_heads, intermediate, max_positions, rope_theta) are refused. vision = false: text-only (no vision
             encoder). chat (default: when the tokenizer has a ChatML/Llama 3 template), projector_hidden (decoder width)
+            vision = {kind = 'vit'|'conv', image_size, patch_size, width, layers, heads, mlp_ratio, conv_channels, registers}:
+            the encoder in one table (instead of the flat image_size/patch_size/vision_* keys). kind 'vit' patchifies;
+            'conv' is a conv stem (log2(patch_size) 3x3 stride-2 convolutions with channels conv_channels, default
+            doubling up to width) before the same transformer layers. registers (0): learned tokens after the patches
+            (visual tokens = patches + registers). Default kind: 'conv' with a decoder (it reads cards better per FLOP,
+            README "Vision encoders and alignment"), 'vit' for the byte-level policy.
             """) { call in
             let o = try call.options(1, "cfg", allowed: ["image_size", "patch_size", "vision_width", "vision_layers", "vision_heads",
                                                          "width", "layers", "heads", "kv_heads", "intermediate", "max_positions",
@@ -39,11 +45,22 @@ extension LuaState {
             c.vision.heads = try o.integer("vision_heads", default: c.vision.heads)
             c.seed = UInt64(max(0, try o.integer("seed", default: 0)))
             if o.has("projector_hidden") { c.projectorHidden = try o.integer("projector_hidden", default: 0) }
-            c.textOnly = !(try o.boolean("vision", default: true))
+            // a pretrained decoder gets the conv stem by default: it reads the cards better per FLOP (README,
+            // "Vision encoders and alignment"); the byte-level policy keeps the ViT
+            if o.has("decoder") { c.vision.kind = .conv }
+            if o.has("vision") {
+                call.state.rawField(1, "vision")
+                defer { moon_pop(call.L, 1) }
+                if lua_type(call.L, -1) == LUA_TTABLE {
+                    try readVisionTable(call, lua_gettop(call.L), into: &c.vision, flat: o)
+                } else {
+                    c.textOnly = !(try o.boolean("vision", default: true))
+                }
+            }
             if o.has("decoder") {
                 let path = try o.string("decoder", default: "")
                 for k in ["width", "layers", "heads", "kv_heads", "intermediate", "max_positions", "rope_theta"] where o.has(k) {
-                    throw call.error("moon.vlm.new: option '\(k)' cannot be combined with 'decoder' (the decoder's shape comes from its file)")
+                    throw call.error("option '\(k)' cannot be combined with 'decoder' (the decoder's shape comes from its file)")
                 }
                 let chat: Bool? = o.has("chat") ? try o.boolean("chat", default: true) : nil
                 try c.vision.validate()
@@ -51,7 +68,7 @@ extension LuaState {
                 return call.push(object: try VLMPolicy.pretrained(lm, vision: c.textOnly ? nil : c.vision, projectorHidden: c.projectorHidden,
                                                                   seed: c.seed, chat: chat))
             }
-            if o.has("chat") { throw call.error("moon.vlm.new: option 'chat' needs 'decoder' (the byte-level policy has no chat template)") }
+            if o.has("chat") { throw call.error("option 'chat' needs 'decoder' (the byte-level policy has no chat template)") }
             c.decoder.hiddenSize = try o.integer("width", default: c.decoder.hiddenSize)
             c.decoder.numHiddenLayers = try o.integer("layers", default: c.decoder.numHiddenLayers)
             c.decoder.numAttentionHeads = try o.integer("heads", default: c.decoder.numAttentionHeads)
@@ -179,6 +196,44 @@ extension LuaState {
                 try p.loadWeights(path: try call.string(2, "path"), strict: strict)
                 return 0
             },
+            LuaMethod("visual_tokens", """
+                policy:visual_tokens(images [B, 3, H, W]) -> [B, num_visual_tokens, decoder width]: what the vision encoder and
+                projector put in place of the image token (autograd; gtr.align trains them)
+                """) { call in
+                let p = try call.object(1, "self", as: VLMPolicy.self)
+                return call.push(tensor: try p.visualTokens(try call.tensor(2, "images")))
+            },
+            LuaMethod("tokenizer", "policy:tokenizer() -> the policy's text tokenizer (a moon.Tokenizer: the byte tokenizer or the decoder's BPE)") { call in
+                call.push(object: LuaTokenizer(try call.object(1, "self", as: VLMPolicy.self).tokenizer))
+            },
+            LuaMethod("greedy_check", """
+                policy:greedy_check(batch, targets) -> {exact = {bool...}, prefix = {n...}, correct = {n...}}: whether greedy
+                decoding of each (image, prompt) would produce exactly the target token ids (a string target is encoded and
+                the end-of-sequence token appended), decided by one teacher-forced pass: exact[i] when the argmax at every
+                target position is the target token; prefix[i]: how many leading tokens agree; correct[i]: how many agree
+""") { call in
+                let p = try call.object(1, "self", as: VLMPolicy.self)
+                let (images, prompts) = try batchArgument(call, 2)
+                var targets = try responsesArgument(call, 3, policy: p)
+                let eos: Int = p.isPretrained ? p.tokenizer.eosTokenId ?? p.config.decoder.eosTokenId : ByteTokenizer.eos
+                do {
+                    // strings get the end-of-sequence token (greedy decoding must stop there)
+                    _ = try call.table(3, "targets")
+                    for k in 0..<targets.count {
+                        lua_rawgeti(call.L, 3, lua_Integer(k + 1))
+                        if lua_type(call.L, -1) == LUA_TSTRING { targets[k].append(eos) }
+                        moon_pop(call.L, 1)
+                    }
+                }
+                let r = try p.greedyCheck(images: images, prompts: prompts, targets: targets)
+                lua_createtable(call.L, 0, 3)
+                lua_createtable(call.L, Int32(r.count), 0)
+                for (k, v) in r.enumerated() { lua_pushboolean(call.L, v.exact ? 1 : 0); lua_rawseti(call.L, -2, lua_Integer(k + 1)) }
+                call.state.setRawField(-2, "exact")
+                call.push(r.map { Double($0.prefix) }); call.state.setRawField(-2, "prefix")
+                call.push(r.map { Double($0.correct) }); call.state.setRawField(-2, "correct")
+                return 1
+            },
             LuaMethod("num_visual_tokens", "policy:num_visual_tokens() -> visual tokens per image") { call in
                 call.push(try call.object(1, "self", as: VLMPolicy.self).numVisualTokens)
             },
@@ -219,6 +274,36 @@ func loraOptions(_ call: LuaCall, _ i: Int32) throws -> LoRAConfig {
         c.targets = try call.strings(lua_gettop(call.L), "targets")
     }
     return c
+}
+
+/// `moon.vlm.new{vision = {...}}`: the encoder's options in one table. A size also given flat (image_size,
+/// patch_size, vision_width, vision_layers, vision_heads) is an error, so the two spellings cannot disagree.
+func readVisionTable(_ call: LuaCall, _ i: Int32, into v: inout VisionConfig, flat: LuaOptions) throws {
+    let keys = ["kind", "image_size", "patch_size", "width", "layers", "heads", "mlp_ratio", "conv_channels", "registers"]
+    let o = try call.options(i, "vision", allowed: keys)
+    let flatNames = ["image_size": "image_size", "patch_size": "patch_size", "width": "vision_width", "layers": "vision_layers",
+                     "heads": "vision_heads"]
+    for (k, f) in flatNames.sorted(by: { $0.key < $1.key }) where o.has(k) && flat.has(f) {
+        throw call.error("'\(f)' and 'vision.\(k)' both given; use one")
+    }
+    let kind = try o.choice("kind", VisionKind.allCases.map(\.rawValue), default: v.kind.rawValue)
+    v.kind = VisionKind(rawValue: kind) ?? .vit
+    v.imageSize = try o.integer("image_size", default: v.imageSize)
+    v.patchSize = try o.integer("patch_size", default: v.patchSize)
+    v.width = try o.integer("width", default: v.width)
+    v.layers = try o.integer("layers", default: v.layers)
+    v.heads = try o.integer("heads", default: v.heads)
+    v.mlpRatio = try o.integer("mlp_ratio", default: v.mlpRatio)
+    v.registers = try o.integer("registers", default: v.registers)
+    if o.has("conv_channels") {
+        call.state.rawField(i, "conv_channels")
+        defer { moon_pop(call.L, 1) }
+        v.convChannels = try call.integers(lua_gettop(call.L), "vision.conv_channels")
+        if v.convChannels.count > 64 { throw call.error("option 'vision.conv_channels': at most 64 convolutions, got \(v.convChannels.count)") }
+    }
+    do { try v.validate() } catch let ModelError.invalidConfig(field, reason) {
+        throw call.error("option '\(field)': \(reason)")
+    }
 }
 
 /// Reads a batch: a list of observations {prompt=, image=} or {prompts=, images=}.

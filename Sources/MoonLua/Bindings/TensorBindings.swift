@@ -169,6 +169,16 @@ extension LuaState {
                 let bias = call.isNoneOrNil(3) ? nil : try call.tensor(3, "bias")
                 return call.push(tensor: try Tensor.linear(try call.tensor(1, "x"), weight: try call.tensor(2, "weight"), bias: bias))
             }),
+            ("conv2d", """
+                moon.conv2d(input [B, C, H, W], weight [O, C, kh, kw] [, bias [O]] [, opts]) -> [B, O, H', W'] (PyTorch conv2d:
+                cross-correlation, zero padding; im2col + BLAS, differentiable). opts: stride (1), padding (0)
+                """, { call in
+                let optsAt: Int32 = lua_type(call.L, 3) == LUA_TTABLE ? 3 : 4
+                let bias = optsAt == 4 && !call.isNoneOrNil(3) ? try call.tensor(3, "bias") : nil
+                let o = try call.options(optsAt, allowed: ["stride", "padding"])
+                return call.push(tensor: try Tensor.conv2d(try call.tensor(1, "input"), weight: try call.tensor(2, "weight"), bias: bias,
+                                                           stride: try o.integer("stride", default: 1), padding: try o.integer("padding", default: 0)))
+            }),
             ("matmul", "moon.matmul(a, b) -> matrix product (1-D to batched N-D, broadcasting batch dims)", { call in
                 call.push(tensor: try call.tensor(1, "a").matmul(try call.tensor(2, "b")))
             }),
