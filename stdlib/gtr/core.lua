@@ -163,7 +163,11 @@ function Run:initialize()
   if not self.main then return end
   self.policy:save(self.run:path("checkpoints/sft.safetensors"))
   local rec = {update = 0, phase = "sft", wall_s = self.clock}
-  for k, v in pairs(self.sft_result or {}) do rec["sft_" .. k] = v end
+  local sr = self.sft_result
+  if sr then  -- the SFT initialisation's size and duration (time_sft_s, a clock like every time_* field)
+    rec.sft_steps, rec.sft_samples, rec.sft_tokens, rec.sft_final_loss = sr.steps, sr.samples, sr.tokens, sr.loss
+    rec.sft_stopped, rec.time_sft_s = sr.stopped, sr.time_s
+  end
   if self.cfg.eval.start then self:add_evaluation(rec, self:evaluate())
   else  -- false: the SFT start was evaluated by the run that made it (its numbers are copied when found)
     for k, v in pairs(require("gtr.evaluate").reuse_start(self) or {}) do rec[k] = v end
