@@ -256,13 +256,20 @@ end
 --- The old scores as generation reported them (per-token log-probs and entropies of softmax(logits) at temperature
 -- 1, the value at the prompt's last token: what policy:score computes), in chunks of cfg.ppo.minibatch samples shaped
 -- like policy:score's results. Nil when a sample's tokens are not the generated ones (a hook replaced them).
+local function same_tokens(a, b)
+  if a == b then return true end
+  if #a ~= #b then return false end
+  for i = 1, #a do if a[i] ~= b[i] then return false end end
+  return true
+end
+
 function Run:generation_scores(samples)
   local out, mb = {}, self.cfg.ppo.minibatch
   for first = 1, #samples, mb do
     local toks, lps, ents, vals, width = {}, {}, {}, {}, 1
     for k = first, math.min(first + mb - 1, #samples) do
       local s = samples[k]
-      if not s.gen or s.gen.tokens ~= s.tokens or #s.gen.logprobs ~= #s.tokens then return nil end
+      if not s.gen or not same_tokens(s.gen.tokens, s.tokens) or #s.gen.logprobs ~= #s.tokens then return nil end
       toks[#toks + 1], vals[#vals + 1] = s.tokens, s.gen.value
       width = math.max(width, #s.tokens)
     end
