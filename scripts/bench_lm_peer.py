@@ -14,10 +14,10 @@ def best(f, reps):
         a = time.perf_counter(); f(); m = min(m, time.perf_counter() - a)
     return m
 
-def transformers_side(path, n, new, reps, threads):
+def hf_cache(path):
+    """transformers' float32 model of the GGUF file at `path`, cached as a Hugging Face directory; returns the directory."""
     import torch
     from transformers import AutoModelForCausalLM
-    torch.set_num_threads(threads)
     cache = "/tmp/moonlab-smollm2-hf"
     if not os.path.exists(os.path.join(cache, "config.json")):
         from safetensors.torch import save_file
@@ -26,6 +26,13 @@ def transformers_side(path, n, new, reps, threads):
         m.config.save_pretrained(cache)  # a GGUF-loaded model refuses save_pretrained; write the float32 weights directly
         sd = {k: v.detach().contiguous().clone() for k, v in m.state_dict().items() if k != "lm_head.weight" or not m.config.tie_word_embeddings}
         save_file(sd, os.path.join(cache, "model.safetensors"), metadata={"format": "pt"})
+    return cache
+
+def transformers_side(path, n, new, reps, threads):
+    import torch
+    from transformers import AutoModelForCausalLM
+    torch.set_num_threads(threads)
+    cache = hf_cache(path)
     t = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(cache, dtype=torch.float32).eval()
     print(f"RESULT load_s {time.perf_counter() - t:.3f}  (from a float32 safetensors directory)")

@@ -84,7 +84,16 @@ private func sgemm(_ ta: CBLAS_TRANSPOSE, _ tb: CBLAS_TRANSPOSE, _ m: Int, _ n: 
 /// Where the time of fused passes goes (set `profiling`; read `profile`, seconds by phase).
 public enum FusedDecoderProfile {
     nonisolated(unsafe) public static var profile: [String: Double] = [:]
-    nonisolated(unsafe) public static var profiling = false
+    nonisolated(unsafe) public static var profiling = ProcessInfo.processInfo.environment["MOONLAB_FUSED_PROFILE"] == "1"
+    /// Prints the profile to stderr and clears it (with `MOONLAB_FUSED_PROFILE=1`, after every backward).
+    static func report(_ label: String) {
+        guard profiling else { return }
+        let total = profile.values.reduce(0, +)
+        var line = String(format: "fused %@ %.2fs:", label, total)
+        for (k, v) in profile.sorted(by: { $0.key < $1.key }) { line += String(format: " %@ %.2f", k, v) }
+        FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
+        profile = [:]
+    }
     @inline(__always) static func tick(_ name: String, _ t0: inout Double) {
         guard profiling else { return }
         let now = Date().timeIntervalSinceReferenceDate
@@ -332,10 +341,15 @@ final class FusedDecoderPass {
         }
     }
 
-    /// Causal attention of every segment: out `[M, HD]` from the rotated qkv; probabilities into `probs` (a layer's
-    /// block) when saving, else into per-thread scratch.
+    /// Query rows per attention block: a block of rows `[i0, i1)` reads only the keys before `kOffset + i1`, so the
+    /// causal upper triangle is mostly skipped.
+    static let attentionBlock = 64
+
+    /// Causal attention of every segment: out `[M, HD]` from the rotated qkv; probabilities `[len, kOffset + len]` per
+    /// segment and head (zero above the diagonal) into `probs` (a layer's block) when saving, else into per-thread
+    /// scratch. Work items are (segment, key/value head): the group's query heads read its K/V in place (no copies).
     func attentionForward(_ qkv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>?) {
-        let segs = segs, H = H, K = K, dh = dh, QW = QW, HD = HD, rep = H / K, segProbs = segProbs
+        let segs = segs, H = H, K = K, dh = dh, QW = QW, HD = HD, rep = H / K, segProbs = segProbs, blk = Self.attentionBlock
         let nt = max(numThreads(), 1)
         let maxW = segs.map { $0.len * ($0.kOffset + $0.len) }.max() ?? 1
         let scratch = probs == nil ? arena.alloc(maxW * nt) : nil
@@ -346,22 +360,25 @@ final class FusedDecoderPass {
                     let kp = qkv + (H + kh) * dh, vp = qkv + (H + K + kh) * dh
                     for hh in (kh * rep)..<((kh + 1) * rep) {
                         let p = probs.map { $0 + segProbs[item / K] + hh * len * w } ?? scratch! + part * maxW
-                        let q = qkv + q0 * QW + hh * dh
-                        if kOff > 0 { sgemm(CblasNoTrans, CblasTrans, len, kOff, dh, 1, q, QW, kp, QW, 0, p, w) }
-                        sgemm(CblasNoTrans, CblasTrans, len, len, dh, 1, q, QW, kp + q0 * QW, QW, 0, p + kOff, w)
-                        for i in 0..<len {
-                            let row = p + i * w, vis = kOff + i + 1
-                            var m = -Float.infinity
-                            for j in 0..<vis where row[j] > m { m = row[j] }
-                            var s: Float = 0
-                            for j in 0..<vis { let e = fexp(row[j] - m); row[j] = e; s += e }
-                            let inv = 1 / s
-                            for j in 0..<vis { row[j] *= inv }
-                            for j in vis..<w { row[j] = 0 }
+                        for i0 in stride(from: 0, to: len, by: blk) {
+                            let i1 = min(i0 + blk, len), bl = i1 - i0
+                            let q = qkv + (q0 + i0) * QW + hh * dh, pb = p + i0 * w
+                            if kOff > 0 { sgemm(CblasNoTrans, CblasTrans, bl, kOff, dh, 1, q, QW, kp, QW, 0, pb, w) }
+                            sgemm(CblasNoTrans, CblasTrans, bl, i1, dh, 1, q, QW, kp + q0 * QW, QW, 0, pb + kOff, w)
+                            for i in i0..<i1 {
+                                let row = p + i * w, vis = kOff + i + 1
+                                var m = -Float.infinity
+                                for j in 0..<vis where row[j] > m { m = row[j] }
+                                var s: Float = 0
+                                for j in 0..<vis { let e = fexp(row[j] - m); row[j] = e; s += e }
+                                let inv = 1 / s
+                                for j in 0..<vis { row[j] *= inv }
+                                for j in vis..<w { row[j] = 0 }
+                            }
+                            let o = out + (q0 + i0) * HD + hh * dh
+                            if kOff > 0 { sgemm(CblasNoTrans, CblasNoTrans, bl, dh, kOff, 1, pb, w, vp, QW, 0, o, HD) }
+                            sgemm(CblasNoTrans, CblasNoTrans, bl, dh, i1, 1, pb + kOff, w, vp + q0 * QW, QW, kOff > 0 ? 1 : 0, o, HD)
                         }
-                        let o = out + q0 * HD + hh * dh
-                        if kOff > 0 { sgemm(CblasNoTrans, CblasNoTrans, len, dh, kOff, 1, p, w, vp, QW, 0, o, HD) }
-                        sgemm(CblasNoTrans, CblasNoTrans, len, dh, len, 1, p + kOff, w, vp + q0 * QW, QW, kOff > 0 ? 1 : 0, o, HD)
                     }
                 }
             }
@@ -373,9 +390,10 @@ final class FusedDecoderPass {
     func attentionBackward(_ qkv: UnsafePointer<Float>, _ probs: UnsafePointer<Float>, _ dout: UnsafePointer<Float>,
                            _ dqkv: UnsafeMutablePointer<Float>) {
         let segs = segs, H = H, K = K, dh = dh, QW = QW, HD = HD, rep = H / K, segProbs = segProbs, P = layout.shared
+        let blk = Self.attentionBlock
         let nt = max(numThreads(), 1)
         dqkv.update(repeating: 0, count: M * QW)
-        let maxW = segs.map { $0.len * ($0.kOffset + $0.len) }.max() ?? 1
+        let maxW = segs.map { min($0.len, blk) * ($0.kOffset + $0.len) }.max() ?? 1
         let dps = arena.alloc(maxW * nt)
         let kvw = 2 * K * dh
         let priv: UnsafeMutablePointer<Float>? = P > 0 ? arena.alloc(nt * P * kvw, zeroed: true) : nil
@@ -393,28 +411,33 @@ final class FusedDecoderPass {
                     let ldOwn = ownIsPrefix ? kvw : QW
                     for hh in (kh * rep)..<((kh + 1) * rep) {
                         let pm = probs + segProbs[item / K] + hh * len * w
-                        let dO = dout + q0 * HD + hh * dh, q = qkv + q0 * QW + hh * dh, dq = dqkv + q0 * QW + hh * dh
-                        // dP = dO·Vᵀ
-                        if kOff > 0 { sgemm(CblasNoTrans, CblasTrans, len, kOff, dh, 1, dO, HD, vp, QW, 0, dp, w) }
-                        sgemm(CblasNoTrans, CblasTrans, len, len, dh, 1, dO, HD, vp + q0 * QW, QW, 0, dp + kOff, w)
-                        // dV += Pᵀ·dO
-                        if kOff > 0 { sgemm(CblasTrans, CblasNoTrans, kOff, dh, len, 1, pm, w, dO, HD, 1, pv!, kvw) }
-                        sgemm(CblasTrans, CblasNoTrans, len, dh, len, 1, pm + kOff, w, dO, HD, 1, dvOwn, ldOwn)
-                        // dS = P ⊙ (dP − Σ dP⊙P)
-                        for i in 0..<len {
-                            let prow = pm + i * w, drow = dp + i * w, vis = kOff + i + 1
-                            var sdot: Float = 0
-                            for j in 0..<vis { sdot += prow[j] * drow[j] }
-                            for j in 0..<vis { drow[j] = prow[j] * (drow[j] - sdot) }
-                            for j in vis..<w { drow[j] = 0 }
+                        for i0 in stride(from: 0, to: len, by: blk) {
+                            let i1 = min(i0 + blk, len), bl = i1 - i0
+                            let pb = pm + i0 * w
+                            let dO = dout + (q0 + i0) * HD + hh * dh, q = qkv + (q0 + i0) * QW + hh * dh
+                            let dq = dqkv + (q0 + i0) * QW + hh * dh
+                            // dP = dO·Vᵀ over the visible keys (block rows, columns < kOff + i1)
+                            if kOff > 0 { sgemm(CblasNoTrans, CblasTrans, bl, kOff, dh, 1, dO, HD, vp, QW, 0, dp, w) }
+                            sgemm(CblasNoTrans, CblasTrans, bl, i1, dh, 1, dO, HD, vp + q0 * QW, QW, 0, dp + kOff, w)
+                            // dV += Pᵀ·dO
+                            if kOff > 0 { sgemm(CblasTrans, CblasNoTrans, kOff, dh, bl, 1, pb, w, dO, HD, 1, pv!, kvw) }
+                            sgemm(CblasTrans, CblasNoTrans, i1, dh, bl, 1, pb + kOff, w, dO, HD, 1, dvOwn, ldOwn)
+                            // dS = P ⊙ (dP − Σ dP⊙P)
+                            for i in i0..<i1 {
+                                let prow = pm + i * w, drow = dp + (i - i0) * w, vis = kOff + i + 1
+                                var sdot: Float = 0
+                                for j in 0..<vis { sdot += prow[j] * drow[j] }
+                                for j in 0..<vis { drow[j] = prow[j] * (drow[j] - sdot) }
+                                for j in vis..<(kOff + i1) { drow[j] = 0 }
+                            }
+                            // dQ = dS·K; dK += dSᵀ·Q
+                            if kOff > 0 {
+                                sgemm(CblasNoTrans, CblasNoTrans, bl, dh, kOff, 1, dp, w, kp, QW, 1, dq, QW)
+                                sgemm(CblasTrans, CblasNoTrans, kOff, dh, bl, 1, dp, w, q, QW, 1, pk!, kvw)
+                            }
+                            sgemm(CblasNoTrans, CblasNoTrans, bl, dh, i1, 1, dp + kOff, w, kp + q0 * QW, QW, 1, dq, QW)
+                            sgemm(CblasTrans, CblasNoTrans, i1, dh, bl, 1, dp + kOff, w, q, QW, 1, dkOwn, ldOwn)
                         }
-                        // dQ = dS·K; dK += dSᵀ·Q
-                        if kOff > 0 {
-                            sgemm(CblasNoTrans, CblasNoTrans, len, dh, kOff, 1, dp, w, kp, QW, 1, dq, QW)
-                            sgemm(CblasTrans, CblasNoTrans, kOff, dh, len, 1, dp, w, q, QW, 1, pk!, kvw)
-                        }
-                        sgemm(CblasNoTrans, CblasNoTrans, len, dh, len, 1, dp + kOff, w, kp + q0 * QW, QW, 1, dq, QW)
-                        sgemm(CblasTrans, CblasNoTrans, len, dh, len, 1, dp + kOff, w, q, QW, 1, dkOwn, ldOwn)
                     }
                 }
             }
@@ -566,6 +589,9 @@ enum FusedScoring {
     nonisolated(unsafe) static var sharePrefix: Bool = ProcessInfo.processInfo.environment["MOONLAB_SHARED_PREFIX"] != "0"
     /// Rows of logits computed at once.
     static let chunk = 256
+    /// Bytes of logits kept from forward to backward (above it they are recomputed chunk by chunk;
+    /// `MOONLAB_FUSED_LOGITS_MB`, default 256).
+    nonisolated(unsafe) static var logitsBudget: Int = (Int(ProcessInfo.processInfo.environment["MOONLAB_FUSED_LOGITS_MB"] ?? "") ?? 256) << 20
 
     /// Why the fused pass cannot run `dec` (with `valueHead`) now; nil when it can.
     static func unsupported(_ dec: LlamaDecoder, valueHead: Linear?) -> String? {
@@ -629,12 +655,15 @@ enum FusedScoring {
         let wout = dec.outputWeight.mPtr, invT = 1 / temperature
         let C = min(chunk, max(n, 1))
         let logits = pass.arena.alloc(C * V)
+        // Logits kept for backward when they fit the budget (else recomputed there, a chunk at a time).
+        let stored: UnsafeMutablePointer<Float>? = train && n * V <= logitsBudget / 4 ? pass.arena.alloc(n * V) : nil
         for c0 in stride(from: 0, to: n, by: C) {
             let c = min(C, n - c0)
-            sgemm(CblasNoTrans, CblasTrans, c, V, D, invT, hsel + c0 * D, D, wout, D, 0, logits, V)
+            let zc = stored.map { $0 + c0 * V } ?? logits
+            sgemm(CblasNoTrans, CblasTrans, c, V, D, invT, hsel + c0 * D, D, wout, D, 0, zc, V)
             pass.parts(c) { _, lo, hi in
                 for i in lo..<hi {
-                    let z = logits + i * V
+                    let z = zc + i * V
                     var m = -Float.infinity
                     for v in 0..<V where z[v] > m { m = z[v] }
                     var s: Float = 0, wsum: Float = 0
@@ -675,17 +704,21 @@ enum FusedScoring {
                 let gW = pass.grad(dec.outputWeight)
                 for c0 in stride(from: 0, to: n, by: C) {
                     let c = min(C, n - c0)
-                    sgemm(CblasNoTrans, CblasTrans, c, V, D, invT, hsel + c0 * D, D, wout, D, 0, logits, V)
+                    let zc: UnsafeMutablePointer<Float>
+                    if let st = stored { zc = st + c0 * V } else {
+                        sgemm(CblasNoTrans, CblasTrans, c, V, D, invT, hsel + c0 * D, D, wout, D, 0, logits, V)
+                        zc = logits
+                    }
                     pass.parts(c) { _, lo, hi in
                         for i in lo..<hi {
-                            let z = logits + i * V, l = lse[c0 + i], h = ent[c0 + i]
+                            let z = zc + i * V, dz = logits + i * V, l = lse[c0 + i], h = ent[c0 + i]
                             let glp = gp[c0 + i], gh = gp[n + c0 + i]
                             // d/dz of glp·(z_t − lse) + gh·H, H = −Σ p log p: glp(δ − p) − gh·p(log p + H); then /T.
                             for v in 0..<V {
                                 let lp = z[v] - l, p = fexp(lp)
-                                z[v] = (-glp * p - gh * p * (lp + h)) * invT
+                                dz[v] = (-glp * p - gh * p * (lp + h)) * invT
                             }
-                            z[targets[c0 + i]] += glp * invT
+                            dz[targets[c0 + i]] += glp * invT
                         }
                     }
                     sgemm(CblasNoTrans, CblasNoTrans, c, D, V, 1, logits, V, wout, D, 0, dhs, D)
@@ -712,6 +745,7 @@ enum FusedScoring {
                 FusedDecoderProfile.tick("b.head", &t0)
                 try Interrupt.check()
                 let dx = pass.backward(dhf)
+                FusedDecoderProfile.report("M=\(M) n=\(n) shared=\(shared)")
                 var result: [Tensor?] = []
                 if x.requiresGrad {
                     result.append(Tensor.make([b, t, D]) { o in

@@ -142,3 +142,15 @@ public enum Scoring {
                            hasAction: m.hasAction, actionStarts: m.starts, values: values, lengths: responses.map(\.count))
     }
 }
+
+extension VLMPolicy {
+    /// The masks `score` returns for `responses` (`[B, L]`, L the longest response, at least 1), without running the
+    /// model: real tokens, the action part (from `"action":` on) and the thought part.
+    public func responseMasks(_ responses: [[Int]]) -> (mask: Tensor, actionMask: Tensor, thoughtMask: Tensor, hasAction: [Bool]) {
+        let b = responses.count, width = max(responses.map(\.count).max() ?? 0, 1)
+        let m = Scoring.masks(responses, width: width, tokenBytes: isPretrained ? tokenBytes : nil)
+        var mask = [Float](repeating: 0, count: b * width)
+        for (r, resp) in responses.enumerated() { for j in 0..<resp.count { mask[r * width + j] = 1 } }
+        return (Tensor.fromArray(mask, [b, width]), Tensor.fromArray(m.action, [b, width]), Tensor.fromArray(m.thought, [b, width]), m.hasAction)
+    }
+}

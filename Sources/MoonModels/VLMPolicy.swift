@@ -230,8 +230,8 @@ public final class VLMPolicy: Module {
     /// Teacher-forced per-token log-probs and entropies of `responses` (token ids, e.g. `GenerateResult.tokens`),
     /// the value estimates, and the thought/action masks. Differentiable when grad mode is on.
     /// `temperature` divides the logits (1: the policy's own distribution, as `generate` reports by default).
-    public func score(images: Tensor?, prompts: [String], responses: [[Int]], temperature: Float = 1) throws -> ScoreResult {
-        try score(images: images, promptIds: encodePrompts(prompts, images: images), responses: responses, temperature: temperature)
+    public func score(images: Tensor?, prompts: [String], responses: [[Int]], temperature: Float = 1, fused: Bool? = nil) throws -> ScoreResult {
+        try score(images: images, promptIds: encodePrompts(prompts, images: images), responses: responses, temperature: temperature, fused: fused)
     }
 
     /// As `score(images:prompts:responses:)` with prompts given as token ids. `fused` (default

@@ -77,6 +77,10 @@ final class FusedTrainingTests: XCTestCase {
         var rows = try Tensor.randint(0, 50, [3, 11], generator: Generator(seed: 9)).toIntArray()
         for r in 1..<3 { for j in 0..<5 { rows[r * 11 + j] = rows[j] } }
         try compare(dec, Tensor.fromInts(rows, [3, 11]))
+        // Rows longer than an attention block (causal blocks of 64 query rows), sharing 70 tokens.
+        var long = try Tensor.randint(0, 50, [2, 150], generator: Generator(seed: 10)).toIntArray()
+        for j in 0..<70 { long[150 + j] = long[j] }
+        try compare(dec, Tensor.fromInts(long, [2, 150]))
     }
 
     func testLossMaskAndLoRA() throws {
@@ -129,7 +133,10 @@ final class FusedTrainingTests: XCTestCase {
             try loss.backward()
             return (try loss.item(), gradients(p), s.logProbs.toArray() + s.entropies.toArray() + s.values.toArray())
         }
-        for temperature: Float in [1, 0.7] {
+        let budget = FusedScoring.logitsBudget
+        defer { FusedScoring.logitsBudget = budget }
+        for (temperature, keepLogits) in [(Float(1), true), (0.7, true), (1, false)] {
+            FusedScoring.logitsBudget = keepLogits ? 1 << 30 : 0  // logits kept for backward, or recomputed there
             let (lr, gr, or) = try run(false, temperature: temperature)
             let (lf, gf, of) = try run(true, temperature: temperature)
             XCTAssertEqual(lf, lr, accuracy: 1e-4 * max(1, abs(lr)))

@@ -36,7 +36,11 @@ config.defaults = {
   -- 1M-parameter trunk: with 0.5 the value targets shifted by the invalid-answer KL (-100) wreck the answer format
   -- within 2-3 updates (measured on NumberLine), with 0.01 the invalid rate falls from 27% to 2%.
   ppo = {epochs = 2, minibatch = 16, lr = 1e-5, lr_min = 1e-6, clip = 0.1, value_coef = 0.01, entropy_coef = 0.0,
-         gamma = 0.9, lambda = 0.95, max_grad_norm = 1.0, thought_coef = 0.5, normalize_advantages = true},
+         gamma = 0.9, lambda = 0.95, max_grad_norm = 1.0, thought_coef = 0.5, normalize_advantages = true,
+         -- where PPO's old log-probs and values come from: "generation" (what generate reported: the same
+         -- softmax(logits) at temperature 1, without a second pass; falls back to scoring with LoRA dropout or when a
+         -- hook replaced the tokens) or "score" (a scoring pass over the rollout after collecting)
+         old_logprobs = "generation"},
   reward = config.FUNCTION,  -- function(obs, response, reward, info) -> shaped reward
   format_reward = 0,         -- +x for a well-formed answer, -x for a malformed one (GTR: 3 / 2 on Points24)
   guidance = {               -- thought guidance (GTR, GTR-Turbo SFT)

@@ -82,6 +82,9 @@ function core.new(user_cfg, algo, hooks)
   if cfg.rollout_rng ~= "auto" and cfg.rollout_rng ~= "batch" and cfg.rollout_rng ~= "env" then
     error(("gtr config: key 'rollout_rng': expected 'auto', 'batch' or 'env', got '%s'"):format(cfg.rollout_rng), 0)
   end
+  if cfg.ppo.old_logprobs ~= "generation" and cfg.ppo.old_logprobs ~= "score" then
+    error(("gtr config: key 'ppo.old_logprobs': expected 'generation' or 'score', got '%s'"):format(cfg.ppo.old_logprobs), 0)
+  end
   self.rollout_rng = cfg.rollout_rng == "auto" and (self.world > 1 and "env" or "batch") or cfg.rollout_rng
   if self.world > 1 then
     if self.rollout_rng == "batch" then
@@ -277,7 +280,8 @@ function Run:collect()
       for _, e in ipairs(g.entropies[i]) do entropy = entropy + e end
       ntok = ntok + #g.tokens[i]
       samples[#samples + 1] = {obs = obs[i], tokens = g.tokens[i], text = g.texts[i], reward = r, done = dones[i],
-                               info = infos[i], t = t, env = first + i - 1, teacher = teacher[i]}
+                               info = infos[i], t = t, env = first + i - 1, teacher = teacher[i],
+                               gen = {tokens = g.tokens[i], logprobs = g.logprobs[i], entropies = g.entropies[i], value = g.values[i]}}
     end
     obs = next_obs
   end
@@ -311,6 +315,39 @@ function Run:score_samples(policy, samples, list)
     for _, part in ipairs(moon.dist.allgather(out)) do
       for c, s in pairs(part) do out[c] = s end
     end
+  end
+  return out
+end
+
+--- The old scores as generation reported them (per-token log-probs and entropies of softmax(logits) at temperature
+-- 1, the value at the prompt's last token: what policy:score computes), in chunks of cfg.ppo.minibatch samples shaped
+-- like policy:score's results. Nil when a sample's tokens are not the generated ones (a hook replaced them).
+local function same_tokens(a, b)
+  if a == b then return true end
+  if #a ~= #b then return false end
+  for i = 1, #a do if a[i] ~= b[i] then return false end end
+  return true
+end
+
+function Run:generation_scores(samples)
+  local out, mb = {}, self.cfg.ppo.minibatch
+  for first = 1, #samples, mb do
+    local toks, lps, ents, vals, width = {}, {}, {}, {}, 1
+    for k = first, math.min(first + mb - 1, #samples) do
+      local s = samples[k]
+      if not s.gen or not same_tokens(s.gen.tokens, s.tokens) or #s.gen.logprobs ~= #s.tokens then return nil end
+      toks[#toks + 1], vals[#vals + 1] = s.tokens, s.gen.value
+      width = math.max(width, #s.tokens)
+    end
+    for k, tk in ipairs(toks) do
+      local g = samples[first + k - 1].gen
+      local lp, en = {}, {}
+      for j = 1, width do lp[j] = g.logprobs[j] or 0; en[j] = g.entropies[j] or 0 end
+      lps[k], ents[k] = lp, en
+    end
+    local m = self.policy:masks(toks)
+    out[#out + 1] = {logprobs = moon.tensor(lps), entropies = moon.tensor(ents), mask = m.mask, action_mask = m.action_mask,
+                     thought_mask = m.thought_mask, has_action = m.has_action, lengths = m.lengths, values = moon.tensor(vals)}
   end
   return out
 end
@@ -443,7 +480,9 @@ function Run:update()
   self.timing = {generate = 0, score = 0, forward = 0, backward = 0, optim = 0, merge = 0, diagnostics = 0}
   local samples, last, roll = self:collect()
   local ts = moon.clock()
-  local scores = self:score_samples(self.policy, samples)
+  local scores
+  if cfg.ppo.old_logprobs == "generation" and (cfg.model.lora.dropout or 0) == 0 then scores = self:generation_scores(samples) end
+  if not scores then scores = self:score_samples(self.policy, samples) end
   self.timing.score = moon.clock() - ts
   local old = {logp = {}, values = {}, scores = scores}
   for _, s in ipairs(scores) do

@@ -116,6 +116,51 @@ T.it("one tiny PPO update through stdlib/gtr, with LoRA on the pretrained decode
   os.execute("rm -rf " .. dir)
 end)
 
+T.it("PPO's old log-probs from generation equal a scoring pass; the fused score equals the autograd graph", function()
+  local gtr = require("gtr")
+  local dir = tmp("")
+  local run = gtr.ppo.new{run_dir = dir, env = "NumberLine", num_envs = 3, steps = 2, updates = 1, quiet = true,
+    sft = {demos = 0}, eval = {episodes = 0}, generation = {max_new_tokens = 6}, samples = 0,
+    ppo = {minibatch = 4, epochs = 1}, env_options = {observation = "text"},
+    model = {decoder = tiny, vision = false, lora = {rank = 2}}}
+  local sd = run.policy:state_dict{trainable_only = true}
+  for name, t in pairs(sd) do if name:find("lora_B") then sd[name] = moon.randn(table.unpack(t:size())) * 0.1 end end
+  run.policy:load_state_dict(sd, false)
+  run.timing = {generate = 0}
+  local samples = run:collect()
+  local gen, scored = run:generation_scores(samples), run:score_samples(run.policy, samples)
+  T.eq(#gen, #scored)
+  for c = 1, #gen do
+    T.truthy(maxdiff(gen[c].logprobs * gen[c].mask, scored[c].logprobs) < 1e-4, "log-probs")
+    T.truthy(maxdiff(gen[c].entropies * gen[c].mask, scored[c].entropies) < 1e-4, "entropies")
+    T.truthy(maxdiff(gen[c].values, scored[c].values) < 1e-4, "values")
+    for _, k in ipairs{"mask", "action_mask", "thought_mask"} do T.eq(maxdiff(gen[c][k], scored[c][k]), 0) end
+  end
+  -- a hook that replaces the tokens makes the generation scores unusable (the update then runs the scoring pass)
+  samples[1].tokens = {1, 2}
+  T.eq(run:generation_scores(samples), nil)
+  -- fused and autograd scoring: same values and gradients
+  local batch, toks = {}, {}
+  for i = 1, 3 do batch[i] = samples[i].obs; toks[i] = samples[i].gen.tokens end
+  local grads = {}
+  for _, fused in ipairs{true, false} do
+    run.opt:zero_grad()
+    local s = run.policy:score(run:batch(batch), toks, {fused = fused})
+    local loss = (s.logprobs * s.mask):sum() + s.values:sum()
+    loss:backward()
+    local g = {}
+    for name, t in pairs(run.policy:named_parameters()) do if t.grad then g[name] = t.grad:clone() end end
+    grads[#grads + 1] = g
+  end
+  local n = 0
+  for name, g in pairs(grads[2]) do
+    n = n + 1
+    T.truthy(maxdiff(grads[1][name], g) <= 1e-4 * math.max(g:abs():max():item(), 1e-3), name)
+  end
+  T.truthy(n > 2)
+  os.execute("rm -rf " .. dir)
+end)
+
 T.it("GTR-Turbo on the pretrained policy: the pool merges only the trainable parameters into the teacher", function()
   local gtr = require("gtr")
   local dir = os.tmpname(); os.remove(dir)

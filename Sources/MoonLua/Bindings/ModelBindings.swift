@@ -160,14 +160,16 @@ extension LuaState {
             LuaMethod("score", """
                 policy:score(batch, responses [, opts]) -> {logprobs, entropies, mask, action_mask, thought_mask [B, L],
                 values [B], has_action, lengths}: teacher-forced scores of responses (token id lists or strings), with autograd.
-                opts: temperature (1)
+                opts: temperature (1), fused (default true unless MOONLAB_FUSED=0): the decoder through the fused pass (one
+                autograd node; same numbers as the graph of its layers, which fused = false uses)
                 """) { call in
                 let p = try call.object(1, "self", as: VLMPolicy.self)
                 let (images, prompts) = try batchArgument(call, 2)
                 let responses = try responsesArgument(call, 3, policy: p)
-                let o = try call.options(4, allowed: ["temperature"])
+                let o = try call.options(4, allowed: ["temperature", "fused"])
+                let fused: Bool? = o.has("fused") ? try o.boolean("fused", default: true) : nil
                 let s = try p.score(images: images, prompts: prompts, responses: responses,
-                                    temperature: Float(try o.number("temperature", default: 1)))
+                                    temperature: Float(try o.number("temperature", default: 1)), fused: fused)
                 lua_createtable(call.L, 0, 8)
                 for (k, t) in [("logprobs", s.logProbs), ("entropies", s.entropies), ("mask", s.mask), ("action_mask", s.actionMask),
                                ("thought_mask", s.thoughtMask), ("values", s.values)] {
@@ -177,6 +179,32 @@ extension LuaState {
                 for (k, v) in s.hasAction.enumerated() { lua_pushboolean(call.L, v ? 1 : 0); lua_rawseti(call.L, -2, lua_Integer(k + 1)) }
                 call.state.setRawField(-2, "has_action")
                 call.push(s.lengths.map(Double.init)); call.state.setRawField(-2, "lengths")
+                return 1
+            },
+            LuaMethod("encode_prompt", """
+                policy:encode_prompt(text [, image=false]) -> the prompt's token ids as generate and score see them (pretrained:
+                the chat template's user message with the generation prompt; with image, the <image> token where the visual
+                tokens go)
+                """) { call in
+                let p = try call.object(1, "self", as: VLMPolicy.self)
+                let ids = try p.encodePrompt(try call.string(2, "text"), image: try call.optionalBoolean(3, "image", default: false))
+                return call.push(ids.map(Double.init))
+            },
+            LuaMethod("masks", """
+                policy:masks(responses) -> {mask, action_mask, thought_mask [B, L], has_action, lengths}: the masks policy:score
+                returns for these responses (token id lists or strings), without running the model
+                """) { call in
+                let p = try call.object(1, "self", as: VLMPolicy.self)
+                let responses = try responsesArgument(call, 2, policy: p)
+                let m = p.responseMasks(responses)
+                lua_createtable(call.L, 0, 5)
+                for (k, t) in [("mask", m.mask), ("action_mask", m.actionMask), ("thought_mask", m.thoughtMask)] {
+                    call.push(tensor: t); call.state.setRawField(-2, k)
+                }
+                lua_createtable(call.L, Int32(m.hasAction.count), 0)
+                for (k, v) in m.hasAction.enumerated() { lua_pushboolean(call.L, v ? 1 : 0); lua_rawseti(call.L, -2, lua_Integer(k + 1)) }
+                call.state.setRawField(-2, "has_action")
+                call.push(responses.map { Double($0.count) }); call.state.setRawField(-2, "lengths")
                 return 1
             },
             LuaMethod("value", "policy:value(batch) -> value estimates [B] (autograd)") { call in
