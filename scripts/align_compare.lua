@@ -55,8 +55,10 @@ for _, kind in ipairs({"vit", "conv"}) do
   os.execute("rm -rf " .. dir)
   local r = align.train(p, {envs = envs, run_dir = dir, stage0 = {steps = o.steps, batch = o.batch, lr = o.lr},
                             eval = {every = o.eval_every, n = 64, final = 0}})
+  local last = r.history[#r.history].step
   for _, h in ipairs(r.history) do
-    if h.step > 0 and (h.step % o.eval_every == 0 or h.final) then
+    -- the evaluations every eval_every steps; at the last step only the final one (more renders)
+    if h.step > 0 and ((h.step % o.eval_every == 0 and h.step ~= last) or h.final) then
       local ex, tk = {}, {}
       for _, e in ipairs(envs) do
         ex[#ex + 1] = ("%.1f%%"):format(100 * (h["read_" .. e:lower()] or 0))
