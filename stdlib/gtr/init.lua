@@ -11,4 +11,7 @@ return {
   turbo = require("gtr.turbo"),
   pool = require("gtr.pool"),
   guidance = require("gtr.guidance"),
+  evaluate = require("gtr.evaluate"),
+  diagnostics = require("gtr.diagnostics"),
+  stats = require("gtr.stats"),
 }
