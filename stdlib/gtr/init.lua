@@ -12,6 +12,9 @@ local gtr = {
   pool = require("gtr.pool"),
   guidance = require("gtr.guidance"),
   align = require("gtr.align"),
+  evaluate = require("gtr.evaluate"),
+  diagnostics = require("gtr.diagnostics"),
+  stats = require("gtr.stats"),
 }
 local header = require("gtr.doc").header(debug.getinfo(1, "S").source)
 if header then moon.doc(gtr, header) end
