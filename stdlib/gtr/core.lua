@@ -319,9 +319,6 @@ function Run:score_samples(policy, samples, list)
   return out
 end
 
---- The old scores as generation reported them (per-token log-probs and entropies of softmax(logits) at temperature
--- 1, the value at the prompt's last token: what policy:score computes), in chunks of cfg.ppo.minibatch samples shaped
--- like policy:score's results. Nil when a sample's tokens are not the generated ones (a hook replaced them).
 local function same_tokens(a, b)
   if a == b then return true end
   if #a ~= #b then return false end
@@ -329,6 +326,9 @@ local function same_tokens(a, b)
   return true
 end
 
+--- The old scores as generation reported them (per-token log-probs and entropies of softmax(logits) at temperature
+-- 1, the value at the prompt's last token: what policy:score computes), in chunks of cfg.ppo.minibatch samples shaped
+-- like policy:score's results. Nil when a sample's tokens are not the generated ones (a hook replaced them).
 function Run:generation_scores(samples)
   local out, mb = {}, self.cfg.ppo.minibatch
   for first = 1, #samples, mb do
