@@ -132,13 +132,18 @@ public final class VLMPolicy: Module {
             let ids = tokenizer.encode(prompt, addSpecialTokens: true, parseSpecial: false)
             return image ? [imageTokenId] + ids : ids
         }
-        // A placeholder no prompt contains marks the image position; the text on both sides is encoded separately.
-        let mark = "\u{F8FF}moonlab-image\u{F8FF}"
-        let text = try tokenizer.applyChatTemplate([ChatMessage(role: "user", content: mark + prompt)], addGenerationPrompt: true)
-        guard let r = text.range(of: mark) else { throw ModelError.invalidArgument("encode: the chat template dropped the user message") }
+        // Placeholders no prompt contains mark the image position and the end of the user's text: the template's own
+        // text on both sides is encoded with its special tokens (`<|im_end|>`, `<|im_start|>assistant`), the prompt
+        // without (a prompt that spells a special token does not become one).
+        let mark = "\u{F8FF}moonlab-image\u{F8FF}", end = "\u{F8FF}moonlab-end\u{F8FF}"
+        let text = try tokenizer.applyChatTemplate([ChatMessage(role: "user", content: mark + prompt + end)], addGenerationPrompt: true)
+        guard let r = text.range(of: mark), let e = text.range(of: end, range: r.upperBound..<text.endIndex) else {
+            throw ModelError.invalidArgument("encode: the chat template dropped the user message")
+        }
         let before = tokenizer.encode(String(text[..<r.lowerBound]), addSpecialTokens: false, parseSpecial: true)
-        let after = tokenizer.encode(String(text[r.upperBound...]), addSpecialTokens: false, parseSpecial: false)
-        return before + (image ? [imageTokenId] : []) + after
+        let user = tokenizer.encode(String(text[r.upperBound..<e.lowerBound]), addSpecialTokens: false, parseSpecial: false)
+        let after = tokenizer.encode(String(text[e.upperBound...]), addSpecialTokens: false, parseSpecial: true)
+        return before + (image ? [imageTokenId] : []) + user + after
     }
 
     /// Response ids of `text` (no added special tokens).

@@ -69,7 +69,7 @@ local small = {"model.width=32", "model.layers=1", "model.heads=2", "model.inter
                "model.vision_layers=1", "generation.max_new_tokens=24", "num_envs=2", "steps=2", "samples=0"}
 G.test = {
   tasks = {{name = "numberline", algos = {"ppo", "turbo-kl"}, seeds = {1}, budget_s = 3600}},
-  common = {"updates=4", "eval.episodes=4", "eval.every=2", "eval.start=false", "ppo.minibatch=2", "ppo.epochs=1",
+  common = {"updates=8", "eval.episodes=4", "eval.every=4", "eval.start=false", "ppo.minibatch=2", "ppo.epochs=1",
             table.unpack(small)},
   sft = {"sft.demos=8", "sft.epochs=1", "sft.batch=4", "eval.episodes=4", table.unpack(small)},
   eval_episodes = 4,

@@ -206,4 +206,11 @@ T.it("SmolLM2-135M-Instruct: chat-template prompts, greedy generation answers", 
   local g = p:generate({{prompt = "What is 2 + 3? Answer with a number."}}, {greedy = true, max_new_tokens = 8})
   T.truthy(g.texts[1]:find("5"), g.texts[1])
   T.eq(g.finish[1], "eos")
+  -- the template's own special tokens (<|im_end|>, <|im_start|>assistant) are special tokens in the prompt, not
+  -- text: the policy answers a GymCards prompt as the language model does with the same chat template
+  local prompt = "Target: 3\nCurrent: 1\nAnswer in JSON with your thoughts and action.\n"
+  local lm = moon.lm.load(smol)
+  local chat = lm:tokenizer():apply_chat_template({{role = "user", content = prompt}}, {add_generation_prompt = true})
+  local want = lm:generate(chat, {greedy = true, max_new_tokens = 12}).texts[1]
+  T.eq(p:generate({{prompt = prompt}}, {greedy = true, max_new_tokens = 12}).texts[1], want)
 end)

@@ -146,10 +146,12 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
     os.execute("sleep 0.05"); waited = waited + 0.05
   end
   T.truthy(exists(run .. "/checkpoints/state-000001.json"), "the run reached its first checkpoint")
-  os.execute("sleep 0.3")
   local pgid = io.open(d .. "/pgid"):read("l")
-  os.execute("kill -9 -- -" .. pgid .. " 2>/dev/null; sleep 0.2")
+  T.truthy(os.execute("kill -9 -" .. pgid), "the grid's process group was killed")   -- (dash: no '--')
+  os.execute("sleep 0.2")
+  T.truthy(os.execute(("flock -n %q true"):format(run .. ".lock")), "its lock died with it")
   T.truthy(not exists(run .. "/DONE"), "killed before the end")
+  T.truthy(not exists(run .. "/checkpoints/state-000008.json"), "killed before the last update")
   local status = io.popen(reproduce(b):gsub("scripts/reproduce", "scripts/reproduce status") .. " 2>&1"):read("a")
   T.truthy(status:find("started and stopped"), status)
   -- the next session: run it again
@@ -172,7 +174,7 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
   -- later the pool holds the updates and the teacher moves away from the SFT start
   T.eq(rb[2].teacher_pool, "0"); T.eq(rb[2].teacher_merge, "ties")
   T.eq(rb[2].teacher_param_dist, 0); T.near(rb[2].teacher_kl_token, 0, 1e-9); T.eq(rb[2].teacher_action_differs, 0)
-  T.eq(rb[#rb].teacher_pool, "0,1,2,3"); T.truthy(rb[#rb].teacher_param_dist > 0 and rb[#rb].agent_sft_dist > 0)
+  T.eq(rb[#rb].teacher_pool, "0,1,2,3,4,5,6,7"); T.truthy(rb[#rb].teacher_param_dist > 0 and rb[#rb].agent_sft_dist > 0)
   T.truthy(rb[#rb].tokens_trained >= rb[#rb].tokens_generated and rb[#rb].tokens_teacher_scored > 0)
   -- the RL runs did not evaluate the shared SFT start again: they copied its evaluation
   local sft0 = records(b .. "/sft/numberline-s1/metrics.jsonl")[1]
