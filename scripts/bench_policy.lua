@@ -84,7 +84,7 @@ if want("decode") then
         local d = got["b" .. bsz .. "_decode_tok_s"]
         if d then
           local o = ours[bsz .. "f32"]
-          print(("decode vs %s, batch %2d: %s %.0f tok/s decode, %.0f end-to-end; moonlab/%s f32 %.2fx decode, %.2fx end-to-end; bf16 %.2fx decode")
+          print(("decode vs %s, batch %2d: %s %.1f tok/s decode, %.1f end-to-end; moonlab/%s f32 %.2fx decode, %.2fx end-to-end; bf16 %.2fx decode")
             :format(name, bsz, name, d, got["b" .. bsz .. "_total_tok_s"], name, o.decode / d, o.total / got["b" .. bsz .. "_total_tok_s"],
               ours[bsz .. "bf16"].decode / d))
         end
