@@ -27,12 +27,12 @@ align.defaults = {
   envs = {},                 -- the tasks mixed in every batch (default: align.tasks)
   env_options = {},          -- extra moon.env.make options for every task (size is the policy's image size)
   prompt = "Repeat the text above.",  -- the user message after the image while captioning
-  random_steps = 3,          -- up to this many random actions before a render, so in-episode states are seen too
+  random_steps = 2,          -- up to this many random actions before a render, so in-episode states are seen too
   pad = " ",                 -- the text whose embedding fills the visual tokens after the caption
   -- reading: visual tokens -> caption embeddings. temperature: of the distance softmax, in units of the mean
   -- squared norm of an embedding row; mse: weight of the squared distance to the target row (same units)
-  stage0 = {steps = 1500, batch = 32, lr = 2e-3, temperature = 0.1, mse = 1.0, budget_s = 0},
-  stage1 = {steps = 0, batch = 8, lr = 3e-4, budget_s = 0},     -- caption loss through the frozen decoder
+  stage0 = {steps = 2000, batch = 32, lr = 2e-3, temperature = 0.1, mse = 1.0, budget_s = 0},
+  stage1 = {steps = 8, batch = 4, lr = 3e-4, budget_s = 0},     -- caption loss through the frozen decoder
   -- (budget_s > 0: the stage stops once it has trained this many seconds)
   eval = {every = 100, n = 32, final = 200},  -- every: stage-0 steps between evaluations (n fresh renders per task);
                                               -- final: fresh renders per task for the final greedy accuracy
@@ -202,7 +202,7 @@ function align.train(policy, user_opts)
     for _, c in ipairs(captions) do
       local t = tok:encode(c, {add_special_tokens = false})
       if #t > nv then
-        error(("gtr.align: the caption %q is %d tokens but the policy has %d visual tokens; use a smaller patch_size or a shorter caption")
+        error(("gtr.align: the caption %q is %d tokens but the policy has %d visual tokens; add registers (moon.vlm.new{vision = {registers = k}}), use a smaller patch_size or a shorter caption")
           :format(c, #t, nv), 0)
       end
       for k = 1, nv do
