@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MoonDist
 import MoonLua
+import MoonTensor
 
 /// The `moonlab` command: a REPL by default, `run FILE`, or `-e CODE`.
 struct Moonlab: ParsableCommand {
@@ -147,6 +148,7 @@ func runScript(_ body: () throws -> Void) throws {
 }
 
 // Usage errors exit 2 (ArgumentParser's default would be 64).
+BLASKernels.ensureNativeKernels()  // restart with OPENBLAS_CORETYPE when OpenBLAS picked its SSE fallback
 do {
     var command = try Moonlab.parseAsRoot()
     do {
