@@ -363,4 +363,4 @@ function align.train(policy, user_opts)
           dir = run:dir(), plots = plots, history = history}
 end
 
-return align
+return require("gtr.doc").module(align)

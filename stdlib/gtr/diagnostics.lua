@@ -160,4 +160,4 @@ function diagnostics.teacher(run, samples, old)
   return rec
 end
 
-return diagnostics
+return require("gtr.doc").module(diagnostics)

@@ -93,4 +93,4 @@ function evaluate.reuse_start(run)
   return out
 end
 
-return evaluate
+return require("gtr.doc").module(evaluate)

@@ -51,4 +51,4 @@ function stats.time_to_reach(records, level)
   return nil
 end
 
-return stats
+return require("gtr.doc").module(stats)
