@@ -28,6 +28,25 @@ def hf_cache(path):
         save_file(sd, os.path.join(cache, "model.safetensors"), metadata={"format": "pt"})
     return cache
 
+def add_lora(model, names, a_std=lambda fan_in: fan_in ** -0.5, r=8, alpha=16):
+    """Freezes `model` and wraps each projection of its layers named in `names` (attention and MLP module attributes)
+    in a LoRA adapter: base(x) + x·Aᵀ·Bᵀ·alpha/r, A ~ N(0, a_std(in_features)²), B = 0."""
+    import torch, torch.nn as nn
+    class LoRA(nn.Module):
+        def __init__(self, base):
+            super().__init__()
+            self.base = base
+            self.a = nn.Parameter(torch.randn(r, base.in_features) * a_std(base.in_features))
+            self.b = nn.Parameter(torch.zeros(base.out_features, r))
+            self.s = alpha / r
+        def forward(self, x):
+            return self.base(x) + (x @ self.a.t() @ self.b.t()) * self.s
+    for p in model.parameters(): p.requires_grad_(False)
+    for layer in model.model.layers:
+        for mod in (layer.self_attn, layer.mlp):
+            for name in names:
+                if hasattr(mod, name): setattr(mod, name, LoRA(getattr(mod, name)))
+
 def transformers_side(path, n, new, reps, threads):
     import torch
     from transformers import AutoModelForCausalLM
@@ -48,20 +67,7 @@ def transformers_side(path, n, new, reps, threads):
     if os.environ.get("NOLORA"):
         return
     # LoRA step: rank 8 on q/k/v/o, base frozen, AdamW, batch 8 x 256.
-    import torch.nn as nn
-    class LoRA(nn.Module):
-        def __init__(self, base, r=8, alpha=16):
-            super().__init__()
-            self.base = base
-            self.a = nn.Parameter(torch.randn(r, base.in_features) * 0.01)
-            self.b = nn.Parameter(torch.zeros(base.out_features, r))
-            self.s = alpha / r
-        def forward(self, x):
-            return self.base(x) + (x @ self.a.t() @ self.b.t()) * self.s
-    for p in model.parameters(): p.requires_grad_(False)
-    for layer in model.model.layers:
-        at = layer.self_attn
-        for name in ("q_proj", "k_proj", "v_proj", "o_proj"): setattr(at, name, LoRA(getattr(at, name)))
+    add_lora(model, ("q_proj", "k_proj", "v_proj", "o_proj"), a_std=lambda fan_in: 0.01)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)

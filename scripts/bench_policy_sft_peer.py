@@ -7,28 +7,16 @@ Usage: bench_policy_sft_peer.py GGUF ROWS_JSON REPS THREADS"""
 import json, os, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.append("/tmp/gguf-pydeps")
-from bench_lm_peer import hf_cache
+from bench_lm_peer import add_lora, hf_cache
 
 def main(path, rows_json, reps, threads):
-    import torch, torch.nn as nn
+    import torch
     from transformers import AutoModelForCausalLM
     torch.set_num_threads(threads)
     model = AutoModelForCausalLM.from_pretrained(hf_cache(path), dtype=torch.float32)
     rows = json.load(open(rows_json))
     prompts, answers = rows["prompts"], rows["answers"]
-    class LoRA(nn.Module):
-        def __init__(self, base, r=8, alpha=16):
-            super().__init__()
-            self.base = base
-            self.a = nn.Parameter(torch.randn(r, base.in_features) / base.in_features ** 0.5)
-            self.b = nn.Parameter(torch.zeros(base.out_features, r))
-            self.s = alpha / r
-        def forward(self, x):
-            return self.base(x) + (x @ self.a.t() @ self.b.t()) * self.s
-    for p in model.parameters(): p.requires_grad_(False)
-    for layer in model.model.layers:
-        for mod, names in ((layer.self_attn, ("q_proj", "k_proj", "v_proj", "o_proj")), (layer.mlp, ("gate_proj", "up_proj", "down_proj"))):
-            for name in names: setattr(mod, name, LoRA(getattr(mod, name)))
+    add_lora(model, ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0)
