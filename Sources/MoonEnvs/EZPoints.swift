@@ -35,16 +35,15 @@ public final class EZPointsEnv: FormulaCardEnv, Env {
     }
 
     override func promptText() -> String {
-        let f = formulaText
         var qs = "You are an expert card game player. You are observing two cards in the image. "
-        qs += "You are observing the current formula: \(f). "
+        qs += "You are observing the current formula (given after these instructions). "
         qs += "You can choose between \(actionListText()). "
         qs += "The number or operator you choose will be appended to the current formula. "
         qs += "Note that 'J', 'Q', and 'K' count as '10'. "
         qs += "Your goal is to output a formula that evaluates to \(target), and each number can only be used once. "
         qs += "Your response should be a valid json file in the following format: {\n"
         qs += " \"cards\": [x, y], \n"
-        qs += "\"current formula\": \(f), \n"
+        qs += "\"current formula\": \"{formula}\", \n"
         qs += "\"thoughts\": {First check whether the current formula 'z' is complete. "
         qs += "If the current formula 'z' is complete, output '='. "
         qs += "Otherwise consider which number or operator should be appended to the current formula to make it equal \(target).} \n"

@@ -165,7 +165,10 @@ public class EnvBase {
     /// The background the canvas starts with (render need not clear it).
     var background: RGB { .white }
     func render(_ canvas: inout Canvas) {}
+    /// The task instruction; the same for every state (the state follows it in the prompt).
     func promptText() -> String { "" }
+    /// Text that image-only observations still give in words (the formula games' current formula), after the instruction.
+    func imageModeText() -> String? { nil }
     func stateDescription() -> String { "" }
     func extraInfo() -> [String: String] { [:] }
     func expertAction() -> String { actions[0] }
@@ -195,9 +198,15 @@ public class EnvBase {
             render(&canvas)
             image = canvas.image
         }
+        // The instruction first and what changes every turn last, so every prompt of a task shares the instruction
+        // as a common prefix (encoded once per batch in generation and training).
         let state = stateDescription()
         var prompt = promptText()
-        if common.observation.hasStateText { prompt = "Current state:\n" + state + "\n" + prompt }
+        if common.observation.hasStateText {
+            prompt += "\nCurrent state:\n" + state
+        } else if let shown = imageModeText() {
+            prompt += "\n" + shown
+        }
         return Observation(image: image, prompt: prompt, stateText: state)
     }
 

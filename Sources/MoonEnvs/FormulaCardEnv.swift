@@ -97,6 +97,8 @@ public class FormulaCardEnv: EnvBase {
         ]
     }
 
+    override func imageModeText() -> String? { "Current formula: " + formulaText }
+
     override func stateDescription() -> String {
         "Cards: " + cards.map { "\($0.label) of \($0.suit.name)" }.joined(separator: ", ") + "\n"
             + "Values: [" + numbers.map(String.init).joined(separator: ", ") + "]\n"
@@ -201,18 +203,17 @@ public class FormulaCardEnv: EnvBase {
         let action = expertAction()
         let f = formulaText
         let shownF = f.isEmpty ? "empty" : "'\(f)'"
-        var t = "The cards are " + numbers.map(String.init).joined(separator: ", ") + ". "
+        // Short on purpose (every token is generated, scored and trained): the cards and the formula are already
+        // fields of the answer, so the thought is the plan and where the formula stands in it.
+        let t: String
         if currentFormulaComplete {
-            t += "The current formula \(f) uses every card once and equals \(target), so the formula is complete and I output '='."
+            t = "The formula \(f) uses every card once and equals \(target), so it is complete and I output '='."
         } else if let p = plan(), p.count > formula.filter({ $0 != " " }).count {
-            let pf = p.joined()
-            t += "The current formula is \(shownF), which is not yet complete. "
-            t += "Using each card once, \(pf) = \(target). "
-            t += "So the next element to append is '\(action)'."
+            t = "\(p.joined()) = \(target) uses each card once. The formula so far is \(shownF), so the next element is '\(action)'."
         } else if solutions.isEmpty {
-            t += "No formula using each of these cards once makes \(target), so I end the formula with '='."
+            t = "No formula using each of these cards once makes \(target), so I end the formula with '='."
         } else {
-            t += "The current formula is \(shownF) and it cannot be completed to make \(target) with the remaining cards, so I end it with '='."
+            t = "The formula \(shownF) cannot be completed to make \(target) with the remaining cards, so I end it with '='."
         }
         return "{\n \"cards\": [" + numbers.map(String.init).joined(separator: ", ") + "], \n"
             + "\"current formula\": " + JSON.quote(f) + ", \n"

@@ -19,9 +19,8 @@ public final class Points24Env: FormulaCardEnv, Env {
     }
 
     override func promptText() -> String {
-        let f = formulaText
         var qs = "You are an expert \(target) points card game player. You are observing four cards in the image. "
-        qs += "You are observing the current formula: \(f). "
+        qs += "You are observing the current formula (given after these instructions). "
         qs += "You can choose between \(actionListText()). "
         qs += "The number or operator you choose will be appended to the current formula. "
         if faceCardsAsTen {
@@ -32,7 +31,7 @@ public final class Points24Env: FormulaCardEnv, Env {
         qs += "Your goal is to output a formula that evaluates to \(target), and each number can only be used once. "
         qs += "Your response should be a valid json file in the following format: {\n"
         qs += " \"cards\": [x, y, z, w], \n"
-        qs += "\"current formula\": \(f), \n"
+        qs += "\"current formula\": \"{formula}\", \n"
         qs += "\"thoughts\": {First check whether the current formula equals \(target). "
         qs += "If the current formula equals \(target), output '='. "
         qs += "Otherwise consider which number or operator should be appended to the current formula to make it equal \(target).} \n"

@@ -128,7 +128,8 @@ final class RenderTests: XCTestCase {
         let env = try EnvRegistry.make("Points24", options: ["obs_mode": "text"])
         let obs = env.reset(seed: 2)
         XCTAssertNil(obs.image)
-        XCTAssertTrue(obs.prompt.hasPrefix("Current state:\nCards: "))
+        XCTAssertTrue(obs.prompt.hasPrefix("You are an expert 24 points card game player."))
+        XCTAssertTrue(obs.prompt.contains("\nCurrent state:\nCards: "))
         XCTAssertTrue(obs.stateText.contains("Current formula: "))
     }
 }

@@ -9,7 +9,8 @@ function sft.loss(score, mask)
 end
 
 --- Trains `run.policy` on `opts.demos` solver demonstrations for `opts.epochs` epochs (answers are whole
--- targets). `opts.budget_s` > 0 stops after that many seconds (the cosine schedule still spans every epoch).
+-- targets), lr cosine-decayed to lr/10. `opts.budget_s` > 0 stops after that many seconds; the schedule then follows
+-- whichever runs out first, steps or time, so the rate has decayed when the budget stops the run.
 -- Prints a progress line every `opts.log_every` steps (loss, samples, tokens/s). Returns {steps, samples, tokens,
 -- loss (mean of the last epoch or partial epoch), time_s, stopped ("done" or "budget")}; the run's compute
 -- counters get the trained tokens.
@@ -20,9 +21,9 @@ function sft.train(run, opts)
   env_opts.size = env_opts.size or cfg.model.image_size
   env_opts.seed = cfg.seed + 17
   local demos = moon.env.demos(cfg.env, opts.demos, env_opts)
-  local opt = moon.optim.adamw(run.policy:parameters(), {lr = opts.lr, weight_decay = 0,
-    schedule = moon.optim.schedule{kind = "cosine", lr = opts.lr, min_lr = opts.lr * 0.1,
-                                   total = opts.epochs * math.ceil(#demos / opts.batch)}})
+  local planned = opts.epochs * math.ceil(#demos / opts.batch)
+  local schedule = moon.optim.schedule{kind = "cosine", lr = opts.lr, min_lr = opts.lr * 0.1, total = planned}
+  local opt = moon.optim.adamw(run.policy:parameters(), {lr = opts.lr, weight_decay = 0})
   local gen = moon.generator(cfg.seed + 99)
   local budget, log_every = opts.budget_s or 0, opts.log_every or 0
   local t0, loss_sum, steps, total_steps, samples, tokens = moon.clock(), 0, 0, 0, 0, 0
@@ -35,6 +36,9 @@ function sft.train(run, opts)
         local d = demos[perm[k] + 1]
         obs[#obs + 1] = d; answers[#answers + 1] = d.response
       end
+      local at = total_steps
+      if budget > 0 then at = math.max(at, math.floor((moon.clock() - t0) / budget * planned)) end
+      opt:set_lr(schedule:lr(math.min(at, planned - 1)))
       local s = run.policy:score(run:batch(obs), answers)
       local loss = sft.loss(s)
       opt:zero_grad(); loss:backward()
