@@ -30,8 +30,10 @@ G.wave2 = {
   -- the SFT start is evaluated once, in its own run; RL runs skip the update-0 evaluation
   -- evaluations at the same RL times for every algorithm (every 10 min of RL clock, and at the end), whatever
   -- an algorithm's update rate: 6 per 1-hour run, 3 per 30-minute run
+  -- the RL clock counts each run's CPU seconds (clock=cpu): scripts/reproduce runs 2 jobs of one BLAS thread each, so
+  -- an hour of RL is an hour of one core for every algorithm, whatever else the machine is doing
   common = {"updates=1000", "eval.episodes=128", "eval.every=0", "eval.every_s=600", "eval.start=false",
-            "checkpoint_every=1"},
+            "checkpoint_every=1", "clock=cpu"},
   sft = {"eval.episodes=128"},
   eval_episodes = 128,
 }

@@ -20,7 +20,9 @@ config.defaults = {
                              -- "auto" (batch in one process, env under mpirun)
   steps = 8,                 -- turns per env per update (each update starts fresh, seeded episodes)
   updates = 10,              -- the number of PPO updates (the cap when budget_s is set)
-  budget_s = 0,              -- > 0: stop once the RL wall clock (rollouts + updates, not evaluation) reaches this
+  budget_s = 0,              -- > 0: stop once the RL clock (rollouts + updates, not evaluation) reaches this
+  clock = "wall",            -- the RL clock of budget_s and eval.every_s: "wall" (seconds) or "cpu" (the process's
+                             -- CPU seconds, all threads: runs sharing a machine get equal compute whatever the load)
   model = {width = 128, layers = 4, heads = 4, intermediate = 344, image_size = 64, patch_size = 16,
            vision_width = 64, vision_layers = 2,
            -- decoder: a pretrained decoder file (moon.vlm.new{decoder=}; "" = the byte-level policy); vision = false:

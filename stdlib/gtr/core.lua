@@ -85,6 +85,9 @@ function core.new(user_cfg, algo, hooks)
   if cfg.ppo.old_logprobs ~= "generation" and cfg.ppo.old_logprobs ~= "score" then
     error(("gtr config: key 'ppo.old_logprobs': expected 'generation' or 'score', got '%s'"):format(cfg.ppo.old_logprobs), 0)
   end
+  if cfg.clock ~= "wall" and cfg.clock ~= "cpu" then
+    error(("gtr config: key 'clock': expected 'wall' or 'cpu', got '%s'"):format(cfg.clock), 0)
+  end
   self.rollout_rng = cfg.rollout_rng == "auto" and (self.world > 1 and "env" or "batch") or cfg.rollout_rng
   if self.world > 1 then
     if self.rollout_rng == "batch" then
@@ -471,10 +474,13 @@ function Run:log(record)
   if not self.cfg.quiet then print(moon.metrics.progress(record, self.cfg.updates)) end
 end
 
+--- Now on the RL clock's scale (cfg.clock): wall seconds, or the process's CPU seconds (all its threads).
+function Run:rl_now() return self.cfg.clock == "cpu" and os.clock() or moon.clock() end
+
 --- One full update: collect, score, advantages, PPO (+ guidance), teacher refresh, metrics, checkpoint.
 function Run:update()
   local cfg = self.cfg
-  local t0 = moon.clock()
+  local t0 = self:rl_now()
   self.update_count = self.update_count + 1
   moon.manual_seed(cfg.seed * 7 + self.update_count)
   self.timing = {generate = 0, score = 0, forward = 0, backward = 0, optim = 0, merge = 0, diagnostics = 0}
@@ -490,9 +496,10 @@ function Run:update()
     old.values[#old.values + 1] = s.values
   end
   if self.hooks.after_collect then self.hooks.after_collect(self, samples, old) end
-  local td = moon.clock()  -- the teacher as it guides this update, before the PPO step (not on the RL clock)
+  local td, td_rl = moon.clock(), self:rl_now()  -- the teacher as it guides this update (not on the RL clock)
   local teacher_diag = self.main and diagnostics.teacher(self, samples, old) or nil
   self.timing.diagnostics = moon.clock() - td
+  local diagnostics_rl = self:rl_now() - td_rl
   local adv, ret = self:advantages(samples, last, old)
   local stats = self:ppo_update(samples, adv, ret, old)
   local tm = moon.clock()
@@ -509,7 +516,7 @@ function Run:update()
   local texts = {}
   for i, s in ipairs(samples) do texts[i] = s.text end
   self.tokens = self.tokens + roll.tokens
-  local dt = moon.clock() - t0 - self.timing.diagnostics
+  local dt = self:rl_now() - t0 - diagnostics_rl
   if self.world > 1 then dt = moon.dist.broadcast(dt, 0) end  -- one clock, so every rank stops at the same budget
   self.clock = self.clock + dt
   local thoughts = {}

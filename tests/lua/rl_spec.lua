@@ -96,6 +96,26 @@ T.it("a bad reward function stops the run with a clear error", function()
   os.execute("rm -rf " .. dir)
 end)
 
+T.it("clock = 'cpu' counts the process's CPU seconds against the budget; other clocks are rejected", function()
+  local gtr = require("gtr")
+  local dir = os.tmpname(); os.remove(dir)
+  local function cfg(extra)
+    local c = {run_dir = dir, num_envs = 2, steps = 1, updates = 3, quiet = true, sft = {demos = 0},
+      eval = {episodes = 0}, generation = {max_new_tokens = 4}, samples = 0, ppo = {minibatch = 2, epochs = 1},
+      model = {width = 32, layers = 1, heads = 2, intermediate = 64, vision_width = 32, vision_layers = 1}}
+    for k, v in pairs(extra) do c[k] = v end
+    return c
+  end
+  local run = gtr.ppo.new(cfg{clock = "cpu", budget_s = 1e9})
+  local c0 = os.clock()
+  run:update()
+  local spent = os.clock() - c0
+  T.truthy(run.clock > 0 and run.clock <= spent + 1e-6, ("RL clock %g within the update's CPU time %g"):format(run.clock, spent))
+  os.execute("rm -rf " .. dir)
+  T.raises(function() gtr.ppo.new(cfg{clock = "gpu"}) end, "expected 'wall' or 'cpu'")
+  os.execute("rm -rf " .. dir)
+end)
+
 T.it("a wall-clock budget ends the run early, with a final evaluation and checkpoint", function()
   local gtr = require("gtr")
   local dir = os.tmpname(); os.remove(dir)
