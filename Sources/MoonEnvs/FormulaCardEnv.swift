@@ -203,17 +203,20 @@ public class FormulaCardEnv: EnvBase {
         let action = expertAction()
         let f = formulaText
         let shownF = f.isEmpty ? "empty" : "'\(f)'"
-        // Short on purpose (every token is generated, scored and trained): the cards and the formula are already
-        // fields of the answer, so the thought is the plan and where the formula stands in it.
-        let t: String
+        // The completeness check comes first, then the plan (measured: a shorter thought that led with the plan and
+        // dropped the check took Points24's SFT start from 3.9% to 0%, its episodes running on past the full formula).
+        var t = "The cards are " + numbers.map(String.init).joined(separator: ", ") + ". "
         if currentFormulaComplete {
-            t = "The formula \(f) uses every card once and equals \(target), so it is complete and I output '='."
+            t += "The current formula \(f) uses every card once and equals \(target), so the formula is complete and I output '='."
         } else if let p = plan(), p.count > formula.filter({ $0 != " " }).count {
-            t = "\(p.joined()) = \(target) uses each card once. The formula so far is \(shownF), so the next element is '\(action)'."
+            let pf = p.joined()
+            t += "The current formula is \(shownF), which is not yet complete. "
+            t += "Using each card once, \(pf) = \(target). "
+            t += "So the next element to append is '\(action)'."
         } else if solutions.isEmpty {
-            t = "No formula using each of these cards once makes \(target), so I end the formula with '='."
+            t += "No formula using each of these cards once makes \(target), so I end the formula with '='."
         } else {
-            t = "The formula \(shownF) cannot be completed to make \(target) with the remaining cards, so I end it with '='."
+            t += "The current formula is \(shownF) and it cannot be completed to make \(target) with the remaining cards, so I end it with '='."
         }
         return "{\n \"cards\": [" + numbers.map(String.init).joined(separator: ", ") + "], \n"
             + "\"current formula\": " + JSON.quote(f) + ", \n"

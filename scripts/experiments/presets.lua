@@ -20,8 +20,9 @@ P.tiny = {
 P.smollm = {
   config = {model = {decoder = "models/SmolLM2-135M-Instruct.Q4_1.gguf", vision = false, lora = {rank = 16, alpha = 32}},
             env_options = {observation = "text"},
-            sft = {demos = 4000, epochs = 1, lr = 1e-3, batch = 16, budget_s = 1200, log_every = 5}},
-  task = {},
+            sft = {demos = 8000, epochs = 1, lr = 1e-3, batch = 16, budget_s = 1200, log_every = 5}},
+  -- the three easier tasks: their rule is learnt in a few hundred demonstrations
+  task = {numberline = {sft = {budget_s = 600}}, ezpoints = {sft = {budget_s = 900}}, blackjack = {sft = {budget_s = 900}}},
 }
 
 P.tinylm = {
