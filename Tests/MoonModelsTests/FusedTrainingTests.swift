@@ -81,6 +81,12 @@ final class FusedTrainingTests: XCTestCase {
         var long = try Tensor.randint(0, 50, [2, 150], generator: Generator(seed: 10)).toIntArray()
         for j in 0..<70 { long[150 + j] = long[j] }
         try compare(dec, Tensor.fromInts(long, [2, 150]))
+        // Blocks that split the rows unevenly (the last one partial) and the prefix across several blocks.
+        let block = FusedDecoderPass.attentionBlock
+        FusedDecoderPass.attentionBlock = 7
+        defer { FusedDecoderPass.attentionBlock = block }
+        try compare(dec, Tensor.fromInts(rows, [3, 11]))
+        try compare(dec, Tensor.fromInts(long, [2, 150]))
     }
 
     func testLossMaskAndLoRA() throws {
