@@ -82,6 +82,33 @@ ATTR static void log_softmax_grad_##SUFFIX(const float *z, float *dz, int n, flo
     }                                                                                                            \
 }
 
+#define DEFINE_SWIGLU(SUFFIX, ATTR)                                                                              \
+ATTR static void swiglu_##SUFFIX(const float *gu, int inter, int rows, float *act) {                            \
+    for (int t = 0; t < rows; t++) {                                                                             \
+        const float *g = gu + (size_t)t * 2 * inter, *u = g + inter;                                             \
+        float *o = act + (size_t)t * inter;                                                                      \
+        for (int i = 0; i < inter; i++) { float e; FK_EXP_BODY(-g[i], e); o[i] = g[i] / (1.0f + e) * u[i]; }     \
+    }                                                                                                            \
+}                                                                                                                \
+ATTR static void swiglu_backward_##SUFFIX(const float *gu, const float *dact, int inter, int rows, float *dgu) {  \
+    for (int t = 0; t < rows; t++) {                                                                             \
+        const float *g = gu + (size_t)t * 2 * inter, *u = g + inter, *da = dact + (size_t)t * inter;             \
+        float *dg = dgu + (size_t)t * 2 * inter, *du = dg + inter;                                               \
+        for (int i = 0; i < inter; i++) {                                                                        \
+            float e; FK_EXP_BODY(-g[i], e);                                                                      \
+            float sg = 1.0f / (1.0f + e);                                                                        \
+            dg[i] = da[i] * u[i] * sg * (1.0f + g[i] * (1.0f - sg));                                             \
+            du[i] = da[i] * g[i] * sg;                                                                           \
+        }                                                                                                        \
+    }                                                                                                            \
+}
+
+#if defined(__x86_64__)
+DEFINE_SWIGLU(avx512, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))))
+DEFINE_SWIGLU(avx2, __attribute__((target("avx2,fma"))))
+#endif
+DEFINE_SWIGLU(generic, )
+
 #if defined(__x86_64__)
 DEFINE_FUSED(avx512, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))))
 DEFINE_FUSED(avx2, __attribute__((target("avx2,fma"))))
@@ -120,4 +147,10 @@ void moon_fk_log_softmax_stats(const float *z, int n, float *lse, float *entropy
 void moon_fk_log_softmax_grad(const float *z, float *dz, int n, float lse, float entropy, float glp, float gh,
                               float invT) {
     DISPATCH(log_softmax_grad, z, dz, n, lse, entropy, glp, gh, invT);
+}
+
+void moon_fk_swiglu(const float *gu, int inter, int rows, float *act) { DISPATCH(swiglu, gu, inter, rows, act); }
+
+void moon_fk_swiglu_backward(const float *gu, const float *dact, int inter, int rows, float *dgu) {
+    DISPATCH(swiglu_backward, gu, dact, inter, rows, dgu);
 }

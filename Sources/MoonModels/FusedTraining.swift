@@ -507,12 +507,7 @@ final class FusedDecoderPass {
             linearForward(L.gate, h, D, s.gu, 2 * I, beta: 0, u: s.u[4])
             linearForward(L.up, h, D, s.gu + I, 2 * I, beta: 0, u: s.u[5])
             let gu = s.gu
-            parts(M) { _, lo, hi in
-                for n in lo..<hi {
-                    let g = gu + n * 2 * I, uu = g + I, o = act + n * I
-                    for i in 0..<I { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * uu[i] }
-                }
-            }
+            parts(M) { _, lo, hi in moon_fk_swiglu(gu + lo * 2 * I, Int32(I), Int32(hi - lo), act + lo * I) }
             let xn: UnsafeMutablePointer<Float>
             if save { xn = arena.alloc(M * D) } else { xn = spare!; spare = x }
             xn.update(from: s.xmid, count: M * D)
@@ -543,24 +538,10 @@ final class FusedDecoderPass {
             let L = layers[l], s = saves[l]
             // x_{l+1} = xmid + down(act)
             let gu = s.gu
-            parts(M) { _, lo, hi in
-                for n in lo..<hi {
-                    let g = gu + n * 2 * I, uu = g + I, o = act + n * I
-                    for i in 0..<I { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * uu[i] }
-                }
-            }
+            parts(M) { _, lo, hi in moon_fk_swiglu(gu + lo * 2 * I, Int32(I), Int32(hi - lo), act + lo * I) }
             dxmid.update(from: dx, count: M * D)
             linearBackward(L.down, dx, D, act, I, dact, I, beta: 0, u: s.u[6], du: du)
-            parts(M) { _, lo, hi in
-                for n in lo..<hi {
-                    let gg = gu + n * 2 * I, uu = gg + I, dA = dact + n * I, o = dgu + n * 2 * I
-                    for i in 0..<I {
-                        let gv = gg[i], sg = 1 / (1 + fexp(-gv))
-                        o[i] = dA[i] * uu[i] * sg * (1 + gv * (1 - sg))
-                        o[I + i] = dA[i] * gv * sg
-                    }
-                }
-            }
+            parts(M) { _, lo, hi in moon_fk_swiglu_backward(gu + lo * 2 * I, dact + lo * I, Int32(I), Int32(hi - lo), dgu + lo * 2 * I) }
             rmsApply(s.xmid, L.norm2, s.r2, h)
             linearBackward(L.gate, dgu, 2 * I, h, D, dnorm, D, beta: 0, u: s.u[4], du: du)
             linearBackward(L.up, dgu + I, 2 * I, h, D, dnorm, D, beta: 1, u: s.u[5], du: du)

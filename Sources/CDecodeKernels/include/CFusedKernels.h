@@ -25,4 +25,10 @@ void moon_fk_log_softmax_stats(const float *z, int n, float *lse, float *entropy
 void moon_fk_log_softmax_grad(const float *z, float *dz, int n, float lse, float entropy, float glp, float gh,
                               float invT);
 
+/// SwiGLU of `rows` rows laid out [gate (inter) | up (inter)]: act[t, i] = silu(gate[t, i])·up[t, i].
+void moon_fk_swiglu(const float *gu, int inter, int rows, float *act);
+
+/// Its backward: dgu [gate | up] rows from dact [rows, inter].
+void moon_fk_swiglu_backward(const float *gu, const float *dact, int inter, int rows, float *dgu);
+
 #endif
