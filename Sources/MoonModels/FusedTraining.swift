@@ -91,12 +91,19 @@ public enum FusedDecoderProfile {
     /// Prints the profile to stderr and clears it (with `MOONLAB_FUSED_PROFILE=1`, after every backward).
     static func report(_ label: String) {
         guard profiling else { return }
-        let total = profile.values.reduce(0, +)
+        let total = profile.filter { !$0.key.hasPrefix("~") }.values.reduce(0, +)
         var line = String(format: "fused %@ %.2fs:", label, total)
         for (k, v) in profile.sorted(by: { $0.key < $1.key }) { line += String(format: " %@ %.2f", k, v) }
         FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
         profile = [:]
     }
+    /// Adds the time since `t0` to `name` without moving a phase clock (sub-phases: names starting with "~" are
+    /// inside the phases and left out of the total).
+    @inline(__always) static func add(_ name: String, since t0: Double) {
+        guard profiling else { return }
+        profile[name, default: 0] += Date().timeIntervalSinceReferenceDate - t0
+    }
+    @inline(__always) static var now: Double { profiling ? Date().timeIntervalSinceReferenceDate : 0 }
     @inline(__always) static func tick(_ name: String, _ t0: inout Double) {
         guard profiling else { return }
         let now = Date().timeIntervalSinceReferenceDate
@@ -284,8 +291,10 @@ final class FusedDecoderPass {
             parts(M) { _, lo, hi in for r in lo..<hi { let row = y + r * ldy; for j in 0..<n { row[j] += bp[j] } } }
         }
         if let a = L.loraA, let b = L.loraB, let u {
+            let t0 = FusedDecoderProfile.now
             sgemm(CblasNoTrans, CblasTrans, M, L.rank, L.inF, 1, x, ldx, a.mPtr, L.inF, 0, u, L.rank)
             sgemm(CblasNoTrans, CblasTrans, M, L.outF, L.rank, L.scale, u, L.rank, b.mPtr, L.rank, 1, y, ldy)
+            FusedDecoderProfile.add("~f.lora", since: t0)
         }
     }
 
@@ -305,6 +314,8 @@ final class FusedDecoderPass {
             for c in 0..<k { for j in 0..<n { gb[j] += partial[c * n + j] } }
         }
         if let a = L.loraA, let b = L.loraB, let u {
+            let t0 = FusedDecoderProfile.now
+            defer { FusedDecoderProfile.add("~b.lora", since: t0) }
             let r = L.rank
             if let gB = grad(b) { sgemm(CblasTrans, CblasNoTrans, L.outF, r, M, L.scale, dy, ldy, u, r, 1, gB, r) }
             sgemm(CblasNoTrans, CblasNoTrans, M, r, L.outF, L.scale, dy, ldy, b.mPtr, r, 0, du, r)
@@ -538,11 +549,17 @@ final class FusedDecoderPass {
             let L = layers[l], s = saves[l]
             // x_{l+1} = xmid + down(act)
             let gu = s.gu
+            var t1 = FusedDecoderProfile.now
             parts(M) { _, lo, hi in moon_fk_swiglu(gu + lo * 2 * I, Int32(I), Int32(hi - lo), act + lo * I) }
             dxmid.update(from: dx, count: M * D)
+            FusedDecoderProfile.add("~b.mlp.elementwise", since: t1)
+            t1 = FusedDecoderProfile.now
             linearBackward(L.down, dx, D, act, I, dact, I, beta: 0, u: s.u[6], du: du)
+            FusedDecoderProfile.add("~b.mlp.down", since: t1)
+            t1 = FusedDecoderProfile.now
             parts(M) { _, lo, hi in moon_fk_swiglu_backward(gu + lo * 2 * I, dact + lo * I, Int32(I), Int32(hi - lo), dgu + lo * 2 * I) }
             rmsApply(s.xmid, L.norm2, s.r2, h)
+            FusedDecoderProfile.add("~b.mlp.elementwise", since: t1)
             linearBackward(L.gate, dgu, 2 * I, h, D, dnorm, D, beta: 0, u: s.u[4], du: du)
             linearBackward(L.up, dgu + I, 2 * I, h, D, dnorm, D, beta: 1, u: s.u[5], du: du)
             FusedDecoderProfile.tick("b.mlp", &t0)
