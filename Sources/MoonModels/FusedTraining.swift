@@ -112,6 +112,17 @@ public enum FusedDecoderProfile {
     }
 }
 
+/// A shared counter handing out work items (`FusedDecoderPass.dynamicParts`).
+final class ManagedCounter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+    func take() -> Int {
+        lock.lock(); defer { lock.unlock() }
+        value += 1
+        return value - 1
+    }
+}
+
 /// One projection as the fused pass applies it: `y = x·Wᵀ (+ b) (+ s·(x·Aᵀ)·Bᵀ)` (an enabled LoRA adapter).
 struct FusedLinear {
     let weight: Tensor, bias: Tensor?
@@ -354,16 +365,34 @@ final class FusedDecoderPass {
     /// a key/value head are stacked, so one block is a `[rep·bl, kOffset + i1]` score matrix.
     nonisolated(unsafe) static var attentionBlock = max(8, Int(ProcessInfo.processInfo.environment["MOONLAB_ATTN_BLOCK"] ?? "") ?? 64)
 
-    /// Work items of the attention: (segment, key/value head, first query position of the block).
+    /// Work items of the attention: (segment, key/value head, first query position of the block), the costliest
+    /// first (they are handed out dynamically, see `dynamicParts`).
     private func attentionItems(perBlock: Bool) -> [(seg: Int, kh: Int, i0: Int)] {
         let blk = Self.attentionBlock
-        var items: [(Int, Int, Int)] = []
+        var items: [(seg: Int, kh: Int, i0: Int, cost: Int)] = []
         for (si, s) in segs.enumerated() {
             for kh in 0..<K {
-                if perBlock { for i0 in stride(from: 0, to: s.len, by: blk) { items.append((si, kh, i0)) } } else { items.append((si, kh, 0)) }
+                if perBlock {
+                    for i0 in stride(from: 0, to: s.len, by: blk) { items.append((si, kh, i0, min(blk, s.len - i0) * (s.kOffset + min(i0 + blk, s.len)))) }
+                } else {
+                    items.append((si, kh, 0, s.len * (s.kOffset + s.len)))
+                }
             }
         }
-        return items
+        return items.sorted { $0.cost > $1.cost }.map { ($0.seg, $0.kh, $0.i0) }
+    }
+
+    /// Runs `body(worker, item)` for every item in `0..<n` on `workers` concurrent threads that take the next item
+    /// when they finish one (the attention's items differ in cost: a static split left one core idle).
+    func dynamicParts(_ n: Int, workers: Int, _ body: (Int, Int) -> Void) {
+        let next = ManagedCounter()
+        parallelFor(workers, parts: workers) { w, _, _ in
+            while true {
+                let i = next.take()
+                if i >= n { return }
+                body(w, i)
+            }
+        }
     }
 
     /// Causal attention of every segment as GEMMs: per (segment, key/value head, block of query positions), the
@@ -379,9 +408,9 @@ final class FusedDecoderPass {
         let R = blk * rep, per = R * maxW + 2 * R * dh
         let scratch = arena.alloc(nt * per)
         withBLASThreads(1) {
-            parallelFor(items.count, parts: nt) { part, lo, hi in
+            dynamicParts(items.count, workers: nt) { part, it in
                 let sb = scratch + part * per, qs = sb + R * maxW, os = qs + R * dh
-                for it in lo..<hi {
+                do {
                     let (si, kh, i0) = items[it]
                     let (q0, len, kOff) = segs[si]
                     let i1 = min(i0 + blk, len), bl = i1 - i0, rows = bl * rep, w = kOff + i1
@@ -418,10 +447,10 @@ final class FusedDecoderPass {
         let kvw = 2 * K * dh
         let priv: UnsafeMutablePointer<Float>? = P > 0 ? arena.alloc(nt * P * kvw, zeroed: true) : nil
         withBLASThreads(1) {
-            parallelFor(items.count, parts: nt) { part, lo, hi in
+            dynamicParts(items.count, workers: nt) { part, it in
                 let sb = scratch + part * per, dp = sb + R * maxW, qs = dp + R * maxW, dos = qs + R * dh, dqs = dos + R * dh
                 let dsum = dqs + R * dh
-                for it in lo..<hi {
+                do {
                     let (si, kh, _) = items[it]
                     let (q0, len, kOff) = segs[si]
                     let kp = qkv + (H + kh) * dh, vp = qkv + (H + K + kh) * dh
