@@ -199,6 +199,8 @@ final class FusedDecoderPass {
     let D: Int, H: Int, K: Int, dh: Int, HD: Int, QW: Int, I: Int, M: Int, eps: Float
     let segs: [(q0: Int, len: Int, kOffset: Int)]
     let cosT: UnsafeMutablePointer<Float>, sinT: UnsafeMutablePointer<Float>
+    /// Scratch for a projection's merged weight `W + s·B·A` (see `mergesAdapter`); nil without adapters.
+    let mergedWeight: UnsafeMutablePointer<Float>?
 
     struct LayerSave {
         var x, r1, qkv, lse, attn, xmid, r2, gu: UnsafeMutablePointer<Float>
@@ -227,6 +229,8 @@ final class FusedDecoderPass {
         let maxPos = max(layout.lengths.max() ?? 1, 1)
         cosT = arena.alloc(maxPos * dh); sinT = arena.alloc(maxPos * dh)
         for q in 0..<maxPos { dec.rope.angles(q, cos: cosT + q * dh, sin: sinT + q * dh) }
+        let adapted = layers.flatMap(\.linears).filter { $0.loraA != nil }
+        mergedWeight = adapted.isEmpty ? nil : arena.alloc(adapted.map { $0.outF * $0.inF }.max()!)
     }
 
     deinit { pool.give(arena) }
@@ -294,17 +298,36 @@ final class FusedDecoderPass {
     }
 
     /// y (+)= x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ over the M rows; `u` receives x·Aᵀ (kept for backward).
+    /// Whether `L`'s adapter is applied through the merged weight `W + s·B·A` (built per call in `mergedWeight`):
+    /// with many rows, one GEMM on the merged weight replaces the rank-r product over the whole `[M, out]` output
+    /// (forward) or `[M, in]` input gradient (backward), which costs a pass over that matrix; building the merged
+    /// weight costs a pass over `[out, in]`.
+    @inline(__always) func mergesAdapter(_ L: FusedLinear) -> Bool { L.loraA != nil && mergedWeight != nil && M >= L.inF }
+
+    /// `mergedWeight = W + s·B·A` for `L`; returns it.
+    func buildMergedWeight(_ L: FusedLinear) -> UnsafeMutablePointer<Float> {
+        let w = mergedWeight!
+        w.update(from: L.weight.mPtr, count: L.outF * L.inF)
+        sgemm(CblasNoTrans, CblasNoTrans, L.outF, L.inF, L.rank, L.scale, L.loraB!.mPtr, L.rank, L.loraA!.mPtr, L.inF, 1, w, L.inF)
+        return w
+    }
+
     func linearForward(_ L: FusedLinear, _ x: UnsafePointer<Float>, _ ldx: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int,
                        beta: Float, u: UnsafeMutablePointer<Float>?) {
-        sgemm(CblasNoTrans, CblasTrans, M, L.outF, L.inF, 1, x, ldx, L.weight.mPtr, L.inF, beta, y, ldy)
+        let t0 = FusedDecoderProfile.now
+        let merged = mergesAdapter(L)
+        let w: UnsafePointer<Float> = merged ? UnsafePointer(buildMergedWeight(L)) : UnsafePointer(L.weight.mPtr)
+        if merged { FusedDecoderProfile.add("~f.lora", since: t0) }
+        sgemm(CblasNoTrans, CblasTrans, M, L.outF, L.inF, 1, x, ldx, w, L.inF, beta, y, ldy)
         if let b = L.bias {
             let bp = b.mPtr, n = L.outF
             parts(M) { _, lo, hi in for r in lo..<hi { let row = y + r * ldy; for j in 0..<n { row[j] += bp[j] } } }
         }
         if let a = L.loraA, let b = L.loraB, let u {
             let t0 = FusedDecoderProfile.now
-            sgemm(CblasNoTrans, CblasTrans, M, L.rank, L.inF, 1, x, ldx, a.mPtr, L.inF, 0, u, L.rank)
-            sgemm(CblasNoTrans, CblasTrans, M, L.outF, L.rank, L.scale, u, L.rank, b.mPtr, L.rank, 1, y, ldy)
+            // u = x·Aᵀ: backward's input to the gradient of B (not needed by a pass that keeps nothing)
+            if save || !merged { sgemm(CblasNoTrans, CblasTrans, M, L.rank, L.inF, 1, x, ldx, a.mPtr, L.inF, 0, u, L.rank) }
+            if !merged { sgemm(CblasNoTrans, CblasTrans, M, L.outF, L.rank, L.scale, u, L.rank, b.mPtr, L.rank, 1, y, ldy) }
             FusedDecoderProfile.add("~f.lora", since: t0)
         }
     }
@@ -313,7 +336,13 @@ final class FusedDecoderPass {
     func linearBackward(_ L: FusedLinear, _ dy: UnsafePointer<Float>, _ ldy: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
                         _ dx: UnsafeMutablePointer<Float>?, _ lddx: Int, beta: Float, u: UnsafePointer<Float>?,
                         du: UnsafeMutablePointer<Float>) {
-        if let dx { sgemm(CblasNoTrans, CblasNoTrans, M, L.inF, L.outF, 1, dy, ldy, L.weight.mPtr, L.inF, beta, dx, lddx) }
+        let merged = dx != nil && mergesAdapter(L)
+        if let dx {
+            let t0 = FusedDecoderProfile.now
+            let w: UnsafePointer<Float> = merged ? UnsafePointer(buildMergedWeight(L)) : UnsafePointer(L.weight.mPtr)
+            if merged { FusedDecoderProfile.add("~b.lora", since: t0) }
+            sgemm(CblasNoTrans, CblasNoTrans, M, L.inF, L.outF, 1, dy, ldy, w, L.inF, beta, dx, lddx)
+        }
         if let gw = grad(L.weight) { sgemm(CblasTrans, CblasNoTrans, L.outF, L.inF, M, 1, dy, ldy, x, ldx, 1, gw, L.inF) }
         if let gb = grad(L.bias) {
             let n = L.outF, k = max(1, numThreads())
@@ -331,7 +360,7 @@ final class FusedDecoderPass {
             if let gB = grad(b) { sgemm(CblasTrans, CblasNoTrans, L.outF, r, M, L.scale, dy, ldy, u, r, 1, gB, r) }
             sgemm(CblasNoTrans, CblasNoTrans, M, r, L.outF, L.scale, dy, ldy, b.mPtr, r, 0, du, r)
             if let gA = grad(a) { sgemm(CblasTrans, CblasNoTrans, r, L.inF, M, 1, du, r, x, ldx, 1, gA, L.inF) }
-            if let dx { sgemm(CblasNoTrans, CblasNoTrans, M, L.inF, r, 1, du, r, a.mPtr, L.inF, 1, dx, lddx) }
+            if let dx, !merged { sgemm(CblasNoTrans, CblasNoTrans, M, L.inF, r, 1, du, r, a.mPtr, L.inF, 1, dx, lddx) }
         }
     }
 
