@@ -297,7 +297,6 @@ final class FusedDecoderPass {
         if let gw, let partial { for c in 0..<k { for j in 0..<d { gw[j] += partial[c * d + j] } } }
     }
 
-    /// y (+)= x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ over the M rows; `u` receives x·Aᵀ (kept for backward).
     /// Whether `L`'s adapter is applied through the merged weight `W + s·B·A` (built per call in `mergedWeight`):
     /// with many rows, one GEMM on the merged weight replaces the rank-r product over the whole `[M, out]` output
     /// (forward) or `[M, in]` input gradient (backward), which costs a pass over that matrix; building the merged
@@ -312,6 +311,8 @@ final class FusedDecoderPass {
         return w
     }
 
+    /// y (+)= x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ over the M rows; `u` receives x·Aᵀ (kept for backward; not computed by a pass
+    /// that keeps nothing when the adapter is merged).
     func linearForward(_ L: FusedLinear, _ x: UnsafePointer<Float>, _ ldx: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int,
                        beta: Float, u: UnsafeMutablePointer<Float>?) {
         let t0 = FusedDecoderProfile.now
