@@ -298,15 +298,17 @@ final class FusedDecoderPass {
     }
 
     /// Whether `L`'s adapter is applied through the merged weight `W + s·B·A` (built per call in `mergedWeight`):
-    /// with many rows, one GEMM on the merged weight replaces the rank-r product over the whole `[M, out]` output
-    /// (forward) or `[M, in]` input gradient (backward), which costs a pass over that matrix; building the merged
-    /// weight costs a pass over `[out, in]`.
-    @inline(__always) func mergesAdapter(_ L: FusedLinear) -> Bool { L.loraA != nil && mergedWeight != nil && M >= L.inF }
+    /// one GEMM on the merged weight replaces the rank-r product over the whole `[M, out]` output (forward) or
+    /// `[M, in]` input gradient (backward), a read and a write of that matrix; building the merged weight reads and
+    /// writes `[out, in]` twice. So it pays with more than 2·in rows (forward) or 2·out rows (backward).
+    @inline(__always) func mergesAdapter(_ L: FusedLinear, forward: Bool) -> Bool {
+        L.loraA != nil && mergedWeight != nil && M > 2 * (forward ? L.inF : L.outF)
+    }
 
     /// `mergedWeight = W + s·B·A` for `L`; returns it.
     func buildMergedWeight(_ L: FusedLinear) -> UnsafeMutablePointer<Float> {
-        let w = mergedWeight!
-        w.update(from: L.weight.mPtr, count: L.outF * L.inF)
+        let w = mergedWeight!, src = L.weight.mPtr, n = L.inF
+        parts(L.outF) { _, lo, hi in (w + lo * n).update(from: src + lo * n, count: (hi - lo) * n) }
         sgemm(CblasNoTrans, CblasNoTrans, L.outF, L.inF, L.rank, L.scale, L.loraB!.mPtr, L.rank, L.loraA!.mPtr, L.inF, 1, w, L.inF)
         return w
     }
@@ -316,7 +318,7 @@ final class FusedDecoderPass {
     func linearForward(_ L: FusedLinear, _ x: UnsafePointer<Float>, _ ldx: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int,
                        beta: Float, u: UnsafeMutablePointer<Float>?) {
         let t0 = FusedDecoderProfile.now
-        let merged = mergesAdapter(L)
+        let merged = mergesAdapter(L, forward: true)
         let w: UnsafePointer<Float> = merged ? UnsafePointer(buildMergedWeight(L)) : UnsafePointer(L.weight.mPtr)
         if merged { FusedDecoderProfile.add("~f.lora", since: t0) }
         sgemm(CblasNoTrans, CblasTrans, M, L.outF, L.inF, 1, x, ldx, w, L.inF, beta, y, ldy)
@@ -337,7 +339,7 @@ final class FusedDecoderPass {
     func linearBackward(_ L: FusedLinear, _ dy: UnsafePointer<Float>, _ ldy: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
                         _ dx: UnsafeMutablePointer<Float>?, _ lddx: Int, beta: Float, u: UnsafePointer<Float>?,
                         du: UnsafeMutablePointer<Float>) {
-        let merged = dx != nil && mergesAdapter(L)
+        let merged = dx != nil && mergesAdapter(L, forward: false)
         if let dx {
             let t0 = FusedDecoderProfile.now
             let w: UnsafePointer<Float> = merged ? UnsafePointer(buildMergedWeight(L)) : UnsafePointer(L.weight.mPtr)
