@@ -1,14 +1,17 @@
 import Foundation
 import MoonTensor
 import CBLAS
+import CDecodeKernels
 import Dispatch
 
 // The fused decoder pass: moonlab's one home for training the decoder fast. `policy:score`, `lm:score`, `lm:loss`
 // and through them every loss (PPO, KL, SFT) run the decoder here instead of through an autograd graph of ~40 ops
 // per layer: one BLAS call per projection for the whole batch, rows packed without padding, the prompt prefix common
-// to every row computed once, fused RMSNorm/RoPE/SwiGLU/softmax loops, causal attention over the visible keys with
-// grouped-query heads reading their shared K/V in place, and logits only at the scored positions, a chunk at a time,
-// with log-softmax, gather and entropy fused (never the whole [rows, vocab] matrix). The pass is ONE autograd node:
+// to every row computed once, fused RMSNorm/RoPE/SwiGLU/softmax loops, causal attention as GEMMs over the visible
+// keys (a key/value head's grouped query heads stacked into one score matrix that reads the shared K/V in place;
+// probabilities recomputed in backward from each row's log-sum-exp, never stored), and logits only at the scored
+// positions, a chunk at a time, with log-softmax, gather and entropy fused (vectorised row kernels,
+// CDecodeKernels/fused_kernels.c). The pass is ONE autograd node:
 // its backward computes input gradients through the frozen base (no weight gradients for parameters that do not
 // train), the LoRA A/B gradients, the gradients of base parameters that do train (the byte-level policy), of the
 // value head and of the input embeddings (so visual tokens reach the vision encoder through autograd).
@@ -88,17 +91,35 @@ public enum FusedDecoderProfile {
     /// Prints the profile to stderr and clears it (with `MOONLAB_FUSED_PROFILE=1`, after every backward).
     static func report(_ label: String) {
         guard profiling else { return }
-        let total = profile.values.reduce(0, +)
+        let total = profile.filter { !$0.key.hasPrefix("~") }.values.reduce(0, +)
         var line = String(format: "fused %@ %.2fs:", label, total)
         for (k, v) in profile.sorted(by: { $0.key < $1.key }) { line += String(format: " %@ %.2f", k, v) }
         FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
         profile = [:]
     }
+    /// Adds the time since `t0` to `name` without moving a phase clock (sub-phases: names starting with "~" are
+    /// inside the phases and left out of the total).
+    @inline(__always) static func add(_ name: String, since t0: Double) {
+        guard profiling else { return }
+        profile[name, default: 0] += Date().timeIntervalSinceReferenceDate - t0
+    }
+    @inline(__always) static var now: Double { profiling ? Date().timeIntervalSinceReferenceDate : 0 }
     @inline(__always) static func tick(_ name: String, _ t0: inout Double) {
         guard profiling else { return }
         let now = Date().timeIntervalSinceReferenceDate
         profile[name, default: 0] += now - t0
         t0 = now
+    }
+}
+
+/// A shared counter handing out work items (`FusedDecoderPass.dynamicParts`).
+final class ManagedCounter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+    func take() -> Int {
+        lock.lock(); defer { lock.unlock() }
+        value += 1
+        return value - 1
     }
 }
 
@@ -177,13 +198,12 @@ final class FusedDecoderPass {
     let layers: [FusedLayer]
     let D: Int, H: Int, K: Int, dh: Int, HD: Int, QW: Int, I: Int, M: Int, eps: Float
     let segs: [(q0: Int, len: Int, kOffset: Int)]
-    /// Offset of each segment's attention probabilities within a layer's block (`H` matrices `[len, kOffset+len]`).
-    let segProbs: [Int]
-    let probsPerLayer: Int
     let cosT: UnsafeMutablePointer<Float>, sinT: UnsafeMutablePointer<Float>
+    /// Scratch for a projection's merged weight `W + s·B·A` (see `mergesAdapter`); nil without adapters.
+    let mergedWeight: UnsafeMutablePointer<Float>?
 
     struct LayerSave {
-        var x, r1, qkv, probs, attn, xmid, r2, gu: UnsafeMutablePointer<Float>
+        var x, r1, qkv, lse, attn, xmid, r2, gu: UnsafeMutablePointer<Float>
         /// LoRA intermediates `x·Aᵀ` `[M, rank]` of q, k, v, o, gate, up, down (nil without an adapter).
         var u: [UnsafeMutablePointer<Float>?]
     }
@@ -206,12 +226,11 @@ final class FusedDecoderPass {
         HD = H * dh; QW = (H + 2 * K) * dh; I = c.intermediateSize; M = layout.rows; eps = c.rmsNormEps
         layers = dec.model.layers.items.map(FusedLayer.init)
         segs = layout.segments
-        var off: [Int] = [], total = 0
-        for s in segs { off.append(total); total += H * s.len * (s.kOffset + s.len) }
-        segProbs = off; probsPerLayer = total
         let maxPos = max(layout.lengths.max() ?? 1, 1)
         cosT = arena.alloc(maxPos * dh); sinT = arena.alloc(maxPos * dh)
         for q in 0..<maxPos { dec.rope.angles(q, cos: cosT + q * dh, sin: sinT + q * dh) }
+        let adapted = layers.flatMap(\.linears).filter { $0.loraA != nil }
+        mergedWeight = adapted.isEmpty ? nil : arena.alloc(adapted.map { $0.outF * $0.inF }.max()!)
     }
 
     deinit { pool.give(arena) }
@@ -278,17 +297,41 @@ final class FusedDecoderPass {
         if let gw, let partial { for c in 0..<k { for j in 0..<d { gw[j] += partial[c * d + j] } } }
     }
 
-    /// y (+)= x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ over the M rows; `u` receives x·Aᵀ (kept for backward).
+    /// Whether `L`'s adapter is applied through the merged weight `W + s·B·A` (built per call in `mergedWeight`):
+    /// one GEMM on the merged weight replaces the rank-r product over the whole `[M, out]` output (forward) or
+    /// `[M, in]` input gradient (backward), a read and a write of that matrix; building the merged weight reads and
+    /// writes `[out, in]` twice. So it pays with more than 2·in rows (forward) or 2·out rows (backward).
+    @inline(__always) func mergesAdapter(_ L: FusedLinear, forward: Bool) -> Bool {
+        L.loraA != nil && mergedWeight != nil && M > 2 * (forward ? L.inF : L.outF)
+    }
+
+    /// `mergedWeight = W + s·B·A` for `L`; returns it.
+    func buildMergedWeight(_ L: FusedLinear) -> UnsafeMutablePointer<Float> {
+        let w = mergedWeight!, src = L.weight.mPtr, n = L.inF
+        parts(L.outF) { _, lo, hi in (w + lo * n).update(from: src + lo * n, count: (hi - lo) * n) }
+        sgemm(CblasNoTrans, CblasNoTrans, L.outF, L.inF, L.rank, L.scale, L.loraB!.mPtr, L.rank, L.loraA!.mPtr, L.inF, 1, w, L.inF)
+        return w
+    }
+
+    /// y (+)= x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ over the M rows; `u` receives x·Aᵀ (kept for backward; not computed by a pass
+    /// that keeps nothing when the adapter is merged).
     func linearForward(_ L: FusedLinear, _ x: UnsafePointer<Float>, _ ldx: Int, _ y: UnsafeMutablePointer<Float>, _ ldy: Int,
                        beta: Float, u: UnsafeMutablePointer<Float>?) {
-        sgemm(CblasNoTrans, CblasTrans, M, L.outF, L.inF, 1, x, ldx, L.weight.mPtr, L.inF, beta, y, ldy)
+        let t0 = FusedDecoderProfile.now
+        let merged = mergesAdapter(L, forward: true)
+        let w: UnsafePointer<Float> = merged ? UnsafePointer(buildMergedWeight(L)) : UnsafePointer(L.weight.mPtr)
+        if merged { FusedDecoderProfile.add("~f.lora", since: t0) }
+        sgemm(CblasNoTrans, CblasTrans, M, L.outF, L.inF, 1, x, ldx, w, L.inF, beta, y, ldy)
         if let b = L.bias {
             let bp = b.mPtr, n = L.outF
             parts(M) { _, lo, hi in for r in lo..<hi { let row = y + r * ldy; for j in 0..<n { row[j] += bp[j] } } }
         }
         if let a = L.loraA, let b = L.loraB, let u {
-            sgemm(CblasNoTrans, CblasTrans, M, L.rank, L.inF, 1, x, ldx, a.mPtr, L.inF, 0, u, L.rank)
-            sgemm(CblasNoTrans, CblasTrans, M, L.outF, L.rank, L.scale, u, L.rank, b.mPtr, L.rank, 1, y, ldy)
+            let t0 = FusedDecoderProfile.now
+            // u = x·Aᵀ: backward's input to the gradient of B (not needed by a pass that keeps nothing)
+            if save || !merged { sgemm(CblasNoTrans, CblasTrans, M, L.rank, L.inF, 1, x, ldx, a.mPtr, L.inF, 0, u, L.rank) }
+            if !merged { sgemm(CblasNoTrans, CblasTrans, M, L.outF, L.rank, L.scale, u, L.rank, b.mPtr, L.rank, 1, y, ldy) }
+            FusedDecoderProfile.add("~f.lora", since: t0)
         }
     }
 
@@ -296,7 +339,13 @@ final class FusedDecoderPass {
     func linearBackward(_ L: FusedLinear, _ dy: UnsafePointer<Float>, _ ldy: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
                         _ dx: UnsafeMutablePointer<Float>?, _ lddx: Int, beta: Float, u: UnsafePointer<Float>?,
                         du: UnsafeMutablePointer<Float>) {
-        if let dx { sgemm(CblasNoTrans, CblasNoTrans, M, L.inF, L.outF, 1, dy, ldy, L.weight.mPtr, L.inF, beta, dx, lddx) }
+        let merged = dx != nil && mergesAdapter(L, forward: false)
+        if let dx {
+            let t0 = FusedDecoderProfile.now
+            let w: UnsafePointer<Float> = merged ? UnsafePointer(buildMergedWeight(L)) : UnsafePointer(L.weight.mPtr)
+            if merged { FusedDecoderProfile.add("~b.lora", since: t0) }
+            sgemm(CblasNoTrans, CblasNoTrans, M, L.inF, L.outF, 1, dy, ldy, w, L.inF, beta, dx, lddx)
+        }
         if let gw = grad(L.weight) { sgemm(CblasTrans, CblasNoTrans, L.outF, L.inF, M, 1, dy, ldy, x, ldx, 1, gw, L.inF) }
         if let gb = grad(L.bias) {
             let n = L.outF, k = max(1, numThreads())
@@ -308,11 +357,13 @@ final class FusedDecoderPass {
             for c in 0..<k { for j in 0..<n { gb[j] += partial[c * n + j] } }
         }
         if let a = L.loraA, let b = L.loraB, let u {
+            let t0 = FusedDecoderProfile.now
+            defer { FusedDecoderProfile.add("~b.lora", since: t0) }
             let r = L.rank
             if let gB = grad(b) { sgemm(CblasTrans, CblasNoTrans, L.outF, r, M, L.scale, dy, ldy, u, r, 1, gB, r) }
             sgemm(CblasNoTrans, CblasNoTrans, M, r, L.outF, L.scale, dy, ldy, b.mPtr, r, 0, du, r)
             if let gA = grad(a) { sgemm(CblasTrans, CblasNoTrans, r, L.inF, M, 1, du, r, x, ldx, 1, gA, L.inF) }
-            if let dx { sgemm(CblasNoTrans, CblasNoTrans, M, L.inF, r, 1, du, r, a.mPtr, L.inF, 1, dx, lddx) }
+            if let dx, !merged { sgemm(CblasNoTrans, CblasNoTrans, M, L.inF, r, 1, du, r, a.mPtr, L.inF, 1, dx, lddx) }
         }
     }
 
@@ -341,67 +392,99 @@ final class FusedDecoderPass {
         }
     }
 
-    /// Query rows per attention block: a block of rows `[i0, i1)` reads only the keys before `kOffset + i1`, so the
-    /// causal upper triangle is mostly skipped.
-    static let attentionBlock = 64
+    /// Query positions per attention block (`MOONLAB_ATTN_BLOCK`, default 64): a block of positions `[i0, i1)` reads
+    /// only the keys before `kOffset + i1`, so the causal upper triangle is mostly skipped; the `H / K` query heads of
+    /// a key/value head are stacked, so one block is a `[rep·bl, kOffset + i1]` score matrix.
+    nonisolated(unsafe) static var attentionBlock = max(8, Int(ProcessInfo.processInfo.environment["MOONLAB_ATTN_BLOCK"] ?? "") ?? 64)
 
-    /// Causal attention of every segment: out `[M, HD]` from the rotated qkv; probabilities `[len, kOffset + len]` per
-    /// segment and head (zero above the diagonal) into `probs` (a layer's block) when saving, else into per-thread
-    /// scratch. Work items are (segment, key/value head): the group's query heads read its K/V in place (no copies).
-    func attentionForward(_ qkv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>?) {
-        let segs = segs, H = H, K = K, dh = dh, QW = QW, HD = HD, rep = H / K, segProbs = segProbs, blk = Self.attentionBlock
-        let nt = max(numThreads(), 1)
-        let maxW = segs.map { $0.len * ($0.kOffset + $0.len) }.max() ?? 1
-        let scratch = probs == nil ? arena.alloc(maxW * nt) : nil
+    /// Work items of the attention: (segment, key/value head, first query position of the block), the costliest
+    /// first (they are handed out dynamically, see `dynamicParts`).
+    private func attentionItems(perBlock: Bool) -> [(seg: Int, kh: Int, i0: Int)] {
+        let blk = Self.attentionBlock
+        var items: [(seg: Int, kh: Int, i0: Int, cost: Int)] = []
+        for (si, s) in segs.enumerated() {
+            for kh in 0..<K {
+                if perBlock {
+                    for i0 in stride(from: 0, to: s.len, by: blk) { items.append((si, kh, i0, min(blk, s.len - i0) * (s.kOffset + min(i0 + blk, s.len)))) }
+                } else {
+                    items.append((si, kh, 0, s.len * (s.kOffset + s.len)))
+                }
+            }
+        }
+        return items.sorted { $0.cost > $1.cost }.map { ($0.seg, $0.kh, $0.i0) }
+    }
+
+    /// Runs `body(worker, item)` for every item in `0..<n` on `workers` concurrent threads that take the next item
+    /// when they finish one (the attention's items differ in cost: a static split left one core idle).
+    func dynamicParts(_ n: Int, workers: Int, _ body: (Int, Int) -> Void) {
+        let next = ManagedCounter()
+        parallelFor(workers, parts: workers) { w, _, _ in
+            while true {
+                let i = next.take()
+                if i >= n { return }
+                body(w, i)
+            }
+        }
+    }
+
+    /// Causal attention of every segment as GEMMs: per (segment, key/value head, block of query positions), the
+    /// group's `rep` query heads stacked into `Q [rep·bl, dh]`, `S = Q·Kᵀ` over the visible keys (the shared prefix,
+    /// then the segment's own rows), the masked softmax, `O = P·V`. out `[M, HD]` from the rotated qkv; when `lse` is
+    /// given (saving for backward), each score row's log-sum-exp goes there (`[M·H]`, in the order segment, key/value
+    /// head, position, stacked head), from which backward recomputes the probabilities (they are never stored).
+    func attentionForward(_ qkv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>?) {
+        let segs = segs, H = H, K = K, dh = dh, QW = QW, HD = HD, rep = H / K, blk = Self.attentionBlock
+        let items = attentionItems(perBlock: true)
+        let nt = max(1, min(numThreads(), items.count))
+        let maxW = segs.map { $0.kOffset + $0.len }.max() ?? 1
+        let R = blk * rep, per = R * maxW + 2 * R * dh
+        let scratch = arena.alloc(nt * per)
         withBLASThreads(1) {
-            parts(segs.count * K) { part, lo, hi in
-                for item in lo..<hi {
-                    let (q0, len, kOff) = segs[item / K], kh = item % K, w = kOff + len
+            dynamicParts(items.count, workers: nt) { part, it in
+                let sb = scratch + part * per, qs = sb + R * maxW, os = qs + R * dh
+                do {
+                    let (si, kh, i0) = items[it]
+                    let (q0, len, kOff) = segs[si]
+                    let i1 = min(i0 + blk, len), bl = i1 - i0, rows = bl * rep, w = kOff + i1
                     let kp = qkv + (H + kh) * dh, vp = qkv + (H + K + kh) * dh
-                    for hh in (kh * rep)..<((kh + 1) * rep) {
-                        let p = probs.map { $0 + segProbs[item / K] + hh * len * w } ?? scratch! + part * maxW
-                        for i0 in stride(from: 0, to: len, by: blk) {
-                            let i1 = min(i0 + blk, len), bl = i1 - i0
-                            let q = qkv + (q0 + i0) * QW + hh * dh, pb = p + i0 * w
-                            if kOff > 0 { sgemm(CblasNoTrans, CblasTrans, bl, kOff, dh, 1, q, QW, kp, QW, 0, pb, w) }
-                            sgemm(CblasNoTrans, CblasTrans, bl, i1, dh, 1, q, QW, kp + q0 * QW, QW, 0, pb + kOff, w)
-                            for i in i0..<i1 {
-                                let row = p + i * w, vis = kOff + i + 1
-                                var m = -Float.infinity
-                                for j in 0..<vis where row[j] > m { m = row[j] }
-                                var s: Float = 0
-                                for j in 0..<vis { let e = fexp(row[j] - m); row[j] = e; s += e }
-                                let inv = 1 / s
-                                for j in 0..<vis { row[j] *= inv }
-                                for j in vis..<w { row[j] = 0 }
-                            }
-                            let o = out + (q0 + i0) * HD + hh * dh
-                            if kOff > 0 { sgemm(CblasNoTrans, CblasNoTrans, bl, dh, kOff, 1, pb, w, vp, QW, 0, o, HD) }
-                            sgemm(CblasNoTrans, CblasNoTrans, bl, dh, i1, 1, pb + kOff, w, vp + q0 * QW, QW, kOff > 0 ? 1 : 0, o, HD)
-                        }
-                    }
+                    // The group's query heads are contiguous in a row: one copy of rep·dh floats per position.
+                    for i in 0..<bl { (qs + i * rep * dh).update(from: qkv + (q0 + i0 + i) * QW + kh * rep * dh, count: rep * dh) }
+                    if kOff > 0 { sgemm(CblasNoTrans, CblasTrans, rows, kOff, dh, 1, qs, dh, kp, QW, 0, sb, w) }
+                    sgemm(CblasNoTrans, CblasTrans, rows, i1, dh, 1, qs, dh, kp + q0 * QW, QW, 0, sb + kOff, w)
+                    moon_fk_softmax_rows(sb, Int32(w), Int32(rows), Int32(rep), Int32(kOff + i0 + 1), Int32(w),
+                                         lse.map { $0 + H * q0 + (kh * len + i0) * rep })
+                    if kOff > 0 { sgemm(CblasNoTrans, CblasNoTrans, rows, dh, kOff, 1, sb, w, vp, QW, 0, os, dh) }
+                    sgemm(CblasNoTrans, CblasNoTrans, rows, dh, i1, 1, sb + kOff, w, vp + q0 * QW, QW, kOff > 0 ? 1 : 0, os, dh)
+                    for i in 0..<bl { (out + (q0 + i0 + i) * HD + kh * rep * dh).update(from: os + i * rep * dh, count: rep * dh) }
                 }
             }
         }
     }
 
-    /// Backward of `attentionForward`: dqkv (zeroed here) from dout `[M, HD]`. Key/value gradients of the shared prefix
-    /// rows are accumulated in per-thread buffers and summed at the end (many segments read those rows).
-    func attentionBackward(_ qkv: UnsafePointer<Float>, _ probs: UnsafePointer<Float>, _ dout: UnsafePointer<Float>,
-                           _ dqkv: UnsafeMutablePointer<Float>) {
-        let segs = segs, H = H, K = K, dh = dh, QW = QW, HD = HD, rep = H / K, segProbs = segProbs, P = layout.shared
+    /// Backward of `attentionForward`: dqkv (zeroed here) from dout `[M, HD]`, the forward's output `attn` and its
+    /// log-sum-exps. Per block: `S = Q·Kᵀ` again, `dP = dO·Vᵀ`, `P = exp(S − lse)`, `dS = P ⊙ (dP − rowsum(dO ⊙ O))`
+    /// (one fused pass), `dV += Pᵀ·dO`, `dQ = dS·K`, `dK += dSᵀ·Q`. Work items are (segment, key/value head), so the
+    /// segment's own key/value rows have one writer; those of the shared prefix (read by every segment) are
+    /// accumulated in per-thread buffers and summed at the end.
+    func attentionBackward(_ qkv: UnsafePointer<Float>, _ attn: UnsafePointer<Float>, _ lse: UnsafePointer<Float>,
+                           _ dout: UnsafePointer<Float>, _ dqkv: UnsafeMutablePointer<Float>) {
+        let segs = segs, H = H, K = K, dh = dh, QW = QW, HD = HD, rep = H / K, P = layout.shared
         let blk = Self.attentionBlock
-        let nt = max(numThreads(), 1)
+        let items = attentionItems(perBlock: false)
+        let nt = max(1, min(numThreads(), items.count))
         dqkv.update(repeating: 0, count: M * QW)
-        let maxW = segs.map { min($0.len, blk) * ($0.kOffset + $0.len) }.max() ?? 1
-        let dps = arena.alloc(maxW * nt)
+        let maxW = segs.map { $0.kOffset + $0.len }.max() ?? 1
+        let R = blk * rep, per = 2 * R * maxW + 3 * R * dh + R
+        let scratch = arena.alloc(nt * per)
         let kvw = 2 * K * dh
         let priv: UnsafeMutablePointer<Float>? = P > 0 ? arena.alloc(nt * P * kvw, zeroed: true) : nil
         withBLASThreads(1) {
-            parts(segs.count * K) { part, lo, hi in
-                let dp = dps + part * maxW
-                for item in lo..<hi {
-                    let (q0, len, kOff) = segs[item / K], kh = item % K, w = kOff + len
+            dynamicParts(items.count, workers: nt) { part, it in
+                let sb = scratch + part * per, dp = sb + R * maxW, qs = dp + R * maxW, dos = qs + R * dh, dqs = dos + R * dh
+                let dsum = dqs + R * dh
+                do {
+                    let (si, kh, _) = items[it]
+                    let (q0, len, kOff) = segs[si]
                     let kp = qkv + (H + kh) * dh, vp = qkv + (H + K + kh) * dh
                     // Gradient targets of the prefix keys/values (per-thread) and of the own rows (unique to this item).
                     let pk = priv.map { $0 + part * P * kvw + kh * dh }, pv = priv.map { $0 + part * P * kvw + (K + kh) * dh }
@@ -409,34 +492,36 @@ final class FusedDecoderPass {
                     let dkOwn = ownIsPrefix ? pk! : dqkv + q0 * QW + (H + kh) * dh
                     let dvOwn = ownIsPrefix ? pv! : dqkv + q0 * QW + (H + K + kh) * dh
                     let ldOwn = ownIsPrefix ? kvw : QW
-                    for hh in (kh * rep)..<((kh + 1) * rep) {
-                        let pm = probs + segProbs[item / K] + hh * len * w
-                        for i0 in stride(from: 0, to: len, by: blk) {
-                            let i1 = min(i0 + blk, len), bl = i1 - i0
-                            let pb = pm + i0 * w
-                            let dO = dout + (q0 + i0) * HD + hh * dh, q = qkv + (q0 + i0) * QW + hh * dh
-                            let dq = dqkv + (q0 + i0) * QW + hh * dh
-                            // dP = dO·Vᵀ over the visible keys (block rows, columns < kOff + i1)
-                            if kOff > 0 { sgemm(CblasNoTrans, CblasTrans, bl, kOff, dh, 1, dO, HD, vp, QW, 0, dp, w) }
-                            sgemm(CblasNoTrans, CblasTrans, bl, i1, dh, 1, dO, HD, vp + q0 * QW, QW, 0, dp + kOff, w)
-                            // dV += Pᵀ·dO
-                            if kOff > 0 { sgemm(CblasTrans, CblasNoTrans, kOff, dh, bl, 1, pb, w, dO, HD, 1, pv!, kvw) }
-                            sgemm(CblasTrans, CblasNoTrans, i1, dh, bl, 1, pb + kOff, w, dO, HD, 1, dvOwn, ldOwn)
-                            // dS = P ⊙ (dP − Σ dP⊙P)
-                            for i in i0..<i1 {
-                                let prow = pm + i * w, drow = dp + (i - i0) * w, vis = kOff + i + 1
-                                var sdot: Float = 0
-                                for j in 0..<vis { sdot += prow[j] * drow[j] }
-                                for j in 0..<vis { drow[j] = prow[j] * (drow[j] - sdot) }
-                                for j in vis..<(kOff + i1) { drow[j] = 0 }
-                            }
-                            // dQ = dS·K; dK += dSᵀ·Q
-                            if kOff > 0 {
-                                sgemm(CblasNoTrans, CblasNoTrans, bl, dh, kOff, 1, dp, w, kp, QW, 1, dq, QW)
-                                sgemm(CblasTrans, CblasNoTrans, kOff, dh, bl, 1, dp, w, q, QW, 1, pk!, kvw)
-                            }
-                            sgemm(CblasNoTrans, CblasNoTrans, bl, dh, i1, 1, dp + kOff, w, kp + q0 * QW, QW, 1, dq, QW)
-                            sgemm(CblasTrans, CblasNoTrans, i1, dh, bl, 1, dp + kOff, w, q, QW, 1, dkOwn, ldOwn)
+                    for i0 in stride(from: 0, to: len, by: blk) {
+                        let i1 = min(i0 + blk, len), bl = i1 - i0, rows = bl * rep, w = kOff + i1
+                        for i in 0..<bl {
+                            let r = (q0 + i0 + i)
+                            (qs + i * rep * dh).update(from: qkv + r * QW + kh * rep * dh, count: rep * dh)
+                            (dos + i * rep * dh).update(from: dout + r * HD + kh * rep * dh, count: rep * dh)
+                            moon_fk_row_dots(dout + r * HD + kh * rep * dh, Int32(dh), attn + r * HD + kh * rep * dh, Int32(dh),
+                                             Int32(rep), Int32(dh), dsum + i * rep)
+                        }
+                        // S = Q·Kᵀ (recomputed), dP = dO·Vᵀ
+                        if kOff > 0 {
+                            sgemm(CblasNoTrans, CblasTrans, rows, kOff, dh, 1, qs, dh, kp, QW, 0, sb, w)
+                            sgemm(CblasNoTrans, CblasTrans, rows, kOff, dh, 1, dos, dh, vp, QW, 0, dp, w)
+                        }
+                        sgemm(CblasNoTrans, CblasTrans, rows, i1, dh, 1, qs, dh, kp + q0 * QW, QW, 0, sb + kOff, w)
+                        sgemm(CblasNoTrans, CblasTrans, rows, i1, dh, 1, dos, dh, vp + q0 * QW, QW, 0, dp + kOff, w)
+                        // P = exp(S − lse) into sb, dS = P ⊙ (dP − rowsum(dO ⊙ O)) into dp
+                        moon_fk_softmax_grad_rows(sb, dp, Int32(w), Int32(rows), Int32(rep), Int32(kOff + i0 + 1), Int32(w),
+                                                  lse + H * q0 + (kh * len + i0) * rep, dsum)
+                        // dV += Pᵀ·dO; dK += dSᵀ·Q; dQ = dS·K
+                        if kOff > 0 {
+                            sgemm(CblasTrans, CblasNoTrans, kOff, dh, rows, 1, sb, w, dos, dh, 1, pv!, kvw)
+                            sgemm(CblasTrans, CblasNoTrans, kOff, dh, rows, 1, dp, w, qs, dh, 1, pk!, kvw)
+                            sgemm(CblasNoTrans, CblasNoTrans, rows, dh, kOff, 1, dp, w, kp, QW, 0, dqs, dh)
+                        }
+                        sgemm(CblasTrans, CblasNoTrans, i1, dh, rows, 1, sb + kOff, w, dos, dh, 1, dvOwn, ldOwn)
+                        sgemm(CblasTrans, CblasNoTrans, i1, dh, rows, 1, dp + kOff, w, qs, dh, 1, dkOwn, ldOwn)
+                        sgemm(CblasNoTrans, CblasNoTrans, rows, dh, i1, 1, dp + kOff, w, kp + q0 * QW, QW, kOff > 0 ? 1 : 0, dqs, dh)
+                        for i in 0..<bl {
+                            (dqkv + (q0 + i0 + i) * QW + kh * rep * dh).update(from: dqs + i * rep * dh, count: rep * dh)
                         }
                     }
                 }
@@ -462,7 +547,7 @@ final class FusedDecoderPass {
         x.update(from: x0, count: M * D)
         let h = arena.alloc(M * D), act = arena.alloc(M * I)
         func allocSave() -> LayerSave {
-            LayerSave(x: x, r1: arena.alloc(M), qkv: arena.alloc(M * QW), probs: arena.alloc(probsPerLayer), attn: arena.alloc(M * HD),
+            LayerSave(x: x, r1: arena.alloc(M), qkv: arena.alloc(M * QW), lse: arena.alloc(M * H), attn: arena.alloc(M * HD),
                       xmid: arena.alloc(M * D), r2: arena.alloc(M), gu: arena.alloc(M * 2 * I), u: [])
         }
         // Without saving, one set of buffers serves every layer.
@@ -486,7 +571,7 @@ final class FusedDecoderPass {
             linearForward(L.v, h, D, s.qkv + HD + K * dh, QW, beta: 0, u: s.u[2])
             rope(s.qkv, inverse: false)
             FusedDecoderProfile.tick("f.norm+qkv+rope", &t0)
-            attentionForward(s.qkv, s.attn, probs: save ? s.probs : nil)
+            attentionForward(s.qkv, s.attn, lse: save ? s.lse : nil)
             FusedDecoderProfile.tick("f.attn", &t0)
             s.xmid.update(from: x, count: M * D)
             linearForward(L.o, s.attn, HD, s.xmid, D, beta: 1, u: s.u[3])
@@ -494,12 +579,7 @@ final class FusedDecoderPass {
             linearForward(L.gate, h, D, s.gu, 2 * I, beta: 0, u: s.u[4])
             linearForward(L.up, h, D, s.gu + I, 2 * I, beta: 0, u: s.u[5])
             let gu = s.gu
-            parts(M) { _, lo, hi in
-                for n in lo..<hi {
-                    let g = gu + n * 2 * I, uu = g + I, o = act + n * I
-                    for i in 0..<I { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * uu[i] }
-                }
-            }
+            parts(M) { _, lo, hi in moon_fk_swiglu(gu + lo * 2 * I, Int32(I), Int32(hi - lo), act + lo * I) }
             let xn: UnsafeMutablePointer<Float>
             if save { xn = arena.alloc(M * D) } else { xn = spare!; spare = x }
             xn.update(from: s.xmid, count: M * D)
@@ -530,25 +610,17 @@ final class FusedDecoderPass {
             let L = layers[l], s = saves[l]
             // x_{l+1} = xmid + down(act)
             let gu = s.gu
-            parts(M) { _, lo, hi in
-                for n in lo..<hi {
-                    let g = gu + n * 2 * I, uu = g + I, o = act + n * I
-                    for i in 0..<I { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * uu[i] }
-                }
-            }
+            var t1 = FusedDecoderProfile.now
+            parts(M) { _, lo, hi in moon_fk_swiglu(gu + lo * 2 * I, Int32(I), Int32(hi - lo), act + lo * I) }
             dxmid.update(from: dx, count: M * D)
+            FusedDecoderProfile.add("~b.mlp.elementwise", since: t1)
+            t1 = FusedDecoderProfile.now
             linearBackward(L.down, dx, D, act, I, dact, I, beta: 0, u: s.u[6], du: du)
-            parts(M) { _, lo, hi in
-                for n in lo..<hi {
-                    let gg = gu + n * 2 * I, uu = gg + I, dA = dact + n * I, o = dgu + n * 2 * I
-                    for i in 0..<I {
-                        let gv = gg[i], sg = 1 / (1 + fexp(-gv))
-                        o[i] = dA[i] * uu[i] * sg * (1 + gv * (1 - sg))
-                        o[I + i] = dA[i] * gv * sg
-                    }
-                }
-            }
+            FusedDecoderProfile.add("~b.mlp.down", since: t1)
+            t1 = FusedDecoderProfile.now
+            parts(M) { _, lo, hi in moon_fk_swiglu_backward(gu + lo * 2 * I, dact + lo * I, Int32(I), Int32(hi - lo), dgu + lo * 2 * I) }
             rmsApply(s.xmid, L.norm2, s.r2, h)
+            FusedDecoderProfile.add("~b.mlp.elementwise", since: t1)
             linearBackward(L.gate, dgu, 2 * I, h, D, dnorm, D, beta: 0, u: s.u[4], du: du)
             linearBackward(L.up, dgu + I, 2 * I, h, D, dnorm, D, beta: 1, u: s.u[5], du: du)
             FusedDecoderProfile.tick("b.mlp", &t0)
@@ -557,7 +629,7 @@ final class FusedDecoderPass {
             dxl.update(from: dxmid, count: M * D)
             linearBackward(L.o, dxmid, D, s.attn, HD, da, HD, beta: 0, u: s.u[3], du: du)
             FusedDecoderProfile.tick("b.norm2+o", &t0)
-            attentionBackward(s.qkv, s.probs, da, dqkv)
+            attentionBackward(s.qkv, s.attn, s.lse, da, dqkv)
             FusedDecoderProfile.tick("b.attn", &t0)
             rope(dqkv, inverse: true)
             rmsApply(s.x, L.norm1, s.r1, h)
@@ -587,11 +659,12 @@ enum FusedScoring {
     nonisolated(unsafe) static var enabled: Bool = ProcessInfo.processInfo.environment["MOONLAB_FUSED"] != "0"
     /// Whether the prompt prefix common to every row is computed once (`MOONLAB_SHARED_PREFIX=0` turns it off).
     nonisolated(unsafe) static var sharePrefix: Bool = ProcessInfo.processInfo.environment["MOONLAB_SHARED_PREFIX"] != "0"
-    /// Rows of logits computed at once.
-    static let chunk = 256
+    /// Rows of logits computed at once (`MOONLAB_FUSED_CHUNK`, default 256).
+    nonisolated(unsafe) static var chunk = max(1, Int(ProcessInfo.processInfo.environment["MOONLAB_FUSED_CHUNK"] ?? "") ?? 256)
     /// Bytes of logits kept from forward to backward (above it they are recomputed chunk by chunk;
-    /// `MOONLAB_FUSED_LOGITS_MB`, default 256).
-    nonisolated(unsafe) static var logitsBudget: Int = (Int(ProcessInfo.processInfo.environment["MOONLAB_FUSED_LOGITS_MB"] ?? "") ?? 256) << 20
+    /// `MOONLAB_FUSED_LOGITS_MB`, default 512: a batch of 8 × 256 scored tokens at SmolLM2's 49,152-token vocabulary
+    /// is 403 MB, less than the attention probabilities the pass no longer keeps).
+    nonisolated(unsafe) static var logitsBudget: Int = (Int(ProcessInfo.processInfo.environment["MOONLAB_FUSED_LOGITS_MB"] ?? "") ?? 512) << 20
 
     /// Why the fused pass cannot run `dec` (with `valueHead`) now; nil when it can.
     static func unsupported(_ dec: LlamaDecoder, valueHead: Linear?) -> String? {
@@ -661,21 +734,16 @@ enum FusedScoring {
             let c = min(C, n - c0)
             let zc = stored.map { $0 + c0 * V } ?? logits
             sgemm(CblasNoTrans, CblasTrans, c, V, D, invT, hsel + c0 * D, D, wout, D, 0, zc, V)
+            FusedDecoderProfile.tick("f.head.gemm", &t0)
             pass.parts(c) { _, lo, hi in
                 for i in lo..<hi {
                     let z = zc + i * V
-                    var m = -Float.infinity
-                    for v in 0..<V where z[v] > m { m = z[v] }
-                    var s: Float = 0, wsum: Float = 0
-                    for v in 0..<V { let e = fexp(z[v] - m); s += e; wsum += e * z[v] }
-                    let l = m + Foundation.logf(s)
-                    lse[c0 + i] = l
-                    op[c0 + i] = z[targets[c0 + i]] - l
-                    let h = l - wsum / s
-                    ent[c0 + i] = h
-                    op[n + c0 + i] = h
+                    moon_fk_log_softmax_stats(z, Int32(V), lse + c0 + i, ent + c0 + i)
+                    op[c0 + i] = z[targets[c0 + i]] - lse[c0 + i]
+                    op[n + c0 + i] = ent[c0 + i]
                 }
             }
+            FusedDecoderProfile.tick("f.head.sm", &t0)
         }
         if nv > 0, let vh = valueHead, let vr = valueRows {
             let w = vh.weight.mPtr, bias = vh.bias.map { $0.mPtr[0] } ?? 0
@@ -709,18 +777,17 @@ enum FusedScoring {
                         sgemm(CblasNoTrans, CblasTrans, c, V, D, invT, hsel + c0 * D, D, wout, D, 0, logits, V)
                         zc = logits
                     }
+                    FusedDecoderProfile.tick("b.head.gemm", &t0)
                     pass.parts(c) { _, lo, hi in
                         for i in lo..<hi {
                             let z = zc + i * V, dz = logits + i * V, l = lse[c0 + i], h = ent[c0 + i]
                             let glp = gp[c0 + i], gh = gp[n + c0 + i]
                             // d/dz of glp·(z_t − lse) + gh·H, H = −Σ p log p: glp(δ − p) − gh·p(log p + H); then /T.
-                            for v in 0..<V {
-                                let lp = z[v] - l, p = fexp(lp)
-                                dz[v] = (-glp * p - gh * p * (lp + h)) * invT
-                            }
+                            moon_fk_log_softmax_grad(z, dz, Int32(V), l, h, glp, gh, invT)
                             dz[targets[c0 + i]] += glp * invT
                         }
                     }
+                    FusedDecoderProfile.tick("b.head.sm", &t0)
                     sgemm(CblasNoTrans, CblasNoTrans, c, D, V, 1, logits, V, wout, D, 0, dhs, D)
                     if let gW { sgemm(CblasTrans, CblasNoTrans, V, D, c, 1, logits, V, hsel + c0 * D, D, 1, gW, D) }
                     for i in 0..<c {

@@ -81,6 +81,32 @@ final class FusedTrainingTests: XCTestCase {
         var long = try Tensor.randint(0, 50, [2, 150], generator: Generator(seed: 10)).toIntArray()
         for j in 0..<70 { long[150 + j] = long[j] }
         try compare(dec, Tensor.fromInts(long, [2, 150]))
+        // Blocks that split the rows unevenly (the last one partial) and the prefix across several blocks.
+        let block = FusedDecoderPass.attentionBlock
+        FusedDecoderPass.attentionBlock = 7
+        defer { FusedDecoderPass.attentionBlock = block }
+        try compare(dec, Tensor.fromInts(rows, [3, 11]))
+        try compare(dec, Tensor.fromInts(long, [2, 150]))
+    }
+
+    /// LoRA on every projection with many more rows than features: the fused pass applies the adapters through
+    /// merged weights W + s·B·A (forward and input gradients); its LoRA gradients match autograd's.
+    func testMergedAdapterWeightsMatchAutograd() throws {
+        var c = tinyLlamaConfig(vocab: 50, hidden: 24, layers: 2, heads: 6, kvHeads: 2, inter: 20)
+        c.attentionBias = true
+        let dec = try LlamaDecoder(c, generator: Generator(seed: 7))
+        try LoRA.apply(to: dec, config: LoRAConfig(rank: 3, targets: ["(q|k|v|o|gate|up|down)_proj$"], trainable: []))
+        randomize(dec, "lora_B", std: 0.3, seed: 3)
+        let ids = try Tensor.randint(0, 50, [2, 60], generator: Generator(seed: 12))
+        zeroGrad(dec.parameters())
+        let ref = try dec.lmLoss(ids, fused: false)
+        try ref.backward()
+        let want = gradients(dec)
+        XCTAssertEqual(want.count, 2 * 7 * 2, "A and B of 7 projections in 2 layers")
+        zeroGrad(dec.parameters())
+        let loss = try dec.lmLossBackward(ids)
+        XCTAssertEqual(loss, try ref.item(), accuracy: 1e-5)
+        assertSameGradients(gradients(dec), want)
     }
 
     func testLossMaskAndLoRA() throws {

@@ -24,4 +24,7 @@ int moon_dk_isa(void);
 /// choice. For tests that compare the paths.
 void moon_dk_force_isa(int isa);
 
+// The fused training pass's row kernels (same ISA choice).
+#include "CFusedKernels.h"
+
 #endif
