@@ -35,7 +35,8 @@ struct Projection {
 
 /// Up to this many rows a projection runs on the streaming small-M kernel; above it (prompt prefill) on BLAS,
 /// whose packing is then amortised. Tests set it to 0 to compare with the BLAS-only path.
-nonisolated(unsafe) var smallGemmRows = 48
+/// MOONLAB_SMALL_GEMM_ROWS overrides it (benchmarks of the crossover).
+nonisolated(unsafe) var smallGemmRows = ProcessInfo.processInfo.environment["MOONLAB_SMALL_GEMM_ROWS"].flatMap { Int($0) } ?? 48
 
 /// `C[m, cols] = A[m, k] · W[cols, k]ᵀ (+ beta·C)` for the columns `cols` of one projection, single-threaded: the
 /// small-M kernel (bf16 weights when the projection has them) up to `smallGemmRows` rows, else BLAS (f32 weights).
