@@ -96,6 +96,16 @@ if want("decode") then
   end
 end
 
+if want("eval") then
+  -- One fixed-episode evaluation as every RL run makes it (scripts/bench_eval.lua: gtr.evaluate over
+  -- MOONLAB_BENCH_EVAL_EPISODES (128) Points24 episodes with the smollm preset, batches of 64, temperature 0.2, stop
+  -- "}"); MOONLAB_BENCH_EVAL_CHECKPOINT: an SFT start (sft.safetensors) to evaluate instead of the bare model.
+  local ck = os.getenv("MOONLAB_BENCH_EVAL_CHECKPOINT")
+  arg = {"points24", "eval.episodes=" .. (os.getenv("MOONLAB_BENCH_EVAL_EPISODES") or "128")}
+  if ck and ck ~= "" then arg[#arg + 1] = "sft.checkpoint=" .. ck end
+  dofile("scripts/bench_eval.lua")
+end
+
 policy:lora{rank = 8, alpha = 16, targets = lora_targets}
 print(("LoRA rank 8 on attention + MLP: %d trainable tensors, %d parameters in all"):format(#policy:parameters(),
   policy:num_parameters()))

@@ -33,10 +33,20 @@ struct Projection {
     func lowered() -> Projection { bf16 != nil ? self : Projection(weight, bf16: true) }
 }
 
-/// Up to this many rows a projection runs on the streaming small-M kernel; above it (prompt prefill) on BLAS,
-/// whose packing is then amortised. Tests set it to 0 to compare with the BLAS-only path.
-/// MOONLAB_SMALL_GEMM_ROWS overrides it (benchmarks of the crossover).
-nonisolated(unsafe) var smallGemmRows = ProcessInfo.processInfo.environment["MOONLAB_SMALL_GEMM_ROWS"].flatMap { Int($0) } ?? 48
+/// Up to this many rows an f32 projection runs on the streaming small-M kernel; above it (larger decode batches,
+/// prompt prefill) on BLAS, whose packing is then amortised. Measured per shape (one thread, OpenBLAS 0.3.21's
+/// SkylakeX kernels, shared 2-core machine; /tmp micro-benchmark interleaving both): the kernel takes 0.5x BLAS's
+/// time at 8 rows, 0.8x at 16, breaks even at ~24 for the 576/1536-wide projections, 1.3-1.5x at 64; the output head
+/// (24576 columns per thread) breaks even at ~40. bf16 weights halve the kernel's bytes: it keeps them up to twice
+/// the rows. Tests set it to 0 to compare with the BLAS-only path; MOONLAB_SMALL_GEMM_ROWS overrides it.
+nonisolated(unsafe) var smallGemmRows = ProcessInfo.processInfo.environment["MOONLAB_SMALL_GEMM_ROWS"].flatMap { Int($0) } ?? 24
+
+/// The most rows `p` runs on the small-M kernel (see `smallGemmRows`).
+@inline(__always)
+func kernelRowLimit(_ p: Projection) -> Int {
+    if p.bf16 != nil { return smallGemmRows * 2 }
+    return p.n >= 8192 ? smallGemmRows * 5 / 3 : smallGemmRows
+}
 
 /// `C[m, cols] = A[m, k] · W[cols, k]ᵀ (+ beta·C)` for the columns `cols` of one projection, single-threaded: the
 /// small-M kernel (bf16 weights when the projection has them) up to `smallGemmRows` rows, else BLAS (f32 weights).
@@ -45,7 +55,7 @@ func projectColumns(_ m: Int, _ p: Projection, _ cols: Range<Int>, _ a: UnsafePo
                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, beta: Float) {
     let k = p.k
     if cols.isEmpty || m == 0 { return }
-    if m <= smallGemmRows {
+    if m <= kernelRowLimit(p) {
         if let h = p.bf16 {
             moon_dk_gemm_nt_bf16(Int32(m), Int32(cols.count), Int32(k), a, Int32(lda), h.ptr + cols.lowerBound * k, Int32(k),
                                  c + cols.lowerBound, Int32(ldc), beta)
