@@ -33,20 +33,19 @@ struct Projection {
     func lowered() -> Projection { bf16 != nil ? self : Projection(weight, bf16: true) }
 }
 
-/// Up to this many rows an f32 projection runs on the streaming small-M kernel; above it (larger decode batches,
-/// prompt prefill) on BLAS, whose packing is then amortised. Measured per shape (one thread, OpenBLAS 0.3.21's
-/// SkylakeX kernels, shared 2-core machine; /tmp micro-benchmark interleaving both): the kernel takes 0.5x BLAS's
-/// time at 8 rows, 0.8x at 16, breaks even at ~24 for the 576/1536-wide projections, 1.3-1.5x at 64; the output head
-/// (24576 columns per thread) breaks even at ~40. bf16 weights halve the kernel's bytes: it keeps them up to twice
-/// the rows. Tests set it to 0 to compare with the BLAS-only path; MOONLAB_SMALL_GEMM_ROWS overrides it.
-nonisolated(unsafe) var smallGemmRows = ProcessInfo.processInfo.environment["MOONLAB_SMALL_GEMM_ROWS"].flatMap { Int($0) } ?? 24
+/// Up to this many rows an f32 projection runs on the streaming small-M kernel; above it (prompt prefill) on BLAS,
+/// whose packing is then amortised. Measured on the shared 2-core machine (load 8): in isolation (one thread, both
+/// interleaved on warm caches) BLAS (OpenBLAS 0.3.21, SkylakeX kernels) overtakes the kernel at ~24 rows (0.5x the
+/// kernel's time at 8 rows, 1.3-1.5x faster at 64), but inside decoding (single-threaded generate, tokens per
+/// CPU-second) the kernel is as fast at 64 rows (237 vs 244 tok per CPU-s) and faster at 32 (244 vs 167): BLAS
+/// repacks each weight matrix per call, and other processes evict its packed panels. bf16 weights halve the
+/// kernel's bytes: it keeps them up to twice the rows (BLAS has only the f32 copy). Tests set it to 0 to compare
+/// with the BLAS-only path; MOONLAB_SMALL_GEMM_ROWS overrides it.
+nonisolated(unsafe) var smallGemmRows = ProcessInfo.processInfo.environment["MOONLAB_SMALL_GEMM_ROWS"].flatMap { Int($0) } ?? 48
 
 /// The most rows `p` runs on the small-M kernel (see `smallGemmRows`).
 @inline(__always)
-func kernelRowLimit(_ p: Projection) -> Int {
-    if p.bf16 != nil { return smallGemmRows * 2 }
-    return p.n >= 8192 ? smallGemmRows * 5 / 3 : smallGemmRows
-}
+func kernelRowLimit(_ p: Projection) -> Int { p.bf16 != nil ? smallGemmRows * 2 : smallGemmRows }
 
 /// `C[m, cols] = A[m, k] · W[cols, k]ᵀ (+ beta·C)` for the columns `cols` of one projection, single-threaded: the
 /// small-M kernel (bf16 weights when the projection has them) up to `smallGemmRows` rows, else BLAS (f32 weights).
