@@ -51,7 +51,7 @@ end
 local l0, c0 = load(), os.clock()
 local ev = run:evaluate(cfg.eval.episodes)
 print(("evaluation: %s, preset %s%s, %d episodes in batches of %d: success %.1f%%, %d turns, %d tokens in %.1f s (%.0f tok/s, process CPU %.1f s; load %s before, %s after)")
-  :format(env, preset_name, weights and (", " .. weights .. " weights") or "", ev.episodes, cfg.eval.batch,
+  :format(env, preset_name, weights and (", " .. weights .. " weights") or "", ev.episodes, run.cfg.eval.batch,
     100 * ev.success, ev.turns, ev.tokens, ev.time_s, ev.tokens / ev.time_s, os.clock() - c0, l0, load()))
 print("outcomes " .. ev.outcomes)
 os.execute("rm -rf '" .. dir .. "'")
