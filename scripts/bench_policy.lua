@@ -10,6 +10,8 @@ local only = os.getenv("MOONLAB_BENCH_ONLY") or "decode,sft,ppo"
 local ppo_steps = tonumber(os.getenv("MOONLAB_BENCH_PPO_STEPS") or "8")
 local ppo_epochs = tonumber(os.getenv("MOONLAB_BENCH_PPO_EPOCHS") or "2")
 local function want(k) return only:find(k) ~= nil end
+-- MOONLAB_BENCH_THREADS=1: one thread (decode figures per CPU-second then measure work, not the share of a loaded machine)
+if os.getenv("MOONLAB_BENCH_THREADS") then moon.set_num_threads(math.tointeger(tonumber(os.getenv("MOONLAB_BENCH_THREADS")))) end
 
 local lora_targets = {"^model\\.layers\\.[0-9]+\\.self_attn\\.(q|k|v|o)_proj$", "^model\\.layers\\.[0-9]+\\.mlp\\.(gate|up|down)_proj$"}
 local policy = moon.vlm.new{decoder = model, vision = false}
@@ -50,9 +52,9 @@ if want("decode") then
           end
           print(("decode: batch %2d prompts: %d tokens at most, %d shared by all rows (prefilled once)"):format(bsz, longest, shared))
         end
-        local t0 = moon.clock()
+        local t0, pc0 = moon.clock(), os.clock()
         policy:generate(rows, opts)
-        local prefill = moon.clock() - t0
+        local prefill, prefill_cpu = moon.clock() - t0, os.clock() - pc0
         t0 = moon.clock()
         local c0 = os.clock()
         local g = policy:generate(rows, {max_new_tokens = new_tokens, greedy = true, stop_at_eos = false, weights = w})
@@ -60,8 +62,11 @@ if want("decode") then
         local dec = bsz * (new_tokens - 1) / math.max(dt - prefill, 1e-9)
         ours[bsz .. w] = {decode = dec, total = g.token_count / dt}
         -- process CPU time (both threads) shows how much of the wall time the process actually ran on a shared machine
-        print(("decode: batch %2d, %s weights, Points24 text prompts (%s, chat template), %d new tokens/row: prefill %.2f s, total %.2f s (process CPU %.2f s); decode %.0f tok/s, end-to-end %.0f tok/s%s")
-          :format(bsz, w, kind, new_tokens, prefill, dt, cpu, dec, g.token_count / dt, bsz == 8 and " (goal >= 300 at batch 8)" or ""))
+        -- decode tokens per CPU-second of the process: with MOONLAB_BENCH_THREADS=1 (no spinning helper thread) a
+        -- measure of the work per token that a loaded machine disturbs much less than the wall clock
+        local per_cpu = bsz * (new_tokens - 1) / math.max(cpu - prefill_cpu, 1e-9)
+        print(("decode: batch %2d, %s weights, Points24 text prompts (%s, chat template), %d new tokens/row: prefill %.2f s, total %.2f s (process CPU %.2f s); decode %.0f tok/s (%.0f per CPU-s), end-to-end %.0f tok/s%s")
+          :format(bsz, w, kind, new_tokens, prefill, dt, cpu, dec, per_cpu, g.token_count / dt, bsz == 8 and " (goal >= 300 at batch 8)" or ""))
       end)
     end
   end
@@ -94,6 +99,16 @@ if want("decode") then
     peer("llama.cpp", os.getenv("LLAMA_PYTHON") or "/tmp/llamaenv/bin/python", "llamacpp", "1")
     os.remove(pj)
   end
+end
+
+if want("eval") then
+  -- One fixed-episode evaluation as every RL run makes it (scripts/bench_eval.lua: gtr.evaluate over
+  -- MOONLAB_BENCH_EVAL_EPISODES (128) Points24 episodes with the smollm preset, batches of 64, temperature 0.2, stop
+  -- "}"); MOONLAB_BENCH_EVAL_CHECKPOINT: an SFT start (sft.safetensors) to evaluate instead of the bare model.
+  local ck = os.getenv("MOONLAB_BENCH_EVAL_CHECKPOINT")
+  arg = {"points24", "eval.episodes=" .. (os.getenv("MOONLAB_BENCH_EVAL_EPISODES") or "128")}
+  if ck and ck ~= "" then arg[#arg + 1] = "sft.checkpoint=" .. ck end
+  dofile("scripts/bench_eval.lua")
 end
 
 policy:lora{rank = 8, alpha = 16, targets = lora_targets}

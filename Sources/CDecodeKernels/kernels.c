@@ -158,3 +158,134 @@ void moon_dk_to_bf16(const float *x, uint16_t *y, size_t n) {
         y[i] = (uint16_t)(u >> 16);
     }
 }
+
+// ---- Row softmax for attention (vectorised: lane-wise max and sum, branch-free exp) ----
+
+// exp(x) with the same range reduction and polynomial as Swift's fexp (TensorExtras.swift): relative error below 2e-7;
+// 0 below -87.3 (so -inf gives 0).
+#define DEFINE_SOFTMAX(SUFFIX, V, ATTR)                                                                              \
+typedef float sf_##SUFFIX __attribute__((ext_vector_type(V)));                                                     \
+typedef int32_t si_##SUFFIX __attribute__((ext_vector_type(V)));                                                   \
+ATTR KERNEL_ATTRS sf_##SUFFIX vexp_##SUFFIX(sf_##SUFFIX x) {                                                       \
+    sf_##SUFFIX lo = (sf_##SUFFIX)-87.3f, hi = (sf_##SUFFIX)88.7f;                                                  \
+    sf_##SUFFIX xc = x < lo ? lo : x; xc = xc > hi ? hi : xc;                                                       \
+    const sf_##SUFFIX magic = (sf_##SUFFIX)12582912.0f;                                                             \
+    sf_##SUFFIX n = (xc * 1.44269504f + magic) - magic;                                                             \
+    sf_##SUFFIX r = (xc - n * 0.693359375f) - n * -2.1219444e-4f;                                                   \
+    sf_##SUFFIX p = (sf_##SUFFIX)1.98756915e-4f;                                                                    \
+    p = p * r + 1.39819995e-3f; p = p * r + 8.3334519e-3f; p = p * r + 4.1665796e-2f;                               \
+    p = p * r + 1.66666655e-1f; p = p * r + 5.0000001e-1f;                                                          \
+    sf_##SUFFIX y = p * r * r + r + 1.0f;                                                                           \
+    si_##SUFFIX e = (__builtin_convertvector(n, si_##SUFFIX) + 127) << 23;                                          \
+    sf_##SUFFIX v = y * (sf_##SUFFIX)e;                                                                             \
+    return x < lo ? (sf_##SUFFIX)0 : v;                                                                             \
+}                                                                                                                   \
+ATTR static void softmax_##SUFFIX(float *x, int n, int zero_to) {                                                  \
+    float m = -__builtin_inff();                                                                                    \
+    int j = 0;                                                                                                      \
+    if (n >= V) {                                                                                                   \
+        sf_##SUFFIX mv = (sf_##SUFFIX)(-__builtin_inff());                                                          \
+        for (; j + V <= n; j += V) { sf_##SUFFIX v; memcpy(&v, x + j, sizeof v); mv = v > mv ? v : mv; }            \
+        for (int l = 0; l < V; l++) m = mv[l] > m ? mv[l] : m;                                                      \
+    }                                                                                                               \
+    for (; j < n; j++) m = x[j] > m ? x[j] : m;                                                                     \
+    if (m == -__builtin_inff()) { memset(x, 0, sizeof(float) * (size_t)(zero_to > n ? zero_to : n)); return; }     \
+    sf_##SUFFIX sv = (sf_##SUFFIX)0;                                                                                \
+    float s = 0;                                                                                                    \
+    j = 0;                                                                                                          \
+    for (; j + V <= n; j += V) {                                                                                    \
+        sf_##SUFFIX v; memcpy(&v, x + j, sizeof v);                                                                 \
+        v = vexp_##SUFFIX(v - m); sv += v; memcpy(x + j, &v, sizeof v);                                             \
+    }                                                                                                               \
+    for (; j < n; j++) {                                                                                            \
+        sf_##SUFFIX v = (sf_##SUFFIX)(x[j] - m); v = vexp_##SUFFIX(v); x[j] = v[0]; s += v[0];                      \
+    }                                                                                                               \
+    for (int l = 0; l < V; l++) s += sv[l];                                                                         \
+    float inv = 1.0f / s;                                                                                           \
+    j = 0;                                                                                                          \
+    for (; j + V <= n; j += V) { sf_##SUFFIX v; memcpy(&v, x + j, sizeof v); v *= inv; memcpy(x + j, &v, sizeof v); } \
+    for (; j < n; j++) x[j] *= inv;                                                                                 \
+    for (j = n; j < zero_to; j++) x[j] = 0;                                                                         \
+}
+
+#if defined(__x86_64__)
+DEFINE_SOFTMAX(avx512, 16, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))))
+DEFINE_SOFTMAX(avx2, 8, __attribute__((target("avx2,fma"))))
+#endif
+DEFINE_SOFTMAX(generic, 4, )
+
+void moon_dk_softmax(float *x, int n, int zero_to) {
+    if (n < 0) return;
+    switch (moon_dk_isa()) {
+#if defined(__x86_64__)
+    case 2: softmax_avx512(x, n, zero_to); return;
+    case 1: softmax_avx2(x, n, zero_to); return;
+#endif
+    default: softmax_generic(x, n, zero_to); return;
+    }
+}
+
+// ---- Per-row statistics of a logit row for the sampler ----
+
+#define DEFINE_ROWSTATS(SUFFIX, V, ATTR)                                                                             \
+ATTR static float rowmax_##SUFFIX(const float *x, int n, float scale) {                                             \
+    float m = -__builtin_inff();                                                                                    \
+    int j = 0;                                                                                                      \
+    if (n >= V) {                                                                                                   \
+        sf_##SUFFIX mv = (sf_##SUFFIX)(-__builtin_inff());                                                          \
+        for (; j + V <= n; j += V) { sf_##SUFFIX v; memcpy(&v, x + j, sizeof v); v *= scale; mv = v > mv ? v : mv; } \
+        for (int l = 0; l < V; l++) m = mv[l] > m ? mv[l] : m;                                                      \
+    }                                                                                                               \
+    for (; j < n; j++) { float v = x[j] * scale; m = v > m ? v : m; }                                               \
+    return m;                                                                                                       \
+}                                                                                                                   \
+ATTR static void rowstats_##SUFFIX(const float *x, int n, float scale, float *max, float *sum, float *wsum) {      \
+    float m = rowmax_##SUFFIX(x, n, scale);                                                                         \
+    float s = 0, w = 0;                                                                                             \
+    int j = 0;                                                                                                      \
+    for (; j + V <= n; j += V) {                                                                                    \
+        sf_##SUFFIX v; memcpy(&v, x + j, sizeof v); v = v * scale - m;                                              \
+        sf_##SUFFIX e = vexp_##SUFFIX(v), ev = e * v;                                                               \
+        for (int l = 0; l < V; l++) { s += e[l]; w += ev[l]; }                                                      \
+    }                                                                                                               \
+    for (; j < n; j++) { sf_##SUFFIX v = (sf_##SUFFIX)(x[j] * scale - m); sf_##SUFFIX e = vexp_##SUFFIX(v); s += e[0]; w += e[0] * v[0]; } \
+    *max = m; *sum = s; *wsum = w;                                                                                  \
+}                                                                                                                   \
+ATTR static float rowexp_##SUFFIX(const float *x, int n, float scale, float *out) {                                 \
+    float m = rowmax_##SUFFIX(x, n, scale);                                                                         \
+    float s = 0;                                                                                                    \
+    int j = 0;                                                                                                      \
+    for (; j + V <= n; j += V) {                                                                                    \
+        sf_##SUFFIX v; memcpy(&v, x + j, sizeof v); v = vexp_##SUFFIX(v * scale - m);                               \
+        for (int l = 0; l < V; l++) s += v[l];                                                                      \
+        memcpy(out + j, &v, sizeof v);                                                                              \
+    }                                                                                                               \
+    for (; j < n; j++) { sf_##SUFFIX v = (sf_##SUFFIX)(x[j] * scale - m); v = vexp_##SUFFIX(v); out[j] = v[0]; s += v[0]; } \
+    return s;                                                                                                       \
+}
+
+#if defined(__x86_64__)
+DEFINE_ROWSTATS(avx512, 16, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))))
+DEFINE_ROWSTATS(avx2, 8, __attribute__((target("avx2,fma"))))
+#endif
+DEFINE_ROWSTATS(generic, 4, )
+
+void moon_dk_row_stats(const float *x, int n, float scale, float *max, float *sum, float *wsum) {
+    switch (moon_dk_isa()) {
+#if defined(__x86_64__)
+    case 2: rowstats_avx512(x, n, scale, max, sum, wsum); return;
+    case 1: rowstats_avx2(x, n, scale, max, sum, wsum); return;
+#endif
+    default: rowstats_generic(x, n, scale, max, sum, wsum); return;
+    }
+}
+
+float moon_dk_row_exp(const float *x, int n, float scale, float *out) {
+    switch (moon_dk_isa()) {
+#if defined(__x86_64__)
+    case 2: return rowexp_avx512(x, n, scale, out);
+    case 1: return rowexp_avx2(x, n, scale, out);
+#endif
+    default: return rowexp_generic(x, n, scale, out);
+    }
+}

@@ -33,9 +33,19 @@ struct Projection {
     func lowered() -> Projection { bf16 != nil ? self : Projection(weight, bf16: true) }
 }
 
-/// Up to this many rows a projection runs on the streaming small-M kernel; above it (prompt prefill) on BLAS,
-/// whose packing is then amortised. Tests set it to 0 to compare with the BLAS-only path.
-nonisolated(unsafe) var smallGemmRows = 48
+/// Up to this many rows an f32 projection runs on the streaming small-M kernel; above it (prompt prefill) on BLAS,
+/// whose packing is then amortised. Measured on the shared 2-core machine (load 8): in isolation (one thread, both
+/// interleaved on warm caches) BLAS (OpenBLAS 0.3.21, SkylakeX kernels) overtakes the kernel at ~24 rows (0.5x the
+/// kernel's time at 8 rows, 1.3-1.5x faster at 64), but inside decoding (single-threaded generate, tokens per
+/// CPU-second) the kernel is as fast at 64 rows (237 vs 244 tok per CPU-s) and faster at 32 (244 vs 167): BLAS
+/// repacks each weight matrix per call, and other processes evict its packed panels. bf16 weights halve the
+/// kernel's bytes: it keeps them up to twice the rows (BLAS has only the f32 copy). Tests set it to 0 to compare
+/// with the BLAS-only path; MOONLAB_SMALL_GEMM_ROWS overrides it.
+nonisolated(unsafe) var smallGemmRows = ProcessInfo.processInfo.environment["MOONLAB_SMALL_GEMM_ROWS"].flatMap { Int($0) } ?? 48
+
+/// The most rows `p` runs on the small-M kernel (see `smallGemmRows`).
+@inline(__always)
+func kernelRowLimit(_ p: Projection) -> Int { p.bf16 != nil ? smallGemmRows * 2 : smallGemmRows }
 
 /// `C[m, cols] = A[m, k] · W[cols, k]ᵀ (+ beta·C)` for the columns `cols` of one projection, single-threaded: the
 /// small-M kernel (bf16 weights when the projection has them) up to `smallGemmRows` rows, else BLAS (f32 weights).
@@ -44,7 +54,7 @@ func projectColumns(_ m: Int, _ p: Projection, _ cols: Range<Int>, _ a: UnsafePo
                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, beta: Float) {
     let k = p.k
     if cols.isEmpty || m == 0 { return }
-    if m <= smallGemmRows {
+    if m <= kernelRowLimit(p) {
         if let h = p.bf16 {
             moon_dk_gemm_nt_bf16(Int32(m), Int32(cols.count), Int32(k), a, Int32(lda), h.ptr + cols.lowerBound * k, Int32(k),
                                  c + cols.lowerBound, Int32(ldc), beta)

@@ -1,5 +1,6 @@
 import Foundation
 import MoonTensor
+import CDecodeKernels
 
 /// Where padding goes when prompts of different lengths are batched. Results of a row do not depend on it.
 public enum Padding: String, Sendable { case left, right }
@@ -154,7 +155,9 @@ enum GenerationCore {
                 values.append(acc)
             }
         }
-        var logits = try session.logits(hidden: hidden, at: (0..<bsz).map { ($0, lastIndex[$0]) })
+        let firstLogits = try session.logits(hidden: hidden, at: (0..<bsz).map { ($0, lastIndex[$0]) })
+        // each step's logits live in the session's reused buffer (no per-step allocation)
+        var lg = firstLogits.mPtr
         var tokens = [[Int]](repeating: [], count: bsz)
         var lps = [[Float]](repeating: [], count: bsz), ents = [[Float]](repeating: [], count: bsz)
         var reasons = [String](repeating: "length", count: bsz)
@@ -163,14 +166,30 @@ enum GenerationCore {
         let stops = o.stop.map { Array($0.utf8) }
         let sampler = Sampler(vocab: c.vocabSize, options: o)
         var seen: [Set<Int>] = o.repetitionPenalty != 1 ? prompts.map { Set($0) } : []
+        // Without a repetition penalty or top-k/top-p filtering, the per-row work over the vocabulary (log-sum-exp,
+        // entropy, the sampling weights) runs vectorised and split over the session's two threads; only the draws
+        // (in row order, from the generator's streams) stay serial.
+        let rowsFast = seen.isEmpty && o.topK == 0 && o.topP >= 1
+        let prepared = UnsafeMutableBufferPointer<Sampler.Prepared>.allocate(capacity: bsz)
+        let weights = rowsFast && !sampler.greedy ? UnsafeMutablePointer<Float>.allocate(capacity: bsz * c.vocabSize) : nil
+        defer { prepared.deallocate(); weights?.deallocate() }
         try withBLASThreads(1) {
         for step in 0..<o.maxNewTokens {
             try Interrupt.check()  // Ctrl-C stops generation between tokens
-            let lg = logits.mPtr
             var next = [Int](repeating: c.padTokenId < c.vocabSize && c.padTokenId >= 0 ? c.padTokenId : 0, count: bsz)
             var feed = [Bool](repeating: false, count: bsz)
+            if rowsFast {
+                let live = done.map { !$0 }, lgRows = lg, vocab = c.vocabSize
+                session.parallelRows { range in
+                    for b in range where live[b] {
+                        prepared[b] = sampler.prepare(lgRows + b * vocab, weights: weights.map { $0 + b * vocab })
+                    }
+                }
+            }
             for b in 0..<bsz where !done[b] {
-                let (tok, lpv, ent) = sampler.pick(lg + b * c.vocabSize, seen: seen.isEmpty ? nil : seen[b], generator: generator.stream(forRow: b))
+                let (tok, lpv, ent) = rowsFast
+                    ? sampler.draw(prepared[b], lg + b * c.vocabSize, weights: weights.map { $0 + b * c.vocabSize }, generator: generator.stream(forRow: b))
+                    : sampler.pick(lg + b * c.vocabSize, seen: seen.isEmpty ? nil : seen[b], generator: generator.stream(forRow: b))
                 if !lpv.isFinite && lpv.isNaN {
                     throw ModelError.invalidArgument("generate: the model produced non-finite logits (row \(b + 1), step \(step + 1)); the weights may have diverged")
                 }
@@ -185,10 +204,10 @@ enum GenerationCore {
                 next[b] = tok; feed[b] = true
             }
             if step == o.maxNewTokens - 1 || !done.contains(false) { break }
-            let h = try session.append(ids: next.map { [$0] }, valid: feed.map { [$0] })
-            logits = try session.logits(hidden: h, at: (0..<bsz).map { ($0, 0) })
+            lg = try session.step(ids: next, valid: feed)
         }
         }
+        withExtendedLifetime(firstLogits) {}
         let tk = ByteTokenizer()
         return GenerateResult(tokens: tokens, texts: tokens.map { tk.decode($0) }, logProbs: lps, entropies: ents,
                               finishReasons: reasons, values: values, promptTokens: prompts)
@@ -205,6 +224,41 @@ final class Sampler {
         self.vocab = vocab; o = options
         greedy = options.greedy || options.temperature == 0
         z = [Float](repeating: 0, count: vocab); order = Array(0..<vocab); probs = [Float](repeating: 0, count: vocab)
+    }
+
+    /// What `prepare` computes for one row: the log-sum-exp and entropy of the log-prob distribution, the greedy
+    /// token (greedy decoding) or the total of the sampling weights.
+    struct Prepared { var lse: Float = 0, ent: Float = 0, tok = 0, total: Float = 0 }
+
+    /// The work of `pick` over the whole vocabulary for one row without repetition penalty or filtering, vectorised
+    /// and safe to run concurrently for different rows: sampling weights exp(z - max z), z = logits / temperature,
+    /// go to `weights` (sampling only).
+    func prepare(_ lg: UnsafePointer<Float>, weights: UnsafeMutablePointer<Float>?) -> Prepared {
+        var m: Float = 0, s: Float = 0, w: Float = 0
+        moon_dk_row_stats(lg, Int32(vocab), 1 / o.logprobTemperature, &m, &s, &w)
+        var r = Prepared(lse: m + Foundation.logf(s), ent: Foundation.logf(s) - w / s)
+        if greedy {
+            var best = -Float.infinity
+            for i in 0..<vocab where lg[i] > best { best = lg[i]; r.tok = i }
+        } else if let weights {
+            r.total = moon_dk_row_exp(lg, Int32(vocab), 1 / o.temperature, weights)
+        }
+        return r
+    }
+
+    /// The serial end of a prepared pick: the draw (sampling) and the token's log-prob.
+    func draw(_ p: Prepared, _ lg: UnsafePointer<Float>, weights: UnsafeMutablePointer<Float>?, generator: Generator) -> (Int, Float, Float) {
+        var tok = p.tok
+        if !greedy, let weights {
+            let u = generator.nextFloat() * p.total
+            var acc: Float = 0
+            tok = vocab - 1
+            for r in 0..<vocab {
+                acc += weights[r]
+                if u < acc { tok = r; break }
+            }
+        }
+        return (tok, lg[tok] / o.logprobTemperature - p.lse, p.ent)
     }
 
     func pick(_ lg: UnsafeMutablePointer<Float>, seen: Set<Int>?, generator: Generator) -> (Int, Float, Float) {

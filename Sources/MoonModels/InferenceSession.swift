@@ -2,6 +2,7 @@ import Foundation
 import MoonTensor
 import Dispatch
 import CBLAS
+import CDecodeKernels
 
 /// A growable scratch buffer of floats (reused across decoding steps).
 final class FloatBuffer {
@@ -97,14 +98,23 @@ public final class InferenceSession {
     let w: PackedDecoder
     let c: LlamaConfig
     let h: Int, kvh: Int, dh: Int, dim: Int, inter: Int, vocab: Int
+    /// Per layer, the keys and values of each row's own slots (those after the shared prefix): keys transposed
+    /// (`[dh, rowCapacity]` per row and kv head), values slot-major (`[rowCapacity, dh]`).
     private var kCache: [UnsafeMutablePointer<Float>] = []
     private var vCache: [UnsafeMutablePointer<Float>] = []
-    /// Additive key mask per row and slot: 0 for valid tokens, -inf for padding.
-    private let maskAdd: UnsafeMutablePointer<Float>
+    /// Slots each row's own cache holds (`capacity` less the shared prefix).
+    private var rowCapacity: Int
+    /// The batch-1 session that prefilled the shared prefix (`appendShared`): its cache holds the prefix's keys and
+    /// values once for all rows, and attention reads them with one GEMM over every row's queries.
+    private var prefix: InferenceSession?
+    /// Slots of the shared prefix (0 without one).
+    private var sharedLength: Int { prefix?.length ?? 0 }
+    /// Additive key mask per row and own slot: 0 for valid tokens, -inf for padding.
+    private var maskAdd: UnsafeMutablePointer<Float>
     private let cosTab: UnsafeMutablePointer<Float>, sinTab: UnsafeMutablePointer<Float>
     private let maxPos: Int
     private let xb = FloatBuffer(), hb = FloatBuffer(), qkvb = FloatBuffer(), ab = FloatBuffer(), gub = FloatBuffer()
-    private let actb = FloatBuffer(), scoreb = FloatBuffer()
+    private let actb = FloatBuffer(), scoreb = FloatBuffer(), qgb = FloatBuffer(), ogb = FloatBuffer(), logitb = FloatBuffer()
     /// Two-way fork-join helper for the small decode-step GEMMs (nil with one thread).
     private let pool: SpinPool?
 
@@ -130,6 +140,7 @@ public final class InferenceSession {
             vCache.append(.allocate(capacity: batch * kvh * capacity * dh))
         }
         maxPos = capacity
+        rowCapacity = capacity
         pool = numThreads() > 1 ? SpinPool() : nil
         cosTab = .allocate(capacity: capacity * dh); sinTab = .allocate(capacity: capacity * dh)
         let rope = RoPE(headDim: dh, theta: c.ropeTheta)
@@ -177,21 +188,18 @@ public final class InferenceSession {
         guard l <= capacity else { throw ModelError.invalidArgument("inference: \(l) tokens exceed the cache capacity \(capacity)") }
         let one = try InferenceSession(packed: w, batch: 1, capacity: l)
         try one.append(ids: [ids])
+        // The rows' own caches now only need the slots after the prefix (the prefix's keys and values stay in `one`).
+        rowCapacity = capacity - l
         for li in 0..<kCache.count {
-            let sk = one.kCache[li], sv = one.vCache[li], dk = kCache[li], dv = vCache[li]
-            for b in 0..<batch {
-                for kh in 0..<kvh {
-                    let src = kh * l * dh, dst = (b * kvh + kh) * capacity * dh
-                    // keys are cached transposed ([dh, slots] per row and head), values slot-major
-                    for d in 0..<dh { (dk + dst + d * capacity).update(from: sk + src + d * l, count: l) }
-                    (dv + dst).update(from: sv + src, count: l * dh)
-                }
-            }
+            kCache[li].deallocate(); vCache[li].deallocate()
+            kCache[li] = .allocate(capacity: max(batch * kvh * rowCapacity * dh, 1))
+            vCache[li] = .allocate(capacity: max(batch * kvh * rowCapacity * dh, 1))
         }
-        for b in 0..<batch {
-            (maskAdd + b * capacity).update(repeating: 0, count: l)
-            nextPosition[b] = l
-        }
+        maskAdd.deallocate()
+        maskAdd = .allocate(capacity: max(batch * rowCapacity, 1))
+        maskAdd.initialize(repeating: -Float.infinity, count: max(batch * rowCapacity, 1))
+        prefix = one
+        for b in 0..<batch { nextPosition[b] = l }
         length = l
     }
 
@@ -240,13 +248,54 @@ public final class InferenceSession {
         }
     }
 
-    private func run(t: Int, valid: [[Bool]]?) throws -> Tensor {
-        // BLAS runs single-threaded; projections (`project`) and attention heads (`attention`) are split in two over
-        // the session's spin pool (OpenBLAS's own pool hands off poorly on these small GEMMs).
-        try withBLASThreads(1) { try runLayers(t: t, valid: valid) }
+    /// Runs `body` over the rows `0..<batch` split in two halves on the session's two threads (or once over all
+    /// rows with one thread); returns when both are done.
+    func parallelRows(_ body: @escaping (Range<Int>) -> Void) {
+        if let pool, batch >= 2 {
+            let half = batch / 2, all = batch
+            pool.run { part in body(part == 0 ? 0..<half : half..<all) }
+        } else {
+            body(0..<batch)
+        }
     }
 
-    private func runLayers(t: Int, valid: [[Bool]]?) throws -> Tensor {
+    private func run(t: Int, valid: [[Bool]]?) throws -> Tensor {
+        // BLAS runs single-threaded; projections (`project`) and attention (`attention`) are split in two over
+        // the session's spin pool (OpenBLAS's own pool hands off poorly on these small GEMMs).
+        try withBLASThreads(1) { try runLayers(t: t, valid: valid) }
+        let x = xb.ptr, n = batch * t
+        return Tensor.make([batch, t, dim]) { o in rmsNormRows(x, w.finalNorm.mPtr, o, rows: n, d: dim, eps: c.rmsNormEps) }
+    }
+
+    /// One decoding step: appends one token per row (`valid[b]` false: padding) and returns the logits
+    /// `[batch, vocab]` of the new tokens in a buffer the session reuses (valid until the next call). The same
+    /// results as `append(ids:valid:)` then `logits(hidden:at:)`, without allocating per step.
+    func step(ids: [Int], valid: [Bool]) throws -> UnsafeMutablePointer<Float> {
+        guard ids.count == batch, valid.count == batch else {
+            throw ModelError.invalidArgument("inference: expected \(batch) tokens and validity flags")
+        }
+        let x = xb.ensure(batch * dim)
+        let e = w.embed.mPtr
+        for b in 0..<batch {
+            let id = ids[b]
+            if id < 0 || id >= vocab {
+                if valid[b] { throw ModelError.invalidArgument("inference: token id \(id) out of range for vocabulary \(vocab)") }
+                (x + b * dim).update(repeating: 0, count: dim)
+            } else {
+                (x + b * dim).update(from: e + id * dim, count: dim)
+            }
+        }
+        let out = logitb.ensure(batch * vocab)
+        try withBLASThreads(1) {
+            try runLayers(t: 1, valid: valid.map { [$0] })
+            let hn = hb.ensure(batch * dim)
+            rmsNormRows(xb.ptr, w.finalNorm.mPtr, hn, rows: batch, d: dim, eps: c.rmsNormEps)
+            project(batch, [(w.wout, 0)], hn, out, ldc: vocab)
+        }
+        return out
+    }
+
+    private func runLayers(t: Int, valid: [[Bool]]?) throws {
         if let v = valid, v.count != batch || !v.allSatisfy({ $0.count == t }) {
             throw ModelError.invalidArgument("inference: validity mask must be [\(batch)][\(t)]")
         }
@@ -254,12 +303,13 @@ public final class InferenceSession {
             throw ModelError.invalidArgument("inference: \(length + t) tokens exceed the cache capacity \(capacity)")
         }
         let n = batch * t
+        let own = length - sharedLength  // slots already in each row's own cache
         // Positions and slot validity of the new tokens.
         var pos = [Int](repeating: 0, count: n)
         for b in 0..<batch {
             for j in 0..<t {
                 let ok = valid?[b][j] ?? true
-                maskAdd[b * capacity + length + j] = ok ? 0 : -Float.infinity
+                maskAdd[b * rowCapacity + own + j] = ok ? 0 : -Float.infinity
                 if ok {
                     guard nextPosition[b] < maxPos else {
                         throw ModelError.invalidArgument("inference: position \(nextPosition[b]) exceeds the cache capacity")
@@ -280,6 +330,7 @@ public final class InferenceSession {
         let scale = 1 / Float(dh).squareRoot()
         let total = length + t
         let scores = scoreb.ensure(max(t, 1) * total * h * batch)
+        let cap = rowCapacity
         let eps = c.rmsNormEps
         for (li, L) in w.layers.enumerated() {
             rmsNormRows(x, L.attnNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
@@ -300,14 +351,14 @@ public final class InferenceSession {
                     for kh in 0..<kvh {
                         let kp = row + (h + kh) * dh
                         RoPE.rotate(kp, cos: cs, sin: sn, dh)
-                        let headBase = (b * kvh + kh) * capacity * dh, slot = length + j
+                        let headBase = (b * kvh + kh) * cap * dh, slot = own + j
                         let kt = kc + headBase + slot
-                        for d in 0..<dh { kt[d * capacity] = kp[d] }
+                        for d in 0..<dh { kt[d * cap] = kp[d] }
                         (vc + headBase + slot * dh).update(from: row + (h + kvh + kh) * dh, count: dh)
                     }
                 }
             }
-            attention(qkv: qkv, qkvW: qkvW, t: t, total: total, kc: kc, vc: vc, out: att, scores: scores)
+            attention(layer: li, qkv: qkv, qkvW: qkvW, t: t, kc: kc, vc: vc, out: att, scores: scores)
             project(n, [(L.wo, 0)], att, x, ldc: dim, beta: 1)
             if let bias = L.bo {
                 let bp = bias.mPtr
@@ -322,62 +373,74 @@ public final class InferenceSession {
             project(n, [(L.wd, 0)], act, x, ldc: dim, beta: 1)
         }
         length += t
-        return Tensor.make([batch, t, dim]) { o in rmsNormRows(x, w.finalNorm.mPtr, o, rows: n, d: dim, eps: eps) }
     }
 
-    /// Attention of the t new queries of every row over the row's valid cache slots (causal). Keys are cached
-    /// transposed (`[dh, capacity]` per row and head) so both the score and the value loops are contiguous axpys.
-    private func attention(qkv: UnsafeMutablePointer<Float>, qkvW: Int, t: Int, total: Int,
+    /// Attention of the t new queries of every row over the shared prefix and the row's own valid slots (causal).
+    /// Queries are grouped by kv head (GQA: the `h / kvh` query heads of a kv head and the t new tokens form the rows
+    /// of one product): the shared prefix's scores and values are one GEMM over every row's queries (its keys and
+    /// values read once, not once per row), each row's own slots one small GEMM per row and kv head. Keys are cached
+    /// transposed (`[dh, slots]`), values slot-major. Scores for (kv head, row, token, query head) are laid out with
+    /// stride `total` (shared slots first, then own), softmax runs over each score row in place.
+    private func attention(layer li: Int, qkv: UnsafeMutablePointer<Float>, qkvW: Int, t: Int,
                            kc: UnsafeMutablePointer<Float>, vc: UnsafeMutablePointer<Float>,
                            out: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>) {
-        let rep = h / kvh, base = length, cap = capacity, dh = self.dh, h = self.h, kvh = self.kvh
-        let work = batch * h
+        let rep = h / kvh, dh = self.dh, h = self.h, kvh = self.kvh, batch = self.batch
+        let shared = sharedLength, base = length - shared, cap = rowCapacity
+        let own = base + t  // own slots visible to the last new token
+        let stride = shared + own
+        let rowsPerB = t * rep  // score rows of one batch row and kv head
+        let group = batch * rowsPerB  // score rows of one kv head
+        let qg = qgb.ensure(kvh * group * dh), og = ogb.ensure(kvh * group * dh)
         let maskAdd = self.maskAdd
-        let body: (Int) -> Void = { idx in
-            let b = idx / h, hh = idx % h, kh = hh / rep
-            let kt = kc + (b * kvh + kh) * cap * dh, vp = vc + (b * kvh + kh) * cap * dh
-            let s = scores + idx * t * total
-            let q = qkv + (b * t) * qkvW + hh * dh
-            let mk = maskAdd + b * cap
-            if t == 1 {
-                // s = qᵀ·Kt (+ mask): one BLAS gemv over the transposed key cache.
-                for j in 0..<total { s[j] = mk[j] }
-                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(dh), Int32(total), 1, kt, Int32(cap), q, 1, 1, s, 1)
-            } else {
-                gemmNN(t, total, dh, q, qkvW, kt, cap, s, total)
-            }
-            for i in 0..<t {
-                let row = s + i * total
-                let n = base + i + 1
-                if t > 1 { for j in 0..<n { row[j] += mk[j] } }
-                var m = -Float.infinity
-                for j in 0..<n where row[j] > m { m = row[j] }
-                let o = out + (b * t + i) * h * dh + hh * dh
-                if m == -Float.infinity {
-                    for j in 0..<total { row[j] = 0 }
-                    if t == 1 { o.update(repeating: 0, count: dh) }
-                    continue
+        let sk = prefix?.kCache[li], sv = prefix?.vCache[li]
+        let body: (Range<Int>) -> Void = { bs in
+            if bs.isEmpty { return }
+            for kh in 0..<kvh {
+                let q0 = qg + kh * group * dh, s0 = scores + kh * group * stride, o0 = og + kh * group * dh
+                // gather the queries of this kv head: rows (b, j, r), contiguous
+                for b in bs {
+                    for j in 0..<t {
+                        (q0 + ((b * t + j) * rep) * dh).update(from: qkv + (b * t + j) * qkvW + kh * rep * dh, count: rep * dh)
+                    }
                 }
-                for j in 0..<n { row[j] = fexp(row[j] - m) }
-                var sum: Float = 0
-                for j in 0..<n { sum += row[j] }
-                let inv = 1 / sum
-                for j in 0..<n { row[j] *= inv }
-                for j in n..<total { row[j] = 0 }
-                if t == 1 {
-                    // o = Vᵀ·p over the visible slots.
-                    cblas_sgemv(CblasRowMajor, CblasTrans, Int32(n), Int32(dh), 1, vp, Int32(dh), row, 1, 0, o, 1)
+                let r0 = bs.lowerBound * rowsPerB, rn = bs.count * rowsPerB
+                if let sk {
+                    // every row's queries against the shared prefix's keys at once
+                    gemmNN(rn, shared, dh, q0 + r0 * dh, dh, sk + kh * dh * shared, shared, s0 + r0 * stride, stride)
+                }
+                for b in bs {
+                    let kt = kc + (b * kvh + kh) * cap * dh
+                    let sb = s0 + b * rowsPerB * stride
+                    gemmNN(rowsPerB, own, dh, q0 + b * rowsPerB * dh, dh, kt, cap, sb + shared, stride)
+                    let mk = maskAdd + b * cap
+                    for j in 0..<t {
+                        let visible = base + j + 1
+                        for r in 0..<rep {
+                            let row = sb + (j * rep + r) * stride
+                            let ownRow = row + shared
+                            for s in 0..<visible { ownRow[s] += mk[s] }
+                            moon_dk_softmax(row, Int32(shared + visible), Int32(stride))
+                        }
+                    }
+                }
+                if let sv {
+                    gemmNN(rn, dh, shared, s0 + r0 * stride, stride, sv + kh * shared * dh, dh, o0 + r0 * dh, dh)
+                }
+                for b in bs {
+                    let vp = vc + (b * kvh + kh) * cap * dh
+                    gemmNN(rowsPerB, dh, own, s0 + b * rowsPerB * stride + shared, stride, vp, dh, o0 + b * rowsPerB * dh, dh,
+                           beta: sv == nil ? 0 : 1)
+                    for j in 0..<t {
+                        (out + (b * t + j) * h * dh + kh * rep * dh).update(from: o0 + ((b * t + j) * rep) * dh, count: rep * dh)
+                    }
                 }
             }
-            if t > 1 { gemmNN(t, dh, total, s, total, vp, dh, out + (b * t) * h * dh + hh * dh, h * dh) }
         }
-        // Heads are independent: split them in two over the spin pool (each part calls single-threaded BLAS).
-        if let pool, work >= 2 {
-            pool.run { part in
-                for idx in (part == 0 ? 0..<(work / 2) : (work / 2)..<work) { body(idx) }
-            }
+        // Rows are independent: split them in two over the spin pool (each part calls single-threaded BLAS).
+        if let pool, batch >= 2 {
+            pool.run { part in body(part == 0 ? 0..<(batch / 2) : (batch / 2)..<batch) }
         } else {
-            for idx in 0..<work { body(idx) }
+            body(0..<batch)
         }
     }
 }

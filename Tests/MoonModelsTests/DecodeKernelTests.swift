@@ -55,6 +55,43 @@ final class DecodeKernelTests: XCTestCase {
         XCTAssertEqual(back[6], 3.0e38, accuracy: 3.0e38 / 128)
     }
 
+    /// The attention softmax and the sampler's row statistics, every instruction-set variant, against double
+    /// precision: lengths around the vector widths (tails), rows with -inf (masked) entries, and an all-masked row
+    /// (zeros). The sampler's sums run in index order (as score's), so they must equal a Float loop in that order.
+    func testSoftmaxAndRowStats() throws {
+        let g = Generator(seed: 3)
+        defer { moon_dk_force_isa(-1) }
+        for isa in 0...moon_dk_isa() {
+            moon_dk_force_isa(Int32(isa))
+            for n in [1, 3, 4, 8, 15, 16, 17, 33, 100, 513] {
+                var x = random(n, g).map { $0 * 20 }
+                if n > 2 { x[1] = -.infinity }
+                var y = x + [7, 7, 7]
+                moon_dk_softmax(&y, Int32(n), Int32(n + 3))
+                let m = x.max()!
+                let total = x.reduce(0.0) { $0 + exp(Double($1 - m)) }
+                for i in 0..<n { XCTAssertEqual(Double(y[i]), exp(Double(x[i] - m)) / total, accuracy: 1e-6, "isa \(isa) n \(n)") }
+                XCTAssertEqual(Array(y[n...]), [0, 0, 0])
+                var mx: Float = 0, s: Float = 0, w: Float = 0
+                let z = x.map { $0 == -.infinity ? -30 : $0 }
+                moon_dk_row_stats(z, Int32(n), 0.5, &mx, &s, &w)
+                XCTAssertEqual(mx, z.max()! * 0.5)
+                var s0: Float = 0, w0: Float = 0
+                for v in z { let d = v * 0.5 - mx; let e = Float(exp(Double(d))); s0 += e; w0 += e * d }
+                XCTAssertEqual(s, s0, accuracy: s0 * 1e-5, "isa \(isa) n \(n)")
+                XCTAssertEqual(w, w0, accuracy: abs(w0) * 1e-5 + 1e-6, "isa \(isa) n \(n)")
+                var out = [Float](repeating: 0, count: n)
+                let t = moon_dk_row_exp(z, Int32(n), 2, &out)
+                let m2 = z.max()! * 2
+                for i in 0..<n { XCTAssertEqual(out[i], Float(exp(Double(z[i] * 2 - m2))), accuracy: 1e-6) }
+                XCTAssertEqual(t, out.reduce(0, +), accuracy: t * 1e-6)
+            }
+            var masked = [Float](repeating: -.infinity, count: 20)
+            moon_dk_softmax(&masked, 18, 20)
+            XCTAssertEqual(masked, [Float](repeating: 0, count: 20))
+        }
+    }
+
     /// A random decoder wide enough that projections split over the two threads (n ≥ 64) and the kernels' tiles
     /// have remainders.
     private func wideDecoder() throws -> LlamaDecoder {
@@ -136,6 +173,23 @@ final class DecodeKernelTests: XCTestCase {
         let alone = try generate(d, [common], o)
         XCTAssertEqual(alone.tokens[0], same.tokens[0])
         XCTAssertLessThan(maxAbsDiff(alone.logProbs[0], same.logProbs[0]), 1e-5)
+    }
+
+    /// An odd batch (the two threads take unequal halves of the rows in attention and the sampler) with rows that
+    /// stop early (padding steps read the shared prefix only): shared and unshared prefill agree, sampled too.
+    func testSharedPrefixOddBatch() throws {
+        let d = try wideDecoder()
+        let common = Array(20..<37)
+        let prompts = [common + [40], common + [50, 51, 52], common + [60, 61], common + [70, 71, 72, 73], common + [80, 81]]
+        for greedy in [true, false] {
+            var o = GenerateOptions()
+            o.greedy = greedy; o.temperature = 0.7; o.maxNewTokens = 9; o.stopAtEos = true; o.eosId = 5
+            let shared = try generate(d, prompts, o)
+            o.sharePrefix = false
+            let full = try generate(d, prompts, o)
+            XCTAssertEqual(shared.tokens, full.tokens, "greedy \(greedy)")
+            for b in 0..<prompts.count { XCTAssertLessThan(maxAbsDiff(shared.logProbs[b], full.logProbs[b]), 1e-5) }
+        }
     }
 
     /// With visual-token embeddings placed inside the prompts, only the part before them is shared, and the result

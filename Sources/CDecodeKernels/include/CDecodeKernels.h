@@ -27,4 +27,17 @@ void moon_dk_force_isa(int isa);
 // The fused training pass's row kernels (same ISA choice).
 #include "CFusedKernels.h"
 
+/// In-place softmax of x[0..<n] (vectorised max, exp and sum), then x[n..<zero_to] = 0. A row whose entries are all
+/// -inf becomes all zeros (up to max(n, zero_to)).
+void moon_dk_softmax(float *x, int n, int zero_to);
+
+/// For z = x[0..<n]·scale: max = max(z), sum = Σ exp(z - max), wsum = Σ exp(z - max)·(z - max) (the sampler's
+/// log-sum-exp and entropy in one pass). The exponentials are vectorised; the sums run in index order, as the
+/// scalar loops of `score` (FusedTraining.swift) sum them, so the two agree to the last bits (a lane-wise sum over
+/// ~50k terms differs from the in-order one by ~1e-4 relative: tiny terms the in-order sum rounds away).
+void moon_dk_row_stats(const float *x, int n, float scale, float *max, float *sum, float *wsum);
+
+/// out[i] = exp(x[i]·scale - max(x·scale)) for i < n; returns Σ out (summed in index order).
+float moon_dk_row_exp(const float *x, int n, float scale, float *out);
+
 #endif
