@@ -234,9 +234,16 @@ final class Sampler {
     /// and safe to run concurrently for different rows: sampling weights exp(z - max z), z = logits / temperature,
     /// go to `weights` (sampling only).
     func prepare(_ lg: UnsafePointer<Float>, weights: UnsafeMutablePointer<Float>?) -> Prepared {
-        var m: Float = 0, s: Float = 0, w: Float = 0
-        moon_dk_row_stats(lg, Int32(vocab), 1 / o.logprobTemperature, &m, &s, &w)
-        var r = Prepared(lse: m + Foundation.logf(s), ent: Foundation.logf(s) - w / s)
+        var r = Prepared()
+        if o.logprobTemperature == 1 {
+            // the very kernel the fused training pass uses for its log-probs, so PPO's old log-probs taken from
+            // generation (ppo.old_logprobs = "generation") agree with policy:score's to the logits' rounding
+            moon_fk_log_softmax_stats(lg, Int32(vocab), &r.lse, &r.ent)
+        } else {
+            var m: Float = 0, s: Float = 0, w: Float = 0
+            moon_dk_row_stats(lg, Int32(vocab), 1 / o.logprobTemperature, &m, &s, &w)
+            r.lse = m + Foundation.logf(s); r.ent = Foundation.logf(s) - w / s
+        }
         if greedy {
             var best = -Float.infinity
             for i in 0..<vocab where lg[i] > best { best = lg[i]; r.tok = i }

@@ -213,4 +213,12 @@ T.it("SmolLM2-135M-Instruct: chat-template prompts, greedy generation answers", 
   local chat = lm:tokenizer():apply_chat_template({{role = "user", content = prompt}}, {add_generation_prompt = true})
   local want = lm:generate(chat, {greedy = true, max_new_tokens = 12}).texts[1]
   T.eq(p:generate({{prompt = prompt}}, {greedy = true, max_new_tokens = 12}).texts[1], want)
+  -- at the full 49152-token vocabulary, sampled answers' log-probs from generation equal a scoring pass's (PPO's
+  -- ppo.old_logprobs = "generation" relies on it; two differently summed softmaxes once differed by 2.6e-4)
+  local rows = {{prompt = prompt}, {prompt = "Target: 1\nCurrent: 4\nAnswer in JSON with your thoughts and action.\n"}}
+  local g2 = p:generate(rows, {temperature = 1, max_new_tokens = 24, generator = moon.generator(3)})
+  local s2 = p:score(rows, g2.tokens).logprobs:totable()
+  for b = 1, 2 do
+    for k = 1, #g2.tokens[b] do T.near(s2[b][k], g2.logprobs[b][k], 5e-5) end
+  end
 end)
