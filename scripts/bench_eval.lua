@@ -14,30 +14,15 @@ for i = 1, #arg do
   weights = arg[i]:match("^weights=(.*)$") or weights
 end
 local preset = assert(presets[preset_name], "unknown preset " .. preset_name)
-local function merge(into, from)
-  for k, v in pairs(from) do
-    if type(v) == "table" and type(into[k]) == "table" then merge(into[k], v)
-    elseif type(v) == "table" then into[k] = {}; merge(into[k], v)
-    else into[k] = v end
-  end
-end
+local args = dofile(here .. "/experiments/args.lua")
 local dir = os.tmpname(); os.remove(dir)
 local cfg = {env = env, updates = 0, run_dir = dir, sft = {demos = 0}, eval = {start = false, episodes = 128}}
-merge(cfg, preset.config)
-merge(cfg, preset.task[env] or {})
+args.merge(cfg, preset.config)
+args.merge(cfg, preset.task[env] or {})
 cfg.sft.demos, cfg.eval.start, cfg.run_dir = 0, false, dir
 for i = 1, #arg do
   local key, value = arg[i]:match("^([%w_%.]+)=(.*)$")
-  if key and key ~= "preset" and key ~= "weights" then
-    local v = value
-    if value == "true" then v = true elseif value == "false" then v = false
-    elseif tonumber(value) then v = math.tointeger(tonumber(value)) or tonumber(value) end
-    local t = cfg
-    local parts = {}
-    for p in key:gmatch("[^%.]+") do parts[#parts + 1] = p end
-    for k = 1, #parts - 1 do t[parts[k]] = t[parts[k]] or {}; t = t[parts[k]] end
-    t[parts[#parts]] = v
-  end
+  if key and key ~= "preset" and key ~= "weights" then args.set(cfg, key, value) end
 end
 local run = gtr.ppo.new(cfg)
 if weights then  -- the decode weights of every generate call the evaluation makes

@@ -16,28 +16,15 @@ local preset_name = "tiny"
 for i = 3, #arg do preset_name = arg[i]:match("^preset=(.*)$") or preset_name end
 local preset = presets[preset_name]
 if not preset then io.stderr:write("unknown preset '" .. preset_name .. "' (expected tiny, smollm or tinylm)\n"); os.exit(2) end
-local function merge(into, from)
-  for k, v in pairs(from) do
-    if type(v) == "table" and type(into[k]) == "table" then merge(into[k], v)
-    elseif type(v) == "table" then into[k] = {}; merge(into[k], v)
-    else into[k] = v end
-  end
-end
+local args = dofile(here .. "/experiments/args.lua")
 local cfg = {env = env}
-merge(cfg, preset.config)
-merge(cfg, preset.task[env] or {})
+args.merge(cfg, preset.config)
+args.merge(cfg, preset.task[env] or {})
 for i = 3, #arg do
   if arg[i]:match("^preset=") then goto continue end
   local key, value = arg[i]:match("^([%w_%.]+)=(.*)$")
   if not key then io.stderr:write("bad argument '" .. arg[i] .. "' (expected key=value)\n"); os.exit(2) end
-  local v = value
-  if value == "true" then v = true elseif value == "false" then v = false
-  elseif tonumber(value) then v = math.tointeger(tonumber(value)) or tonumber(value) end
-  local t = cfg
-  local parts = {}
-  for p in key:gmatch("[^%.]+") do parts[#parts + 1] = p end
-  for k = 1, #parts - 1 do t[parts[k]] = t[parts[k]] or {}; t = t[parts[k]] end
-  t[parts[#parts]] = v
+  args.set(cfg, key, value)
   ::continue::
 end
 local make = {ppo = gtr.ppo.new, gtr = gtr.guided.new,
