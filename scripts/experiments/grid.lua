@@ -1,6 +1,7 @@
 -- The experiment grids of docs/RESULTS.md, as data (scripts/reproduce runs them, scripts/report.lua tabulates them).
 --   local grid = dofile("scripts/experiments/grid.lua").wave2
--- A grid: tasks (each: algos, seeds, budget_s), ablations (variants of one algo on one task and seed, each a list
+-- A grid: tasks (each: algos, seeds, budget_s, and args: key=value arguments of its RL runs and ablations, after
+-- common), ablations (variants of one algo on one task and seed, each a list
 -- of key=value arguments), extra (other single runs), common (arguments of every RL run) and sft (arguments of the SFT-start runs).
 -- Every RL run of a task and seed starts from that task and seed's SFT start (one run with updates=0, computed once,
 -- reused as its checkpoints/sft.safetensors), at the same RL wall-clock budget (budget_s; updates is only a cap and
@@ -10,7 +11,10 @@ local G = {}
 -- Wave 2 (issue #14): the pretrained policy (preset smollm), three seeds, 128 evaluation episodes.
 G.wave2 = {
   tasks = {
-    {name = "points24", algos = {"ppo", "gtr", "turbo-sft", "turbo-kl"}, seeds = {1, 2, 3}, budget_s = 3600},
+    -- a 128-episode Points24 evaluation costs about 100k generated tokens (18-40 min of one core), so its runs
+    -- evaluate every 20 minutes of RL clock and at the end (3 per run) rather than every 10
+    {name = "points24", algos = {"ppo", "gtr", "turbo-sft", "turbo-kl"}, seeds = {1, 2, 3}, budget_s = 3600,
+     args = {"eval.every_s=1200"}},
     {name = "numberline", algos = {"ppo", "turbo-kl"}, seeds = {1, 2, 3}, budget_s = 1800},
     {name = "ezpoints", algos = {"ppo", "turbo-kl"}, seeds = {1, 2, 3}, budget_s = 1800},
     {name = "blackjack", algos = {"ppo", "turbo-kl"}, seeds = {1, 2, 3}, budget_s = 1800},
@@ -28,8 +32,8 @@ G.wave2 = {
       {"refresh-4", "teacher refreshed every 4 updates", {"turbo.every=4"}},
     }},
   -- the SFT start is evaluated once, in its own run; RL runs skip the update-0 evaluation
-  -- evaluations at the same RL times for every algorithm (every 10 min of RL clock, and at the end), whatever
-  -- an algorithm's update rate: 6 per 1-hour run, 3 per 30-minute run
+  -- evaluations at the same RL times for every algorithm (every 10 min of RL clock, and at the end; Points24 every
+  -- 20), whatever an algorithm's update rate: 3 per run
   -- the RL clock counts each run's CPU seconds (clock=cpu): scripts/reproduce runs 2 jobs of one BLAS thread each, so
   -- an hour of RL is an hour of one core for every algorithm, whatever else the machine is doing
   common = {"updates=1000", "eval.episodes=128", "eval.every=0", "eval.every_s=600", "eval.start=false",
@@ -83,18 +87,20 @@ G.test = {
 function G.runs(grid, opts)
   local out, scale, only = opts.out, opts.scale or 1, opts.only or "all"
   local function keep(set, v) return not set or set[v] end
-  local runs, sft_needed, order = {}, {}, {}
+  local runs, sft_needed, order, task_args = {}, {}, {}, {}
+  for _, t in ipairs(grid.tasks) do task_args[t.name] = t.args or {} end
   local function rl(dir, algo, task, seed, budget, extra)
     local key = task .. "-s" .. seed
     if not sft_needed[key] then sft_needed[key] = {task = task, seed = seed}; order[#order + 1] = key end
     local args = {"preset=" .. opts.preset, "seed=" .. seed, "budget_s=" .. math.max(1, math.floor(budget * scale + 0.5)),
                   ("sft.checkpoint=%s/sft/%s-s%d/checkpoints/sft.safetensors"):format(out, task, seed)}
-    for _, a in ipairs(grid.common) do
-      local every = a:match("^eval%.every_s=(.*)$")  -- evaluation times scale with the budget
-      if every and scale ~= 1 then a = "eval.every_s=" .. math.max(1, math.floor(tonumber(every) * scale + 0.5)) end
-      args[#args + 1] = a
+    for _, list in ipairs({grid.common, task_args[task] or {}, extra or {}}) do
+      for _, a in ipairs(list) do
+        local every = a:match("^eval%.every_s=(.*)$")  -- evaluation times scale with the budget
+        if every and scale ~= 1 then a = "eval.every_s=" .. math.max(1, math.floor(tonumber(every) * scale + 0.5)) end
+        args[#args + 1] = a
+      end
     end
-    for _, a in ipairs(extra or {}) do args[#args + 1] = a end
     runs[#runs + 1] = {phase = "rl", dir = dir, algo = algo, task = task, seed = seed,
                        budget_s = math.max(1, math.floor(budget * scale + 0.5)), args = args}
   end
