@@ -12,8 +12,9 @@ local G = {}
 G.wave2 = {
   tasks = {
     -- a 128-episode Points24 evaluation costs about 100k generated tokens (18-40 min of one core), so its runs
-    -- evaluate every 20 minutes of RL clock and at the end (3 per run) rather than every 10
-    {name = "points24", algos = {"ppo", "gtr", "turbo-sft", "turbo-kl"}, seeds = {1, 2, 3}, budget_s = 3600,
+    -- evaluate every 20 minutes of RL clock and at the end (3 per run) rather than every 10; PPO and GTR-Turbo (KL)
+    -- first (two jobs at a time: the pair every task has)
+    {name = "points24", algos = {"ppo", "turbo-kl", "gtr", "turbo-sft"}, seeds = {1, 2, 3}, budget_s = 3600,
      args = {"eval.every_s=1200"}},
     {name = "numberline", algos = {"ppo", "turbo-kl"}, seeds = {1, 2, 3}, budget_s = 1800},
     {name = "ezpoints", algos = {"ppo", "turbo-kl"}, seeds = {1, 2, 3}, budget_s = 1800},
