@@ -16,8 +16,9 @@ P.tiny = {
 
 -- LoRA rank 16 on the attention and MLP projections of the frozen SmolLM2 base; SFT at lr 1e-3 decayed over the
 -- budget (sft.budget_s): 10-15 minutes for the easier tasks, the whole 30 minutes for Points24, in batches of 8 there
--- (twice the optimiser steps for the same demonstrations: 49 steps of 16 in 20 min gave 3.9%). Measured with seed 1
--- (docs/RESULTS.md): NumberLine 100%, EZPoints 75.8%, Blackjack 42.2% on the 128 fixed episodes.
+-- (twice the optimiser steps for the same demonstrations). Measured with seed 1 (docs/RESULTS.md), 128 fixed
+-- episodes: NumberLine 100%, EZPoints 75.8%, Blackjack 42.2%, Points24 8.6% (315 steps, 2520 demonstrations in
+-- 30 min on an otherwise idle machine; 49 steps of 16 in 20 min on a loaded one gave 3.9%).
 P.smollm = {
   config = {model = {decoder = "models/SmolLM2-135M-Instruct.Q4_1.gguf", vision = false, lora = {rank = 16, alpha = 32}},
             env_options = {observation = "text"},
