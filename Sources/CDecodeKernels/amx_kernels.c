@@ -111,9 +111,6 @@ typedef struct __attribute__((aligned(64))) {
     uint8_t rows[16];
 } tile_config;
 
-#ifndef AMX_PF
-#define AMX_PF 2
-#endif
 #define AMX_ATTR __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
 
 typedef float amx_vf16 __attribute__((ext_vector_type(16)));
@@ -200,11 +197,9 @@ AMX_ATTR static int gemm_tiled_amx(int m, int n, int k, const float *a, int lda,
             _tile_zero(0); _tile_zero(2);
             if (r1) { _tile_zero(1); _tile_zero(3); }
             for (int s = 0; s < ks; s++) {
-                if (AMX_PF && prefetch && t == 0) {
+                if (prefetch && t == 0) {
                     const char *p = next + (size_t)s * 2048;
-                    for (int l = 0; l < 2048; l += 64) {
-                        if (AMX_PF == 1) _mm_prefetch(p + l, _MM_HINT_T0); else if (AMX_PF == 2) _mm_prefetch(p + l, _MM_HINT_T1); else _mm_prefetch(p + l, _MM_HINT_T2);
-                    }
+                    for (int l = 0; l < 2048; l += 64) _mm_prefetch(p + l, _MM_HINT_T1);
                 }
                 _tile_loadd(6, w0 + (size_t)s * 512, 64);
                 _tile_loadd(4, a0 + (size_t)s * 32, lda2);

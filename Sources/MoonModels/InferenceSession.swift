@@ -373,10 +373,7 @@ public final class InferenceSession {
             // have the same width, so its halves of both line up)
             let inter = self.inter
             project(n, [(L.wg, 0), (L.wu, inter)], hbuf, gu, ldc: 2 * inter) { cols in
-                for r in 0..<n {
-                    let g = gu + r * 2 * inter, u = g + inter, o = act + r * inter
-                    for i in cols { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * u[i] }
-                }
+                moon_dk_swiglu_cols(gu, Int32(inter), Int32(n), Int32(cols.lowerBound), Int32(cols.upperBound), act)
             }
             project(n, [(L.wd, 0)], act, x, ldc: dim, beta: 1)
         }

@@ -102,6 +102,28 @@ final class DecodeKernelTests: XCTestCase {
         for i in 0..<m { for j in 0..<n { XCTAssertEqual(c[i * n + j], a[i * k + (j * 7) % k], "row \(i) column \(j)") } }
     }
 
+    /// The decode loop's SwiGLU kernel gives bit for bit what the Swift loop with `fexp` gave (so f32 generation is
+    /// unchanged), every instruction-set variant, a column range, the exp's clamped ends included.
+    func testSwiGLUColumnsMatchSwiftLoop() {
+        let g = Generator(seed: 21)
+        let inter = 37, rows = 3
+        var gu = random(rows * 2 * inter, g).map { $0 * 30 }
+        gu[2] = 95; gu[3] = -95; gu[4] = 300; gu[5] = -300; gu[6] = 0
+        defer { moon_dk_force_isa(-1) }
+        for isa in 0...moon_dk_isa() {
+            moon_dk_force_isa(Int32(isa))
+            var act = [Float](repeating: 7, count: rows * inter)
+            moon_dk_swiglu_cols(gu, Int32(inter), Int32(rows), 2, Int32(inter), &act)
+            for r in 0..<rows {
+                for i in 0..<inter {
+                    let gv = gu[r * 2 * inter + i], u = gu[r * 2 * inter + inter + i]
+                    let want: Float = i < 2 ? 7 : gv / (1 + fexp(-gv)) * u
+                    XCTAssertEqual(act[r * inter + i].bitPattern, want.bitPattern, "isa \(isa) row \(r) column \(i) g \(gv)")
+                }
+            }
+        }
+    }
+
     /// Rounding to bfloat16 is to nearest even and keeps NaN a NaN.
     func testBF16Rounding() {
         let xs: [Float] = [1, -2.5, 1 + 1.0 / 256, 1 + 3.0 / 256, .infinity, .nan, 3.0e38]

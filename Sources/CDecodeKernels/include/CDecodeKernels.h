@@ -48,6 +48,10 @@ void moon_dk_force_isa(int isa);
 /// -inf becomes all zeros (up to max(n, zero_to)).
 void moon_dk_softmax(float *x, int n, int zero_to);
 
+/// SwiGLU of the decode loop over columns c0..<c1 of `rows` rows laid out [gate (inter) | up (inter)]:
+/// act[t, i] = g / (1 + exp(-g)) · u, with exp computed as MoonModels' `fexp`, bit for bit.
+void moon_dk_swiglu_cols(const float *gu, int inter, int rows, int c0, int c1, float *act);
+
 /// For z = x[0..<n]·scale: max = max(z), sum = Σ exp(z - max), wsum = Σ exp(z - max)·(z - max) (the sampler's
 /// log-sum-exp and entropy in one pass). The exponentials are vectorised; the sums run in index order, as the
 /// scalar loops of `score` (FusedTraining.swift) sum them, so the two agree to the last bits (a lane-wise sum over
