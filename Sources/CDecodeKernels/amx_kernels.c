@@ -27,7 +27,7 @@ static inline uint32_t rne_bits(float x) {
     return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
 }
 
-void moon_dk_to_bf16_tiled(const float *w, int n, int k, uint16_t *out) {
+static void to_bf16_tiled_generic(const float *w, int n, int k, uint16_t *out) {
     const int ks = k / 32;
     uint32_t *o = (uint32_t *)out;  // a tile row holds 16 pairs: one uint32 per (row j, k pair)
     for (int b = 0; b < n / 16; b++)
@@ -37,6 +37,62 @@ void moon_dk_to_bf16_tiled(const float *w, int n, int k, uint16_t *out) {
             for (int q = 0; q < ks * 16; q++)  // q: k pair; tile q / 16, tile row q % 16
                 blk[(size_t)(q / 16) * 256 + (q % 16) * 16] = rne_bits(x[2 * q]) | (rne_bits(x[2 * q + 1]) << 16);
         }
+}
+
+#if MOON_AMX_BUILD
+typedef uint32_t tv_u16 __attribute__((ext_vector_type(16)));
+typedef float tv_f16 __attribute__((ext_vector_type(16)));
+#define TILE_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+TILE_AVX512 static inline tv_u16 rne_vec(tv_f16 x) {
+    tv_u16 u; memcpy(&u, &x, sizeof u);
+    tv_u16 r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : r;
+}
+// Each tile: the 16 rows' 32 values rounded and paired (lane kp of v[j] = row j's pair kp), then a 16 x 16
+// transpose of the pairs (four stages exchanging blocks of 8, 4, 2, 1 lanes), stored as the tile's 16 rows.
+// Measured ~2x faster than the scalar scatter (the bf16 copies are made at each generate call).
+TILE_AVX512 static void to_bf16_tiled_avx512(const float *w, int n, int k, uint16_t *out) {
+    const int ks = k / 32;
+    for (int b = 0; b < n / 16; b++)
+        for (int s = 0; s < ks; s++) {
+            tv_u16 v[16];
+            for (int j = 0; j < 16; j++) {
+                const float *x = w + (size_t)(16 * b + j) * k + 32 * s;
+                tv_f16 lo, hi; memcpy(&lo, x, sizeof lo); memcpy(&hi, x + 16, sizeof hi);
+                tv_u16 rl = rne_vec(lo), rh = rne_vec(hi);
+                tv_u16 even = __builtin_shufflevector(rl, rh, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                tv_u16 odd = __builtin_shufflevector(rl, rh, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+                v[j] = even | (odd << 16);
+            }
+#define T8L 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define T8H 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define T4L 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
+#define T4H 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define T2L 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define T2H 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define T1L 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
+#define T1H 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
+#define TSTAGE(B, LO, HI) \
+            for (int i = 0; i < 16; i++) if (!(i & B)) { \
+                tv_u16 x_ = v[i], y_ = v[i + B]; \
+                v[i] = __builtin_shufflevector(x_, y_, LO); v[i + B] = __builtin_shufflevector(x_, y_, HI); \
+            }
+            TSTAGE(8, T8L, T8H)
+            TSTAGE(4, T4L, T4H)
+            TSTAGE(2, T2L, T2H)
+            TSTAGE(1, T1L, T1H)
+#undef TSTAGE
+            uint16_t *t = out + ((size_t)b * ks + s) * 512;
+            for (int kp = 0; kp < 16; kp++) memcpy(t + kp * 32, &v[kp], sizeof v[kp]);
+        }
+}
+#endif
+
+void moon_dk_to_bf16_tiled(const float *w, int n, int k, uint16_t *out) {
+#if MOON_AMX_BUILD
+    if (moon_dk_isa() >= 2) { to_bf16_tiled_avx512(w, n, k, out); return; }
+#endif
+    to_bf16_tiled_generic(w, n, k, out);
 }
 
 // Portable product on the tiled layout (AMX forced off, or a CPU without it that was handed tiled weights).

@@ -51,7 +51,7 @@ final class DecodeKernelTests: XCTestCase {
     func testTiledBF16MatchesReference() throws {
         let g = Generator(seed: 12)
         print("AMX tiles: \(moon_dk_amx() != 0 ? "used" : "not available")")
-        defer { moon_dk_force_amx(-1) }
+        defer { moon_dk_force_amx(-1); moon_dk_force_isa(-1) }
         for amx in [true, false] {
             moon_dk_force_amx(amx ? -1 : 0)
             for (m, n, k) in [(1, 16, 32), (8, 192, 576), (3, 48, 1536), (13, 32, 64), (11, 80, 96), (40, 16, 32)] {
@@ -59,10 +59,21 @@ final class DecodeKernelTests: XCTestCase {
                 var h = [UInt16](repeating: 0, count: n * k), t = h
                 moon_dk_to_bf16(w, &h, n * k)
                 moon_dk_to_bf16_tiled(w, Int32(n), Int32(k), &t)
-                XCTAssertEqual(t.sorted(), h.sorted())
-                XCTAssertEqual(t[1], h[1])  // tile row 0, column 0, second of the pair
-                XCTAssertEqual(t[2], h[k])  // tile row 0, column 1
-                XCTAssertEqual(t[32], h[2])  // tile row 1, column 0
+                // every value at its tile place: block j/16, tile q/32, tile row (q%32)/2, pair j%16, half q&1
+                var misplaced = 0
+                for j in 0..<n {
+                    for q in 0..<k where t[((j / 16) * (k / 32) + q / 32) * 512 + ((q % 32) / 2) * 32 + 2 * (j % 16) + (q & 1)] != h[j * k + q] {
+                        misplaced += 1
+                    }
+                }
+                XCTAssertEqual(misplaced, 0, "\(n)x\(k)")
+                if amx {  // the portable tiling too
+                    moon_dk_force_isa(0)
+                    var t0 = [UInt16](repeating: 0, count: n * k)
+                    moon_dk_to_bf16_tiled(w, Int32(n), Int32(k), &t0)
+                    moon_dk_force_isa(-1)
+                    XCTAssertEqual(t0, t)
+                }
                 let first = n >= 32 ? 16 : 0  // a column range that starts at the second block
                 for beta: Float in [0, 1] {
                     var got = c0
