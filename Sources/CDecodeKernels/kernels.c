@@ -95,10 +95,11 @@ ATTR KERNEL_ATTRS void tile_##TN##_##SUFFIX(int NB, int MB, int pf, int k, const
 ATTR static void gemm_##TN##_##SUFFIX(int m, int n, int k, const float *a, int lda, const WT *w, int ldw,           \
                                       float *c, int ldc, float beta) {                                              \
     int j = 0;                                                                                                      \
-    /* AVX-512, 8 or more rows: 2 weight rows x 8 activation rows (16 accumulators, each weight vector loaded and   \
-       converted once for 8 rows). Measured on the loaded machine, one thread, one step's projections at batch 8:  \
-       f32 5-10% and bf16 ~20% less time than 4x4 tiles (which read each weight block twice from L1). */           \
-    if (m >= 8 && V == 16) {                                                                                 \
+    /* AVX-512, 8 to 23 rows: 2 weight rows x 8 activation rows (16 accumulators, each weight vector loaded and    \
+       converted once for 8 rows). Measured on the loaded machine, one thread, one step's projections: f32 at 8     \
+       rows 5-10% and at 16 rows ~20% less time than 4x4 tiles, bf16 at 8 rows ~20% less; at 32 rows ~20% more     \
+       (the activations no longer stay in L1 and are re-read per 2 weight rows instead of 4), so 4x4 from 24. */   \
+    if (m >= 8 && m < 24 && V == 16) {                                                                                 \
         for (; j + 2 <= n; j += 2) {                                                                            \
             const WT *wj = w + (size_t)j * ldw;                                                                     \
             int pf = j + 6 <= n ? 4 : 0;                                                              \
