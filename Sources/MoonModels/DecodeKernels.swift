@@ -7,14 +7,23 @@ import CDecodeKernels
 /// bandwidth), at the cost of log-probs that differ from `score`'s by the weights' rounding.
 public enum DecodeWeights: String, Sendable { case f32, bf16 }
 
-/// A weight matrix `[n, k]` rounded to bfloat16 (the upper half of each f32), for the decode kernels.
+/// A weight matrix `[n, k]` rounded to bfloat16 (the upper half of each f32), for the decode kernels. Where the CPU
+/// has AMX (`moon_dk_amx`) and the shape fits the tiles (n a multiple of 16, k of 32), the values are stored in tile
+/// order (`moon_dk_to_bf16_tiled`) and the products run on the tile unit; otherwise row-major for the AVX-512/AVX2 kernel.
 final class BF16Matrix: @unchecked Sendable {
     let ptr: UnsafeMutablePointer<UInt16>
     let n: Int, k: Int
+    /// Stored in AMX tile order (column ranges must then start and end at multiples of 16).
+    let tiled: Bool
     init(_ w: UnsafePointer<Float>, n: Int, k: Int) {
         self.n = n; self.k = k
         ptr = .allocate(capacity: max(n * k, 1))
-        moon_dk_to_bf16(w, ptr, n * k)
+        tiled = moon_dk_amx() != 0 && n % 16 == 0 && k % 32 == 0 && n > 0
+        if tiled {
+            moon_dk_to_bf16_tiled(w, Int32(n), Int32(k), ptr)
+        } else {
+            moon_dk_to_bf16(w, ptr, n * k)
+        }
     }
     deinit { ptr.deallocate() }
 }
@@ -55,7 +64,10 @@ func projectColumns(_ m: Int, _ p: Projection, _ cols: Range<Int>, _ a: UnsafePo
     let k = p.k
     if cols.isEmpty || m == 0 { return }
     if m <= kernelRowLimit(p) {
-        if let h = p.bf16 {
+        if let h = p.bf16, h.tiled {
+            moon_dk_gemm_nt_bf16_tiled(Int32(m), Int32(cols.count), Int32(k), a, Int32(lda), h.ptr + cols.lowerBound * k,
+                                       c + cols.lowerBound, Int32(ldc), beta)
+        } else if let h = p.bf16 {
             moon_dk_gemm_nt_bf16(Int32(m), Int32(cols.count), Int32(k), a, Int32(lda), h.ptr + cols.lowerBound * k, Int32(k),
                                  c + cols.lowerBound, Int32(ldc), beta)
         } else {
@@ -67,9 +79,10 @@ func projectColumns(_ m: Int, _ p: Projection, _ cols: Range<Int>, _ a: UnsafePo
     }
 }
 
-/// The column range of part `part` of 2 when `n` output columns are split in two (at a multiple of 8).
+/// The column range of part `part` of 2 when `n` output columns are split in two (at a multiple of 16: AMX tiles
+/// hold 16 columns; the f32 kernels compute each column alike wherever the split falls).
 @inline(__always)
 func halfColumns(_ n: Int, part: Int) -> Range<Int> {
-    let half = n >= 64 ? (n / 2) & ~7 : n
+    let half = n >= 64 ? (n / 2) & ~15 : n
     return part == 0 ? 0..<half : half..<n
 }

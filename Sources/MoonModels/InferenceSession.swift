@@ -236,15 +236,19 @@ public final class InferenceSession {
     /// `C[:, seg] = A·Wᵀ (+ beta·C)` for one or more projections sharing the input `A [m, k]` (q/k/v, gate/up), each
     /// writing its columns of `C` at its offset: one fork-join in which each of the two threads computes its half
     /// of every projection's columns (the small-M kernel streams the weights; BLAS for prefill-sized m).
+    /// `then`, when given, runs on the same thread after its part, with that part's column range of the first
+    /// projection (so element-wise work on the columns just computed needs no second fork-join).
     private func project(_ m: Int, _ segs: [(Projection, Int)], _ a: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-                         ldc: Int, beta: Float = 0) {
+                         ldc: Int, beta: Float = 0, then: ((Range<Int>) -> Void)? = nil) {
         let lda = segs[0].0.k
         guard let pool else {
             for (p, off) in segs { projectColumns(m, p, 0..<p.n, a, lda, c + off, ldc, beta: beta) }
+            then?(0..<segs[0].0.n)
             return
         }
         pool.run { part in
             for (p, off) in segs { projectColumns(m, p, halfColumns(p.n, part: part), a, lda, c + off, ldc, beta: beta) }
+            then?(halfColumns(segs[0].0.n, part: part))
         }
     }
 
@@ -365,10 +369,11 @@ public final class InferenceSession {
                 for r in 0..<n { let row = x + r * dim; for i in 0..<dim { row[i] += bp[i] } }
             }
             rmsNormRows(x, L.mlpNorm.mPtr, hbuf, rows: n, d: dim, eps: eps)
-            project(n, [(L.wg, 0), (L.wu, inter)], hbuf, gu, ldc: 2 * inter)
-            for r in 0..<n {
-                let g = gu + r * 2 * inter, u = g + inter, o = act + r * inter
-                for i in 0..<inter { let gv = g[i]; o[i] = gv / (1 + fexp(-gv)) * u[i] }
+            // gate and up in one fork-join; each thread then applies SwiGLU to the columns it computed (gate and up
+            // have the same width, so its halves of both line up)
+            let inter = self.inter
+            project(n, [(L.wg, 0), (L.wu, inter)], hbuf, gu, ldc: 2 * inter) { cols in
+                moon_dk_swiglu_cols(gu, Int32(inter), Int32(n), Int32(cols.lowerBound), Int32(cols.upperBound), act)
             }
             project(n, [(L.wd, 0)], act, x, ldc: dim, beta: 1)
         }

@@ -44,6 +44,97 @@ final class DecodeKernelTests: XCTestCase {
         }
     }
 
+    /// The tile-order bf16 product (AMX where the CPU has it, and the portable loop with AMX forced off) against a
+    /// double-precision product of the rounded weights: decode shapes, odd row counts (3·m activation pieces fill
+    /// the tiles partly), a column range starting inside the matrix, accumulation into C. The tile order holds the
+    /// values `moon_dk_to_bf16` rounds.
+    func testTiledBF16MatchesReference() throws {
+        let g = Generator(seed: 12)
+        print("AMX tiles: \(moon_dk_amx() != 0 ? "used" : "not available")")
+        defer { moon_dk_force_amx(-1); moon_dk_force_isa(-1) }
+        for amx in [true, false] {
+            moon_dk_force_amx(amx ? -1 : 0)
+            for (m, n, k) in [(1, 16, 32), (8, 192, 576), (3, 48, 1536), (13, 32, 64), (11, 80, 96), (40, 16, 32)] {
+                let a = random(m * k, g).map { $0 * 3 }, w = random(n * k, g), c0 = random(m * n, g)
+                var h = [UInt16](repeating: 0, count: n * k), t = h
+                moon_dk_to_bf16(w, &h, n * k)
+                moon_dk_to_bf16_tiled(w, Int32(n), Int32(k), &t)
+                // every value at its tile place: block j/16, tile q/32, tile row (q%32)/2, pair j%16, half q&1
+                var misplaced = 0
+                for j in 0..<n {
+                    for q in 0..<k where t[((j / 16) * (k / 32) + q / 32) * 512 + ((q % 32) / 2) * 32 + 2 * (j % 16) + (q & 1)] != h[j * k + q] {
+                        misplaced += 1
+                    }
+                }
+                XCTAssertEqual(misplaced, 0, "\(n)x\(k)")
+                if amx {  // the portable tiling too
+                    moon_dk_force_isa(0)
+                    var t0 = [UInt16](repeating: 0, count: n * k)
+                    moon_dk_to_bf16_tiled(w, Int32(n), Int32(k), &t0)
+                    moon_dk_force_isa(-1)
+                    XCTAssertEqual(t0, t)
+                }
+                let first = n >= 32 ? 16 : 0  // a column range that starts at the second block
+                for beta: Float in [0, 1] {
+                    var got = c0
+                    t.withUnsafeBufferPointer { tp in
+                        got.withUnsafeMutableBufferPointer { cp in
+                            moon_dk_gemm_nt_bf16_tiled(Int32(m), Int32(n - first), Int32(k), a, Int32(k), tp.baseAddress! + first * k,
+                                                       cp.baseAddress! + first, Int32(n), beta)
+                        }
+                    }
+                    var maxd: Double = 0
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            if j < first { XCTAssertEqual(got[i * n + j], c0[i * n + j]); continue }
+                            var s = Double(beta) * Double(c0[i * n + j])
+                            for q in 0..<k { s += Double(a[i * k + q]) * Double(Float(bitPattern: UInt32(h[j * k + q]) << 16)) }
+                            maxd = max(maxd, abs(s - Double(got[i * n + j])))
+                        }
+                    }
+                    XCTAssertLessThan(maxd, 3e-5 * Double(k).squareRoot() + 1e-6, "amx \(amx) \(m)x\(n)x\(k) beta \(beta)")
+                }
+            }
+        }
+    }
+
+    /// The activations keep all 24 bits: with one weight 1 (the rest 0) per output column the product returns the
+    /// activation exactly (a bf16 or two-piece split of the activations would not).
+    func testTiledBF16KeepsActivationsExact() throws {
+        let m = 5, n = 32, k = 64
+        let g = Generator(seed: 13)
+        let a = random(m * k, g).map { $0 * 1000 + 0.123456789 }
+        var w = [Float](repeating: 0, count: n * k)
+        for j in 0..<n { w[j * k + (j * 7) % k] = 1 }
+        var t = [UInt16](repeating: 0, count: n * k)
+        moon_dk_to_bf16_tiled(w, Int32(n), Int32(k), &t)
+        var c = [Float](repeating: 0, count: m * n)
+        moon_dk_gemm_nt_bf16_tiled(Int32(m), Int32(n), Int32(k), a, Int32(k), t, &c, Int32(n), 0)
+        for i in 0..<m { for j in 0..<n { XCTAssertEqual(c[i * n + j], a[i * k + (j * 7) % k], "row \(i) column \(j)") } }
+    }
+
+    /// The decode loop's SwiGLU kernel gives bit for bit what the Swift loop with `fexp` gave (so f32 generation is
+    /// unchanged), every instruction-set variant, a column range, the exp's clamped ends included.
+    func testSwiGLUColumnsMatchSwiftLoop() {
+        let g = Generator(seed: 21)
+        let inter = 37, rows = 3
+        var gu = random(rows * 2 * inter, g).map { $0 * 30 }
+        gu[2] = 95; gu[3] = -95; gu[4] = 300; gu[5] = -300; gu[6] = 0
+        defer { moon_dk_force_isa(-1) }
+        for isa in 0...moon_dk_isa() {
+            moon_dk_force_isa(Int32(isa))
+            var act = [Float](repeating: 7, count: rows * inter)
+            moon_dk_swiglu_cols(gu, Int32(inter), Int32(rows), 2, Int32(inter), &act)
+            for r in 0..<rows {
+                for i in 0..<inter {
+                    let gv = gu[r * 2 * inter + i], u = gu[r * 2 * inter + inter + i]
+                    let want: Float = i < 2 ? 7 : gv / (1 + fexp(-gv)) * u
+                    XCTAssertEqual(act[r * inter + i].bitPattern, want.bitPattern, "isa \(isa) row \(r) column \(i) g \(gv)")
+                }
+            }
+        }
+    }
+
     /// Rounding to bfloat16 is to nearest even and keeps NaN a NaN.
     func testBF16Rounding() {
         let xs: [Float] = [1, -2.5, 1 + 1.0 / 256, 1 + 3.0 / 256, .infinity, .nan, 3.0e38]
