@@ -159,9 +159,15 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
   T.truthy(not exists(run .. "/checkpoints/state-000008.json"), "killed before the last update")
   local status = io.popen(reproduce(b):gsub("scripts/reproduce", "scripts/reproduce status") .. " 2>&1"):read("a")
   T.truthy(status:find("started and stopped"), status)
-  -- the next session: run it again
-  T.truthy(os.execute(reproduce(b) .. " > " .. d .. "/b2.out 2>&1"), "resumed grid ran")
+  -- the next session: run it again, with another build (the same program with a byte appended: another sha256),
+  -- which the resumed run's log and the output warn about
+  local copy = d .. "/moonlab-copy"
+  T.truthy(os.execute(("cp %q %q && printf x >> %q"):format(exe, copy, copy)))
+  T.truthy(os.execute(reproduce(b):gsub("MOONLAB_BIN=%S+", "MOONLAB_BIN=" .. copy, 1) .. " > " .. d .. "/b2.out 2>&1"),
+    "resumed grid ran")
   T.truthy(exists(run .. "/DONE"))
+  T.truthy(io.open(d .. "/b2.out"):read("a"):find("WARNING: " .. run .. " was started by build", 1, true))
+  T.truthy(io.open(run .. ".log"):read("a"):find("resumes with", 1, true))
   status = io.popen(reproduce(b):gsub("scripts/reproduce", "scripts/reproduce status") .. " 2>&1"):read("a")
   T.truthy(status:find("3 runs: 3 done"), status)
   local ra = records(d .. "/a/main/numberline/turbo-kl-s1/metrics.jsonl")
