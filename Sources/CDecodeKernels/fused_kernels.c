@@ -4,22 +4,14 @@
 // time like the decode kernels (moon_dk_isa).
 #include "CFusedKernels.h"
 #include "CDecodeKernels.h"
+#include "fexp.h"
 #include <math.h>
 #include <string.h>
 
-// exp(x): Cephes-style range reduction and a degree-6 polynomial (as fexp in MoonModels/TensorExtras.swift): relative
-// error below 2e-7 on [-87, 88], 0 below -87.3 (so -inf gives 0).
+// exp(x) (fexp.h): 0 below -87.3 (so -inf gives 0), exp(88.7) above 88.7.
 #define FK_EXP_BODY(x, out) do {                                                                                  \
     float xc_ = (x) < -87.3f ? -87.3f : ((x) > 88.7f ? 88.7f : (x));                                             \
-    float n_ = (xc_ * 1.44269504f + 12582912.0f) - 12582912.0f;                                                  \
-    float r_ = (xc_ - n_ * 0.693359375f) - n_ * -2.12194440e-4f;                                                 \
-    float p_ = 1.9875691500e-4f;                                                                                 \
-    p_ = p_ * r_ + 1.3981999507e-3f;                                                                             \
-    p_ = p_ * r_ + 8.3334519073e-3f;                                                                             \
-    p_ = p_ * r_ + 4.1665795894e-2f;                                                                             \
-    p_ = p_ * r_ + 1.6666665459e-1f;                                                                             \
-    p_ = p_ * r_ + 5.0000001201e-1f;                                                                             \
-    float y_ = p_ * r_ * r_ + r_ + 1.0f;                                                                         \
+    MOON_FEXP_CORE(float, xc_, n_, y_);                                                                          \
     int e_ = ((int)n_ + 127) << 23;                                                                              \
     float s_; memcpy(&s_, &e_, 4);                                                                               \
     (out) = (x) < -87.3f ? 0.0f : y_ * s_;                                                                       \

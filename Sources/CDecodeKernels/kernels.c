@@ -4,6 +4,7 @@
 // along k; each weight row is loaded once per activation tile and the tiles reuse it from L1. The weights are read
 // from memory exactly once per call, which is what bounds decoding (M is the batch: 1..64).
 #include "CDecodeKernels.h"
+#include "fexp.h"
 #include <string.h>
 
 #define KERNEL_ATTRS static inline __attribute__((always_inline))
@@ -213,21 +214,14 @@ void moon_dk_to_bf16(const float *x, uint16_t *y, size_t n) {
 
 // ---- Row softmax for attention (vectorised: lane-wise max and sum, branch-free exp) ----
 
-// exp(x) with the same range reduction and polynomial as Swift's fexp (TensorExtras.swift): relative error below 2e-7;
-// 0 below -87.3 (so -inf gives 0).
+// exp(x) (fexp.h, the same operations as Swift's fexp in TensorExtras.swift): 0 below -87.3 (so -inf gives 0).
 #define DEFINE_SOFTMAX(SUFFIX, V, ATTR)                                                                              \
 typedef float sf_##SUFFIX __attribute__((ext_vector_type(V)));                                                     \
 typedef int32_t si_##SUFFIX __attribute__((ext_vector_type(V)));                                                   \
 ATTR KERNEL_ATTRS sf_##SUFFIX vexp_##SUFFIX(sf_##SUFFIX x) {                                                       \
     sf_##SUFFIX lo = (sf_##SUFFIX)-87.3f, hi = (sf_##SUFFIX)88.7f;                                                  \
     sf_##SUFFIX xc = x < lo ? lo : x; xc = xc > hi ? hi : xc;                                                       \
-    const sf_##SUFFIX magic = (sf_##SUFFIX)12582912.0f;                                                             \
-    sf_##SUFFIX n = (xc * 1.44269504f + magic) - magic;                                                             \
-    sf_##SUFFIX r = (xc - n * 0.693359375f) - n * -2.1219444e-4f;                                                   \
-    sf_##SUFFIX p = (sf_##SUFFIX)1.98756915e-4f;                                                                    \
-    p = p * r + 1.39819995e-3f; p = p * r + 8.3334519e-3f; p = p * r + 4.1665796e-2f;                               \
-    p = p * r + 1.66666655e-1f; p = p * r + 5.0000001e-1f;                                                          \
-    sf_##SUFFIX y = p * r * r + r + 1.0f;                                                                           \
+    MOON_FEXP_CORE(sf_##SUFFIX, xc, n, y);                                                                          \
     si_##SUFFIX e = (__builtin_convertvector(n, si_##SUFFIX) + 127) << 23;                                          \
     sf_##SUFFIX v = y * (sf_##SUFFIX)e;                                                                             \
     return x < lo ? (sf_##SUFFIX)0 : v;                                                                             \
@@ -354,12 +348,7 @@ ATTR static void swiglu_cols_##SUFFIX(const float *restrict g, const float *rest
         float gv = g[i], x = -gv;                                                                                   \
         float xc = -87.3f >= x ? -87.3f : x;                                                                        \
         xc = 88.7f < xc ? 88.7f : xc;                                                                               \
-        float nn = (xc * 1.44269504f + 12582912.0f) - 12582912.0f;                                                  \
-        float r = (xc - nn * 0.693359375f) - nn * -2.1219444e-4f;                                                   \
-        float p = 1.98756915e-4f;                                                                                   \
-        p = p * r + 1.39819995e-3f; p = p * r + 8.3334519e-3f; p = p * r + 4.1665796e-2f;                           \
-        p = p * r + 1.66666655e-1f; p = p * r + 5.0000001e-1f;                                                      \
-        float y = p * r * r + r + 1.0f;                                                                             \
+        MOON_FEXP_CORE(float, xc, nn, y);                                                                           \
         uint32_t bits = (uint32_t)((int32_t)nn + 127) << 23;                                                        \
         float scale; memcpy(&scale, &bits, 4);                                                                      \
         float v = y * scale;                                                                                        \
