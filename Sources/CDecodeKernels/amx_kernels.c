@@ -8,6 +8,7 @@
 // 3 x 8 >= 24), which become three rows of A; the three partial products are added at the end. So the result is
 // that of f32 activations and bf16 weights, as the AVX-512 bf16 kernel computes it, up to summation order.
 #include "CDecodeKernels.h"
+#include "isa.h"
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
@@ -42,8 +43,7 @@ static void to_bf16_tiled_generic(const float *w, int n, int k, uint16_t *out) {
 #if MOON_AMX_BUILD
 typedef uint32_t tv_u16 __attribute__((ext_vector_type(16)));
 typedef float tv_f16 __attribute__((ext_vector_type(16)));
-#define TILE_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
-TILE_AVX512 static inline tv_u16 rne_vec(tv_f16 x) {
+MOON_TARGET_AVX512 static inline tv_u16 rne_vec(tv_f16 x) {
     tv_u16 u; memcpy(&u, &x, sizeof u);
     tv_u16 r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
     return (u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : r;
@@ -51,7 +51,7 @@ TILE_AVX512 static inline tv_u16 rne_vec(tv_f16 x) {
 // Each tile: the 16 rows' 32 values rounded and paired (lane kp of v[j] = row j's pair kp), then a 16 x 16
 // transpose of the pairs (four stages exchanging blocks of 8, 4, 2, 1 lanes), stored as the tile's 16 rows.
 // Measured ~2x faster than the scalar scatter (the bf16 copies are made at each generate call).
-TILE_AVX512 static void to_bf16_tiled_avx512(const float *w, int n, int k, uint16_t *out) {
+MOON_TARGET_AVX512 static void to_bf16_tiled_avx512(const float *w, int n, int k, uint16_t *out) {
     const int ks = k / 32;
     for (int b = 0; b < n / 16; b++)
         for (int s = 0; s < ks; s++) {

@@ -4,6 +4,7 @@
 // time like the decode kernels (moon_dk_isa).
 #include "CFusedKernels.h"
 #include "CDecodeKernels.h"
+#include "isa.h"
 #include "fexp.h"
 #include <math.h>
 #include <string.h>
@@ -100,14 +101,14 @@ ATTR static void swiglu_backward_##SUFFIX(const float *gu, const float *dact, in
 }
 
 #if defined(__x86_64__)
-DEFINE_SWIGLU(avx512, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))))
-DEFINE_SWIGLU(avx2, __attribute__((target("avx2,fma"))))
+DEFINE_SWIGLU(avx512, MOON_TARGET_AVX512)
+DEFINE_SWIGLU(avx2, MOON_TARGET_AVX2)
 #endif
 DEFINE_SWIGLU(generic, )
 
 #if defined(__x86_64__)
-DEFINE_FUSED(avx512, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))))
-DEFINE_FUSED(avx2, __attribute__((target("avx2,fma"))))
+DEFINE_FUSED(avx512, MOON_TARGET_AVX512)
+DEFINE_FUSED(avx2, MOON_TARGET_AVX2)
 #endif
 DEFINE_FUSED(generic, )
 

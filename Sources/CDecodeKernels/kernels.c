@@ -4,6 +4,7 @@
 // along k; each weight row is loaded once per activation tile and the tiles reuse it from L1. The weights are read
 // from memory exactly once per call, which is what bounds decoding (M is the batch: 1..64).
 #include "CDecodeKernels.h"
+#include "isa.h"
 #include "fexp.h"
 #include <string.h>
 
@@ -39,7 +40,7 @@ typedef float vf16 __attribute__((ext_vector_type(16)));
 // in one instruction, so every sum is formed by exactly the additions HSUM16 makes, in the same order (results
 // are bit for bit those of 16 HSUM16s, in ~45 instead of ~130 instructions).
 #if defined(__x86_64__)
-__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+MOON_TARGET_AVX512
 #endif
 static inline void hsum16x16(const void *vp, float *out) {
     vf16 v[16]; memcpy(v, vp, sizeof v);
@@ -147,8 +148,8 @@ ATTR static void gemm_##TN##_##SUFFIX(int m, int n, int k, const float *a, int l
 }
 
 #if defined(__x86_64__)
-DEFINE_KERNELS(avx512, 16, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))))
-DEFINE_KERNELS(avx2, 8, __attribute__((target("avx2,fma"))))
+DEFINE_KERNELS(avx512, 16, MOON_TARGET_AVX512)
+DEFINE_KERNELS(avx2, 8, MOON_TARGET_AVX2)
 #endif
 DEFINE_KERNELS(generic, 4, )
 
@@ -255,8 +256,8 @@ ATTR static void softmax_##SUFFIX(float *x, int n, int zero_to) {               
 }
 
 #if defined(__x86_64__)
-DEFINE_SOFTMAX(avx512, 16, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))))
-DEFINE_SOFTMAX(avx2, 8, __attribute__((target("avx2,fma"))))
+DEFINE_SOFTMAX(avx512, 16, MOON_TARGET_AVX512)
+DEFINE_SOFTMAX(avx2, 8, MOON_TARGET_AVX2)
 #endif
 DEFINE_SOFTMAX(generic, 4, )
 
@@ -311,8 +312,8 @@ ATTR static float rowexp_##SUFFIX(const float *x, int n, float scale, float *out
 }
 
 #if defined(__x86_64__)
-DEFINE_ROWSTATS(avx512, 16, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))))
-DEFINE_ROWSTATS(avx2, 8, __attribute__((target("avx2,fma"))))
+DEFINE_ROWSTATS(avx512, 16, MOON_TARGET_AVX512)
+DEFINE_ROWSTATS(avx2, 8, MOON_TARGET_AVX2)
 #endif
 DEFINE_ROWSTATS(generic, 4, )
 
@@ -358,8 +359,8 @@ ATTR static void swiglu_cols_##SUFFIX(const float *restrict g, const float *rest
 }
 
 #if defined(__x86_64__)
-DEFINE_SWIGLU_COLS(avx512, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))))
-DEFINE_SWIGLU_COLS(avx2, __attribute__((target("avx2,fma"))))
+DEFINE_SWIGLU_COLS(avx512, MOON_TARGET_AVX512)
+DEFINE_SWIGLU_COLS(avx2, MOON_TARGET_AVX2)
 #endif
 DEFINE_SWIGLU_COLS(generic, )
 
