@@ -3,7 +3,8 @@
 --   moonlab run scripts/reproduce.lua status key=value ...   done / running / left, and the hours left
 -- keys: grid (wave2), preset (smollm), out (runs/<grid>-<preset>), scale (1: budget multiplier), budget (seconds,
 -- overrides every run's budget), seeds ("1,2,3"), tasks ("points24,numberline"), only (all | main | ablations),
--- jobs (runs at a time, for the hours-left estimate)
+-- jobs (runs at a time, for the hours-left estimate), runs (RL runs to keep, by directory below out or by name:
+-- "ablation/lr-1e-4,ppo-lr-1e-4"; with the SFT starts they need)
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "scripts"
 local grids = dofile(here .. "/experiments/grid.lua")
 
@@ -11,7 +12,8 @@ local cmd = arg[1]
 local o = {grid = "wave2", preset = "smollm", scale = "1", only = "all", jobs = "1"}
 for i = 2, #arg do
   local k, v = arg[i]:match("^([%w_]+)=(.*)$")
-  if not k or o[k] == nil and k ~= "out" and k ~= "seeds" and k ~= "tasks" and k ~= "budget" then
+  if not k or o[k] == nil and k ~= "out" and k ~= "seeds" and k ~= "tasks" and k ~= "budget"
+                    and k ~= "runs" then
     io.stderr:write("reproduce.lua: bad argument '" .. arg[i] .. "'\n"); os.exit(2)
   end
   o[k] = v
@@ -27,6 +29,23 @@ end
 local out = o.out or ("runs/" .. o.grid .. "-" .. o.preset)
 local runs = grids.runs(grid, {out = out, preset = o.preset, scale = tonumber(o.scale), only = o.only,
                                seeds = set(o.seeds, true), tasks = set(o.tasks)})
+if o.runs then  -- only the named RL runs, and the SFT starts they need
+  local want, found, needed, kept = set(o.runs), {}, {}, {}
+  for _, r in ipairs(runs) do
+    if r.phase == "rl" then
+      local rel = r.dir:sub(#out + 2)
+      local name = want[rel] and rel or want[rel:match("[^/]+$")] and rel:match("[^/]+$")
+      if name then found[name], needed[r.task .. "-s" .. r.seed] = true, true; kept[#kept + 1] = r end
+    end
+  end
+  for name in pairs(want) do
+    if not found[name] then io.stderr:write("reproduce.lua: no run '" .. name .. "' in the selected grid\n"); os.exit(2) end
+  end
+  local sft = {}
+  for _, r in ipairs(runs) do if r.phase == "sft" and needed[r.task .. "-s" .. r.seed] then sft[#sft + 1] = r end end
+  for _, r in ipairs(kept) do sft[#sft + 1] = r end
+  runs = sft
+end
 if o.budget then  -- one budget for every RL run
   for _, r in ipairs(runs) do
     if r.phase == "rl" then

@@ -42,6 +42,30 @@ function stats.bootstrap(groups, opts)
   return sum / n, lo, hi
 end
 
+--- Paired difference of two algorithms evaluated on the same fixed episodes: `a` and `b` are lists (one per seed)
+-- of outcome strings or 0/1 lists, episode i of a seed in `a` paired with episode i of the same seed in `b`.
+-- Returns the mean of a − b with a bootstrap interval over seeds and episodes of the per-episode differences (opts as
+-- bootstrap), and how many episodes differ; nil when no seed has both (or lengths differ).
+function stats.paired(a, b, opts)
+  local function list(g)
+    if type(g) ~= "string" then return g end
+    local l = {}
+    for c in g:gmatch("[01]") do l[#l + 1] = tonumber(c) end
+    return l
+  end
+  local diffs, differ = {}, 0
+  for k = 1, math.min(#a, #b) do
+    local x, y = list(a[k]), list(b[k])
+    if #x ~= #y then return nil end
+    local d = {}
+    for i = 1, #x do d[i] = x[i] - y[i]; if d[i] ~= 0 then differ = differ + 1 end end
+    if #d > 0 then diffs[#diffs + 1] = d end
+  end
+  if #diffs == 0 then return nil end
+  local m, lo, hi = stats.bootstrap(diffs, opts)
+  return m, lo, hi, differ
+end
+
 --- The first RL wall clock (`wall_s`) at which a run's evaluation success reaches `level` (records of its
 -- metrics.jsonl, update 0 = the start at 0 s); nil when it never does.
 function stats.time_to_reach(records, level)

@@ -62,6 +62,14 @@ T.it("bootstrap intervals over seeds and episodes; time to reach a success level
   -- more seeds that agree: narrower than one seed
   local _, lo3, hi3 = stats.bootstrap({half, half, half}, {seed = 3})
   T.truthy(hi3 - lo3 < hi - lo and hi3 - lo3 < 0.15)
+  -- paired differences on the same episodes: identical outcomes give exactly 0 whatever the success level
+  local dm, dlo, dhi, differ = stats.paired({half, half}, {half, half}, {seed = 3})
+  T.eq(dm, 0); T.eq(dlo, 0); T.eq(dhi, 0); T.eq(differ, 0)
+  -- 16 of 128 episodes won by a, none lost: +12.5 points, an interval that excludes 0 (unpaired ones overlap)
+  local better = ("1"):rep(16) .. half:sub(17)
+  dm, dlo, dhi, differ = stats.paired({better}, {half}, {seed = 3})
+  T.near(dm, 8 / 128, 1e-12); T.eq(differ, 8); T.truthy(dlo > 0 and dhi < 0.15, ("[%g, %g]"):format(dlo, dhi))
+  T.eq(stats.paired({"101"}, {"10"}), nil); T.eq(stats.paired({}, {half}), nil)
   local recs = {{update = 0, eval_success = 0.2, wall_s = 0}, {update = 2, eval_success = 0.4, wall_s = 50},
                 {update = 4, eval_success = 0.6, wall_s = 100}}
   T.eq(stats.time_to_reach(recs, 0.4), 50); T.eq(stats.time_to_reach(recs, 0.1), 0); T.eq(stats.time_to_reach(recs, 0.7), nil)
@@ -103,7 +111,7 @@ T.it("eval.every_s: an evaluation each time the RL clock passes a multiple of ev
   os.execute("rm -rf " .. d)
 end)
 
-T.it("the wave-2 grid: 12 SFT starts, 36 RL runs at the issue's budgets, one SFT start per task and seed", function()
+T.it("the wave-2 grid: 12 SFT starts, 38 RL runs at the issue's budgets, one SFT start per task and seed", function()
   local G = dofile("scripts/experiments/grid.lua")
   local runs = G.runs(G.wave2, {out = "o", preset = "smollm"})
   local n = {sft = 0, rl = 0}
@@ -117,20 +125,32 @@ T.it("the wave-2 grid: 12 SFT starts, 36 RL runs at the issue's budgets, one SFT
       sft_of[ck] = true
     end
   end
-  T.eq(n.sft, 12); T.eq(n.rl, 36)
+  T.eq(n.sft, 12); T.eq(n.rl, 38)
   T.eq(budget.points24, 3600); T.eq(budget.numberline, 1800)
   local k = 0
   for _ in pairs(sft_of) do k = k + 1 end
   T.eq(k, 12)
   T.eq(runs[1].phase, "sft"); T.eq(runs[1].task, "points24")   -- the SFT starts first, the headline task first
   local only = G.runs(G.wave2, {out = "o", preset = "smollm", only = "ablations", scale = 0.5})
-  T.eq(#only, 7); T.eq(only[2].budget_s, 1800)                  -- 6 ablations + their one SFT start
+  T.eq(#only, 9); T.eq(only[2].budget_s, 1800)                  -- 7 ablations, 1 control + their one SFT start
   -- the effective evaluation interval is the last eval.every_s: Points24's own (1200 s), scaled with the budget
   local function every(r) local v; for _, a in ipairs(r.args) do v = a:match("^eval%.every_s=(%d+)$") or v end; return tonumber(v) end
   T.eq(every(only[2]), 600)
   for _, r in ipairs(runs) do
     if r.phase == "rl" then T.eq(every(r), r.task == "points24" and 1200 or 600) end
   end
+  -- scripts/reproduce --runs: only the named RL runs (by path below out or by name), with the SFT start they need
+  local env = ("env MOONLAB_STDLIB=%q %q run scripts/reproduce.lua jobs out=o "):format(os.getenv("MOONLAB_STDLIB") or "stdlib", exe)
+  local p = io.popen(env .. "runs=ablation/lr-1e-4,ppo-lr-1e-4")
+  local jobs = {}
+  for l in p:lines() do jobs[#jobs + 1] = l end
+  p:close()
+  T.eq(#jobs, 3)
+  T.truthy(jobs[1]:match("^sft o/sft/points24%-s1 ppo points24 "), jobs[1])
+  T.truthy(jobs[2]:match("^rl o/ablation/lr%-1e%-4 turbo%-kl points24 .* ppo%.lr=1e%-4$"), jobs[2])
+  T.truthy(jobs[3]:match("^rl o/ablation/ppo%-lr%-1e%-4 ppo points24 .* ppo%.lr=1e%-4$"), jobs[3])
+  local _, _, code = os.execute(env .. "runs=no-such-run 2>/dev/null")
+  T.eq(code, 2)
 end)
 
 T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9) and ends as an uninterrupted one", function()
@@ -194,5 +214,7 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
   -- the report reads the grid
   local report = io.open(b .. "-docs/report.md"):read("a")
   T.truthy(report:find("GTR%-Turbo %(KL%)")); T.truthy(report:find("teacher, watched"))
+  -- GTR-Turbo (KL) against PPO on the same episodes: a difference with its interval and the count that differ
+  T.truthy(report:find("| GTR%-Turbo %(KL%) | [^|]+ | [^|]+ | [%+%-]%d+%.%d %[[%+%-]%d+%.%d, [%+%-]%d+%.%d%], %d+ differ |"), report)
   os.execute("rm -rf " .. d)
 end)
