@@ -29,8 +29,12 @@ G.wave2 = {
       {"merge-average", "weighted average of the pool", {"turbo.merge=average"}},
       {"merge-ema", "EMA (alpha 0.5)", {"turbo.merge=ema"}},
       {"pool-4", "pool of the last 4 checkpoints", {"turbo.pool_size=4"}},
-      {"kl-coef-0.3", "KL coefficient 0.3", {"turbo.kl_coef=0.3"}},
-      {"kl-coef-3", "KL coefficient 3", {"turbo.kl_coef=3"}},
+      -- the guidance KL is ~1e-3 per turn at lr 1e-5 (seed 1, update 8) against returns of -1 (wrong, invalid) and
+      -- +10 (solved): coefficient 1 shifts a turn's return by 0.001, so the sweep goes up to where it is felt
+      -- (30: ~0.03 per turn, 300: ~0.3, a third of the penalty for a wrong answer); an invalid answer's shift stays
+      -- the baseline's 100 (kl_invalid x kl_coef)
+      {"kl-coef-30", "KL coefficient 30", {"turbo.kl_coef=30", "turbo.kl_invalid=" .. 100 / 30}},
+      {"kl-coef-300", "KL coefficient 300", {"turbo.kl_coef=300", "turbo.kl_invalid=" .. 100 / 300}},
       {"refresh-4", "teacher refreshed every 4 updates", {"turbo.every=4"}},
       {"lr-1e-4", "RL learning rate 1e-4 (10x; its PPO control: ppo-lr-1e-4)", {"ppo.lr=1e-4"}},
     }},
