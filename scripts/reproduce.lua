@@ -29,7 +29,7 @@ end
 local out = o.out or ("runs/" .. o.grid .. "-" .. o.preset)
 local runs = grids.runs(grid, {out = out, preset = o.preset, scale = tonumber(o.scale), only = o.only,
                                seeds = set(o.seeds, true), tasks = set(o.tasks)})
-if o.runs then  -- only the named RL runs, and the SFT starts they need
+if o.runs and o.runs ~= "" then  -- only the named RL runs, and the SFT starts they need
   local want, found, needed, kept = set(o.runs), {}, {}, {}
   for _, r in ipairs(runs) do
     if r.phase == "rl" then
