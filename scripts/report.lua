@@ -106,7 +106,31 @@ local CHARTS = {"eval_success", "success_rate", "invalid_rate", "entropy", "dist
 local TEACHER = {"kl", "teacher_kl_token", "teacher_param_rel", "teacher_action_differs"}
 local teacher_rows, teacher_dirs = {}, {}
 
-local function teacher_row(label, list)
+--- How long a run's rollouts stay PPO's: the same seed's PPO run samples with the same generators, so while the
+-- guidance changes nothing the two generate the same tokens. "k/n": the first k of the n updates both have made
+-- generated as many tokens with the same actions (summed over seeds).
+local function same_rollouts(list, ppo)
+  local k, n = 0, 0
+  for _, s in ipairs(list) do
+    local p = ppo[s.seed]
+    if p then
+      local by = {}
+      for _, r in ipairs(p.recs) do if (r.update or 0) > 0 then by[r.update] = r end end
+      local same = true
+      for _, r in ipairs(s.recs) do
+        local q = (r.update or 0) > 0 and by[r.update]
+        if q then
+          n = n + 1
+          same = same and r.tokens_generated == q.tokens_generated and r.actions == q.actions
+          if same then k = k + 1 end
+        end
+      end
+    end
+  end
+  return n > 0 and ("%d/%d"):format(k, n) or "–"
+end
+
+local function teacher_row(label, list, ppo)
   local t = {}
   for _, s in ipairs(list) do if s.last and s.last.teacher_param_rel then t[#t + 1] = s end end
   if #t == 0 then return end
@@ -117,12 +141,12 @@ local function teacher_row(label, list)
       return n > 0 and sum / n or nil
     end)
   end
-  teacher_rows[#teacher_rows + 1] = ("| %s | %s | %s | %s → %s | %s | %s → %s | %s | %s |"):format(label,
+  teacher_rows[#teacher_rows + 1] = ("| %s | %s | %s | %s → %s | %s | %s → %s | %s | %s | %s |"):format(label,
     t[1].last.teacher_merge or "–", t[1].last.teacher_pool and ("%d"):format(#(t[1].last.teacher_pool .. ","):gsub("[^,]", "")) or "–",
     num(mean(t, field("first", "teacher_kl_token")), "%.3g"), num(mean(t, field("last", "teacher_kl_token")), "%.3g"),
     num(avg("kl"), "%.3g"),
     num(mean(t, field("first", "teacher_param_rel")), "%.2e"), num(mean(t, field("last", "teacher_param_rel")), "%.2e"),
-    pct(avg("teacher_action_differs")), num(mean(t, field("last", "agent_sft_dist")), "%.3g"))
+    pct(avg("teacher_action_differs")), num(mean(t, field("last", "agent_sft_dist")), "%.3g"), same_rollouts(t, ppo or {}))
 end
 
 for _, task in ipairs(grid.tasks) do
@@ -151,8 +175,8 @@ for _, task in ipairs(grid.tasks) do
     lines[#lines + 1] = "| algorithm | final eval [95% CI] | seeds | vs PPO, paired | best | to PPO's final (s) | invalid | "
       .. "distinct-2 | template share | action share | eval action | updates | RL s | compute gen / trained (M tok) |"
     lines[#lines + 1] = "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-    local ppo_final = {}
-    for _, s in ipairs(by_algo.ppo or {}) do ppo_final[s.seed] = s.final end
+    local ppo_final, ppo_of = {}, {}
+    for _, s in ipairs(by_algo.ppo or {}) do ppo_final[s.seed], ppo_of[s.seed] = s.final, s end
     for _, algo in ipairs(task.algos) do
       local list = by_algo[algo]
       if #list > 0 then
@@ -182,7 +206,7 @@ for _, task in ipairs(grid.tasks) do
           pct(mean(list, "top_action_eval")), num(mean(list, "updates"), "%.1f"), num(mean(list, "wall"), "%.0f"),
           mega(mean(list, "gen")), mega(mean(list, "trained")))
         if algo:find("^turbo") then
-          teacher_row(("%s, %s"):format(task.name, LABEL[algo]), list)
+          teacher_row(("%s, %s"):format(task.name, LABEL[algo]), list, ppo_of)
           teacher_dirs[#teacher_dirs + 1] = ("%s/main/%s/%s-s%d"):format(out, task.name, algo, list[1].seed)
         end
       end
@@ -230,13 +254,14 @@ if a then
       s.seed = a.seed
       local vs = "–"
       local crecs = e[3] and records(e[3])
-      if crecs then local c = summarize(crecs, e[3]); c.seed = a.seed; vs = paired({s}, {c}) end
+      local c
+      if crecs then c = summarize(crecs, e[3]); c.seed = a.seed; vs = paired({s}, {c}) end
       dirs[#dirs + 1] = e[2]
       abl[#abl + 1] = ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(e[1] .. (s.done and "" or " *"),
         ci({s.outcomes}), vs, pct(s.best), num(s.last and s.last.teacher_kl_token, "%.3g"),
         num(s.last and s.last.teacher_param_rel, "%.2e"), pct(s.last and s.last.teacher_action_differs),
         pct(s.last and s.last.template_share), num(s.updates, "%d"), num(s.wall, "%.0f"))
-      if e[2]:find("/ablation/") then teacher_row("ablation " .. e[1]:match("^[^:]+"), {s}) end
+      if e[2]:find("/ablation/") then teacher_row("ablation " .. e[1]:match("^[^:]+"), {s}, {[a.seed] = c}) end
     end
   end
   if #abl > 1 then
@@ -262,10 +287,12 @@ if #teacher_rows > 0 then
     .. "guidance KL: the KL the algorithm uses (turbo-kl: per turn, thought tokens, clamped), mean over updates; "
     .. "distance: |θ_agent − θ_teacher| / |θ_agent| over the trainable parameters, first → last; action differs: "
     .. "share of first-turn states where the teacher's greedy answer names another action than the agent's greedy "
-    .. "one, mean over updates; agent–SFT distance: |θ_agent − θ_SFT| at the end. Means over seeds."
+    .. "one, mean over updates; agent–SFT distance: |θ_agent − θ_SFT| at the end; rollouts = PPO's: the first k of n "
+    .. "updates in which the run generated exactly what PPO at the same settings and seed generated (the same "
+    .. "generators: as many tokens, the same actions), i.e. how long the guidance changed nothing. Means over seeds."
   lines[#lines + 1] = ""
-  lines[#lines + 1] = "| run | merge | pool size, last | KL/token | guidance KL | distance (rel.) | action differs | agent–SFT distance |"
-  lines[#lines + 1] = "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  lines[#lines + 1] = "| run | merge | pool size, last | KL/token | guidance KL | distance (rel.) | action differs | agent–SFT distance | rollouts = PPO's |"
+  lines[#lines + 1] = "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   for _, r in ipairs(teacher_rows) do lines[#lines + 1] = r end
   lines[#lines + 1] = ""
   section_plots(teacher_dirs, "teacher", TEACHER)

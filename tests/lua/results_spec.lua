@@ -216,5 +216,9 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
   T.truthy(report:find("GTR%-Turbo %(KL%)")); T.truthy(report:find("teacher, watched"))
   -- GTR-Turbo (KL) against PPO on the same episodes: a difference with its interval and the count that differ
   T.truthy(report:find("| GTR%-Turbo %(KL%) | [^|]+ | [^|]+ | [%+%-]%d+%.%d %[[%+%-]%d+%.%d, [%+%-]%d+%.%d%], %d+ differ |"), report)
+  -- the teacher table says how long GTR-Turbo's rollouts stayed PPO's: update 1 always (the same SFT start, the same
+  -- generators, a teacher that is the SFT start), then until the guidance changes a sampled token
+  local k, n = report:match("| numberline, GTR%-Turbo %(KL%) |[^\n]* (%d+)/(%d+) |\n")
+  T.truthy(k, report); T.eq(tonumber(n), 8); T.truthy(tonumber(k) >= 1 and tonumber(k) <= 8)
   os.execute("rm -rf " .. d)
 end)
