@@ -153,6 +153,28 @@ T.it("the wave-2 grid: 12 SFT starts, 38 RL runs at the issue's budgets, one SFT
   T.eq(code, 2)
 end)
 
+T.it("scripts/reproduce runs a grid on the build kept with it (OUT/moonlab), and never on what is not a regular file", function()
+  local d = tmpdir()
+  local function reproduce(cmd)
+    return ("env -u MOONLAB_BIN MOONLAB_STDLIB=%q scripts/reproduce %s --grid test --preset tiny --out %q 2>&1; echo rc=$?"):format(
+      os.getenv("MOONLAB_STDLIB") or "stdlib", cmd, d .. "/o")
+  end
+  local function sh(c) local p = io.popen(c); local o = p:read("a"); p:close(); return o end
+  os.execute(("mkdir -p %q && cp %q %q"):format(d .. "/o", exe, d .. "/o/moonlab"))
+  local out = sh(reproduce("run --dry-run"))
+  T.truthy(out:find("the grid's build " .. d .. "/o/moonlab (sha256 ", 1, true), out)
+  T.truthy(out:find("\nrl " .. d .. "/o/main/numberline/ppo%-s1 ppo numberline ") and out:find("rc=0"), out)
+  T.truthy(sh(reproduce("status")):find("rc=0"))
+  -- a directory or a link in its place stops the grid before anything runs or is copied over it
+  for _, make in ipairs({"rm %q && mkdir %q", "rm -r %q && ln -s /dev/null %q"}) do
+    os.execute(make:format(d .. "/o/moonlab", d .. "/o/moonlab"))
+    out = sh(reproduce("run"))
+    T.truthy(out:find("is not a regular file") and out:find("rc=2"), out)
+  end
+  T.truthy(os.execute(("test -L %q"):format(d .. "/o/moonlab")), "the link is left as it was")
+  os.execute("rm -rf " .. d)
+end)
+
 T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9) and ends as an uninterrupted one", function()
   local d = tmpdir()
   local env = ("env MOONLAB_BIN=%q MOONLAB_STDLIB=%q"):format(exe, os.getenv("MOONLAB_STDLIB") or "stdlib")
