@@ -268,8 +268,10 @@ function Run:collect()
   local obs = venv:reset()
   local samples, entropy, ntok = {}, 0, 0
   for t = 1, cfg.steps do
+    local tb = moon.clock()
     local teacher = self.hooks.before_step and self.hooks.before_step(self, venv, obs) or {}
     local tg = moon.clock()
+    self.timing.guide = self.timing.guide + (tg - tb)
     local g = self:generate(self.policy, obs, gen)
     self.timing.generate = self.timing.generate + (moon.clock() - tg)
     local next_obs, rewards, dones, infos = venv:step(g.texts)
@@ -483,7 +485,7 @@ function Run:update()
   local t0 = self:rl_now()
   self.update_count = self.update_count + 1
   moon.manual_seed(cfg.seed * 7 + self.update_count)
-  self.timing = {generate = 0, score = 0, forward = 0, backward = 0, optim = 0, merge = 0, diagnostics = 0}
+  self.timing = {generate = 0, score = 0, guide = 0, forward = 0, backward = 0, optim = 0, merge = 0, diagnostics = 0}
   local samples, last, roll = self:collect()
   local ts = moon.clock()
   local scores
@@ -495,7 +497,9 @@ function Run:update()
     old.logp[#old.logp + 1] = core.sequence_logprob(s, cfg.ppo.thought_coef)
     old.values[#old.values + 1] = s.values
   end
+  local tc = moon.clock()  -- the guidance's own passes (a teacher scoring or answering the rollout)
   if self.hooks.after_collect then self.hooks.after_collect(self, samples, old) end
+  self.timing.guide = self.timing.guide + (moon.clock() - tc)
   local td, td_rl = moon.clock(), self:rl_now()  -- the teacher as it guides this update (not on the RL clock)
   local teacher_diag = self.main and diagnostics.teacher(self, samples, old) or nil
   self.timing.diagnostics = moon.clock() - td
@@ -528,13 +532,15 @@ function Run:update()
     value_loss = stats.value_loss, policy_loss = stats.policy_loss, clip_frac = stats.clip_frac,
     approx_kl = stats.approx_kl, grad_norm = stats.grad_norm, lr = self.opt:lr(),
     tokens_per_s = roll.tokens / dt, wall_s = self.clock, episodes = #eps}
-  -- where the update's time went: generation (rollout sampling), scoring (old log-probs), PPO forward, backward,
-  -- optimiser, teacher merge (after_update: refresh + teacher forward where the algorithm does that)
+  -- where the update's time went: generation (rollout sampling), scoring (old log-probs), guidance (before_step and
+  -- after_collect: a teacher answering or scoring the rollout), PPO forward, backward, optimiser, teacher merge
+  -- (after_update: refresh + teacher forward where the algorithm does that)
   local tm_ = self.timing
   rec.time_generate_s, rec.time_score_s, rec.time_forward_s = tm_.generate, tm_.score, tm_.forward
   rec.time_backward_s, rec.time_optim_s, rec.time_merge_s = tm_.backward, tm_.optim, tm_.merge
-  rec.time_split = ("gen %.1fs score %.1fs fwd %.1fs bwd %.1fs opt %.1fs merge %.1fs"):format(tm_.generate, tm_.score,
-    tm_.forward, tm_.backward, tm_.optim, tm_.merge)
+  rec.time_guide_s = tm_.guide
+  rec.time_split = ("gen %.1fs score %.1fs guide %.1fs fwd %.1fs bwd %.1fs opt %.1fs merge %.1fs"):format(tm_.generate,
+    tm_.score, tm_.guide, tm_.forward, tm_.backward, tm_.optim, tm_.merge)
   for k, v in pairs(extra) do rec[k] = v end
   for k, v in pairs(stats) do if rec[k] == nil then rec[k] = v end end
   -- thought collapse and the teacher (gtr/diagnostics.lua), and the compute spent so far

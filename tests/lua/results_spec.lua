@@ -229,6 +229,9 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
   T.eq(rb[2].teacher_param_dist, 0); T.near(rb[2].teacher_kl_token, 0, 1e-9); T.eq(rb[2].teacher_action_differs, 0)
   T.eq(rb[#rb].teacher_pool, "0,1,2,3,4,5,6,7"); T.truthy(rb[#rb].teacher_param_dist > 0 and rb[#rb].agent_sft_dist > 0)
   T.truthy(rb[#rb].tokens_trained >= rb[#rb].tokens_generated and rb[#rb].tokens_teacher_scored > 0)
+  -- the teacher's scoring pass has its own share of the update's time; PPO has none
+  T.truthy(rb[#rb].time_guide_s > 0 and rb[#rb].time_split:find(" guide ", 1, true), rb[#rb].time_split)
+  T.truthy(records(b .. "/main/numberline/ppo-s1/metrics.jsonl")[2].time_guide_s < 1e-3)
   -- the RL runs did not evaluate the shared SFT start again: they copied its evaluation
   local sft0 = records(b .. "/sft/numberline-s1/metrics.jsonl")[1]
   T.truthy(sft0.eval_outcomes ~= nil)
