@@ -63,6 +63,11 @@ local function env_options(cfg, seed)
 end
 
 --- Creates a run: resolves the config, builds (or resumes) the policy, optimiser and run directory.
+-- Where an update's time goes (reset by each update; collect and the PPO step add to it).
+local function new_timing()
+  return {generate = 0, score = 0, guide = 0, forward = 0, backward = 0, optim = 0, merge = 0, diagnostics = 0}
+end
+
 function core.new(user_cfg, algo, hooks)
   local cfg = config.resolve(user_cfg)
   for k, f in pairs(hooks or {}) do
@@ -73,7 +78,8 @@ function core.new(user_cfg, algo, hooks)
     local own = require("gtr.doc").of(f)
     moon.doc(f, core.hooks[k] .. (own and ("\n" .. own) or ""))
   end
-  local self = setmetatable({cfg = cfg, algo = algo, hooks = hooks or {}, update_count = 0, history = {}}, Run)
+  local self = setmetatable({cfg = cfg, algo = algo, hooks = hooks or {}, update_count = 0, history = {},
+                             timing = new_timing()}, Run)
   if cfg.name == "" then cfg.name = algo .. "-" .. cfg.env end
   self.dir = cfg.run_dir ~= "" and cfg.run_dir or ("runs/" .. cfg.name)
   -- data parallelism (gtr/dist.lua): world > 1 only under mpirun
@@ -485,7 +491,7 @@ function Run:update()
   local t0 = self:rl_now()
   self.update_count = self.update_count + 1
   moon.manual_seed(cfg.seed * 7 + self.update_count)
-  self.timing = {generate = 0, score = 0, guide = 0, forward = 0, backward = 0, optim = 0, merge = 0, diagnostics = 0}
+  self.timing = new_timing()
   local samples, last, roll = self:collect()
   local ts = moon.clock()
   local scores

@@ -126,7 +126,6 @@ T.it("PPO's old log-probs from generation equal a scoring pass; the fused score 
   local sd = run.policy:state_dict{trainable_only = true}
   for name, t in pairs(sd) do if name:find("lora_B") then sd[name] = moon.randn(table.unpack(t:size())) * 0.1 end end
   run.policy:load_state_dict(sd, false)
-  run.timing = {generate = 0}
   local samples = run:collect()
   local gen, scored = run:generation_scores(samples), run:score_samples(run.policy, samples)
   T.eq(#gen, #scored)
