@@ -238,7 +238,11 @@ if a then
   -- a variant's control (extra.control_of)
   local ppo_dir = ("%s/main/%s/ppo-s%d"):format(out, a.task, a.seed)
   local control = {}
-  for _, e in ipairs(grid.extra or {}) do if e.control_of then control[e.control_of] = out .. "/ablation/" .. e[1] end end
+  for _, e in ipairs(grid.extra or {}) do
+    for _, name in ipairs(type(e.control_of) == "table" and e.control_of or {e.control_of}) do
+      control[name] = out .. "/ablation/" .. e[1]
+    end
+  end
   local entries = {{a.baseline .. " (baseline): " .. a.baseline_label, ("%s/main/%s/%s-s%d"):format(out, a.task, a.baseline, a.seed), ppo_dir}}
   for _, v in ipairs(a.variants) do
     entries[#entries + 1] = {v[1] .. ": " .. v[2], out .. "/ablation/" .. v[1], control[v[1]] or ppo_dir}

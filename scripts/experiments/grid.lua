@@ -3,7 +3,7 @@
 -- A grid: tasks (each: algos, seeds, budget_s, and args: key=value arguments of its RL runs and ablations, after
 -- common), ablations (variants of one algo on one task and seed, each a list
 -- of key=value arguments), extra (other single runs: {name, algo, task, seed, budget_s, args, control_of = the
--- ablation it is the PPO control of}), common (arguments of every RL run) and sft (arguments of the SFT-start runs).
+-- ablations it is the PPO control of}), common (arguments of every RL run) and sft (arguments of the SFT-start runs).
 -- Every RL run of a task and seed starts from that task and seed's SFT start (one run with updates=0, computed once,
 -- reused as its checkpoints/sft.safetensors), at the same RL wall-clock budget (budget_s; updates is only a cap and
 -- the horizon of the cosine learning-rate schedule).
@@ -37,10 +37,14 @@ G.wave2 = {
       {"kl-coef-300", "KL coefficient 300", {"turbo.kl_coef=300", "turbo.kl_invalid=" .. 100 / 300}},
       {"refresh-4", "teacher refreshed every 4 updates", {"turbo.every=4"}},
       {"lr-1e-4", "RL learning rate 1e-4 (10x; its PPO control: ppo-lr-1e-4)", {"ppo.lr=1e-4"}},
+      -- at lr 1e-4 PPO leaves its start within 6 updates (8.6% -> 1.6%, approx KL 0.3): can a felt pull toward the
+      -- merged history hold the agent where PPO collapses?
+      {"lr-1e-4-kl-30", "RL learning rate 1e-4 and KL coefficient 30 (control: ppo-lr-1e-4)",
+       {"ppo.lr=1e-4", "turbo.kl_coef=30", "turbo.kl_invalid=" .. 100 / 30}},
     }},
   -- at lr 1e-5 the merged teacher stays within 0.3% of the agent (KL ~1e-4 nats/token, seed 1): does a 10x larger
   -- RL step let the checkpoints spread far enough for their merge to teach? PPO at the same rate is the control
-  extra = {{"ppo-lr-1e-4", "ppo", "points24", 1, 3600, {"ppo.lr=1e-4"}, control_of = "lr-1e-4"}},
+  extra = {{"ppo-lr-1e-4", "ppo", "points24", 1, 3600, {"ppo.lr=1e-4"}, control_of = {"lr-1e-4", "lr-1e-4-kl-30"}}},
   -- the SFT start is evaluated once, in its own run; RL runs skip the update-0 evaluation
   -- evaluations at the same RL times for every algorithm (every 10 min of RL clock, and at the end; Points24 every
   -- 20), whatever an algorithm's update rate: 3 per run
