@@ -239,7 +239,7 @@ if a then
   local ppo_dir = ("%s/main/%s/ppo-s%d"):format(out, a.task, a.seed)
   local control = {}
   for _, e in ipairs(grid.extra or {}) do
-    for _, name in ipairs(type(e.control_of) == "table" and e.control_of or {e.control_of}) do
+    for _, name in ipairs(e.control_of or {}) do
       control[name] = out .. "/ablation/" .. e[1]
     end
   end

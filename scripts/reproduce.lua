@@ -34,7 +34,8 @@ if o.runs and o.runs ~= "" then  -- only the named RL runs, and the SFT starts t
   for _, r in ipairs(runs) do
     if r.phase == "rl" then
       local rel = r.dir:sub(#out + 2)
-      local name = want[rel] and rel or want[rel:match("[^/]+$")] and rel:match("[^/]+$")
+      local base = rel:match("[^/]+$")
+      local name = want[rel] and rel or want[base] and base
       if name then found[name], needed[r.task .. "-s" .. r.seed] = true, true; kept[#kept + 1] = r end
     end
   end

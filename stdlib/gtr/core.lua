@@ -62,12 +62,12 @@ local function env_options(cfg, seed)
   return o
 end
 
---- Creates a run: resolves the config, builds (or resumes) the policy, optimiser and run directory.
 -- Where an update's time goes (reset by each update; collect and the PPO step add to it).
 local function new_timing()
   return {generate = 0, score = 0, guide = 0, forward = 0, backward = 0, optim = 0, merge = 0, diagnostics = 0}
 end
 
+--- Creates a run: resolves the config, builds (or resumes) the policy, optimiser and run directory.
 function core.new(user_cfg, algo, hooks)
   local cfg = config.resolve(user_cfg)
   for k, f in pairs(hooks or {}) do
