@@ -23,6 +23,13 @@ local function records(dir)
   return #recs > 0 and recs or nil
 end
 local function exists(p) local f = io.open(p, "r"); if f then f:close() return true end return false end
+--- A run's directory from its path below OUT_DIR: OUT_DIR's, or where it has none the records scripts/reproduce
+-- keeps in DOC_DIR/runs/ (a machine's runs/ does not outlive it).
+local function run_dir(rel)
+  local live, kept = out .. "/" .. rel, docs .. "/runs/" .. rel
+  if not exists(live .. "/metrics.jsonl") and exists(kept .. "/metrics.jsonl") then return kept end
+  return live
+end
 
 --- Summary of one run: the last evaluation (success, outcomes), the first and last RL update's diagnostics, compute.
 local function summarize(recs, dir)
@@ -153,19 +160,19 @@ end
 for _, task in ipairs(grid.tasks) do
   local sft = {}
   for _, seed in ipairs(task.seeds) do
-    local recs = records(("%s/sft/%s-s%d"):format(out, task.name, seed))
-    if recs then sft[seed] = summarize(recs, ("%s/sft/%s-s%d"):format(out, task.name, seed)) end
+    local recs = records(run_dir(("sft/%s-s%d"):format(task.name, seed)))
+    if recs then sft[seed] = summarize(recs, run_dir(("sft/%s-s%d"):format(task.name, seed))) end
   end
   local by_algo, rows, dirs = {}, {}, {}
   for _, algo in ipairs(task.algos) do
     local list = {}
     for _, seed in ipairs(task.seeds) do
-      local dir = ("%s/main/%s/%s-s%d"):format(out, task.name, algo, seed)
+      local dir = run_dir(("main/%s/%s-s%d"):format(task.name, algo, seed))
       local recs = records(dir)
       if recs then local s = summarize(recs, dir); s.seed = seed; list[#list + 1] = s end
     end
     by_algo[algo] = list
-    if #list > 0 then dirs[#dirs + 1] = ("%s/main/%s/%s-s%d"):format(out, task.name, algo, list[1].seed) end
+    if #list > 0 then dirs[#dirs + 1] = run_dir(("main/%s/%s-s%d"):format(task.name, algo, list[1].seed)) end
   end
   if next(sft) or #dirs > 0 then
     lines[#lines + 1] = ("## %s (%d s per run)"):format(task.name, task.budget_s); lines[#lines + 1] = ""
@@ -209,7 +216,7 @@ for _, task in ipairs(grid.tasks) do
           mega(mean(list, "gen")), mega(mean(list, "trained")))
         if algo:find("^turbo") then
           teacher_row(("%s, %s"):format(task.name, LABEL[algo]), list, ppo_of)
-          teacher_dirs[#teacher_dirs + 1] = ("%s/main/%s/%s-s%d"):format(out, task.name, algo, list[1].seed)
+          teacher_dirs[#teacher_dirs + 1] = run_dir(("main/%s/%s-s%d"):format(task.name, algo, list[1].seed))
         end
       end
     end
@@ -236,20 +243,20 @@ local abl = {}
 if a then
   -- each row is paired with PPO at the same settings: the main grid's PPO run of the seed, or an extra run that is
   -- a variant's control (extra.control_of)
-  local ppo_dir = ("%s/main/%s/ppo-s%d"):format(out, a.task, a.seed)
+  local ppo_dir = run_dir(("main/%s/ppo-s%d"):format(a.task, a.seed))
   local control = {}
   for _, e in ipairs(grid.extra or {}) do
     for _, name in ipairs(e.control_of or {}) do
-      control[name] = out .. "/ablation/" .. e[1]
+      control[name] = run_dir("ablation/" .. e[1])
     end
   end
-  local entries = {{a.baseline .. " (baseline): " .. a.baseline_label, ("%s/main/%s/%s-s%d"):format(out, a.task, a.baseline, a.seed), ppo_dir}}
+  local entries = {{a.baseline .. " (baseline): " .. a.baseline_label, run_dir(("main/%s/%s-s%d"):format(a.task, a.baseline, a.seed)), ppo_dir}}
   for _, v in ipairs(a.variants) do
-    entries[#entries + 1] = {v[1] .. ": " .. v[2], out .. "/ablation/" .. v[1], control[v[1]] or ppo_dir}
+    entries[#entries + 1] = {v[1] .. ": " .. v[2], run_dir("ablation/" .. v[1]), control[v[1]] or ppo_dir}
   end
   for _, e in ipairs(grid.extra or {}) do
     if e[3] == a.task and e[4] == a.seed then
-      entries[#entries + 1] = {("%s: %s, %s"):format(e[1], LABEL[e[2]] or e[2], table.concat(e[6], " ")), out .. "/ablation/" .. e[1]}
+      entries[#entries + 1] = {("%s: %s, %s"):format(e[1], LABEL[e[2]] or e[2], table.concat(e[6], " ")), run_dir("ablation/" .. e[1])}
     end
   end
   local dirs = {}

@@ -1,10 +1,14 @@
 -- The Lua half of scripts/reproduce: lists a grid's runs as job lines, and reports how far the grid is.
 --   moonlab run scripts/reproduce.lua jobs   key=value ...   one line per run: PHASE DIR ALGO TASK ARGS...
 --   moonlab run scripts/reproduce.lua status key=value ...   done / running / left, and the hours left
--- keys: grid (wave2), preset (smollm), out (runs/<grid>-<preset>), scale (1: budget multiplier), budget (seconds,
+-- A run counts as done when its directory has DONE or when DOCS/runs/<its path below out> has (the records
+-- scripts/reproduce keeps in git, since a machine's runs/ does not outlive it): such runs are not listed as jobs, and
+-- neither is an SFT start that is done there and that no remaining run needs.
+-- keys: grid (wave2), preset (smollm), out (runs/<grid>-<preset>), docs (docs/results/<grid>), scale (1: budget multiplier), budget (seconds,
 -- overrides every run's budget), seeds ("1,2,3"), tasks ("points24,numberline"), only (all | main | ablations),
 -- jobs (runs at a time, for the hours-left estimate), runs (RL runs to keep, by directory below out or by name:
--- "ablation/lr-1e-4,ppo-lr-1e-4"; with the SFT starts they need)
+-- "ablation/lr-1e-4,ppo-lr-1e-4"; with the SFT starts they need), args (key=value arguments appended to every
+-- selected RL run, so they override the grid's: "eval.every_s=3600"; not to the SFT starts, which runs share)
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "scripts"
 local grids = dofile(here .. "/experiments/grid.lua")
 
@@ -13,7 +17,7 @@ local o = {grid = "wave2", preset = "smollm", scale = "1", only = "all", jobs = 
 for i = 2, #arg do
   local k, v = arg[i]:match("^([%w_]+)=(.*)$")
   if not k or o[k] == nil and k ~= "out" and k ~= "seeds" and k ~= "tasks" and k ~= "budget"
-                    and k ~= "runs" then
+                    and k ~= "runs" and k ~= "args" and k ~= "docs" then
     io.stderr:write("reproduce.lua: bad argument '" .. arg[i] .. "'\n"); os.exit(2)
   end
   o[k] = v
@@ -47,6 +51,16 @@ if o.runs and o.runs ~= "" then  -- only the named RL runs, and the SFT starts t
   for _, r in ipairs(kept) do sft[#sft + 1] = r end
   runs = sft
 end
+if o.args and o.args ~= "" then  -- extra arguments of the RL runs, last so that they win
+  local extra = {}
+  for a in o.args:gmatch("%S+") do
+    if not a:match("^[%w_%.]+=") then io.stderr:write("reproduce.lua: bad run argument '" .. a .. "' (key=value)\n"); os.exit(2) end
+    extra[#extra + 1] = a
+  end
+  for _, r in ipairs(runs) do
+    if r.phase == "rl" then for _, a in ipairs(extra) do r.args[#r.args + 1] = a end end
+  end
+end
 if o.budget then  -- one budget for every RL run
   for _, r in ipairs(runs) do
     if r.phase == "rl" then
@@ -56,9 +70,20 @@ if o.budget then  -- one budget for every RL run
   end
 end
 
+local function exists(p) local f = io.open(p, "r"); if f then f:close() return true end return false end
+local docs = o.docs or ("docs/results/" .. o.grid)
+--- done in an earlier machine's output, by the records kept under docs/runs
+local function archived(r) return exists(docs .. "/runs/" .. r.dir:sub(#out + 2) .. "/DONE") end
+
 if cmd == "jobs" then
+  local needed = {}
   for _, r in ipairs(runs) do
-    print(table.concat({r.phase, r.dir, r.algo, r.task, table.concat(r.args, " ")}, " "))
+    if r.phase == "rl" and not archived(r) then needed[r.task .. "-s" .. r.seed] = true end
+  end
+  for _, r in ipairs(runs) do
+    if not archived(r) or r.phase == "sft" and needed[r.task .. "-s" .. r.seed] and not exists(r.dir .. "/DONE") then
+      print(table.concat({r.phase, r.dir, r.algo, r.task, table.concat(r.args, " ")}, " "))
+    end
   end
   return
 end
@@ -66,7 +91,6 @@ if cmd ~= "status" then
   io.stderr:write("usage: moonlab run scripts/reproduce.lua jobs|status [key=value ...]\n"); os.exit(2)
 end
 
-local function exists(p) local f = io.open(p, "r"); if f then f:close() return true end return false end
 local function lines(c)
   local p = io.popen(c)
   local t = {}
@@ -107,7 +131,7 @@ local rl_left, rl_spent, extra_spent, sft_left, sft_times = 0, 0, 0, 0, {}
 local rows = {}
 for _, r in ipairs(runs) do
   local state, clock, status = nil, 0, "todo"
-  if exists(r.dir .. "/DONE") then status = "done"
+  if exists(r.dir .. "/DONE") or archived(r) then status = "done"
   elseif running(r.dir) then status = "running"
   elseif exists(r.dir .. "/config.json") then status = "partial" end
   counts[status] = counts[status] + 1

@@ -14,18 +14,18 @@ P.tiny = {
   task = {ezpoints = {sft = {demos = 1024}}, points24 = {sft = {demos = 2048}}, blackjack = {sft = {demos = 2048}}},
 }
 
--- LoRA rank 16 on the attention and MLP projections of the frozen SmolLM2 base; SFT at lr 1e-3 decayed over the
--- budget (sft.budget_s): 10-15 minutes for the easier tasks, the whole 30 minutes for Points24, in batches of 8 there
--- (twice the optimiser steps for the same demonstrations). Measured with seed 1 (docs/RESULTS.md), 128 fixed
--- episodes: NumberLine 100%, EZPoints 75.8%, Blackjack 42.2%, Points24 8.6% (315 steps, 2520 demonstrations in
--- 30 min on an otherwise idle machine; 49 steps of 16 in 20 min on a loaded one gave 3.9%).
+-- LoRA rank 16 on the attention and MLP projections of the frozen SmolLM2 base; SFT at lr 1e-3 cosine-decayed over a
+-- fixed number of steps (one epoch of sft.demos in batches of sft.batch), so a start is the same on any machine and
+-- can be made again where its run directory is gone. The step counts are those the measured starts reached in
+-- their wall-clock budgets (10-15 minutes for the easier tasks, 30 minutes for Points24, in batches of 8 there):
+-- NumberLine 27 steps of 16 (100%), EZPoints 39 (75.8%), Blackjack 62 (42.2%), Points24 315 steps of 8 (8.6%;
+-- 49 steps of 16 gave 3.9%), on 128 fixed episodes (docs/RESULTS.md).
 P.smollm = {
   config = {model = {decoder = "models/SmolLM2-135M-Instruct.Q4_1.gguf", vision = false, lora = {rank = 16, alpha = 32}},
             env_options = {observation = "text"},
-            sft = {demos = 8000, epochs = 1, lr = 1e-3, batch = 16, budget_s = 1200, log_every = 5}},
-  -- the three easier tasks: their rule is learnt in a few hundred demonstrations
-  task = {numberline = {sft = {budget_s = 600}}, ezpoints = {sft = {budget_s = 900}}, blackjack = {sft = {budget_s = 900}},
-          points24 = {sft = {budget_s = 1800, batch = 8}}},
+            sft = {demos = 8000, epochs = 1, lr = 1e-3, batch = 16, budget_s = 0, log_every = 5}},
+  task = {numberline = {sft = {demos = 27 * 16}}, ezpoints = {sft = {demos = 39 * 16}},
+          blackjack = {sft = {demos = 62 * 16}}, points24 = {sft = {demos = 315 * 8, batch = 8}}},
 }
 
 P.tinylm = {

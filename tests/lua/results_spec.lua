@@ -245,5 +245,33 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
   -- generators, a teacher that is the SFT start), then until the guidance changes a sampled token
   local k, n = report:match("| numberline, GTR%-Turbo %(KL%) |[^\n]* (%d+)/(%d+) |\n")
   T.truthy(k, report); T.eq(tonumber(n), 8); T.truthy(tonumber(k) >= 1 and tonumber(k) <= 8)
+  -- the grid's records are kept under the docs (for git), byte for byte
+  local kept = b .. "-docs/runs/main/numberline/turbo-kl-s1"
+  T.truthy(exists(kept .. "/DONE") and exists(kept .. "/config.json"), "the run's records are kept")
+  local kept_metrics = io.open(kept .. "/metrics.jsonl"):read("a")
+  T.eq(kept_metrics, io.open(run .. "/metrics.jsonl"):read("a"))
+  -- a new machine without the runs: nothing runs again, the status counts them done, the report's tables are the same
+  local function tables(path)
+    local t = {}
+    for l in io.lines(path) do if l:match("^| ") then t[#t + 1] = l end end
+    return table.concat(t, "\n")
+  end
+  local before = tables(b .. "-docs/report.md")
+  os.execute(("rm -rf %q %q"):format(b, b .. "-docs/report.md"))
+  local again = io.popen(reproduce(b) .. " 2>&1"):read("a")
+  T.truthy(not again:find("start: ") and not again:find("failed"), again)
+  status = io.popen(reproduce(b):gsub("scripts/reproduce", "scripts/reproduce status") .. " 2>&1"):read("a")
+  T.truthy(status:find("3 runs: 3 done"), status)
+  T.truthy(#before > 0); T.eq(tables(b .. "-docs/report.md"), before)
+  local function report_again() local p = io.popen(reproduce(b):gsub("scripts/reproduce", "scripts/reproduce report") .. " 2>&1"); local o = p:read("a"); p:close(); return o end
+  -- an unfinished run never replaces a finished one's records
+  os.execute(("mkdir -p %q && echo '{\"update\":0}' > %q"):format(run, run .. "/metrics.jsonl"))
+  report_again()
+  T.eq(io.open(kept .. "/metrics.jsonl"):read("a"), kept_metrics)
+  -- a finished one does, but never through a link
+  os.execute(("rm -rf %q && cp -r %q %q && rm %q && ln -s /dev/null %q"):format(run, kept, run, kept .. "/config.json", kept .. "/config.json"))
+  T.truthy(report_again():find("config.json is not a regular file; not archived", 1, true))
+  T.truthy(os.execute(("test -L %q"):format(kept .. "/config.json")), "the link is left as it was")
+  T.eq(io.open(kept .. "/metrics.jsonl"):read("a"), kept_metrics)
   os.execute("rm -rf " .. d)
 end)
