@@ -249,6 +249,8 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
   local kept = b .. "-docs/runs/main/numberline/turbo-kl-s1"
   T.truthy(exists(kept .. "/DONE") and exists(kept .. "/config.json"), "the run's records are kept")
   local kept_metrics = io.open(kept .. "/metrics.jsonl"):read("a")
+  T.truthy(not os.execute("git check-ignore -q docs/results/wave2/runs/main/points24/ppo-s1/metrics.jsonl 2>/dev/null"),
+    "git keeps what scripts/reproduce keeps under docs/results/<grid>/runs/")
   T.eq(kept_metrics, io.open(run .. "/metrics.jsonl"):read("a"))
   -- a new machine without the runs: nothing runs again, the status counts them done, the report's tables are the same
   local function tables(path)
