@@ -160,8 +160,9 @@ end
 for _, task in ipairs(grid.tasks) do
   local sft = {}
   for _, seed in ipairs(task.seeds) do
-    local recs = records(run_dir(("sft/%s-s%d"):format(task.name, seed)))
-    if recs then sft[seed] = summarize(recs, run_dir(("sft/%s-s%d"):format(task.name, seed))) end
+    local dir = run_dir(("sft/%s-s%d"):format(task.name, seed))
+    local recs = records(dir)
+    if recs then sft[seed] = summarize(recs, dir) end
   end
   local by_algo, rows, dirs = {}, {}, {}
   for _, algo in ipairs(task.algos) do
