@@ -175,6 +175,28 @@ T.it("scripts/reproduce runs a grid on the build kept with it (OUT/moonlab), and
   os.execute("rm -rf " .. d)
 end)
 
+T.it("scripts/reproduce: two invocations on one grid, each with its own --runs, run their own runs and share the SFT start", function()
+  local d = tmpdir()
+  local function reproduce(runs, log)
+    return ("env MOONLAB_BIN=%q MOONLAB_STDLIB=%q scripts/reproduce run --grid test --preset tiny --jobs 1 --out %q --docs %q --runs %q > %q 2>&1; echo rc=$? >> %q"):format(
+      exe, os.getenv("MOONLAB_STDLIB") or "stdlib", d .. "/o", d .. "/docs", runs, log, log)
+  end
+  -- started together: the second finds the first making the SFT start both need (and, before the fix, read the
+  -- first one's job list)
+  os.execute(("(%s) & (%s) & wait"):format(reproduce("ppo-s1", d .. "/a.out"), reproduce("turbo-kl-s1", d .. "/b.out")))
+  local a, b = io.open(d .. "/a.out"):read("a"), io.open(d .. "/b.out"):read("a")
+  T.truthy(a:find("rc=0") and b:find("rc=0"), a .. "\n---\n" .. b)
+  T.truthy(a:find("start: " .. d .. "/o/main/numberline/ppo-s1", 1, true) and not a:find("turbo-kl-s1 (rl", 1, true), a)
+  T.truthy(b:find("start: " .. d .. "/o/main/numberline/turbo-kl-s1", 1, true) and not b:find("ppo-s1 (rl", 1, true), b)
+  local sft = d .. "/o/sft/numberline-s1"
+  local made = select(2, (a .. b):gsub("start: " .. sft:gsub("%p", "%%%0") .. " ", ""))
+  T.eq(made, 1, "the SFT start is made once")
+  for _, r in ipairs({"main/numberline/ppo-s1", "main/numberline/turbo-kl-s1"}) do
+    T.truthy(exists(d .. "/o/" .. r .. "/DONE"), r)
+  end
+  os.execute("rm -rf " .. d)
+end)
+
 T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9) and ends as an uninterrupted one", function()
   local d = tmpdir()
   local env = ("env MOONLAB_BIN=%q MOONLAB_STDLIB=%q"):format(exe, os.getenv("MOONLAB_STDLIB") or "stdlib")
