@@ -14,6 +14,14 @@ local function records(path)
   return out
 end
 local function exists(p) local f = io.open(p, "r"); if f then f:close() return true end return false end
+local function sh(command) local p = io.popen(command); local out = p:read("a"); p:close(); return out end
+--- The command line of `scripts/reproduce <cmd>` on the tiny test grid in `out` (its report in out .. "-docs"), one job
+--- at a time, with the build `bin` (default: the one under test; false: none given, so the grid's own, OUT/moonlab).
+local function reproduce(cmd, out, bin)
+  local build = bin == false and "env -u MOONLAB_BIN" or ("env MOONLAB_BIN=%q"):format(bin or exe)
+  return ("%s MOONLAB_STDLIB=%q scripts/reproduce %s --grid test --preset tiny --jobs 1 --out %q --docs %q"):format(
+    build, os.getenv("MOONLAB_STDLIB") or "stdlib", cmd, out, out .. "-docs")
+end
 local SMALL = {width = 32, layers = 1, heads = 2, intermediate = 64, vision_width = 32, vision_layers = 1}
 
 T.it("diagnostics: actions, thought templates, collapse metrics", function()
@@ -155,20 +163,16 @@ end)
 
 T.it("scripts/reproduce runs a grid on the build kept with it (OUT/moonlab), and never on what is not a regular file", function()
   local d = tmpdir()
-  local function reproduce(cmd)
-    return ("env -u MOONLAB_BIN MOONLAB_STDLIB=%q scripts/reproduce %s --grid test --preset tiny --out %q 2>&1; echo rc=$?"):format(
-      os.getenv("MOONLAB_STDLIB") or "stdlib", cmd, d .. "/o")
-  end
-  local function sh(c) local p = io.popen(c); local o = p:read("a"); p:close(); return o end
+  local function kept(cmd) return sh(reproduce(cmd, d .. "/o", false) .. " 2>&1; echo rc=$?") end
   os.execute(("mkdir -p %q && cp %q %q"):format(d .. "/o", exe, d .. "/o/moonlab"))
-  local out = sh(reproduce("run --dry-run"))
+  local out = kept("run --dry-run")
   T.truthy(out:find("the grid's build " .. d .. "/o/moonlab (sha256 ", 1, true), out)
   T.truthy(out:find("\nrl " .. d .. "/o/main/numberline/ppo%-s1 ppo numberline ") and out:find("rc=0"), out)
-  T.truthy(sh(reproduce("status")):find("rc=0"))
+  T.truthy(kept("status"):find("rc=0"))
   -- a directory or a link in its place stops the grid before anything runs or is copied over it
   for _, make in ipairs({"rm %q && mkdir %q", "rm -r %q && ln -s /dev/null %q"}) do
     os.execute(make:format(d .. "/o/moonlab", d .. "/o/moonlab"))
-    out = sh(reproduce("run"))
+    out = kept("run")
     T.truthy(out:find("is not a regular file") and out:find("rc=2"), out)
   end
   T.truthy(os.execute(("test -L %q"):format(d .. "/o/moonlab")), "the link is left as it was")
@@ -177,13 +181,12 @@ end)
 
 T.it("scripts/reproduce: two invocations on one grid, each with its own --runs, run their own runs and share the SFT start", function()
   local d = tmpdir()
-  local function reproduce(runs, log)
-    return ("env MOONLAB_BIN=%q MOONLAB_STDLIB=%q scripts/reproduce run --grid test --preset tiny --jobs 1 --out %q --docs %q --runs %q > %q 2>&1; echo rc=$? >> %q"):format(
-      exe, os.getenv("MOONLAB_STDLIB") or "stdlib", d .. "/o", d .. "/docs", runs, log, log)
+  local function only(runs, log)
+    return ("%s > %q 2>&1; echo rc=$? >> %q"):format(reproduce("run --runs " .. runs, d .. "/o"), log, log)
   end
   -- started together: the second finds the first making the SFT start both need (and, before the fix, read the
   -- first one's job list)
-  os.execute(("(%s) & (%s) & wait"):format(reproduce("ppo-s1", d .. "/a.out"), reproduce("turbo-kl-s1", d .. "/b.out")))
+  os.execute(("(%s) & (%s) & wait"):format(only("ppo-s1", d .. "/a.out"), only("turbo-kl-s1", d .. "/b.out")))
   local a, b = io.open(d .. "/a.out"):read("a"), io.open(d .. "/b.out"):read("a")
   T.truthy(a:find("rc=0") and b:find("rc=0"), a .. "\n---\n" .. b)
   T.truthy(a:find("start: " .. d .. "/o/main/numberline/ppo-s1", 1, true) and not a:find("turbo-kl-s1 (rl", 1, true), a)
@@ -199,17 +202,12 @@ end)
 
 T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9) and ends as an uninterrupted one", function()
   local d = tmpdir()
-  local env = ("env MOONLAB_BIN=%q MOONLAB_STDLIB=%q"):format(exe, os.getenv("MOONLAB_STDLIB") or "stdlib")
-  local function reproduce(out, extra)
-    return ("%s scripts/reproduce --grid test --preset tiny --jobs 1 --out %q --docs %q %s"):format(env, out,
-      out .. "-docs", extra or "")
-  end
   -- the reference, uninterrupted
-  T.truthy(os.execute(reproduce(d .. "/a") .. " > " .. d .. "/a.out 2>&1"), "reference grid ran")
+  T.truthy(os.execute(reproduce("run", d .. "/a") .. " > " .. d .. "/a.out 2>&1"), "reference grid ran")
   -- the same grid, its process group killed with SIGKILL once the GTR-Turbo run is past its first checkpoint
   local b = d .. "/b"
   local run = b .. "/main/numberline/turbo-kl-s1"
-  os.execute(("setsid bash -c 'echo $$ > %q; exec %s' > %q 2>&1 &"):format(d .. "/pgid", reproduce(b), d .. "/b.out"))
+  os.execute(("setsid bash -c 'echo $$ > %q; exec %s' > %q 2>&1 &"):format(d .. "/pgid", reproduce("run", b), d .. "/b.out"))
   local waited = 0
   while not exists(run .. "/checkpoints/state-000001.json") and waited < 600 do
     os.execute("sleep 0.05"); waited = waited + 0.05
@@ -221,18 +219,18 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
   T.truthy(os.execute(("flock -n %q true"):format(run .. ".lock")), "its lock died with it")
   T.truthy(not exists(run .. "/DONE"), "killed before the end")
   T.truthy(not exists(run .. "/checkpoints/state-000008.json"), "killed before the last update")
-  local status = io.popen(reproduce(b):gsub("scripts/reproduce", "scripts/reproduce status") .. " 2>&1"):read("a")
+  local status = sh(reproduce("status", b) .. " 2>&1")
   T.truthy(status:find("started and stopped"), status)
   -- the next session: run it again, with another build (the same program with a byte appended: another sha256),
   -- which the resumed run's log and the output warn about
   local copy = d .. "/moonlab-copy"
   T.truthy(os.execute(("cp %q %q && printf x >> %q"):format(exe, copy, copy)))
-  T.truthy(os.execute(reproduce(b):gsub("MOONLAB_BIN=%S+", "MOONLAB_BIN=" .. copy, 1) .. " > " .. d .. "/b2.out 2>&1"),
+  T.truthy(os.execute(reproduce("run", b, copy) .. " > " .. d .. "/b2.out 2>&1"),
     "resumed grid ran")
   T.truthy(exists(run .. "/DONE"))
   T.truthy(io.open(d .. "/b2.out"):read("a"):find("WARNING: " .. run .. " was started by build", 1, true))
   T.truthy(io.open(run .. ".log"):read("a"):find("resumes with", 1, true))
-  status = io.popen(reproduce(b):gsub("scripts/reproduce", "scripts/reproduce status") .. " 2>&1"):read("a")
+  status = sh(reproduce("status", b) .. " 2>&1")
   T.truthy(status:find("3 runs: 3 done"), status)
   local ra = records(d .. "/a/main/numberline/turbo-kl-s1/metrics.jsonl")
   local rb = records(run .. "/metrics.jsonl")
@@ -282,12 +280,12 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
   end
   local before = tables(b .. "-docs/report.md")
   os.execute(("rm -rf %q %q"):format(b, b .. "-docs/report.md"))
-  local again = io.popen(reproduce(b) .. " 2>&1"):read("a")
+  local again = sh(reproduce("run", b) .. " 2>&1")
   T.truthy(not again:find("start: ") and not again:find("failed"), again)
-  status = io.popen(reproduce(b):gsub("scripts/reproduce", "scripts/reproduce status") .. " 2>&1"):read("a")
+  status = sh(reproduce("status", b) .. " 2>&1")
   T.truthy(status:find("3 runs: 3 done"), status)
   T.truthy(#before > 0); T.eq(tables(b .. "-docs/report.md"), before)
-  local function report_again() local p = io.popen(reproduce(b):gsub("scripts/reproduce", "scripts/reproduce report") .. " 2>&1"); local o = p:read("a"); p:close(); return o end
+  local function report_again() return sh(reproduce("report", b) .. " 2>&1") end
   -- an unfinished run never replaces a finished one's records
   os.execute(("mkdir -p %q && echo '{\"update\":0}' > %q"):format(run, run .. "/metrics.jsonl"))
   report_again()
