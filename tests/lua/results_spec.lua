@@ -261,6 +261,8 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
   T.truthy(report:find("GTR%-Turbo %(KL%)")); T.truthy(report:find("teacher, watched"))
   -- GTR-Turbo (KL) against PPO on the same episodes: a difference with its interval and the count that differ
   T.truthy(report:find("| GTR%-Turbo %(KL%) | [^|]+ | [^|]+ | [%+%-]%d+%.%d %[[%+%-]%d+%.%d, [%+%-]%d+%.%d%], %d+ differ |"), report)
+  -- and in rollout success over the updates both made (8 each here)
+  T.truthy(report:find("| [%+%-]%d+%.%d %(at 8 updates%) |"), report)
   -- the teacher table says how long GTR-Turbo's rollouts stayed PPO's: update 1 always (the same SFT start, the same
   -- generators, a teacher that is the SFT start), then until the guidance changes a sampled token
   local k, n = report:match("| numberline, GTR%-Turbo %(KL%) |[^\n]* (%d+)/(%d+) |\n")
