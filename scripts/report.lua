@@ -85,23 +85,25 @@ local function paired(a_list, b_list)
   return ("%+.1f [%+.1f, %+.1f], %d differ"):format(100 * m, 100 * lo, 100 * hi, differ)
 end
 
---- a − b in rollout success over the updates both runs made (1..k, k the fewer), pooled over each run's training
--- episodes, seed by seed: "+2.4 (+4.9 / -0.9 / +3.2 at 10 / 10 / 10 updates)". What an update does, apart from how
--- many updates the budget held and where the last evaluation fell.
+--- Rollout success over updates 1..k, pooled over their training episodes (nil without any).
+local function rollout_success(recs, k)
+  local won, n = 0, 0
+  for _, r in ipairs(recs) do
+    local u = r.update or 0
+    if u >= 1 and u <= k and r.success_rate and r.episodes then won, n = won + r.success_rate * r.episodes, n + r.episodes end
+  end
+  return n > 0 and won / n or nil
+end
+
+--- a − b in rollout success over the updates both runs made (1..k, k the fewer), seed by seed: "+2.4 (+4.9 / -0.9 /
+-- +3.2 at 10 / 10 / 10 updates)". What an update does, apart from how many updates the budget held and where the
+-- last evaluation fell.
 local function matched(list, ppo_of)
   local sum, diffs, ks = 0, {}, {}
   for _, s in ipairs(list) do
     local p = ppo_of[s.seed]
-    local k = p and math.min(s.updates, p.updates) or 0
-    local function rate(recs)
-      local won, n = 0, 0
-      for _, r in ipairs(recs) do
-        local u = r.update or 0
-        if u >= 1 and u <= k and r.success_rate and r.episodes then won, n = won + r.success_rate * r.episodes, n + r.episodes end
-      end
-      return n > 0 and won / n or nil
-    end
-    local a, b = rate(s.recs), p and rate(p.recs)
+    local k = p and math.min(s.updates, p.updates)
+    local a, b = k and rollout_success(s.recs, k), k and rollout_success(p.recs, k)
     if a and b then
       sum, diffs[#diffs + 1], ks[#ks + 1] = sum + (a - b), ("%+.1f"):format(100 * (a - b)), tostring(k)
     end
