@@ -537,7 +537,7 @@ function Run:update()
     distinct_thoughts = moon.metrics.distinct_ratio(thoughts),
     value_loss = stats.value_loss, policy_loss = stats.policy_loss, clip_frac = stats.clip_frac,
     approx_kl = stats.approx_kl, grad_norm = stats.grad_norm, lr = self.opt:lr(),
-    tokens_per_s = roll.tokens / dt, wall_s = self.clock, episodes = #eps}
+    tokens_per_s = roll.tokens / dt, wall_s = self.clock, episodes = #eps, episodes_started = started}
   -- where the update's time went: generation (rollout sampling), scoring (old log-probs), guidance (before_step and
   -- after_collect: a teacher answering or scoring the rollout), PPO forward, backward, optimiser, teacher merge
   -- (after_update: refresh + teacher forward where the algorithm does that)
