@@ -2,16 +2,9 @@
 -- and the wall clock a run takes to reach a success level.
 local stats = {}
 
---- The central `level` percentile interval of bootstrap replicate values (sorts them in place).
-local function percentile_interval(values, level)
-  table.sort(values)
-  local reps, q = #values, (1 - level) / 2
-  return values[math.max(1, math.floor(q * reps + 0.5))], values[math.min(reps, math.ceil((1 - q) * reps))]
-end
-
---- Mean success over `groups` (one list of 0/1 outcomes per seed; a string of '0'/'1' is accepted) with a
--- percentile bootstrap interval that resamples seeds, then episodes within each resampled seed (the two sources
--- of noise). opts: reps (2000), level (0.95), seed (1). Returns mean, lo, hi (nil for no data).
+--- Mean success over `groups` (one list of 0/1 outcomes per seed, or of any values such as paired differences; a
+-- string of '0'/'1' is accepted) with a percentile bootstrap interval that resamples seeds, then episodes within
+-- each resampled seed (the two sources of noise). opts: reps (2000), level (0.95), seed (1). Returns mean, lo, hi (nil for no data).
 function stats.bootstrap(groups, opts)
   opts = opts or {}
   local data = {}
@@ -42,7 +35,10 @@ function stats.bootstrap(groups, opts)
     end
     means[r] = s / m
   end
-  local lo, hi = percentile_interval(means, level)
+  table.sort(means)
+  local a = (1 - level) / 2
+  local lo = means[math.max(1, math.floor(a * reps + 0.5))]
+  local hi = means[math.min(reps, math.ceil((1 - a) * reps))]
   return sum / n, lo, hi
 end
 
@@ -68,57 +64,6 @@ function stats.paired(a, b, opts)
   if #diffs == 0 then return nil end
   local m, lo, hi = stats.bootstrap(diffs, opts)
   return m, lo, hi, differ
-end
-
---- Paired difference in rollout (training) success over matched updates: `a` and `b` are lists (one per seed) of
--- per-update {rate, n} pairs (the update's success rate over its n episodes), update i of a seed in `a` paired with
--- update i of the same seed in `b`. A seed's difference is the n-weighted rate of `a` minus that of `b` over its
--- updates; the result is the mean over seeds, with a percentile bootstrap interval that resamples seeds, then update
--- indices within each (the same indices for both runs). Updates of one run are not independent (one policy carries
--- over), so the interval is a guide rather than exact. opts as bootstrap. Returns mean, lo, hi, the per-seed
--- differences (nil when no seed has a matched update).
-function stats.matched(a, b, opts)
-  opts = opts or {}
-  local seeds = {}
-  for k = 1, math.min(#a, #b) do
-    local x, y, u = a[k], b[k], {}
-    for i = 1, math.min(#x, #y) do
-      if x[i][2] > 0 or y[i][2] > 0 then u[#u + 1] = {x[i][1], x[i][2], y[i][1], y[i][2]} end
-    end
-    if #u > 0 then seeds[#seeds + 1] = u end
-  end
-  if #seeds == 0 then return nil end
-  local function diff(u, idx)
-    local wa, na, wb, nb = 0, 0, 0, 0
-    for _, i in ipairs(idx) do
-      local r = u[i]
-      wa, na, wb, nb = wa + r[1] * r[2], na + r[2], wb + r[3] * r[4], nb + r[4]
-    end
-    return (na > 0 and wa / na or 0) - (nb > 0 and wb / nb or 0)
-  end
-  local per, sum = {}, 0
-  for k, u in ipairs(seeds) do
-    local all = {}
-    for i = 1, #u do all[i] = i end
-    per[k] = diff(u, all); sum = sum + per[k]
-  end
-  local reps, level = opts.reps or 2000, opts.level or 0.95
-  local rng = moon.generator(opts.seed or 1)
-  local S = #seeds
-  local picks = moon.randint(0, S, reps * S, {generator = rng}):totable()
-  local means = {}
-  for r = 1, reps do
-    local m = 0
-    for k = 1, S do
-      local u = seeds[picks[(r - 1) * S + k] + 1]
-      local idx = moon.randint(0, #u, #u, {generator = rng}):totable()
-      for j = 1, #idx do idx[j] = idx[j] + 1 end
-      m = m + diff(u, idx)
-    end
-    means[r] = m / S
-  end
-  local lo, hi = percentile_interval(means, level)
-  return sum / S, lo, hi, per
 end
 
 --- The first RL wall clock (`wall_s`) at which a run's evaluation success reaches `level` (records of its

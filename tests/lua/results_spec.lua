@@ -56,7 +56,7 @@ T.it("diagnostics: actions, thought templates, collapse metrics", function()
   T.near(dab, 5, 1e-6); T.near(na, 5, 1e-6); T.near(dac, 4, 1e-6)
 end)
 
-T.it("bootstrap intervals over seeds and episodes, paired and over matched updates; time to reach a success level", function()
+T.it("bootstrap intervals over seeds and episodes; time to reach a success level", function()
   local m, lo, hi = stats.bootstrap({"1111", "1111"})
   T.eq(m, 1); T.eq(lo, 1); T.eq(hi, 1)
   T.eq(stats.bootstrap({}), nil)
@@ -78,22 +78,6 @@ T.it("bootstrap intervals over seeds and episodes, paired and over matched updat
   dm, dlo, dhi, differ = stats.paired({better}, {half}, {seed = 3})
   T.near(dm, 8 / 128, 1e-12); T.eq(differ, 8); T.truthy(dlo > 0 and dhi < 0.15, ("[%g, %g]"):format(dlo, dhi))
   T.eq(stats.paired({"101"}, {"10"}), nil); T.eq(stats.paired({}, {half}), nil)
-  -- matched updates: identical rollouts give exactly 0; the difference is n-weighted per seed, then averaged
-  local same = {{0.5, 10}, {0.2, 5}, {0.0, 8}}
-  dm, dlo, dhi = stats.matched({same, same}, {same, same}, {seed = 3})
-  T.eq(dm, 0); T.eq(dlo, 0); T.eq(dhi, 0)
-  local ahead = {{0.6, 10}, {0.4, 5}, {0.25, 8}}   -- 11 of 23 won against 7 of 23
-  local per
-  dm, dlo, dhi, per = stats.matched({ahead}, {same}, {seed = 3})
-  T.near(dm, 4 / 23, 1e-12); T.near(per[1], 4 / 23, 1e-12)
-  T.truthy(dlo > 0 and dhi <= 4 / 23 + 0.1, ("[%g, %g]"):format(dlo, dhi))  -- ahead at every update: above 0
-  -- two seeds that disagree: the mean is their average and the interval spans 0
-  dm, dlo, dhi, per = stats.matched({ahead, same}, {same, ahead}, {seed = 3})
-  T.near(dm, 0, 1e-12); T.near(per[2], -4 / 23, 1e-12); T.truthy(dlo < 0 and dhi > 0)
-  -- updates past the shorter run's, and updates with no episodes in either run, are not matched
-  dm = stats.matched({{{1, 4}, {0, 0}, {1, 9}}}, {{{0.5, 4}, {0, 0}}}, {seed = 3})
-  T.near(dm, 0.5, 1e-12)
-  T.eq(stats.matched({{{0, 0}}}, {{{0, 0}}}), nil); T.eq(stats.matched({}, {}), nil)
   local recs = {{update = 0, eval_success = 0.2, wall_s = 0}, {update = 2, eval_success = 0.4, wall_s = 50},
                 {update = 4, eval_success = 0.6, wall_s = 100}}
   T.eq(stats.time_to_reach(recs, 0.4), 50); T.eq(stats.time_to_reach(recs, 0.1), 0); T.eq(stats.time_to_reach(recs, 0.7), nil)
