@@ -95,10 +95,10 @@ local function rollout_rates(recs, k)
   return by
 end
 
---- a − b in rollout success over the updates both runs made (1..k, k the fewer): per seed the mean over updates of
--- the two runs' difference at the same update, mean over every seed's updates, with a bootstrap interval that resamples seeds and
--- then updates (stats.bootstrap): "+2.4 [-4.7, +7.9] (+4.9 / -0.9 / +3.2 at 10 / 10 / 10 updates)". What an update
--- does, apart from how many updates the budget held and where the last evaluation fell.
+--- a − b in rollout success at the same update, over the updates both runs made (1..k, k the fewer): the mean over
+-- every seed's updates with a bootstrap interval that resamples seeds, then updates (stats.bootstrap), and each
+-- seed's mean: "+2.4 [-4.7, +7.9] (+4.9 / -0.9 / +3.2 at 10 / 10 / 10 updates)". What an update does, apart from
+-- how many updates the budget held and where the last evaluation fell.
 local function matched(list, ppo_of)
   local diffs, per, ks = {}, {}, {}
   for _, s in ipairs(list) do

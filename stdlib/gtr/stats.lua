@@ -4,7 +4,8 @@ local stats = {}
 
 --- Mean success over `groups` (one list of 0/1 outcomes per seed, or of any values such as paired differences; a
 -- string of '0'/'1' is accepted) with a percentile bootstrap interval that resamples seeds, then episodes within
--- each resampled seed (the two sources of noise). opts: reps (2000), level (0.95), seed (1). Returns mean, lo, hi (nil for no data).
+-- each resampled seed (the two sources of noise). opts: reps (2000), level (0.95), seed (1). Returns mean, lo, hi
+-- (nil for no data).
 function stats.bootstrap(groups, opts)
   opts = opts or {}
   local data = {}
