@@ -196,7 +196,21 @@ T.it("scripts/reproduce: two invocations on one grid, each with its own --runs, 
   T.eq(made, 1, "the SFT start is made once")
   for _, r in ipairs({"main/numberline/ppo-s1", "main/numberline/turbo-kl-s1"}) do
     T.truthy(exists(d .. "/o/" .. r .. "/DONE"), r)
+    T.truthy(exists(d .. "/o-docs/runs/" .. r .. "/DONE"), "kept: " .. r)
   end
+  -- a run that another invocation is still running (its lock held) is not kept half-written; once free, it is
+  local busy = d .. "/o/main/numberline/busy-s1"
+  os.execute(("mkdir -p %q && echo '{\"update\": 0}' > %q/metrics.jsonl"):format(busy, busy))
+  os.execute(("flock -o %q sleep 30 > /dev/null 2>&1 & echo $! > %q"):format(busy .. ".lock", d .. "/holder"))
+  local waited = 0
+  while os.execute(("flock -n %q true"):format(busy .. ".lock")) and waited < 5 do os.execute("sleep 0.05"); waited = waited + 0.05 end
+  T.truthy(os.execute(reproduce("report", d .. "/o") .. " > /dev/null 2>&1"))
+  T.truthy(not exists(d .. "/o-docs/runs/main/numberline/busy-s1/metrics.jsonl"), "a locked run is not kept")
+  os.execute(("kill $(cat %q) 2>/dev/null"):format(d .. "/holder"))   -- flock -o: the lock dies with flock itself
+  waited = 0
+  while not os.execute(("flock -n %q true"):format(busy .. ".lock")) and waited < 5 do os.execute("sleep 0.05"); waited = waited + 0.05 end
+  T.truthy(os.execute(reproduce("report", d .. "/o") .. " > /dev/null 2>&1"))
+  T.truthy(exists(d .. "/o-docs/runs/main/numberline/busy-s1/metrics.jsonl"), "kept once its lock is free")
   os.execute("rm -rf " .. d)
 end)
 
