@@ -15,6 +15,16 @@ local function records(path)
 end
 local function exists(p) local f = io.open(p, "r"); if f then f:close() return true end return false end
 local function sh(command) local p = io.popen(command); local out = p:read("a"); p:close(); return out end
+--- Polls `cond` every 50 ms until it holds or `seconds` have passed; whether it held.
+local function wait_for(cond, seconds)
+  for _ = 1, math.ceil(seconds / 0.05) do
+    if cond() then return true end
+    os.execute("sleep 0.05")
+  end
+  return cond()
+end
+--- Whether no process holds the flock lock on `path`.
+local function lock_free(path) return os.execute(("flock -n %q true"):format(path)) == true end
 --- The command line of `scripts/reproduce <cmd>` on the tiny test grid in `out` (its report in out .. "-docs"), one job
 --- at a time, with the build `bin` (default: the one under test; false: none given, so the grid's own, OUT/moonlab).
 local function reproduce(cmd, out, bin)
@@ -202,13 +212,11 @@ T.it("scripts/reproduce: two invocations on one grid, each with its own --runs, 
   local busy = d .. "/o/main/numberline/busy-s1"
   os.execute(("mkdir -p %q && echo '{\"update\": 0}' > %q/metrics.jsonl"):format(busy, busy))
   os.execute(("flock -o %q sleep 30 > /dev/null 2>&1 & echo $! > %q"):format(busy .. ".lock", d .. "/holder"))
-  local waited = 0
-  while os.execute(("flock -n %q true"):format(busy .. ".lock")) and waited < 5 do os.execute("sleep 0.05"); waited = waited + 0.05 end
+  wait_for(function() return not lock_free(busy .. ".lock") end, 5)
   T.truthy(os.execute(reproduce("report", d .. "/o") .. " > /dev/null 2>&1"))
   T.truthy(not exists(d .. "/o-docs/runs/main/numberline/busy-s1/metrics.jsonl"), "a locked run is not kept")
   os.execute(("kill $(cat %q) 2>/dev/null"):format(d .. "/holder"))   -- flock -o: the lock dies with flock itself
-  waited = 0
-  while not os.execute(("flock -n %q true"):format(busy .. ".lock")) and waited < 5 do os.execute("sleep 0.05"); waited = waited + 0.05 end
+  wait_for(function() return lock_free(busy .. ".lock") end, 5)
   T.truthy(os.execute(reproduce("report", d .. "/o") .. " > /dev/null 2>&1"))
   T.truthy(exists(d .. "/o-docs/runs/main/numberline/busy-s1/metrics.jsonl"), "kept once its lock is free")
   os.execute("rm -rf " .. d)
@@ -222,15 +230,12 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
   local b = d .. "/b"
   local run = b .. "/main/numberline/turbo-kl-s1"
   os.execute(("setsid bash -c 'echo $$ > %q; exec %s' > %q 2>&1 &"):format(d .. "/pgid", reproduce("run", b), d .. "/b.out"))
-  local waited = 0
-  while not exists(run .. "/checkpoints/state-000001.json") and waited < 600 do
-    os.execute("sleep 0.05"); waited = waited + 0.05
-  end
+  wait_for(function() return exists(run .. "/checkpoints/state-000001.json") end, 600)
   T.truthy(exists(run .. "/checkpoints/state-000001.json"), "the run reached its first checkpoint")
   local pgid = io.open(d .. "/pgid"):read("l")
   T.truthy(os.execute("kill -9 -" .. pgid), "the grid's process group was killed")   -- (dash: no '--')
   os.execute("sleep 0.2")
-  T.truthy(os.execute(("flock -n %q true"):format(run .. ".lock")), "its lock died with it")
+  T.truthy(lock_free(run .. ".lock"), "its lock died with it")
   T.truthy(not exists(run .. "/DONE"), "killed before the end")
   T.truthy(not exists(run .. "/checkpoints/state-000008.json"), "killed before the last update")
   local status = sh(reproduce("status", b) .. " 2>&1")
