@@ -85,6 +85,11 @@ collect(moon, "moon.", {})
 local tiny = {width = 16, layers = 1, heads = 2, kv_heads = 2, intermediate = 32, vision_width = 16, vision_layers = 1,
               vision_heads = 2, max_positions = 128}
 local run_counter = 0
+-- the committed fixtures, found from this file's path (the fuzzer runs in its scratch directory)
+local root = (debug.getinfo(1, "S").source:match("^@(.*/)tests/lua/[^/]*$") or "")
+local tiny_gguf = root .. "Tests/MoonCheckpointTests/Fixtures/tiny_llama.gguf"
+local tokenizer_json = root .. "Tests/MoonModelsTests/Fixtures/tokenizer/llama3-small.json"
+local policies = 0
 local factories = {
   ["moon.Tensor"] = function() return moon.tensor{{1, 2}, {3, 4}} end,
   ["moon.Generator"] = function() return moon.generator(1) end,
@@ -95,7 +100,12 @@ local factories = {
   ["moon.VectorEnv"] = function() return moon.env.vector("ezpoints", 2) end,
   ["moon.Optimizer"] = function() return moon.optim.adamw({moon.zeros(2, {requires_grad = true})}) end,
   ["moon.Schedule"] = function() return moon.optim.schedule{kind = "cosine", lr = 0.1, total = 10} end,
-  ["moon.Policy"] = function() return moon.vlm.new(tiny) end,
+  ["moon.Policy"] = function()  -- the from-scratch policy and the one on a pretrained decoder, in turn
+    policies = policies + 1
+    return policies % 2 == 0 and moon.vlm.new{decoder = tiny_gguf, vision = false} or moon.vlm.new(tiny)
+  end,
+  ["moon.LM"] = function() return moon.lm.load(tiny_gguf) end,
+  ["moon.Tokenizer"] = function() return moon.tokenizer.load(tokenizer_json) end,
   ["moon.RunDir"] = function() run_counter = run_counter + 1; return moon.run.open(scratch .. "/run" .. run_counter) end,
 }
 local instances = {}
