@@ -168,7 +168,8 @@ function Run:initialize()
     if self.main then self.policy:load_weights(cfg.sft.checkpoint) end  -- the other ranks receive it from rank 0
   elseif cfg.sft.demos > 0 then
     self.sft_result = require("gtr.sft").train(self, {demos = cfg.sft.demos, epochs = cfg.sft.epochs, lr = cfg.sft.lr,
-      batch = cfg.sft.batch, budget_s = cfg.sft.budget_s, log_every = cfg.sft.log_every})
+      batch = cfg.sft.batch, budget_s = cfg.sft.budget_s, log_every = cfg.sft.log_every,
+      checkpoint_every = cfg.sft.checkpoint_every, resume = cfg.resume})
   end
   -- the trainable parameters only: with a frozen base (LoRA, a pretrained decoder) the pool merges just those
   self.sft_state = self.policy:state_dict{trainable_only = true}

@@ -134,3 +134,114 @@ T.it("a wall-clock budget ends the run early, with a final evaluation and checkp
     vision_width = 32, vision_layers = 1}}:update() end, "direction")
   os.execute("rm -rf " .. dir .. " " .. dir .. "-x")
 end)
+
+local SFT_MODELS = {
+  {"the from-scratch policy", {width = 32, layers = 1, heads = 2, intermediate = 64, vision_width = 32, vision_layers = 1}},
+  {"a pretrained decoder with LoRA (base frozen)",
+   {decoder = "Tests/MoonCheckpointTests/Fixtures/tiny_llama.gguf", vision = false, lora = {rank = 2}},
+   {observation = "text"}},
+}
+for _, m in ipairs(SFT_MODELS) do
+T.it("an SFT stopped between checkpoints resumes at the last one and ends as an uninterrupted one: " .. m[1], function()
+  local gtr = require("gtr")
+  local base = os.tmpname(); os.remove(base)
+  local function new(dir, resume)
+    -- 12 demonstrations in batches of 4 for 2 epochs: 6 steps, checkpoints after steps 2 and 4 and at the end
+    return gtr.ppo.new{run_dir = dir, resume = resume, num_envs = 1, steps = 1, updates = 0, quiet = true,
+      samples = 0, sft = {demos = 12, epochs = 2, batch = 4, checkpoint_every = 2}, eval = {episodes = 0},
+      generation = {max_new_tokens = 4}, model = m[2], env_options = m[3]}
+  end
+  --- Runs `f` with every optimiser step counted, the `stop_at`-th raising an error (a stop in the middle of a step).
+  local function counting_steps(stop_at, f)
+    local clip, calls = moon.optim.clip_grad_norm_, 0
+    moon.optim.clip_grad_norm_ = function(...)
+      calls = calls + 1
+      if calls == stop_at then error("stopped in step " .. calls) end
+      return clip(...)
+    end
+    local ok, err = pcall(f)
+    moon.optim.clip_grad_norm_ = clip
+    return calls, ok, err
+  end
+  local function progress(dir)
+    return moon.json.decode(moon.ckpt.metadata(dir .. "/checkpoints/sft-progress.safetensors")["moonlab.sft_progress"])
+  end
+  local function same_weights(a, b)
+    local wa, wb = moon.ckpt.load(a .. "/checkpoints/sft.safetensors"), moon.ckpt.load(b .. "/checkpoints/sft.safetensors")
+    local n = 0
+    for k, t in pairs(wa) do T.near((t - wb[k]):abs():max():item(), 0, 1e-6, k); n = n + 1 end
+    T.truthy(n > 0)
+  end
+  local ref = new(base .. "/a", false)
+  T.eq(ref.sft_result.steps, 6)
+  local p = progress(base .. "/a")
+  T.eq(p.step, 6); T.eq(p.final, true); T.eq(p.stopped, "done")
+
+  -- stopped in step 5: the checkpoint of step 4 (mid-epoch 2) is the resume point; the resumed run trains steps 5-6
+  local calls, ok, err = counting_steps(5, function() new(base .. "/b", false) end)
+  T.truthy(not ok and tostring(err):find("stopped in step 5", 1, true), tostring(err))
+  p = progress(base .. "/b")
+  T.eq(p.step, 4); T.truthy(not p.final)
+  local resumed
+  calls, ok, err = counting_steps(0, function() resumed = new(base .. "/b", true) end)
+  T.truthy(ok, tostring(err))
+  T.eq(calls, 2, "steps trained after the resume")
+  T.eq(resumed.sft_result.steps, 6); T.eq(resumed.sft_result.samples, ref.sft_result.samples)
+  T.near(resumed.sft_result.loss, ref.sft_result.loss, 1e-6, "the last epoch's mean loss spans the stop")
+  T.near(resumed.sft_result.tokens, ref.sft_result.tokens, 0)
+  same_weights(base .. "/a", base .. "/b")
+
+  -- a finished SFT resumed (stopped during its evaluation, say) trains nothing and keeps its weights
+  calls = counting_steps(0, function() resumed = new(base .. "/b", true) end)
+  T.eq(calls, 0); T.eq(resumed.sft_result.steps, 6)
+  same_weights(base .. "/a", base .. "/b")
+
+  -- a checkpoint that is not this SFT's, or is damaged, is not trusted: the SFT starts over (with a warning), from
+  -- the start's weights even when the load failed half-way
+  local path = base .. "/b/checkpoints/sft-progress.safetensors"
+  local saved = moon.ckpt.load(path)
+  local function with(meta, tensors)
+    return function() moon.ckpt.save(path, tensors or saved, {["moonlab.sft_progress"] = meta}) end
+  end
+  local function renamed(from, to)
+    local t = {}
+    for k, v in pairs(saved) do t[(k:gsub(from, to))] = v end
+    return t
+  end
+  local p6 = moon.json.encode(progress(base .. "/b"))   -- the finished SFT's checkpoint, damaged in turn
+  for _, damage in ipairs({
+      with("{"), with("[]"), with('{"step": 1e308}'), with((p6:gsub('"planned":%s*6', '"planned": 7'))),
+      with((p6:gsub('"step":%s*6', '"step": -1'))), with((p6:gsub('"step":%s*6', '"step": 2.5'))),
+      with((p6:gsub('"step":%s*6', '"step": 5'))),    -- counters of another step than its optimiser's
+      with(p6, renamed("^policy/", "other/")),          -- no weights
+      with(p6, renamed("^optim/", "optim/x.")),         -- no optimiser state
+      with(p6, (function()                              -- an optimiser slot of another shape: fails after the weights
+        local t = {}
+        for k, v in pairs(saved) do t[k] = k:match("^optim/state%.") and moon.zeros(3) or v end
+        return t
+      end)()),
+      function() local f = io.open(path, "w"); f:write("garbage"); f:close() end}) do
+    damage()
+    calls, ok, err = counting_steps(0, function() resumed = new(base .. "/b", true) end)
+    T.truthy(ok, tostring(err)); T.eq(calls, 6)
+    same_weights(base .. "/a", base .. "/b")
+    os.remove(path); with(p6)()
+  end
+  -- a FIFO in its place is neither read nor replaced: the SFT trains from the start and stops at its first save
+  os.remove(path); os.execute(("mkfifo %q"):format(path))
+  calls, ok, err = counting_steps(0, function() new(base .. "/b", true) end)
+  T.truthy(not ok and tostring(err):find("refusing to replace", 1, true), tostring(err))
+  T.eq(calls, 2)
+  -- none at all: the same, silently
+  os.remove(path)
+  calls = counting_steps(0, function() new(base .. "/b", true) end)
+  T.eq(calls, 6)
+  -- checkpoint_every = 0: no SFT checkpoint is written
+  local none = gtr.ppo.new{run_dir = base .. "/c", num_envs = 1, steps = 1, updates = 0, quiet = true, samples = 0,
+    sft = {demos = 4, epochs = 1, batch = 4, checkpoint_every = 0}, eval = {episodes = 0},
+    generation = {max_new_tokens = 4}, model = m[2], env_options = m[3]}
+  T.eq(none.sft_result.steps, 1)
+  T.truthy(not io.open(base .. "/c/checkpoints/sft-progress.safetensors"), "no SFT checkpoint")
+  os.execute("rm -rf " .. base)
+end)
+end
