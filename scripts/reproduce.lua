@@ -153,8 +153,17 @@ for _, r in ipairs(runs) do
       if a and b then sft_times[#sft_times + 1] = b - a end
     else sft_left = sft_left + 1 end
   end
-  rows[#rows + 1] = ("%-8s %-4s %-48s %s"):format(status, r.phase, r.dir, r.phase == "rl"
-    and ("%5.0f / %5.0f s RL%s"):format(clock, r.budget_s, state and (" (update " .. state.update .. ")") or "") or "")
+  local progress = ""
+  if r.phase == "rl" then
+    progress = ("%5.0f / %5.0f s RL%s"):format(clock, r.budget_s, state and (" (update " .. state.update .. ")") or "")
+  elseif status ~= "done" then  -- an SFT start's own checkpoint (gtr/sft.lua): how far its training got
+    local ok, meta = pcall(moon.ckpt.metadata, r.dir .. "/checkpoints/sft-progress.safetensors")
+    local okj, p = pcall(moon.json.decode, ok and meta["moonlab.sft_progress"] or "")
+    if okj and type(p) == "table" and type(p.step) == "number" and type(p.planned) == "number" then
+      progress = ("%5.0f / %5.0f SFT steps%s"):format(p.step, p.planned, p.final and ", trained" or "")
+    end
+  end
+  rows[#rows + 1] = ("%-8s %-4s %-48s %s"):format(status, r.phase, r.dir, progress)
 end
 for _, l in ipairs(rows) do print(l) end
 local factor = rl_spent > 0 and (rl_spent + extra_spent) / rl_spent or 1.2

@@ -179,6 +179,14 @@ T.it("scripts/reproduce runs a grid on the build kept with it (OUT/moonlab), and
   T.truthy(out:find("the grid's build " .. d .. "/o/moonlab (sha256 ", 1, true), out)
   T.truthy(out:find("\nrl " .. d .. "/o/main/numberline/ppo%-s1 ppo numberline ") and out:find("rc=0"), out)
   T.truthy(kept("status"):find("rc=0"))
+  -- an SFT start stopped in its training: the status says how far it got (its own checkpoint, gtr/sft.lua)
+  local sft = d .. "/o/sft/numberline-s1"
+  os.execute(("mkdir -p %q/checkpoints && echo '{}' > %q/config.json"):format(sft, sft))
+  moon.ckpt.save(sft .. "/checkpoints/sft-progress.safetensors", {["policy/w"] = moon.zeros(1)},
+    {["moonlab.sft_progress"] = moon.json.encode{step = 25, planned = 315}})
+  out = kept("status")
+  T.truthy(out:find("partial  sft  " .. sft:gsub("%p", "%%%0") .. "%s+25 /   315 SFT steps\n"), out)
+  os.execute(("rm -r %q"):format(sft))
   -- a directory or a link in its place stops the grid before anything runs or is copied over it
   for _, make in ipairs({"rm %q && mkdir %q", "rm -r %q && ln -s /dev/null %q"}) do
     os.execute(make:format(d .. "/o/moonlab", d .. "/o/moonlab"))
