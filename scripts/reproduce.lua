@@ -131,8 +131,8 @@ local rl_left, rl_spent, extra_spent, sft_left, sft_times = 0, 0, 0, 0, {}
 local rows = {}
 for _, r in ipairs(runs) do
   local state, clock, status = nil, 0, "todo"
-  if exists(r.dir .. "/DONE") or archived(r) then status = "done"
-  elseif running(r.dir) then status = "running"
+  if running(r.dir) then status = "running"  -- first: an archived SFT start may be made again where runs/ lacks it
+  elseif exists(r.dir .. "/DONE") or archived(r) then status = "done"
   elseif exists(r.dir .. "/config.json") then status = "partial" end
   counts[status] = counts[status] + 1
   if r.phase == "rl" then
