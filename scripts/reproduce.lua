@@ -156,10 +156,9 @@ for _, r in ipairs(runs) do
   local progress = ""
   if r.phase == "rl" then
     progress = ("%5.0f / %5.0f s RL%s"):format(clock, r.budget_s, state and (" (update " .. state.update .. ")") or "")
-  elseif status ~= "done" then  -- an SFT start's own checkpoint (gtr/sft.lua): how far its training got
-    local ok, meta = pcall(moon.ckpt.metadata, r.dir .. "/checkpoints/sft-progress.safetensors")
-    local okj, p = pcall(moon.json.decode, ok and meta["moonlab.sft_progress"] or "")
-    if okj and type(p) == "table" and type(p.step) == "number" and type(p.planned) == "number" then
+  elseif status ~= "done" then  -- an SFT start's own checkpoint: how far its training got
+    local p = require("gtr.sft").progress(r.dir)
+    if p and type(p.step) == "number" and type(p.planned) == "number" then
       progress = ("%5.0f / %5.0f SFT steps%s"):format(p.step, p.planned, p.final and ", trained" or "")
     end
   end

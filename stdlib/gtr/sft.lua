@@ -15,32 +15,39 @@ local PROGRESS, META = "checkpoints/sft-progress.safetensors", "moonlab.sft_prog
 
 local COUNTERS = {"step", "samples", "tokens", "time_s", "epoch_loss", "epoch_steps", "last_loss"}
 
---- The run directory's SFT checkpoint when it is one of this SFT (the same plan: demonstrations, batch, epochs,
--- steps; the same trainable parameters): its counters, weights and optimiser state; or nil and why not (nil when
--- there is none).
-local function saved_progress(run, plan)
-  local path = run.run:path(PROGRESS)
-  local ok, meta = pcall(moon.ckpt.metadata, path)
+--- The progress record (a table, unchecked) of the SFT checkpoint in run directory `dir`, or nil and why not (nil
+-- alone when there is none); scripts/reproduce's status reads it too.
+function sft.progress(dir)
+  local ok, meta = pcall(moon.ckpt.metadata, dir .. "/" .. PROGRESS)
   if not ok then
     if tostring(meta):find("No such file", 1, true) then return nil end
     return nil, tostring(meta)
   end
   local okj, p = pcall(moon.json.decode, meta[META] or "")
   if not okj or type(p) ~= "table" then return nil, "no readable " .. META end
+  return p
+end
+
+--- The run directory's SFT checkpoint when it is one of this SFT (the same plan: demonstrations, batch, epochs,
+-- steps; the trainable parameters named in `trainable`): its counters, weights and optimiser state; or nil and why
+-- not (nil alone when there is none).
+local function saved_progress(run, plan, trainable)
+  local p, why = sft.progress(run.dir)
+  if not p then return nil, why end
   for _, k in ipairs(COUNTERS) do
     if type(p[k]) ~= "number" or p[k] ~= p[k] or p[k] < 0 or p[k] == math.huge then return nil, "field " .. k end
   end
   for k, v in pairs(plan) do if p[k] ~= v then return nil, "another SFT plan (" .. k .. ")" end end
   if p.step ~= math.floor(p.step) or p.step > plan.planned then return nil, "field step" end
   p.step = math.tointeger(p.step)
-  local okt, tensors = pcall(moon.ckpt.load, path)
+  local okt, tensors = pcall(moon.ckpt.load, run.run:path(PROGRESS))
   if not okt then return nil, tostring(tensors) end
   local weights, optim = {}, {}
   for name, t in pairs(tensors) do
     local kind, rest = name:match("^(%a+)/(.+)$")
     if kind == "policy" then weights[rest] = t elseif kind == "optim" then optim[rest] = t end
   end
-  for name in pairs(run.policy:state_dict{trainable_only = true}) do
+  for name in pairs(trainable) do
     if not weights[name] then return nil, "no parameter " .. name end
   end
   local count = optim["moon.step_count"]
@@ -65,8 +72,8 @@ function sft.train(run, opts)
   env_opts.size = env_opts.size or cfg.model.image_size
   env_opts.seed = cfg.seed + 17
   local demos = moon.env.demos(cfg.env, opts.demos, env_opts)
-  local planned = opts.epochs * math.ceil(#demos / opts.batch)
   local per_epoch = math.ceil(#demos / opts.batch)
+  local planned = opts.epochs * per_epoch
   local schedule = moon.optim.schedule{kind = "cosine", lr = opts.lr, min_lr = opts.lr * 0.1, total = planned}
   local function new_optimizer() return moon.optim.adamw(run.policy:parameters(), {lr = opts.lr, weight_decay = 0}) end
   local opt = new_optimizer()
@@ -76,10 +83,10 @@ function sft.train(run, opts)
   local plan = {planned = planned, demos = #demos, batch = opts.batch, epochs = opts.epochs}
   local stopped, finished = "done", false
   if opts.resume then
-    local p, weights, optim = saved_progress(run, plan)
+    local start = run.policy:state_dict{trainable_only = true}
+    local p, weights, optim = saved_progress(run, plan, start)
     local loaded, why = p ~= nil, weights
     if p then  -- all or nothing: a load that fails half-way leaves the start's weights and a fresh optimiser
-      local start = run.policy:state_dict{trainable_only = true}
       loaded, why = pcall(function() run.policy:load_state_dict(weights, {strict = false}); opt:load_state_dict(optim) end)
       if not loaded then run.policy:load_state_dict(start, {strict = false}); opt = new_optimizer() end
     end
@@ -133,7 +140,7 @@ function sft.train(run, opts)
       if every > 0 and c.step % every == 0 and c.step < planned then save(false) end
     end
     if skip <= per_epoch and c.epoch_steps > 0 then  -- this epoch's end (not one a resume replayed past)
-      c.last_loss = c.epoch_loss / math.max(c.epoch_steps, 1)
+      c.last_loss = c.epoch_loss / c.epoch_steps
       if not cfg.quiet then
         print(("sft epoch %d/%d | loss %.3f | %d demos | %.0fs"):format(epoch, opts.epochs, c.last_loss, #demos,
           moon.clock() - t0))

@@ -145,10 +145,10 @@ for _, m in ipairs(SFT_MODELS) do
 T.it("an SFT stopped between checkpoints resumes at the last one and ends as an uninterrupted one: " .. m[1], function()
   local gtr = require("gtr")
   local base = os.tmpname(); os.remove(base)
-  local function new(dir, resume)
+  local function new(dir, resume, sft)
     -- 12 demonstrations in batches of 4 for 2 epochs: 6 steps, checkpoints after steps 2 and 4 and at the end
     return gtr.ppo.new{run_dir = dir, resume = resume, num_envs = 1, steps = 1, updates = 0, quiet = true,
-      samples = 0, sft = {demos = 12, epochs = 2, batch = 4, checkpoint_every = 2}, eval = {episodes = 0},
+      samples = 0, sft = sft or {demos = 12, epochs = 2, batch = 4, checkpoint_every = 2}, eval = {episodes = 0},
       generation = {max_new_tokens = 4}, model = m[2], env_options = m[3]}
   end
   --- Runs `f` with every optimiser step counted, the `stop_at`-th raising an error (a stop in the middle of a step).
@@ -237,9 +237,7 @@ T.it("an SFT stopped between checkpoints resumes at the last one and ends as an 
   calls = counting_steps(0, function() new(base .. "/b", true) end)
   T.eq(calls, 6)
   -- checkpoint_every = 0: no SFT checkpoint is written
-  local none = gtr.ppo.new{run_dir = base .. "/c", num_envs = 1, steps = 1, updates = 0, quiet = true, samples = 0,
-    sft = {demos = 4, epochs = 1, batch = 4, checkpoint_every = 0}, eval = {episodes = 0},
-    generation = {max_new_tokens = 4}, model = m[2], env_options = m[3]}
+  local none = new(base .. "/c", false, {demos = 4, epochs = 1, batch = 4, checkpoint_every = 0})
   T.eq(none.sft_result.steps, 1)
   T.truthy(not io.open(base .. "/c/checkpoints/sft-progress.safetensors"), "no SFT checkpoint")
   os.execute("rm -rf " .. base)
