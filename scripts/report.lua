@@ -306,13 +306,16 @@ if a then
     if recs then
       local s = summarize(recs, e[2])
       s.seed = a.seed
-      local vs = "–"
+      local vs, vs_matched = "–", "–"
       local crecs = e[3] and records(e[3])
       local c
-      if crecs then c = summarize(crecs, e[3]); c.seed = a.seed; vs = paired({s}, {c}) end
+      if crecs then
+        c = summarize(crecs, e[3]); c.seed = a.seed
+        vs, vs_matched = paired({s}, {c}), matched({s}, {[a.seed] = c})
+      end
       dirs[#dirs + 1] = e[2]
-      abl[#abl + 1] = ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(e[1] .. (s.done and "" or " *"),
-        ci({s.outcomes}), vs, pct(s.best), num(s.last and s.last.teacher_kl_token, "%.3g"),
+      abl[#abl + 1] = ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(e[1] .. (s.done and "" or " *"),
+        ci({s.outcomes}), vs, vs_matched, pct(s.best), num(s.last and s.last.teacher_kl_token, "%.3g"),
         num(s.last and s.last.teacher_param_rel, "%.2e"), pct(s.last and s.last.teacher_action_differs),
         pct(s.last and s.last.template_share), num(s.updates, "%d"), num(s.wall, "%.0f"))
       if e[2]:find("/ablation/") then teacher_row("ablation " .. e[1]:match("^[^:]+"), {s}, {[a.seed] = c}) end
@@ -322,10 +325,11 @@ if a then
     lines[#lines + 1] = ("## GTR-Turbo ablations on %s (seed %d, %d s each)"):format(a.task, a.seed, a.budget_s)
     lines[#lines + 1] = ""
     lines[#lines + 1] = "vs PPO, paired: against PPO at the same settings (the main grid's PPO run of the seed; for a variant "
-      .. "with its own PPO control, that control), on the same episodes at the latest evaluation both have made."
+      .. "with its own PPO control, that control), on the same episodes at the latest evaluation both have made; "
+      .. "vs PPO, matched updates: rollout success against the same PPO run at the same update, as in the task tables."
     lines[#lines + 1] = ""
-    lines[#lines + 1] = "| variant | final eval [95% CI over episodes] | vs PPO, paired | best | teacher KL/token, last | teacher distance (rel.), last | teacher's action differs, last | template share, last | updates | RL s |"
-    lines[#lines + 1] = "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    lines[#lines + 1] = "| variant | final eval [95% CI over episodes] | vs PPO, paired | vs PPO, matched updates | best | teacher KL/token, last | teacher distance (rel.), last | teacher's action differs, last | template share, last | updates | RL s |"
+    lines[#lines + 1] = "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     for _, r in ipairs(abl) do lines[#lines + 1] = r end
     lines[#lines + 1] = ""
     section_plots(dirs, "ablation", {"eval_success", "teacher_kl_token", "teacher_param_rel", "teacher_action_differs",
