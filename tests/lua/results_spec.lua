@@ -157,8 +157,11 @@ T.it("the wave-2 grid: 12 SFT starts, 39 RL runs at the issue's budgets, one SFT
   for _, r in ipairs(runs) do
     if r.phase == "rl" then T.eq(every(r), r.task == "points24" and 1200 or 600) end
   end
-  -- scripts/reproduce --runs: only the named RL runs (by path below out or by name), with the SFT start they need
-  local env = ("env MOONLAB_STDLIB=%q %q run scripts/reproduce.lua jobs out=o "):format(os.getenv("MOONLAB_STDLIB") or "stdlib", exe)
+  -- scripts/reproduce --runs: only the named RL runs (by path below out or by name), with the SFT start they need;
+  -- docs: an empty directory, so that the runs git already keeps as done (docs/results/wave2/runs) are listed too
+  local docs = tmpdir()
+  local env = ("env MOONLAB_STDLIB=%q %q run scripts/reproduce.lua jobs out=o docs=%s "):format(
+    os.getenv("MOONLAB_STDLIB") or "stdlib", exe, docs)
   local p = io.popen(env .. "runs=ablation/lr-1e-4,ppo-lr-1e-4")
   local jobs = {}
   for l in p:lines() do jobs[#jobs + 1] = l end
@@ -169,6 +172,7 @@ T.it("the wave-2 grid: 12 SFT starts, 39 RL runs at the issue's budgets, one SFT
   T.truthy(jobs[3]:match("^rl o/ablation/ppo%-lr%-1e%-4 ppo points24 .* ppo%.lr=1e%-4$"), jobs[3])
   local _, _, code = os.execute(env .. "runs=no-such-run 2>/dev/null")
   T.eq(code, 2)
+  os.execute("rm -rf " .. docs)
 end)
 
 T.it("scripts/reproduce runs a grid on the build kept with it (OUT/moonlab), and never on what is not a regular file", function()
