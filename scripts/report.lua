@@ -308,17 +308,17 @@ if a then
       s.seed = a.seed
       local vs, vs_matched = "–", "–"
       local crecs = e[3] and records(e[3])
-      local c
+      local control_of = {}  -- seed → the PPO run this row is compared with
       if crecs then
-        c = summarize(crecs, e[3]); c.seed = a.seed
-        vs, vs_matched = paired({s}, {c}), matched({s}, {[a.seed] = c})
+        local c = summarize(crecs, e[3]); c.seed = a.seed; control_of[a.seed] = c
+        vs, vs_matched = paired({s}, {c}), matched({s}, control_of)
       end
       dirs[#dirs + 1] = e[2]
       abl[#abl + 1] = ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(e[1] .. (s.done and "" or " *"),
         ci({s.outcomes}), vs, vs_matched, pct(s.best), num(s.last and s.last.teacher_kl_token, "%.3g"),
         num(s.last and s.last.teacher_param_rel, "%.2e"), pct(s.last and s.last.teacher_action_differs),
         pct(s.last and s.last.template_share), num(s.updates, "%d"), num(s.wall, "%.0f"))
-      if e[2]:find("/ablation/") then teacher_row("ablation " .. e[1]:match("^[^:]+"), {s}, {[a.seed] = c}) end
+      if e[2]:find("/ablation/") then teacher_row("ablation " .. e[1]:match("^[^:]+"), {s}, control_of) end
     end
   end
   if #abl > 1 then

@@ -337,3 +337,62 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
   T.eq(io.open(kept .. "/metrics.jsonl"):read("a"), kept_metrics)
   os.execute("rm -rf " .. d)
 end)
+
+T.it("the report's ablation table: each variant against its own PPO control where it has one, at matched updates too", function()
+  -- records as scripts/reproduce keeps them, for the wave-2 grid's Points24 seed-1 ablations: the main grid's PPO
+  -- and GTR-Turbo (KL) runs, the lr-1e-4 control, a variant with that control and one without (unfinished)
+  local d = tmpdir()
+  local out, docs = d .. "/o", d .. "/docs"
+  local function run(rel, rates, outcomes, done, teacher, actions)
+    local dir = out .. "/" .. rel
+    os.execute(("mkdir -p %q"):format(dir))
+    local f = assert(io.open(dir .. "/metrics.jsonl", "w"))
+    f:write(moon.json.encode({update = 0, wall_s = 0, eval_success = 0.125, eval_outcomes = ("1"):rep(2) .. ("0"):rep(14)}), "\n")
+    for u, rate in ipairs(rates) do
+      local r = {update = u, wall_s = 100 * u, success_rate = rate, tokens_generated = 1000 + u,
+                 actions = (u == 1 and actions:sub(1, 1) or actions:sub(-1)) .. ":" .. u}
+      if teacher then r.teacher_param_rel, r.teacher_kl_token, r.kl, r.teacher_merge, r.teacher_pool = 0.01 * u, 0.001, 0.002, "ties", "0" end
+      if u == #rates then
+        r.eval_outcomes = outcomes
+        local n = 0; for _ in outcomes:gmatch("1") do n = n + 1 end
+        r.eval_success = n / #outcomes
+      end
+      f:write(moon.json.encode(r), "\n")
+    end
+    f:close()
+    if done then io.open(dir .. "/DONE", "w"):close() end
+  end
+  run("main/points24/ppo-s1", {0, 0, 0, 0}, "1100000000000000", true, false, "a")
+  run("main/points24/turbo-kl-s1", {0.25, 0.25, 0.25, 0.25}, "1111000000000000", true, true, "a")
+  run("ablation/ppo-lr-1e-4", {0.5, 0.5, 0.5}, "0000000000000000", true, false, "b")
+  run("ablation/lr-1e-4-kl-30", {0.5, 0.5, 0.5, 0.5}, "1111111100000000", true, true, "bc")
+  run("ablation/pool-4", {0.25, 0.25}, "1100000000000011", false, true, "a")
+  local log = sh(("MOONLAB_STDLIB=%q %q run scripts/report.lua %q %q wave2 2>&1"):format(
+    os.getenv("MOONLAB_STDLIB") or "stdlib", exe, out, docs))
+  local report = io.open(docs .. "/report.md"):read("a")
+  local function row(name)  -- the table row that begins with `name` (plain text), from its newline
+    local at = report:find("\n| " .. name, 1, true)
+    return at and report:match("^\n[^\n]*", at)
+  end
+  T.truthy(report:find("## GTR-Turbo ablations on points24 (seed 1, 3600 s each)", 1, true), log .. report)
+  -- the lr-1e-4 variant against its control at lr 1e-4 (8 of 16 episodes better, the same rollout success over the
+  -- 3 updates both made), not against the main grid's PPO (+37.5, 6 differ; +50 at matched updates)
+  local kl30 = row("lr-1e-4-kl-30: ")
+  T.truthy(kl30, report)
+  T.truthy(kl30:find("| +50.0 [", 1, true) and kl30:find(", 8 differ | +0.0 [+0.0, +0.0] (at 3 updates) |", 1, true), kl30)
+  -- a variant without a control of its own is compared with the main grid's PPO run, and is marked unfinished
+  local pool = row("pool-4: ")
+  T.truthy(pool, report)
+  T.truthy(pool:find("^\n| pool%-4: [^|]* %* |"), pool)
+  T.truthy(pool:find("| +12.5 [", 1, true) and pool:find(", 2 differ | +25.0 [+25.0, +25.0] (at 2 updates) |", 1, true), pool)
+  -- the baseline is the main grid's GTR-Turbo (KL) run; the control has its own row and nothing to compare with
+  T.truthy(row("turbo-kl (baseline): "):find("| +12.5 [", 1, true), report)
+  T.truthy(row("ppo-lr-1e-4: PPO, ppo.lr=1e-4 "):find("| 0.0 [0.0, 0.0] | – | – |", 1, true), report)
+  -- the variants that did not run have no row
+  T.truthy(not row("merge-ema: "), report)
+  -- the teacher table: the variant's rollouts against its control's (the same actions at update 1 only: 1 of the 3
+  -- both made; against the main grid's PPO it would be 0 of 4), and pool-4's against the main grid's PPO (2 of 2)
+  T.truthy(row("ablation lr-1e-4-kl-30 | ties | 1 |"):find(" 1/3 |", 1, true), report)
+  T.truthy(row("ablation pool-4 | ties | 1 |"):find(" 2/2 |", 1, true), report)
+  os.execute("rm -rf " .. d)
+end)
