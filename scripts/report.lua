@@ -314,10 +314,11 @@ if a then
         vs, vs_matched = paired({s}, {c}), matched({s}, control_of)
       end
       dirs[#dirs + 1] = e[2]
-      abl[#abl + 1] = ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(e[1] .. (s.done and "" or " *"),
+      abl[#abl + 1] = ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(e[1] .. (s.done and "" or " *"),
         ci({s.outcomes}), vs, vs_matched, pct(s.best), num(s.last and s.last.teacher_kl_token, "%.3g"),
         num(s.last and s.last.teacher_param_rel, "%.2e"), pct(s.last and s.last.teacher_action_differs),
-        pct(s.last and s.last.template_share), num(s.updates, "%d"), num(s.wall, "%.0f"))
+        num(s.last and s.last.agent_sft_dist, "%.3g"), pct(s.last and s.last.template_share), num(s.updates, "%d"),
+        num(s.wall, "%.0f"))
       if e[2]:find("/ablation/") then teacher_row("ablation " .. e[1]:match("^[^:]+"), {s}, control_of) end
     end
   end
@@ -326,10 +327,12 @@ if a then
     lines[#lines + 1] = ""
     lines[#lines + 1] = "vs PPO, paired: against PPO at the same settings (the main grid's PPO run of the seed; for a variant "
       .. "with its own PPO control, that control), on the same episodes at the latest evaluation both have made; "
-      .. "vs PPO, matched updates: rollout success against the same PPO run at the same update, as in the task tables."
+      .. "vs PPO, matched updates: rollout success against the same PPO run at the same update, as in the task tables; "
+      .. "agent–SFT distance: |θ_agent − θ_SFT| over the trainable parameters at the last update how far RL moved "
+      .. "the agent, guided or not; – for runs made before PPO logged it)."
     lines[#lines + 1] = ""
-    lines[#lines + 1] = "| variant | final eval [95% CI over episodes] | vs PPO, paired | vs PPO, matched updates | best | teacher KL/token, last | teacher distance (rel.), last | teacher's action differs, last | template share, last | updates | RL s |"
-    lines[#lines + 1] = "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    lines[#lines + 1] = "| variant | final eval [95% CI over episodes] | vs PPO, paired | vs PPO, matched updates | best | teacher KL/token, last | teacher distance (rel.), last | teacher's action differs, last | agent–SFT distance, last | template share, last | updates | RL s |"
+    lines[#lines + 1] = "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     for _, r in ipairs(abl) do lines[#lines + 1] = r end
     lines[#lines + 1] = ""
     section_plots(dirs, "ablation", {"eval_success", "teacher_kl_token", "teacher_param_rel", "teacher_action_differs",

@@ -93,11 +93,12 @@ local function trainable(policy, names)
   return out
 end
 
---- Teacher diagnostics for one update (nil when the run has no teacher). `samples`: the rollout (time-major, so
+--- Teacher diagnostics for one update, and how far the agent is from its SFT start (agent_sft_dist, every
+-- algorithm: PPO too, so its drift compares with a guided run's). `samples`: the rollout (time-major, so
 -- samples 1..num_envs are first turns), `old`: the agent's scores of it (old.scores[1]: the first minibatch).
--- Returns metric fields: teacher_pool, teacher_merge, teacher_kl_token (k3 per answer token, >= 0),
+-- Returns metric fields: agent_sft_dist, teacher_pool, teacher_merge, teacher_kl_token (k3 per answer token, >= 0),
 -- teacher_logratio (mean per-token log pi_agent - log pi_teacher), teacher_param_dist, teacher_param_rel
--- (/ |agent|), agent_sft_dist, teacher_action_differs, teacher_action_states.
+-- (/ |agent|), teacher_action_differs, teacher_action_states.
 function diagnostics.teacher(run, samples, old)
   local cfg = run.cfg.diagnostics
   local rec = {}
@@ -112,18 +113,24 @@ function diagnostics.teacher(run, samples, old)
     end
     rec.teacher_action_differs, rec.teacher_action_states = differ / math.max(n, 1), n
   end
-  local teacher = run.teacher
-  if type(teacher) ~= "userdata" then return next(rec) and rec or nil end
-  if run.pool then
-    rec.teacher_pool = table.concat(run.pool:steps(), ",")
-    rec.teacher_merge = run.cfg.turbo.merge
-  end
-  -- parameters: the agent's trainable ones (the ones a pool merges) against the same names in the teacher
+  -- parameters: the agent's trainable ones (the ones a pool merges) against its SFT start and the teacher's
   if not run.diagnostic_names then
     run.diagnostic_names = {}
     for name in pairs(run.policy:state_dict{trainable_only = true}) do run.diagnostic_names[name] = true end
   end
   local names = run.diagnostic_names
+  local teacher = run.teacher
+  if type(teacher) ~= "userdata" then
+    if run.sft_state then
+      local _, _, dsft = diagnostics.distance(trainable(run.policy, names), {}, run.sft_state)
+      rec.agent_sft_dist = dsft
+    end
+    return next(rec) and rec or nil
+  end
+  if run.pool then
+    rec.teacher_pool = table.concat(run.pool:steps(), ",")
+    rec.teacher_merge = run.cfg.turbo.merge
+  end
   local d, norm, dsft = diagnostics.distance(trainable(run.policy, names), trainable(teacher, names), run.sft_state)
   rec.teacher_param_dist, rec.teacher_param_rel, rec.agent_sft_dist = d, d / math.max(norm, 1e-12), dsft
   -- per-token KL on the first minibatch of the agent's own answers (scored by the agent in old.scores[1])

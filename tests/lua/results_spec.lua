@@ -285,7 +285,11 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
   T.truthy(rb[#rb].tokens_trained >= rb[#rb].tokens_generated and rb[#rb].tokens_teacher_scored > 0)
   -- the teacher's scoring pass has its own share of the update's time; PPO has none
   T.truthy(rb[#rb].time_guide_s > 0 and rb[#rb].time_split:find(" guide ", 1, true), rb[#rb].time_split)
-  T.truthy(records(b .. "/main/numberline/ppo-s1/metrics.jsonl")[2].time_guide_s < 1e-3)
+  local rp1 = records(b .. "/main/numberline/ppo-s1/metrics.jsonl")
+  T.truthy(rp1[2].time_guide_s < 1e-3)
+  -- PPO logs how far it moved from the SFT start too (0 before its first step, then growing), as a guided run does
+  T.eq(rp1[2].agent_sft_dist, 0); T.truthy(rp1[#rp1].agent_sft_dist > 0, rp1[#rp1].agent_sft_dist)
+  T.truthy(rp1[#rp1].teacher_param_dist == nil)
   -- the RL runs did not evaluate the shared SFT start again: they copied its evaluation
   local sft0 = records(b .. "/sft/numberline-s1/metrics.jsonl")[1]
   T.truthy(sft0.eval_outcomes ~= nil)
@@ -352,6 +356,7 @@ T.it("the report's ablation table: each variant against its own PPO control wher
       local r = {update = u, wall_s = 100 * u, success_rate = rate, tokens_generated = 1000 + u,
                  actions = (u == 1 and actions:sub(1, 1) or actions:sub(-1)) .. ":" .. u}
       if teacher then r.teacher_param_rel, r.teacher_kl_token, r.kl, r.teacher_merge, r.teacher_pool = 0.01 * u, 0.001, 0.002, "ties", "0" end
+      r.agent_sft_dist = #rel * u  -- the report shows the last update's
       if u == #rates then
         r.eval_outcomes = outcomes
         local n = 0; for _ in outcomes:gmatch("1") do n = n + 1 end
@@ -380,6 +385,9 @@ T.it("the report's ablation table: each variant against its own PPO control wher
   local kl30 = row("lr-1e-4-kl-30: ")
   T.truthy(kl30, report)
   T.truthy(kl30:find("| +50.0 [", 1, true) and kl30:find(", 8 differ | +0.0 [+0.0, +0.0] (at 3 updates) |", 1, true), kl30)
+  -- with how far the run moved from its SFT start (its last update's agent_sft_dist), the control's too
+  T.truthy(kl30:find(("| %d | "):format(4 * #"ablation/lr-1e-4-kl-30"), 1, true), kl30)
+  T.truthy(row("ppo-lr-1e-4: "):find(("| %d | "):format(3 * #"ablation/ppo-lr-1e-4"), 1, true), report)
   -- a variant without a control of its own is compared with the main grid's PPO run, and is marked unfinished
   local pool = row("pool-4: ")
   T.truthy(pool, report)
