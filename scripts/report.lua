@@ -328,7 +328,7 @@ if a then
     lines[#lines + 1] = "vs PPO, paired: against PPO at the same settings (the main grid's PPO run of the seed; for a variant "
       .. "with its own PPO control, that control), on the same episodes at the latest evaluation both have made; "
       .. "vs PPO, matched updates: rollout success against the same PPO run at the same update, as in the task tables; "
-      .. "agent–SFT distance: |θ_agent − θ_SFT| over the trainable parameters at the last update how far RL moved "
+      .. "agent–SFT distance: |θ_agent − θ_SFT| over the trainable parameters at the last update (how far RL moved "
       .. "the agent, guided or not; – for runs made before PPO logged it)."
     lines[#lines + 1] = ""
     lines[#lines + 1] = "| variant | final eval [95% CI over episodes] | vs PPO, paired | vs PPO, matched updates | best | teacher KL/token, last | teacher distance (rel.), last | teacher's action differs, last | agent–SFT distance, last | template share, last | updates | RL s |"
