@@ -120,19 +120,16 @@ function diagnostics.teacher(run, samples, old)
   end
   local names = run.diagnostic_names
   local teacher = run.teacher
-  if type(teacher) ~= "userdata" then
-    if run.sft_state then
-      local _, _, dsft = diagnostics.distance(trainable(run.policy, names), {}, run.sft_state)
-      rec.agent_sft_dist = dsft
-    end
-    return next(rec) and rec or nil
-  end
+  local model = type(teacher) == "userdata"  -- a model teacher (GTR-Turbo's merge), not GTR's solver or PPO's none
+  local d, norm, dsft = diagnostics.distance(trainable(run.policy, names), model and trainable(teacher, names) or {},
+                                             run.sft_state)
+  rec.agent_sft_dist = dsft
+  if not model then return rec end
   if run.pool then
     rec.teacher_pool = table.concat(run.pool:steps(), ",")
     rec.teacher_merge = run.cfg.turbo.merge
   end
-  local d, norm, dsft = diagnostics.distance(trainable(run.policy, names), trainable(teacher, names), run.sft_state)
-  rec.teacher_param_dist, rec.teacher_param_rel, rec.agent_sft_dist = d, d / math.max(norm, 1e-12), dsft
+  rec.teacher_param_dist, rec.teacher_param_rel = d, d / math.max(norm, 1e-12)
   -- per-token KL on the first minibatch of the agent's own answers (scored by the agent in old.scores[1])
   local s = old and old.scores and old.scores[1]
   if s then
