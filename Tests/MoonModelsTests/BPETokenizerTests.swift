@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import MoonTensor
 @testable import MoonModels
 
 /// Parity with Hugging Face `tokenizers` on the corpus scripts/make_tokenizer_fixtures.py generates.
@@ -205,7 +206,8 @@ final class BPETokenizerTests: XCTestCase {
     /// Mutated tokenizer.json documents either load or throw; whatever loads encodes and decodes without trapping.
     func testMutatedJSONNeverTraps() throws {
         let good = [UInt8](try Data(contentsOf: Self.dir.appendingPathComponent("llama3-small.json")))
-        var rng = SystemRandomNumberGenerator()
+        // A fixed seed: the same 150 mutants every run, so "some mutant still loads" cannot flake.
+        var rng = Xoshiro256(seed: 0x6D75_7461_6E74)
         var loaded = 0
         for _ in 0..<150 {
             var b = good
