@@ -1,4 +1,5 @@
 import XCTest
+import MoonTensor
 @testable import MoonEnvs
 
 final class NumberLineTests: XCTestCase {
@@ -156,10 +157,11 @@ final class BlackjackTests: XCTestCase {
         let env = try make(["obs_mode": "text"])
         var total = 0.0
         var tens = 0, cards = 0
+        var rng = Xoshiro256(seed: 21)
         for i in 0..<4000 {
             _ = env.reset(seed: UInt64(i))
             for c in env.player + env.dealer { cards += 1; if c.blackjackValue == 10 { tens += 1; XCTAssertTrue(c.rank >= 11) } }
-            while true { let r = try env.step(action: env.actionSpace[Int.random(in: 0...1)]); if r.done { total += r.reward; break } }
+            while true { let r = try env.step(action: env.actionSpace[Int.random(in: 0...1, using: &rng)]); if r.done { total += r.reward; break } }
         }
         XCTAssertLessThan(total / 4000, -0.2)
         XCTAssertEqual(Double(tens) / Double(cards), 4.0 / 13, accuracy: 0.02)
