@@ -3,9 +3,13 @@
 -- DOC_DIR/report.md: per task, one row per algorithm over its seeds: final evaluation success with a 95% bootstrap
 -- interval over seeds and episodes, the SFT start, the RL wall clock to reach PPO's final success, thought collapse,
 -- compute; the teacher watched (GTR-Turbo runs); the ablations. DOC_DIR/<task>/*.png, DOC_DIR/teacher/*.png and
--- DOC_DIR/ablation/*.png: curves against the RL wall clock. Runs that have not finished count with what they logged.
+-- DOC_DIR/ablation/*.png: curves against the RL wall clock. Runs that have not finished count with what they logged
+-- (marked *), or with a fourth argument `finished` are left out (tables and plots of finished runs only, e.g. to commit).
 local out, docs, grid_name = arg[1], arg[2] or "docs/results", arg[3] or "wave2"
-if not out then io.stderr:write("usage: moonlab run scripts/report.lua OUT_DIR [DOC_DIR] [GRID]\n"); os.exit(2) end
+local finished_only = arg[4] == "finished"
+if not out or (arg[4] and not finished_only) then
+  io.stderr:write("usage: moonlab run scripts/report.lua OUT_DIR [DOC_DIR] [GRID] [finished]\n"); os.exit(2)
+end
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "scripts"
 local grid = dofile(here .. "/experiments/grid.lua")[grid_name]
 if not grid then io.stderr:write("report: unknown grid '" .. grid_name .. "'\n"); os.exit(2) end
@@ -13,8 +17,10 @@ local stats = require("gtr.stats")
 
 local LABEL = {ppo = "PPO", gtr = "GTR (solver teacher)", ["turbo-sft"] = "GTR-Turbo (SFT)", ["turbo-kl"] = "GTR-Turbo (KL)"}
 
---- The records of a run's metrics.jsonl (nil when the run is missing).
+local function exists(p) local f = io.open(p, "r"); if f then f:close() return true end return false end
+--- The records of a run's metrics.jsonl (nil when the run is missing, or unfinished with `finished`).
 local function records(dir)
+  if finished_only and not exists(dir .. "/DONE") then return nil end
   local f = io.open(dir .. "/metrics.jsonl", "r")
   if not f then return nil end
   local recs = {}
@@ -22,7 +28,6 @@ local function records(dir)
   f:close()
   return #recs > 0 and recs or nil
 end
-local function exists(p) local f = io.open(p, "r"); if f then f:close() return true end return false end
 --- A run's directory from its path below OUT_DIR: OUT_DIR's, or where it has none the records scripts/reproduce
 -- keeps in DOC_DIR/runs/ (a machine's runs/ does not outlive it).
 local function run_dir(rel)

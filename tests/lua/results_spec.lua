@@ -402,5 +402,12 @@ T.it("the report's ablation table: each variant against its own PPO control wher
   -- both made; against the main grid's PPO it would be 0 of 4), and pool-4's against the main grid's PPO (2 of 2)
   T.truthy(row("ablation lr-1e-4-kl-30 | ties | 1 |"):find(" 1/3 |", 1, true), report)
   T.truthy(row("ablation pool-4 | ties | 1 |"):find(" 2/2 |", 1, true), report)
+  -- `finished`: the unfinished pool-4 run is left out of the tables (and the curves), the finished ones stay
+  log = sh(("MOONLAB_STDLIB=%q %q run scripts/report.lua %q %q wave2 finished 2>&1"):format(
+    os.getenv("MOONLAB_STDLIB") or "stdlib", exe, out, docs))
+  report = io.open(docs .. "/report.md"):read("a")
+  T.truthy(not row("pool-4: ") and not row("ablation pool-4 "), log .. report)
+  T.truthy(not report:find(" * |", 1, true), report)
+  T.truthy(row("lr-1e-4-kl-30: ") == kl30, report)
   os.execute("rm -rf " .. d)
 end)
