@@ -372,9 +372,12 @@ T.it("the report's ablation table: each variant against its own PPO control wher
   run("ablation/ppo-lr-1e-4", {0.5, 0.5, 0.5}, "0000000000000000", true, false, "b")
   run("ablation/lr-1e-4-kl-30", {0.5, 0.5, 0.5, 0.5}, "1111111100000000", true, true, "bc")
   run("ablation/pool-4", {0.25, 0.25}, "1100000000000011", false, true, "a")
-  local log = sh(("MOONLAB_STDLIB=%q %q run scripts/report.lua %q %q wave2 2>&1"):format(
-    os.getenv("MOONLAB_STDLIB") or "stdlib", exe, out, docs))
-  local report = io.open(docs .. "/report.md"):read("a")
+  local function make_report(extra)  -- scripts/report.lua on these records: its output and report.md
+    local log = sh(("MOONLAB_STDLIB=%q %q run scripts/report.lua %q %q wave2%s 2>&1"):format(
+      os.getenv("MOONLAB_STDLIB") or "stdlib", exe, out, docs, extra or ""))
+    return log, io.open(docs .. "/report.md"):read("a")
+  end
+  local log, report = make_report()
   local function row(name)  -- the table row that begins with `name` (plain text), from its newline
     local at = report:find("\n| " .. name, 1, true)
     return at and report:match("^\n[^\n]*", at)
@@ -403,9 +406,7 @@ T.it("the report's ablation table: each variant against its own PPO control wher
   T.truthy(row("ablation lr-1e-4-kl-30 | ties | 1 |"):find(" 1/3 |", 1, true), report)
   T.truthy(row("ablation pool-4 | ties | 1 |"):find(" 2/2 |", 1, true), report)
   -- `finished`: the unfinished pool-4 run is left out of the tables (and the curves), the finished ones stay
-  log = sh(("MOONLAB_STDLIB=%q %q run scripts/report.lua %q %q wave2 finished 2>&1"):format(
-    os.getenv("MOONLAB_STDLIB") or "stdlib", exe, out, docs))
-  report = io.open(docs .. "/report.md"):read("a")
+  log, report = make_report(" finished")
   T.truthy(not row("pool-4: ") and not row("ablation pool-4 "), log .. report)
   T.truthy(not report:find(" * |", 1, true), report)
   T.truthy(row("lr-1e-4-kl-30: ") == kl30, report)
