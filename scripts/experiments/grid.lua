@@ -35,7 +35,13 @@ G.wave2 = {
       -- the baseline's 100 (kl_invalid x kl_coef)
       {"kl-coef-30", "KL coefficient 30", {"turbo.kl_coef=30", "turbo.kl_invalid=" .. 100 / 30}},
       {"kl-coef-300", "KL coefficient 300", {"turbo.kl_coef=300", "turbo.kl_invalid=" .. 100 / 300}},
-      {"refresh-4", "teacher refreshed every 4 updates", {"turbo.every=4"}},
+      -- at coefficient 1 the merge and the pool changed the teacher and nothing else (merge-ema, pool-4: the same
+      -- rollouts as the baseline at every update, the same evaluation outcomes), so the teacher's remaining knobs are
+      -- measured where its pull is felt, against kl-coef-300 (TIES over every checkpoint, refreshed every update)
+      {"merge-ema-kl-300", "EMA (alpha 0.5) at KL coefficient 300 (compare: kl-coef-300)",
+       {"turbo.merge=ema", "turbo.kl_coef=300", "turbo.kl_invalid=" .. 100 / 300}},
+      {"refresh-4-kl-300", "teacher refreshed every 4 updates at KL coefficient 300 (compare: kl-coef-300)",
+       {"turbo.every=4", "turbo.kl_coef=300", "turbo.kl_invalid=" .. 100 / 300}},
       {"lr-1e-4", "RL learning rate 1e-4 (10x; its PPO control: ppo-lr-1e-4)", {"ppo.lr=1e-4"}},
       -- at lr 1e-4 PPO leaves its start within 6 updates (8.6% -> 1.6%, approx KL 0.3): can a felt pull toward the
       -- merged history hold the agent where PPO collapses?

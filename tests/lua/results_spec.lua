@@ -129,7 +129,7 @@ T.it("eval.every_s: an evaluation each time the RL clock passes a multiple of ev
   os.execute("rm -rf " .. d)
 end)
 
-T.it("the wave-2 grid: 12 SFT starts, 39 RL runs at the issue's budgets, one SFT start per task and seed", function()
+T.it("the wave-2 grid: 12 SFT starts, 40 RL runs at the issue's budgets, one SFT start per task and seed", function()
   local G = dofile("scripts/experiments/grid.lua")
   local runs = G.runs(G.wave2, {out = "o", preset = "smollm"})
   local n = {sft = 0, rl = 0}
@@ -143,14 +143,14 @@ T.it("the wave-2 grid: 12 SFT starts, 39 RL runs at the issue's budgets, one SFT
       sft_of[ck] = true
     end
   end
-  T.eq(n.sft, 12); T.eq(n.rl, 39)
+  T.eq(n.sft, 12); T.eq(n.rl, 40)
   T.eq(budget.points24, 3600); T.eq(budget.numberline, 1800)
   local k = 0
   for _ in pairs(sft_of) do k = k + 1 end
   T.eq(k, 12)
   T.eq(runs[1].phase, "sft"); T.eq(runs[1].task, "points24")   -- the SFT starts first, the headline task first
   local only = G.runs(G.wave2, {out = "o", preset = "smollm", only = "ablations", scale = 0.5})
-  T.eq(#only, 10); T.eq(only[2].budget_s, 1800)                 -- 8 ablations, 1 control + their one SFT start
+  T.eq(#only, 11); T.eq(only[2].budget_s, 1800)                 -- 9 ablations, 1 control + their one SFT start
   -- the effective evaluation interval is the last eval.every_s: Points24's own (1200 s), scaled with the budget
   local function every(r) local v; for _, a in ipairs(r.args) do v = a:match("^eval%.every_s=(%d+)$") or v end; return tonumber(v) end
   T.eq(every(only[2]), 600)
