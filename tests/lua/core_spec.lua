@@ -30,3 +30,23 @@ T.it("clock is monotonic", function()
   local a = moon.clock(); local b = moon.clock()
   T.truthy(b >= a)
 end)
+
+T.it("file_kind names what is at a path without opening it (a FIFO does not block)", function()
+  local d = os.tmpname(); os.remove(d)
+  assert(os.execute(("mkdir -p %q && cd %q && touch f && mkdir sub && mkfifo p && ln -s f to-f && ln -s gone dangling"
+    .. " && ln -s p to-p"):format(d, d)))
+  T.eq(moon.file_kind(d .. "/f"), "file")
+  T.eq(moon.file_kind(d .. "/sub"), "directory")
+  T.eq(moon.file_kind(d .. "/sub/"), "directory")
+  T.eq(moon.file_kind(d .. "/p"), "fifo")
+  T.eq(moon.file_kind(d .. "/to-f"), "file")        -- links are followed
+  T.eq(moon.file_kind(d .. "/to-p"), "fifo")
+  T.eq(moon.file_kind(d .. "/dangling"), "link")    -- ... and a link to nothing says so
+  T.eq(moon.file_kind(d .. "/missing"), nil)
+  T.eq(moon.file_kind(d .. "/f/below"), nil)        -- not reachable: through a file
+  T.eq(moon.file_kind("/dev/null"), "character")
+  T.eq(moon.file_kind(""), nil)
+  T.raises(function() moon.file_kind(d .. "/f\0/x") end, "moon.file_kind: argument #1 'path': contains a NUL byte")
+  T.raises(function() moon.file_kind(nil) end, "argument #1 'path': expected string")
+  os.execute(("rm -rf %q"):format(d))
+end)

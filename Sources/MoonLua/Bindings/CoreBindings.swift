@@ -78,6 +78,20 @@ extension LuaState {
             return call.push(exe)
         }
 
+        register("moon.file_kind", doc: """
+            moon.file_kind(path) -> "file", "directory", "fifo", "socket", "character", "block", "link" (a link whose
+            target is missing) or nil (nothing there, or not reachable): what is at path, following symbolic links,
+            without opening it (a probe that never blocks on a FIFO, unlike io.open)
+            """) { call in
+            let path = try call.string(1, "path")
+            guard !path.contains("\0") else { throw call.error("argument #1 'path': contains a NUL byte") }
+            var st = stat()
+            if stat(path, &st) == 0 { return call.push(fileKindName(st.st_mode)) }
+            if lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK { return call.push("link") }
+            lua_pushnil(call.L)
+            return 1
+        }
+
         register("moon.clock", doc: "moon.clock() -> number -- wall-clock seconds (monotonic), for timing.") { call in
             var ts = timespec()
             clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -181,5 +195,18 @@ extension LuaState {
         }
         moon_pop(L, 1)
         return names.sorted()
+    }
+}
+
+/// moon.file_kind's name for a stat mode.
+private func fileKindName(_ mode: mode_t) -> String {
+    switch mode & S_IFMT {
+    case S_IFREG: return "file"
+    case S_IFDIR: return "directory"
+    case S_IFIFO: return "fifo"
+    case S_IFSOCK: return "socket"
+    case S_IFCHR: return "character"
+    case S_IFBLK: return "block"
+    default: return "link"
     }
 }
