@@ -1,8 +1,8 @@
 -- The experiment grids of docs/RESULTS.md, as data (scripts/reproduce runs them, scripts/report.lua tabulates them).
 --   local grid = dofile("scripts/experiments/grid.lua").wave2
 -- A grid: tasks (each: algos, seeds, budget_s, and args: key=value arguments of its RL runs and ablations, after
--- common), ablations (variants of one algo on one task and seed, each a list
--- of key=value arguments), extra (other single runs: {name, algo, task, seed, budget_s, args, control_of = the
+-- common), ablations (variants of one algo on one task and seed: {name, label, key=value arguments, versus = the
+-- variant it is compared with, by default the baseline}), extra (other single runs: {name, algo, task, seed, budget_s, args, control_of = the
 -- ablations it is the PPO control of}), common (arguments of every RL run) and sft (arguments of the SFT-start runs).
 -- Every RL run of a task and seed starts from that task and seed's SFT start (one run with updates=0, computed once,
 -- reused as its checkpoints/sft.safetensors), at the same RL wall-clock budget (budget_s; updates is only a cap and
@@ -38,15 +38,15 @@ G.wave2 = {
       -- at coefficient 1 the merge and the pool changed the teacher and nothing else (merge-ema, pool-4: the same
       -- rollouts as the baseline at every update, the same evaluation outcomes), so the teacher's remaining knobs are
       -- measured where its pull is felt, against kl-coef-300 (TIES over every checkpoint, refreshed every update)
-      {"merge-ema-kl-300", "EMA (alpha 0.5) at KL coefficient 300 (compare: kl-coef-300)",
-       {"turbo.merge=ema", "turbo.kl_coef=300", "turbo.kl_invalid=" .. 100 / 300}},
-      {"refresh-4-kl-300", "teacher refreshed every 4 updates at KL coefficient 300 (compare: kl-coef-300)",
-       {"turbo.every=4", "turbo.kl_coef=300", "turbo.kl_invalid=" .. 100 / 300}},
+      {"merge-ema-kl-300", "EMA (alpha 0.5) at KL coefficient 300 (reference: kl-coef-300)",
+       {"turbo.merge=ema", "turbo.kl_coef=300", "turbo.kl_invalid=" .. 100 / 300}, versus = "kl-coef-300"},
+      {"refresh-4-kl-300", "teacher refreshed every 4 updates at KL coefficient 300 (reference: kl-coef-300)",
+       {"turbo.every=4", "turbo.kl_coef=300", "turbo.kl_invalid=" .. 100 / 300}, versus = "kl-coef-300"},
       {"lr-1e-4", "RL learning rate 1e-4 (10x; its PPO control: ppo-lr-1e-4)", {"ppo.lr=1e-4"}},
       -- at lr 1e-4 PPO leaves its start within 6 updates (8.6% -> 1.6%, approx KL 0.3): can a felt pull toward the
       -- merged history hold the agent where PPO collapses?
-      {"lr-1e-4-kl-30", "RL learning rate 1e-4 and KL coefficient 30 (control: ppo-lr-1e-4)",
-       {"ppo.lr=1e-4", "turbo.kl_coef=30", "turbo.kl_invalid=" .. 100 / 30}},
+      {"lr-1e-4-kl-30", "RL learning rate 1e-4 and KL coefficient 30 (control: ppo-lr-1e-4; reference: lr-1e-4)",
+       {"ppo.lr=1e-4", "turbo.kl_coef=30", "turbo.kl_invalid=" .. 100 / 30}, versus = "lr-1e-4"},
     }},
   -- at lr 1e-5 the merged teacher stays within 0.3% of the agent (KL ~1e-4 nats/token, seed 1): does a 10x larger
   -- RL step let the checkpoints spread far enough for their merge to teach? PPO at the same rate is the control

@@ -342,12 +342,12 @@ T.it("scripts/reproduce resumes a run killed in the middle of an update (kill -9
   os.execute("rm -rf " .. d)
 end)
 
-T.it("the report's ablation table: each variant against its own PPO control where it has one, at matched updates too", function()
+T.it("the report's ablation table: each variant against its own PPO control where it has one, and against its reference", function()
   -- records as scripts/reproduce keeps them, for the wave-2 grid's Points24 seed-1 ablations: the main grid's PPO
   -- and GTR-Turbo (KL) runs, the lr-1e-4 control, a variant with that control and one without (unfinished)
   local d = tmpdir()
   local out, docs = d .. "/o", d .. "/docs"
-  local function run(rel, rates, outcomes, done, teacher, actions)
+  local function run(rel, rates, outcomes, done, teacher, actions, early)  -- early: an evaluation at update 2
     local dir = out .. "/" .. rel
     os.execute(("mkdir -p %q"):format(dir))
     local f = assert(io.open(dir .. "/metrics.jsonl", "w"))
@@ -357,6 +357,7 @@ T.it("the report's ablation table: each variant against its own PPO control wher
                  actions = (u == 1 and actions:sub(1, 1) or actions:sub(-1)) .. ":" .. u}
       if teacher then r.teacher_param_rel, r.teacher_kl_token, r.kl, r.teacher_merge, r.teacher_pool = 0.01 * u, 0.001, 0.002, "ties", "0" end
       r.agent_sft_dist = #rel * u  -- the report shows the last update's
+      if u == 2 and early then r.eval_outcomes, r.eval_success = early, 1 end
       if u == #rates then
         r.eval_outcomes = outcomes
         local n = 0; for _ in outcomes:gmatch("1") do n = n + 1 end
@@ -367,11 +368,15 @@ T.it("the report's ablation table: each variant against its own PPO control wher
     f:close()
     if done then io.open(dir .. "/DONE", "w"):close() end
   end
-  run("main/points24/ppo-s1", {0, 0, 0, 0}, "1100000000000000", true, false, "a")
+  -- PPO evaluated at update 2 too (the grid's schedule): finished runs are compared at their final evaluations,
+  -- whatever the other's schedule (the ablations evaluated only at the end)
+  run("main/points24/ppo-s1", {0, 0, 0, 0}, "1100000000000000", true, false, "a", ("1"):rep(16))
   run("main/points24/turbo-kl-s1", {0.25, 0.25, 0.25, 0.25}, "1111000000000000", true, true, "a")
   run("ablation/ppo-lr-1e-4", {0.5, 0.5, 0.5}, "0000000000000000", true, false, "b")
   run("ablation/lr-1e-4-kl-30", {0.5, 0.5, 0.5, 0.5}, "1111111100000000", true, true, "bc")
   run("ablation/pool-4", {0.25, 0.25}, "1100000000000011", false, true, "a")
+  run("ablation/kl-coef-300", {0.25, 0.5, 0.5}, "1111110000000000", true, true, "a")
+  run("ablation/merge-ema-kl-300", {0.25, 0.25, 0.5, 0.5}, "1111000000000011", true, true, "a")
   local function make_report(extra)  -- scripts/report.lua on these records: its output and report.md
     local log = sh(("MOONLAB_STDLIB=%q %q run scripts/report.lua %q %q wave2%s 2>&1"):format(
       os.getenv("MOONLAB_STDLIB") or "stdlib", exe, out, docs, extra or ""))
@@ -391,14 +396,27 @@ T.it("the report's ablation table: each variant against its own PPO control wher
   -- with how far the run moved from its SFT start (its last update's agent_sft_dist), the control's too
   T.truthy(kl30:find(("| %d | "):format(4 * #"ablation/lr-1e-4-kl-30"), 1, true), kl30)
   T.truthy(row("ppo-lr-1e-4: "):find(("| %d | "):format(3 * #"ablation/ppo-lr-1e-4"), 1, true), report)
-  -- a variant without a control of its own is compared with the main grid's PPO run, and is marked unfinished
+  -- a variant without a control of its own is compared with the main grid's PPO run, and is marked unfinished: at
+  -- the latest evaluation both made (update 2: -75.0, 12 differ; PPO's final would give +12.5, 2 differ)
   local pool = row("pool-4: ")
   T.truthy(pool, report)
   T.truthy(pool:find("^\n| pool%-4: [^|]* %* |"), pool)
-  T.truthy(pool:find("| +12.5 [", 1, true) and pool:find(", 2 differ | +25.0 [+25.0, +25.0] (at 2 updates) |", 1, true), pool)
+  T.truthy(pool:find("| -75.0 [", 1, true) and pool:find(", 12 differ | +25.0 [+25.0, +25.0] (at 2 updates) |", 1, true), pool)
+  -- ... and against its reference, the baseline (the same success on the final 16 episodes, 4 of them differ; the
+  -- same rollout success at the 2 updates both made)
+  T.truthy(pool:find(", 12 differ | +25.0 [+25.0, +25.0] (at 2 updates) | +0.0 [", 1, true)
+           and pool:find(", 4 differ | +0.0 [+0.0, +0.0] (at 2 updates) |", 1, true), pool)
+  -- a variant that names its reference (versus) against that run: merge-ema-kl-300 against kl-coef-300 (against
+  -- the baseline it would be +12.5, 2 differ), rollouts 0 / -25 / 0 at the 3 updates both made; and one whose
+  -- reference has not run has no such comparison
+  local ema = row("merge-ema-kl-300: ")
+  T.truthy(ema and ema:find(" | +0.0 [", 1, true) and ema:find(", 4 differ | -8.3 [", 1, true)
+           and ema:find("(at 3 updates) | ", 1, true), ema or report)
+  T.truthy(kl30:find(" (at 3 updates) | – | – | ", 1, true), kl30)
   -- the baseline is the main grid's GTR-Turbo (KL) run; the control has its own row and nothing to compare with
   T.truthy(row("turbo-kl (baseline): "):find("| +12.5 [", 1, true), report)
-  T.truthy(row("ppo-lr-1e-4: PPO, ppo.lr=1e-4 "):find("| 0.0 [0.0, 0.0] | – | – |", 1, true), report)
+  T.truthy(row("ppo-lr-1e-4: PPO, ppo.lr=1e-4 "):find("| 0.0 [0.0, 0.0] | – | – | – | – |", 1, true), report)
+  T.truthy(row("turbo-kl (baseline): "):find(" (at 4 updates) | – | – | ", 1, true), report)
   -- the variants that did not run have no row
   T.truthy(not row("merge-ema: "), report)
   -- the teacher table: the variant's rollouts against its control's (the same actions at update 1 only: 1 of the 3
