@@ -208,6 +208,14 @@ public struct LuaCall {
         return s
     }
 
+    /// A string argument's bytes, exactly (Lua strings are byte strings; `string` decodes them as UTF-8).
+    public func bytes(_ i: Int32, _ name: String = "") throws -> [UInt8] {
+        guard lua_type(L, i) == LUA_TSTRING else { throw argumentError(i, name, expected: "string") }
+        var len = 0
+        guard let p = lua_tolstring(L, i, &len) else { throw argumentError(i, name, expected: "string") }
+        return [UInt8](UnsafeRawBufferPointer(start: p, count: len))
+    }
+
     public func boolean(_ i: Int32, _ name: String = "") throws -> Bool {
         guard lua_type(L, i) == LUA_TBOOLEAN else { throw argumentError(i, name, expected: "boolean") }
         return lua_toboolean(L, i) != 0

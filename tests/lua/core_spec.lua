@@ -50,3 +50,23 @@ T.it("file_kind names what is at a path without opening it (a FIFO does not bloc
   T.raises(function() moon.file_kind(nil) end, "argument #1 'path': expected string")
   os.execute(("rm -rf %q"):format(d))
 end)
+
+T.it("write_file writes bytes atomically and never replaces what is not a regular file", function()
+  local d = os.tmpname(); os.remove(d)
+  assert(os.execute(("mkdir -p %q && cd %q && mkdir sub && mkfifo p && echo old > f && ln -s f to-f"):format(d, d)))
+  local data = "a\0b\255\n" .. ("x"):rep(100000)
+  moon.write_file(d .. "/new", data)
+  T.eq(io.open(d .. "/new", "rb"):read("a"), data)                  -- every byte, a NUL and invalid UTF-8 too
+  moon.write_file(d .. "/to-f", "via the link")
+  T.eq(io.open(d .. "/f"):read("a"), "via the link")
+  T.eq(moon.file_kind(d .. "/to-f"), "file")                        -- the link stays a link to the file
+  T.truthy(os.execute(("test -L %q"):format(d .. "/to-f")))
+  T.raises(function() moon.write_file(d .. "/sub", "x") end, "not a regular file")
+  T.raises(function() moon.write_file(d .. "/p", "x") end, "not a regular file")   -- at once: no open, no block
+  T.eq(moon.file_kind(d .. "/p"), "fifo")
+  T.raises(function() moon.write_file(d .. "/missing/x", "x") end, "missing/x")
+  T.raises(function() moon.write_file(d .. "/f", 5) end, "argument #2 'data': expected string")
+  local left = io.popen(("ls -A %q"):format(d)):read("a")
+  T.eq(left, "f\nnew\np\nsub\nto-f\n")                             -- no temporary file left behind
+  os.execute(("rm -rf %q"):format(d))
+end)

@@ -1,6 +1,7 @@
 import CLua
 import CLuaShim
 import Foundation
+import MoonTensor
 
 /// moonlab's version string.
 public let moonlabVersion = "0.1.0"
@@ -90,6 +91,17 @@ extension LuaState {
             if lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK { return call.push("link") }
             lua_pushnil(call.L)
             return 1
+        }
+
+        register("moon.write_file", doc: """
+            moon.write_file(path, data) -- writes the string data (bytes, as they are) to path atomically: a temporary
+            file renamed over it, so a reader sees the old file or the new one, never part of one; refuses to replace
+            what is not a regular file (a directory, a FIFO, a device); through a symbolic link, writes its target
+            """) { call in
+            let path = try call.string(1, "path")
+            guard !path.contains("\0") else { throw call.error("argument #1 'path': contains a NUL byte") }
+            try AtomicFile.write(to: path, bytes: try call.bytes(2, "data"))
+            return 0
         }
 
         register("moon.clock", doc: "moon.clock() -> number -- wall-clock seconds (monotonic), for timing.") { call in
