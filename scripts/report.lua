@@ -17,10 +17,12 @@ local stats = require("gtr.stats")
 
 local LABEL = {ppo = "PPO", gtr = "GTR (solver teacher)", ["turbo-sft"] = "GTR-Turbo (SFT)", ["turbo-kl"] = "GTR-Turbo (KL)"}
 
-local function exists(p) local f = io.open(p, "r"); if f then f:close() return true end return false end
+--- Whether a regular file is at `p` (a probe that opens nothing: a FIFO in a run's place cannot block the report).
+local function is_file(p) return moon.file_kind(p) == "file" end
 --- The records of a run's metrics.jsonl (nil when the run is missing, or unfinished with `finished`).
 local function records(dir)
-  if finished_only and not exists(dir .. "/DONE") then return nil end
+  if finished_only and not is_file(dir .. "/DONE") then return nil end
+  if not is_file(dir .. "/metrics.jsonl") then return nil end
   local f = io.open(dir .. "/metrics.jsonl", "r")
   if not f then return nil end
   local recs = {}
@@ -32,13 +34,13 @@ end
 -- keeps in DOC_DIR/runs/ (a machine's runs/ does not outlive it).
 local function run_dir(rel)
   local live, kept = out .. "/" .. rel, docs .. "/runs/" .. rel
-  if not exists(live .. "/metrics.jsonl") and exists(kept .. "/metrics.jsonl") then return kept end
+  if not is_file(live .. "/metrics.jsonl") and is_file(kept .. "/metrics.jsonl") then return kept end
   return live
 end
 
 --- Summary of one run: the last evaluation (success, outcomes), the first and last RL update's diagnostics, compute.
 local function summarize(recs, dir)
-  local s = {recs = recs, updates = 0, wall = 0, done = exists(dir .. "/DONE"), evals = {}}
+  local s = {recs = recs, updates = 0, wall = 0, done = is_file(dir .. "/DONE"), evals = {}}
   local first, last
   for _, r in ipairs(recs) do
     if (r.update or 0) > 0 then first = first or r; last = r end
@@ -377,8 +379,5 @@ if #teacher_rows > 0 then
 end
 
 os.execute("mkdir -p '" .. docs .. "'")
-local f = assert(io.open(docs .. "/report.md.tmp", "w"))
-f:write(table.concat(lines, "\n"), "\n")
-f:close()
-assert(os.rename(docs .. "/report.md.tmp", docs .. "/report.md"))
+moon.write_file(docs .. "/report.md", table.concat(lines, "\n") .. "\n")
 print("wrote " .. docs .. "/report.md")

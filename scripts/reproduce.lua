@@ -70,10 +70,20 @@ if o.budget then  -- one budget for every RL run
   end
 end
 
-local function exists(p) local f = io.open(p, "r"); if f then f:close() return true end return false end
+--- Whether a regular file is at `p` (a probe that opens nothing, so a FIFO in its place cannot block the status).
+local function is_file(p) return moon.file_kind(p) == "file" end
+--- The text of the regular file at `p`, or nil.
+local function read(p)
+  if not is_file(p) then return nil end
+  local f = io.open(p, "r")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text
+end
 local docs = o.docs or ("docs/results/" .. o.grid)
 --- done in an earlier machine's output, by the records kept under docs/runs
-local function archived(r) return exists(docs .. "/runs/" .. r.dir:sub(#out + 2) .. "/DONE") end
+local function archived(r) return is_file(docs .. "/runs/" .. r.dir:sub(#out + 2) .. "/DONE") end
 
 if cmd == "jobs" then
   local needed = {}
@@ -81,7 +91,7 @@ if cmd == "jobs" then
     if r.phase == "rl" and not archived(r) then needed[r.task .. "-s" .. r.seed] = true end
   end
   for _, r in ipairs(runs) do
-    if not archived(r) or r.phase == "sft" and needed[r.task .. "-s" .. r.seed] and not exists(r.dir .. "/DONE") then
+    if not archived(r) or r.phase == "sft" and needed[r.task .. "-s" .. r.seed] and not is_file(r.dir .. "/DONE") then
       print(table.concat({r.phase, r.dir, r.algo, r.task, table.concat(r.args, " ")}, " "))
     end
   end
@@ -101,28 +111,23 @@ end
 local function mtime(p) local t = lines("stat -c %Y '" .. p .. "' 2>/dev/null"); return tonumber(t[1]) end
 -- a run is running while its lock is held (scripts/reproduce holds DIR.lock with flock for the run's lifetime)
 local function running(dir)
-  if not exists(dir .. ".lock") then return false end
+  if not is_file(dir .. ".lock") then return false end
   return not os.execute("flock -n '" .. dir .. ".lock' true 2>/dev/null")
 end
 local function latest_state(dir)
   local names = lines("ls '" .. dir .. "/checkpoints' 2>/dev/null | grep '^state-.*\\.json$' | sort | tail -1")
   if not names[1] then return nil end
-  local f = io.open(dir .. "/checkpoints/" .. names[1], "r")
-  if not f then return nil end
-  local ok, s = pcall(moon.json.decode, f:read("a"))
-  f:close()
-  return ok and s or nil
+  local text = read(dir .. "/checkpoints/" .. names[1])
+  local ok, s = pcall(moon.json.decode, text)
+  return text and ok and s or nil
 end
 -- the time a run spends outside its RL clock: evaluations and diagnostics, from its metrics
 local function overhead(dir)
-  local f = io.open(dir .. "/metrics.jsonl", "r")
-  if not f then return 0 end
   local s = 0
-  for l in f:lines() do
+  for l in (read(dir .. "/metrics.jsonl") or ""):gmatch("[^\n]+") do
     local ok, r = pcall(moon.json.decode, l)
     if ok and type(r) == "table" then s = s + (r.time_eval_s or 0) + (r.time_diagnostics_s or 0) end
   end
-  f:close()
   return s
 end
 
@@ -132,15 +137,14 @@ local rows = {}
 for _, r in ipairs(runs) do
   local state, clock, status = nil, 0, "todo"
   if running(r.dir) then status = "running"  -- first: an archived SFT start may be made again where runs/ lacks it
-  elseif exists(r.dir .. "/DONE") or archived(r) then status = "done"
-  elseif exists(r.dir .. "/config.json") then status = "partial" end
+  elseif is_file(r.dir .. "/DONE") or archived(r) then status = "done"
+  elseif is_file(r.dir .. "/config.json") then status = "partial" end
   counts[status] = counts[status] + 1
   if r.phase == "rl" then
-    local f = io.open(r.dir .. "/config.json", "r")  -- a started run's own budget (it may have been given another)
-    if f then
-      local ok, c = pcall(moon.json.decode, f:read("a"))
-      f:close()
-      if ok and type(c) == "table" and (c.budget_s or 0) > 0 then r.budget_s = c.budget_s end
+    local text = read(r.dir .. "/config.json")  -- a started run's own budget (it may have been given another)
+    if text then
+      local ok, c = pcall(moon.json.decode, text)
+      if ok and type(c) == "table" and type(c.budget_s) == "number" and c.budget_s > 0 then r.budget_s = c.budget_s end
     end
     state = latest_state(r.dir)
     clock = state and state.clock or 0

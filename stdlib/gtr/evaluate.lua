@@ -82,7 +82,7 @@ end
 function evaluate.reuse_start(run)
   local ck = run.cfg.sft.checkpoint
   local dir = ck ~= "" and ck:match("^(.*)/checkpoints/[^/]+$")
-  local f = dir and io.open(dir .. "/metrics.jsonl", "r")
+  local f = dir and moon.file_kind(dir .. "/metrics.jsonl") == "file" and io.open(dir .. "/metrics.jsonl", "r")
   if not f then return nil end
   local first = f:read("l")
   f:close()

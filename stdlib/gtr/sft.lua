@@ -18,11 +18,10 @@ local COUNTERS = {"step", "samples", "tokens", "time_s", "epoch_loss", "epoch_st
 --- The progress record (a table, unchecked) of the SFT checkpoint in run directory `dir`, or nil and why not (nil
 -- alone when there is none); scripts/reproduce's status reads it too.
 function sft.progress(dir)
-  local ok, meta = pcall(moon.ckpt.metadata, dir .. "/" .. PROGRESS)
-  if not ok then
-    if tostring(meta):find("No such file", 1, true) then return nil end
-    return nil, tostring(meta)
-  end
+  local path = dir .. "/" .. PROGRESS
+  if not moon.file_kind(path) then return nil end
+  local ok, meta = pcall(moon.ckpt.metadata, path)
+  if not ok then return nil, tostring(meta) end
   local okj, p = pcall(moon.json.decode, meta[META] or "")
   if not okj or type(p) ~= "table" then return nil, "no readable " .. META end
   return p
