@@ -119,7 +119,10 @@ local function latest_state(dir)
   if not names[1] then return nil end
   local text = read(dir .. "/checkpoints/" .. names[1])
   local ok, s = pcall(moon.json.decode, text)
-  return text and ok and s or nil
+  if not (text and ok and type(s) == "table" and math.type(s.update) == "integer" and type(s.clock) == "number") then
+    return nil
+  end
+  return s
 end
 -- the time a run spends outside its RL clock: evaluations and diagnostics, from its metrics
 local function overhead(dir)

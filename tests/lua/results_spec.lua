@@ -195,9 +195,14 @@ T.it("scripts/reproduce runs a grid on the build kept with it (OUT/moonlab), and
   local rl = d .. "/o/main/numberline/ppo-s1"
   os.execute(("mkdir -p %q/checkpoints && mkfifo %q/config.json %q/metrics.jsonl %q/checkpoints/state-000001.json")
     :format(rl, rl, rl, rl))
+  -- ... and a run whose state and config have fields of the wrong types counts as started, at 0 s
+  local odd = d .. "/o/main/numberline/turbo-kl-s1"
+  os.execute(("mkdir -p %q/checkpoints && echo '{\"budget_s\": \"big\"}' > %q/config.json"
+    .. " && echo '{\"update\": \"x\", \"clock\": {}}' > %q/checkpoints/state-000002.json"):format(odd, odd, odd))
   out = sh("timeout 120 " .. reproduce("status", d .. "/o", false) .. " 2>&1; echo rc=$?")
   T.truthy(out:find("todo     rl   " .. rl:gsub("%p", "%%%0") .. "%s+0 /") and out:find("rc=0"), out)
-  os.execute(("rm -r %q"):format(rl))
+  T.truthy(out:find("partial  rl   " .. odd:gsub("%p", "%%%0") .. "%s+0 /%s+%d+ s RL\n"), out)
+  os.execute(("rm -r %q %q"):format(rl, odd))
   -- a directory or a link in its place stops the grid before anything runs or is copied over it
   for _, make in ipairs({"rm %q && mkdir %q", "rm -r %q && ln -s /dev/null %q"}) do
     os.execute(make:format(d .. "/o/moonlab", d .. "/o/moonlab"))
