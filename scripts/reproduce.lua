@@ -108,14 +108,16 @@ local function lines(c)
   p:close()
   return t
 end
-local function mtime(p) local t = lines("stat -c %Y '" .. p .. "' 2>/dev/null"); return tonumber(t[1]) end
+--- `s` as one shell word (single-quoted; a quote inside it survives)
+local function quoted(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local function mtime(p) local t = lines("stat -c %Y " .. quoted(p) .. " 2>/dev/null"); return tonumber(t[1]) end
 -- a run is running while its lock is held (scripts/reproduce holds DIR.lock with flock for the run's lifetime)
 local function running(dir)
   if not is_file(dir .. ".lock") then return false end
-  return not os.execute("flock -n '" .. dir .. ".lock' true 2>/dev/null")
+  return not os.execute("flock -n " .. quoted(dir .. ".lock") .. " true 2>/dev/null")
 end
 local function latest_state(dir)
-  local names = lines("ls '" .. dir .. "/checkpoints' 2>/dev/null | grep '^state-.*\\.json$' | sort | tail -1")
+  local names = lines("ls " .. quoted(dir .. "/checkpoints") .. " 2>/dev/null | grep '^state-.*\\.json$' | sort | tail -1")
   if not names[1] then return nil end
   local text = read(dir .. "/checkpoints/" .. names[1])
   local ok, s = pcall(moon.json.decode, text)

@@ -203,6 +203,12 @@ T.it("scripts/reproduce runs a grid on the build kept with it (OUT/moonlab), and
   T.truthy(out:find("todo     rl   " .. rl:gsub("%p", "%%%0") .. "%s+0 /") and out:find("rc=0"), out)
   T.truthy(out:find("partial  rl   " .. odd:gsub("%p", "%%%0") .. "%s+0 /%s+%d+ s RL\n"), out)
   os.execute(("rm -r %q %q"):format(rl, odd))
+  -- an output directory with a quote in its name: the status still finds a run's latest state
+  local started = d .. "/it's/main/numberline/ppo-s1"
+  os.execute(("mkdir -p %q/checkpoints && echo '{}' > %q/config.json && echo '{\"update\": 3, \"clock\": 120}' > %q"):format(
+    started, started, started .. "/checkpoints/state-000003.json"))
+  out = sh(reproduce("status", d .. "/it's") .. " 2>&1; echo rc=$?")
+  T.truthy(out:find("partial  rl   " .. started:gsub("%p", "%%%0") .. "%s+120 /%s+%d+ s RL %(update 3%)") and out:find("rc=0"), out)
   -- a directory or a link in its place stops the grid before anything runs or is copied over it
   for _, make in ipairs({"rm %q && mkdir %q", "rm -r %q && ln -s /dev/null %q"}) do
     os.execute(make:format(d .. "/o/moonlab", d .. "/o/moonlab"))
