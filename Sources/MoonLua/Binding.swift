@@ -208,6 +208,13 @@ public struct LuaCall {
         return s
     }
 
+    /// A path argument: a string without NUL bytes (the C call would silently stop at the first one).
+    public func path(_ i: Int32, _ name: String = "path") throws -> String {
+        let path = try string(i, name)
+        guard !path.contains("\0") else { throw error("argument #\(i) '\(name)': contains a NUL byte") }
+        return path
+    }
+
     /// A string argument's bytes, exactly (Lua strings are byte strings; `string` decodes them as UTF-8).
     public func bytes(_ i: Int32, _ name: String = "") throws -> [UInt8] {
         guard lua_type(L, i) == LUA_TSTRING else { throw argumentError(i, name, expected: "string") }

@@ -84,8 +84,7 @@ extension LuaState {
             target is missing) or nil (nothing there, or not reachable): what is at path, following symbolic links,
             without opening it (a probe that never blocks on a FIFO, unlike io.open)
             """) { call in
-            let path = try call.string(1, "path")
-            guard !path.contains("\0") else { throw call.error("argument #1 'path': contains a NUL byte") }
+            let path = try call.path(1)
             var st = stat()
             if stat(path, &st) == 0 { return call.push(fileKindName(st.st_mode)) }
             if lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK { return call.push("link") }
@@ -98,8 +97,7 @@ extension LuaState {
             file renamed over it, so a reader sees the old file or the new one, never part of one; refuses to replace
             what is not a regular file (a directory, a FIFO, a device); through a symbolic link, writes its target
             """) { call in
-            let path = try call.string(1, "path")
-            guard !path.contains("\0") else { throw call.error("argument #1 'path': contains a NUL byte") }
+            let path = try call.path(1)
             try AtomicFile.write(to: path, bytes: try call.bytes(2, "data"))
             return 0
         }
