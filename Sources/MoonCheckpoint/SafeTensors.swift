@@ -36,14 +36,10 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        // O_NONBLOCK: a FIFO given as a checkpoint fails at the fstat check below instead of blocking the open
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        if fd < 0 { throw SafeTensorsError(path: path, "cannot open: \(String(cString: strerror(errno)))") }
+        // a regular file only: a FIFO, a device or a NUL-truncated path fails here instead of blocking or misreading
+        let fd: Int32, size: Int
+        do { (fd, size) = try RegularFile.open(path) } catch let e as FileIOError { throw SafeTensorsError(path: path, "cannot open: \(e.message)") }
         defer { close(fd) }
-        var st = stat()
-        if fstat(fd, &st) != 0 { throw SafeTensorsError(path: path, "cannot stat: \(String(cString: strerror(errno)))") }
-        if (st.st_mode & S_IFMT) != S_IFREG { throw SafeTensorsError(path: path, "not a regular file") }
-        let size = Int(st.st_size)
         fileSize = size
         if size < 8 { throw SafeTensorsError(path: path, "file is \(size) bytes, shorter than the 8-byte header length") }
         guard let m = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), m != MAP_FAILED else {

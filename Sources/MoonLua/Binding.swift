@@ -269,6 +269,17 @@ public struct LuaCall {
     /// An array of strings from a Lua sequence.
     public func strings(_ i: Int32, _ name: String = "") throws -> [String] {
         guard lua_type(L, i) == LUA_TTABLE else { throw argumentError(i, name, expected: "table of strings") }
+        return try stringSequence(i, paths: false) { label(i, name, element: $0) }
+    }
+
+    /// An array of paths from a Lua sequence (each as `path` checks it).
+    public func paths(_ i: Int32, _ name: String = "paths") throws -> [String] {
+        guard lua_type(L, i) == LUA_TTABLE else { throw argumentError(i, name, expected: "table of paths") }
+        return try stringSequence(i, paths: true) { label(i, name, element: $0) }
+    }
+
+    /// The strings of the table at `i` (1..#t); `paths` refuses NUL bytes; `label(k)` names element k in errors.
+    func stringSequence(_ i: Int32, paths: Bool, label: (Int) -> String) throws -> [String] {
         let t = lua_absindex(L, i)
         let n = Int(lua_rawlen(L, t))
         try Allocation.check(bytes: n.multipliedReportingOverflow(by: 16).overflow ? Int.max : n * 16)
@@ -277,8 +288,9 @@ public struct LuaCall {
             lua_rawgeti(L, t, lua_Integer(k + 1))
             defer { moon_pop(L, 1) }
             guard lua_type(L, -1) == LUA_TSTRING, let s = state.string(at: -1) else {
-                throw LuaArgumentError("\(function): \(label(i, name, element: k + 1)): expected string, got \(typeName(-1))")
+                throw LuaArgumentError("\(function): \(label(k + 1)): expected string, got \(typeName(-1))")
             }
+            if paths && s.contains("\0") { throw LuaArgumentError("\(function): \(label(k + 1)): contains a NUL byte") }
             out.append(s)
         }
         return out
@@ -416,6 +428,32 @@ public struct LuaOptions {
             }
             return s
         }
+    }
+
+    /// A list-of-strings option (nil when absent).
+    public func strings(_ key: String) throws -> [String]? { try sequence(key, paths: false) }
+
+    /// A list-of-paths option (nil when absent), each as `path` checks it.
+    public func paths(_ key: String) throws -> [String]? { try sequence(key, paths: true) }
+
+    private func sequence(_ key: String, paths: Bool) throws -> [String]? {
+        try withValue(key) {
+            guard lua_type(call.L, -1) == LUA_TTABLE else { throw wrongType(key, paths ? "table of paths" : "table of strings") }
+            return try call.stringSequence(-1, paths: paths) { "option '\(key)', element \($0)" }
+        }
+    }
+
+    /// A path option: a string without NUL bytes (see `LuaCall.path`).
+    public func optionalPath(_ key: String) throws -> String? {
+        guard let s = try optionalString(key) else { return nil }
+        guard !s.contains("\0") else { throw LuaArgumentError("\(call.function): option '\(key)': contains a NUL byte") }
+        return s
+    }
+
+    /// A required path option.
+    public func path(_ key: String) throws -> String {
+        guard let s = try optionalPath(key) else { throw LuaArgumentError("\(call.function): option '\(key)' is required") }
+        return s
     }
 
     /// A string option restricted to `choices`.

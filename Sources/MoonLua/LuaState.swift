@@ -30,6 +30,7 @@ public final class LuaState {
         moon_install_panic(L)
         luaL_openlibs(L)
         stdlibPath = LuaState.findStdlib()
+        installPathGuards()
         configurePackagePath()
         createMoonTable()
         if bindings { installBindings() }

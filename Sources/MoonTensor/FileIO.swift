@@ -46,6 +46,7 @@ public final class AtomicFile {
     /// as /dev/null, a FIFO, a socket, a directory) is refused, never replaced; a symbolic link to a regular file is
     /// followed (the file it names is replaced, the link stays).
     public init(path requested: String) throws {
+        try checkPath(requested)
         let path = try AtomicFile.destination(for: requested)
         self.path = path
         let dir = AtomicFile.directory(of: path)
@@ -163,13 +164,13 @@ public final class AtomicFile {
             var target = stat()
             guard stat(path, &target) == 0 else { return path }  // dangling link: replaced by the file
             guard target.st_mode & S_IFMT == S_IFREG else {
-                throw FileIOError(path: path, message: "is a link to \(fileKind(target.st_mode)), not a regular file; refusing to replace it")
+                throw FileIOError(path: path, message: "is a link to \(FileKind(mode: target.st_mode).phrase), not a regular file; refusing to replace it")
             }
             guard let resolved = realpath(path, nil) else { throw FileIOError.posix(path, "resolving the link") }
             defer { free(resolved) }
             return String(cString: resolved)
         }
-        throw FileIOError(path: path, message: "is \(fileKind(st.st_mode)), not a regular file; refusing to replace it")
+        throw FileIOError(path: path, message: "is \(FileKind(mode: st.st_mode).phrase), not a regular file; refusing to replace it")
     }
 
     /// Removes the temporary files (`.<name>.tmp-<pid>-<random>`) that writers killed before `commit` left in
@@ -205,16 +206,51 @@ public final class AtomicFile {
     }
 }
 
-/// "a directory", "a FIFO", "a character device", ... for messages.
-func fileKind(_ mode: mode_t) -> String {
-    switch mode & S_IFMT {
-    case S_IFDIR: return "a directory"
-    case S_IFIFO: return "a FIFO"
-    case S_IFCHR: return "a character device"
-    case S_IFBLK: return "a block device"
-    case S_IFSOCK: return "a socket"
-    case S_IFLNK: return "a symbolic link"
-    default: return "a regular file"
+/// What is at a path, by its stat mode: `rawValue` is the short name (`moon.file_kind` returns it), `phrase` the
+/// words for messages ("a FIFO").
+public enum FileKind: String, Sendable {
+    case file, directory, fifo, socket, character, block, link
+
+    public init(mode: mode_t) {
+        switch mode & S_IFMT {
+        case S_IFREG: self = .file
+        case S_IFDIR: self = .directory
+        case S_IFIFO: self = .fifo
+        case S_IFSOCK: self = .socket
+        case S_IFCHR: self = .character
+        case S_IFBLK: self = .block
+        default: self = .link
+        }
+    }
+
+    /// What is at `path`, following symbolic links (`.link`: a link whose target is missing); nil when nothing is
+    /// there or it cannot be reached. A stat, never an open: it cannot block on a FIFO.
+    public init?(path: String) {
+        guard !path.utf8.contains(0) else { return nil }
+        var st = stat()
+        if stat(path, &st) == 0 { self.init(mode: st.st_mode); return }
+        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFLNK else { return nil }
+        self = .link
+    }
+
+    public var phrase: String {
+        switch self {
+        case .file: return "a regular file"
+        case .directory: return "a directory"
+        case .fifo: return "a FIFO"
+        case .socket: return "a socket"
+        case .character: return "a character device"
+        case .block: return "a block device"
+        case .link: return "a symbolic link"
+        }
+    }
+}
+
+/// Paths go to the C library as NUL-terminated strings, so a path with a NUL byte would silently name its prefix
+/// ("run\0x" would open "run"): every open in this layer refuses one instead.
+public func checkPath(_ path: String) throws {
+    guard !path.utf8.contains(0) else {
+        throw FileIOError(path: path.replacingOccurrences(of: "\0", with: "\\0"), message: "the path contains a NUL byte")
     }
 }
 
@@ -224,13 +260,14 @@ public enum RegularFile {
     /// Opens `path` for reading (O_NONBLOCK for the open itself, so a FIFO without a writer cannot block) and checks
     /// with fstat that it is a regular file. Returns the descriptor (blocking again) and the size.
     public static func open(_ path: String) throws -> (fd: Int32, size: Int) {
+        try checkPath(path)
         let fd = sysOpen(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { throw FileIOError.posix(path, "open") }
         var st = stat()
         guard fstat(fd, &st) == 0 else { let e = FileIOError.posix(path, "stat"); close(fd); throw e }
         guard st.st_mode & S_IFMT == S_IFREG else {
             close(fd)
-            throw FileIOError(path: path, message: "is \(fileKind(st.st_mode)), not a regular file")
+            throw FileIOError(path: path, message: "is \(FileKind(mode: st.st_mode).phrase), not a regular file")
         }
         let flags = fcntl(fd, F_GETFL)
         if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }

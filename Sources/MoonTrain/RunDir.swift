@@ -49,6 +49,7 @@ public final class RunDir {
     public init(_ path: String, mode: Mode = .create) throws {
         let op = "run_dir"
         guard !path.isEmpty else { throw TrainError(op, named: "path", "must not be empty") }
+        do { try checkPath(path) } catch let e as FileIOError { throw TrainError(op, named: "path", e.message) }
         let fm = FileManager.default
         var isDir: ObjCBool = false
         let exists = fm.fileExists(atPath: path, isDirectory: &isDir)

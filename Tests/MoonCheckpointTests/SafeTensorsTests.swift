@@ -302,6 +302,23 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertThrowsError(try AtomicFile.write(to: dir + "/missing/sub/x", string: "y"))
     }
 
+    /// A NUL byte would cut the path short at the C call: every open of the file layer refuses it, and nothing is
+    /// created or read at the prefix.
+    func testPathsWithANulByteAreRefused() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let prefix = dir + "/prefix"
+        try AtomicFile.write(to: dir + "/real.safetensors", bytes: [])
+        let hostile = prefix + "\0/../real.safetensors"
+        XCTAssertThrowsError(try AtomicFile.write(to: hostile, string: "x")) { XCTAssertTrue("\($0)".contains("NUL byte")) }
+        XCTAssertThrowsError(try RegularFile.read(hostile)) { XCTAssertTrue("\($0)".contains("NUL byte")) }
+        XCTAssertThrowsError(try SafeTensors.open(dir + "/real.safetensors\0x")) { XCTAssertTrue("\($0)".contains("NUL byte")) }
+        XCTAssertThrowsError(try SafeTensorsWriter(path: hostile, entries: []))
+        XCTAssertNil(FileKind(path: dir + "\0"))
+        XCTAssertEqual(FileKind(path: dir), .directory)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["real.safetensors"])
+    }
+
     func testStreamingWriterOrderAndAbort() throws {
         let dir = makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

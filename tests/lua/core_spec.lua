@@ -70,3 +70,28 @@ T.it("write_file writes bytes atomically and never replaces what is not a regula
   T.eq(left, "f\nnew\np\nsub\nto-f\n")                             -- no temporary file left behind
   os.execute(("rm -rf %q"):format(d))
 end)
+
+T.it("a path with a NUL byte is refused, never cut short, by bindings and by Lua's own file functions", function()
+  local d = os.tmpname(); os.remove(d)
+  assert(os.execute(("mkdir -p %q && echo keep > %q/keep"):format(d, d)))
+  local p = d .. "/prefix\0/../keep"
+  T.raises(function() moon.write_file(p, "x") end, "argument #1 'path': contains a NUL byte")
+  T.raises(function() moon.run.open(p) end, "moon.run.open: argument #1 'dir': contains a NUL byte")
+  T.raises(function() moon.ckpt.save(p, {w = moon.zeros(2)}) end, "contains a NUL byte")
+  T.raises(function() moon.ckpt.load(d .. "/keep\0x") end, "contains a NUL byte")
+  T.raises(function() moon.merge.files{method = "average", models = {d .. "/a", p}, output = d .. "/o"} end,
+           "option 'models', element 2: contains a NUL byte")
+  T.raises(function() moon.merge.files{method = "average", models = {d .. "/a"}, output = p} end, "option 'output': contains a NUL byte")
+  local f, msg = io.open(p, "w")
+  T.eq(f, nil); T.truthy(msg:find("io.open: argument #1: the path contains a NUL byte", 1, true))
+  T.eq(os.rename(d .. "/keep", p), nil)
+  T.eq(os.remove(d .. "/keep\0x"), nil)
+  T.eq(loadfile(d .. "/keep\0x"), nil)
+  T.raises(function() io.lines(p) end, "io.lines: argument #1: the path contains a NUL byte")
+  T.raises(function() io.output(p) end, "io.output: argument #1: the path contains a NUL byte")
+  T.raises(function() dofile(d .. "/keep\0x") end, "dofile: argument #1: the path contains a NUL byte")
+  T.eq(io.open(d .. "/keep"):read("a"), "keep\n")                   -- the file the prefix names is untouched
+  T.eq(io.popen(("ls -A %q"):format(d)):read("a"), "keep\n")          -- and nothing was created
+  io.output(io.stdout)
+  os.execute(("rm -rf %q"):format(d))
+end)

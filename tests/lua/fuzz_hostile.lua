@@ -30,7 +30,10 @@ local fifo = scratch .. "/fifo"
 local function exists(p) local f = io.open(p); if f then f:close(); return true end; return false end
 local null = exists(scratch .. "/null") and scratch .. "/null" or "/dev/null"
 local zero = exists(scratch .. "/zero") and scratch .. "/zero" or "/dev/zero"
-local paths = {null, zero, fifo, scratch, scratch .. "/", scratch .. "/link-to-null", "", "a\0b",
+-- a path with a NUL byte must be refused, never cut short: nothing may ever appear at its prefix (checked at the end)
+local truncated = scratch .. "/nul-prefix"
+local nul_path = truncated .. "\0/tail"
+local paths = {null, zero, fifo, scratch, scratch .. "/", scratch .. "/link-to-null", "", "a\0b", nul_path,
                scratch .. "/missing/deeper/file"}
 local function deep(n) local t = {}; local c = t; for _ = 1, n do c[1] = {}; c = c[1] end; return t end
 local function deep_map(n) local t = {}; local c = t; for _ = 1, n do c.a = {}; c = c.a end; return t end
@@ -45,6 +48,7 @@ local options = {
   {layers = 1e6}, {vision_layers = 2 ^ 31}, {intermediate = math.maxinteger}, {depth = 1e9}, {items = -5},
   {top_k = math.mininteger}, {temperature = 0 / 0}, {keep = -1}, {config = {}}, {resume = "yes"}, {metrics = {1, 2}},
   {reward = 3}, {threads = 2 ^ 40}, {weights = {0 / 0}}, {density = 1 / 0}, raising, cyclic,
+  {decoder = nul_path}, {out = nul_path}, {output = nul_path, models = {nul_path}}, {base = nul_path, output = "x"},
 }
 local function tensors()
   local closed = moon.zeros(2); do local c <close> = closed end
@@ -238,6 +242,10 @@ for _, d in ipairs{100, 199, 200, 201, 5000, 100000} do
   call({name = "json.decode depth " .. d, f = moon.json.decode}, {text}, 1, d % 2 == 0)
   text = string.rep('{"a":', d) .. "1" .. string.rep("}", d)
   call({name = "json.decode object depth " .. d, f = moon.json.decode}, {text}, 1, d % 2 == 1)
+end
+
+if moon.file_kind(truncated) then
+  violations[#violations + 1] = "a path with a NUL byte was cut short: something was written at " .. truncated
 end
 
 local types_without = {}

@@ -84,12 +84,8 @@ extension LuaState {
             target is missing) or nil (nothing there, or not reachable): what is at path, following symbolic links,
             without opening it (a probe that never blocks on a FIFO, unlike io.open)
             """) { call in
-            let path = try call.path(1)
-            var st = stat()
-            if stat(path, &st) == 0 { return call.push(fileKindName(st.st_mode)) }
-            if lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK { return call.push("link") }
-            lua_pushnil(call.L)
-            return 1
+            guard let kind = FileKind(path: try call.path(1)) else { lua_pushnil(call.L); return 1 }
+            return call.push(kind.rawValue)
         }
 
         register("moon.write_file", doc: """
@@ -208,15 +204,3 @@ extension LuaState {
     }
 }
 
-/// moon.file_kind's name for a stat mode.
-private func fileKindName(_ mode: mode_t) -> String {
-    switch mode & S_IFMT {
-    case S_IFREG: return "file"
-    case S_IFDIR: return "directory"
-    case S_IFIFO: return "fifo"
-    case S_IFSOCK: return "socket"
-    case S_IFCHR: return "character"
-    case S_IFBLK: return "block"
-    default: return "link"
-    }
-}

@@ -164,7 +164,7 @@ extension LuaState {
         }
         register("moon.image.save_png", doc: "moon.image.save_png(tensor[3, H, W] in 0..1, path) -- writes a PNG file") { call in
             let t = try call.tensor(1, "image")
-            let path = try call.string(2, "path")
+            let path = try call.path(2, "path")
             try PNG.write(try rgbImage(from: t, call: call), to: path)
             return 0
         }
@@ -198,7 +198,7 @@ extension LuaState {
             },
             LuaMethod("save_png", "env:save_png(path) -- writes the current frame as a PNG") { call in
                 let e = try call.object(1, "self", as: LuaEnv.self)
-                let path = try call.string(2, "path")
+                let path = try call.path(2, "path")
                 guard let img = (e.observation ?? e.env.currentObservation()).image else { throw call.error("env has no image (observation = 'text')") }
                 try PNG.write(img, to: path)
                 return 0

@@ -21,7 +21,7 @@ extension LuaState {
             tensors, dequantised to float32), a Hugging Face directory (config.json + model.safetensors or sharded
             model-*.safetensors; Llama or Qwen2), or a .safetensors file written by lm:save. Errors name the file and the problem.
             """) { call in
-            call.push(object: try LanguageModel.load(path: try call.string(1, "path")))
+            call.push(object: try LanguageModel.load(path: try call.path(1, "path")))
         }
     }
 
@@ -89,7 +89,7 @@ extension LuaState {
                 return call.push(tensor: try m.decoder.lmLoss(ids))
             },
             LuaMethod("save", "lm:save(path) -- safetensors (Hugging Face names) with the config, tokenizer and LoRA settings; moon.lm.load reads it") { call in
-                try call.object(1, "self", as: LanguageModel.self).save(path: try call.string(2, "path"))
+                try call.object(1, "self", as: LanguageModel.self).save(path: try call.path(2, "path"))
                 return 0
             },
             LuaMethod("save_gguf", """
@@ -98,7 +98,7 @@ extension LuaState {
                 model was loaded with), atomically. Default type f32; norms stay f32.
                 """) { call in
                 let m = try call.object(1, "self", as: LanguageModel.self)
-                let path = try call.string(2, "path")
+                let path = try call.path(2, "path")
                 let type = try ggufTypeOption(call, 3)
                 try m.saveGGUF(path: path, type: type)
                 return 0

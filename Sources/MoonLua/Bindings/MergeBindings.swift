@@ -46,12 +46,10 @@ extension LuaState {
             """) { call in
             let o = try call.options(1, "spec", allowed: ["method", "models", "output", "base"] + allKeys)
             let method = try o.choice("method", MergeMethod.methodNames, default: "ties")
-            guard let output = try o.optionalString("output") else { throw call.error("option 'output' is required") }
-            call.state.rawField(1, "models")
-            let models = try call.strings(lua_gettop(call.L), "models")
-            moon_pop(call.L, 1)
+            guard let output = try o.optionalPath("output") else { throw call.error("option 'output' is required") }
+            guard let models = try o.paths("models") else { throw call.error("option 'models' is required") }
             let m = try MergeMethod.named(method, models: models.count, options: try mergeOptionValues(call, o, allKeys))
-            let summary = try Merge.mergeFiles(m, base: try o.optionalString("base"), models: models, output: output)
+            let summary = try Merge.mergeFiles(m, base: try o.optionalPath("base"), models: models, output: output)
             return call.push(record: [("tensors", .integer(summary.tensors)), ("parameters", .integer(summary.parameters)),
                                       ("output", .string(summary.output))])
         }

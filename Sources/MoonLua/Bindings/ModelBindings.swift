@@ -58,7 +58,7 @@ extension LuaState {
                 }
             }
             if o.has("decoder") {
-                let path = try o.string("decoder", default: "")
+                let path = try o.path("decoder")
                 for k in ["width", "layers", "heads", "kv_heads", "intermediate", "max_positions", "rope_theta"] where o.has(k) {
                     throw call.error("option '\(k)' cannot be combined with 'decoder' (the decoder's shape comes from its file)")
                 }
@@ -80,13 +80,13 @@ extension LuaState {
             return call.push(object: try VLMPolicy(c))
         }
         register("moon.vlm.load", doc: "moon.vlm.load(path) -> a policy saved with policy:save(path)") { call in
-            call.push(object: try VLMPolicy.load(path: try call.string(1, "path")))
+            call.push(object: try VLMPolicy.load(path: try call.path(1, "path")))
         }
         register("moon.ckpt.save", doc: """
             moon.ckpt.save(path, tensors [, metadata]) -- writes a table name -> tensor as safetensors, atomically
             (temp file, fsync, rename). metadata: table of string -> string
             """) { call in
-            let path = try call.string(1, "path")
+            let path = try call.path(1, "path")
             let named = try namedTensors(call, 2, "tensors")
             var meta: [String: String] = [:]
             if !call.isNoneOrNil(3) {
@@ -107,12 +107,12 @@ extension LuaState {
         register("moon.ckpt.load", doc: """
             moon.ckpt.load(path) -> tensors (name -> tensor). The file's metadata: moon.ckpt.metadata(path)
             """) { call in
-            let (tensors, _) = try Checkpoint.readTensors(path: try call.string(1, "path"))
+            let (tensors, _) = try Checkpoint.readTensors(path: try call.path(1, "path"))
             pushNamedTensors(call, tensors)
             return 1
         }
         register("moon.ckpt.metadata", doc: "moon.ckpt.metadata(path) -> the safetensors file's metadata (string -> string)") { call in
-            let meta = try SafeTensorsFile(path: try call.string(1, "path")).metadata
+            let meta = try SafeTensorsFile(path: try call.path(1, "path")).metadata
             lua_createtable(call.L, 0, Int32(meta.count))
             for (k, v) in meta { call.push(v); call.state.setRawField(-2, k) }
             return 1
@@ -213,7 +213,7 @@ extension LuaState {
                 return call.push(tensor: try p.value(images: images, prompts: prompts))
             },
             LuaMethod("save", "policy:save(path) -- safetensors with the config in the metadata, written atomically") { call in
-                try call.object(1, "self", as: VLMPolicy.self).save(path: try call.string(2, "path"))
+                try call.object(1, "self", as: VLMPolicy.self).save(path: try call.path(2, "path"))
                 return 0
             },
             LuaMethod("load_weights", """
@@ -221,7 +221,7 @@ extension LuaState {
                 """) { call in
                 let p = try call.object(1, "self", as: VLMPolicy.self)
                 let strict = try call.flagOption(3, "strict", default: true, usage: "policy:load_weights(path, {strict = ...})")
-                try p.loadWeights(path: try call.string(2, "path"), strict: strict)
+                try p.loadWeights(path: try call.path(2, "path"), strict: strict)
                 return 0
             },
             LuaMethod("visual_tokens", """
@@ -273,7 +273,7 @@ extension LuaState {
                 as a GGUF file llama.cpp reads, with the byte tokenizer as a merge-free GPT-2 vocabulary, atomically
                 """) { call in
                 let p = try call.object(1, "self", as: VLMPolicy.self)
-                let path = try call.string(2, "path")
+                let path = try call.path(2, "path")
                 let type = try ggufTypeOption(call, 3)
                 var tok = GGUFLlama.byteTokenizerMetadata()
                 if p.isPretrained {
@@ -296,11 +296,7 @@ func loraOptions(_ call: LuaCall, _ i: Int32) throws -> LoRAConfig {
     c.alpha = Float(try o.number("alpha", default: Double(c.alpha)))
     c.dropout = Float(try o.number("dropout", default: 0))
     c.freezeBase = try o.boolean("freeze_base", default: true)
-    if o.has("targets") {
-        call.state.rawField(i, "targets")
-        defer { moon_pop(call.L, 1) }
-        c.targets = try call.strings(lua_gettop(call.L), "targets")
-    }
+    if let targets = try o.strings("targets") { c.targets = targets }
     return c
 }
 

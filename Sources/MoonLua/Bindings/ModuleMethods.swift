@@ -92,11 +92,7 @@ func generateOptions(_ call: LuaCall, _ i: Int32) throws -> (GenerateOptions, Lu
     g.stopAtEos = try o.boolean("stop_at_eos", default: true)
     if o.has("eos_id") { g.eosId = try o.integer("eos_id", default: 0) }
     g.padding = Padding(rawValue: try o.choice("padding", ["left", "right"], default: "left"))!
-    if o.has("stop") {
-        call.state.rawField(o.index, "stop")
-        defer { moon_pop(call.L, 1) }
-        g.stop = try call.strings(lua_gettop(call.L), "stop")
-    }
+    if let stop = try o.strings("stop") { g.stop = stop }
     g.weights = DecodeWeights(rawValue: try o.choice("weights", ["f32", "bf16"], default: "f32"))!
     guard g.maxNewTokens >= 0 && g.maxNewTokens <= 1 << 16 else { throw call.error("option 'max_new_tokens': expected 0...65536") }
     try g.validate()

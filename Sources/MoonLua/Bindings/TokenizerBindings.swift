@@ -30,7 +30,7 @@ extension LuaState {
             Methods: encode, decode, apply_chat_template, vocab_size, token_to_id, id_to_token, bos_id, eos_id,
             pad_id, unk_id, special_tokens, added_tokens, chat_template
             """) { call in
-            call.push(object: LuaTokenizer(try BPETokenizer.load(path: try call.string(1, "path"))))
+            call.push(object: LuaTokenizer(try BPETokenizer.load(path: try call.path(1, "path"))))
         }
         register("moon.tokenizer.from_json", doc: """
             moon.tokenizer.from_json(tokenizer_json [, tokenizer_config_json]) -> tokenizer, from the text of a

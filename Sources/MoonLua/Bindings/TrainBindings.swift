@@ -157,7 +157,7 @@ extension LuaState {
             moon.run.open(dir [, opts]) -> run directory (config.json, metrics.jsonl/.csv, checkpoints/, teacher/, samples/,
             plots/). opts: config (JSON text, written atomically), resume (false: refuse an existing non-empty directory)
             """) { call in
-            let path = try call.string(1, "dir")
+            let path = try call.path(1, "dir")
             let o = try call.options(2, allowed: ["config", "resume"])
             let resume = try o.boolean("resume", default: false)
             let dir = try RunDir(path, mode: resume ? .resume : .create)
@@ -169,16 +169,11 @@ extension LuaState {
             by default) from metrics.jsonl; several runs overlay with a legend. opts: metrics (list; 'a+b' overlays), out (dir),
             x (the x-axis metric: 'update' (default) or e.g. 'wall_s')
             """) { call in
-            let runs: [String] = lua_type(call.L, 1) == LUA_TSTRING ? [try call.string(1, "dir")] : try call.strings(1, "dirs")
+            let runs: [String] = lua_type(call.L, 1) == LUA_TSTRING ? [try call.path(1, "dir")] : try call.paths(1, "dirs")
             let o = try call.options(2, allowed: ["metrics", "out", "x"])
-            var metrics: [String]?
-            if o.has("metrics") {
-                call.state.rawField(2, "metrics")
-                defer { moon_pop(call.L, 1) }
-                metrics = try call.strings(lua_gettop(call.L), "metrics")
-            }
+            let metrics = try o.strings("metrics")
             return call.push(try Plot.plotRuns(runs, metrics: metrics, xKey: try o.optionalString("x") ?? MetricKey.update,
-                                               outputDir: try o.optionalString("out")))
+                                               outputDir: try o.optionalPath("out")))
         }
     }
 
@@ -186,7 +181,7 @@ extension LuaState {
         [
             LuaMethod("path", "run:path(relative) -> absolute path inside the run directory (parent folders created)") { call in
                 let r = try call.object(1, "self", as: LuaRunDir.self)
-                let rel = try call.string(2, "relative")
+                let rel = try call.path(2, "relative")
                 guard !rel.hasPrefix("/"), !rel.split(separator: "/").contains("..") else {
                     throw call.argumentError(2, "relative", expected: "a path inside the run directory", got: "'\(rel)'")
                 }
@@ -203,7 +198,7 @@ extension LuaState {
             },
             LuaMethod("write", "run:write(relative, text) -- writes a file atomically (temp, fsync, rename)") { call in
                 let r = try call.object(1, "self", as: LuaRunDir.self)
-                let p = r.dir.file(try call.string(2, "relative"))
+                let p = r.dir.file(try call.path(2, "relative"))
                 try FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 try writeFileAtomically(try call.string(3, "text"), to: p)
                 return 0

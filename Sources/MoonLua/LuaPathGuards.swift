@@ -1,0 +1,39 @@
+/// Lua's own file functions hand their path to the C library as it is, so a path with a NUL byte names its prefix
+/// (`io.open("run\0/../x", "w")` creates "run"). Moonlab's bindings refuse such paths (`LuaCall.path`); this wraps
+/// the standard library's file functions to refuse them the same way, each in its own failure style: `io.open`,
+/// `os.remove`, `os.rename` and `loadfile` return nil and a message, `io.lines`, `io.input`, `io.output` and `dofile`
+/// raise.
+extension LuaState {
+    static let pathGuardSource = """
+        local find, select, type, error = string.find, select, type, error
+        local function nul(p) return type(p) == "string" and find(p, "\\0", 1, true) ~= nil end
+        local function message(name, i) return ("%s: argument #%d: the path contains a NUL byte"):format(name, i) end
+        local function returning(name, f, n)
+          return function(...)
+            for i = 1, n do if nul((select(i, ...))) then return nil, message(name, i), 22 end end
+            return f(...)
+          end
+        end
+        local function raising(name, f)
+          return function(...)
+            if nul((...)) then error(message(name, 1), 2) end
+            return f(...)
+          end
+        end
+        io.open = returning("io.open", io.open, 1)
+        os.remove = returning("os.remove", os.remove, 1)
+        os.rename = returning("os.rename", os.rename, 2)
+        loadfile = returning("loadfile", loadfile, 1)
+        io.lines = raising("io.lines", io.lines)
+        io.input = raising("io.input", io.input)
+        io.output = raising("io.output", io.output)
+        dofile = raising("dofile", dofile)
+        """
+
+    /// Installs the guards (at state creation, after the standard libraries).
+    func installPathGuards() {
+        do { try run(LuaState.pathGuardSource, name: "=(path guards)") } catch {
+            fatalError("moonlab: the path guards failed to load: \(error)")
+        }
+    }
+}
