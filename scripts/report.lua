@@ -378,6 +378,6 @@ if #teacher_rows > 0 then
   section_plots(teacher_dirs, "teacher", TEACHER)
 end
 
-os.execute("mkdir -p '" .. docs:gsub("'", "'\\''") .. "'")
+moon.mkdir(docs)
 moon.write_file(docs .. "/report.md", table.concat(lines, "\n") .. "\n")
 print("wrote " .. docs .. "/report.md")

@@ -311,3 +311,30 @@ public enum RegularFile {
         return data
     }
 }
+
+/// Directories named by users.
+public enum Directory {
+    /// Creates `path` and its missing parents (mkdir -p). An existing directory (or a link to one) is fine; anything
+    /// else in the way is an error naming what it is.
+    public static func create(_ path: String) throws {
+        try checkPath(path)
+        guard !path.isEmpty else { throw FileIOError(path: path, message: "an empty path names no directory") }
+        if mkdir(path, 0o755) == 0 { return }
+        let code = errno
+        if code == ENOENT {
+            let parent = AtomicFile.directory(of: path.hasSuffix("/") ? String(path.dropLast()) : path)
+            if parent != "" && parent != path {
+                try create(parent)
+                if mkdir(path, 0o755) == 0 || (errno == EEXIST && FileKind(path: path) == .directory) { return }
+                throw FileIOError.posix(path, "mkdir")
+            }
+        }
+        if code == EEXIST {
+            let kind = FileKind(path: path)
+            if kind == .directory { return }
+            throw FileIOError(path: path, message: "is \(kind?.phrase ?? "in the way"), not a directory")
+        }
+        errno = code
+        throw FileIOError.posix(path, "mkdir")
+    }
+}

@@ -88,6 +88,14 @@ extension LuaState {
             return call.push(kind.rawValue)
         }
 
+        register("moon.mkdir", doc: """
+            moon.mkdir(path) -- creates the directory path and any missing parents (mkdir -p, without a shell); an
+            existing directory is fine, anything else in the way (a file, a FIFO, a dangling link) is an error
+            """) { call in
+            try Directory.create(try call.path(1))
+            return 0
+        }
+
         register("moon.write_file", doc: """
             moon.write_file(path, data) -- writes the string data (bytes, as they are) to path atomically: a temporary
             file renamed over it, so a reader sees the old file or the new one, never part of one; refuses to replace
