@@ -208,11 +208,29 @@ public struct LuaCall {
         return s
     }
 
-    /// A path argument: a string without NUL bytes (the C call would silently stop at the first one).
+    /// A path argument: a string of valid UTF-8 without NUL bytes (see `pathProblem`).
     public func path(_ i: Int32, _ name: String = "path") throws -> String {
         let path = try string(i, name)
-        guard !path.contains("\0") else { throw error("argument #\(i) '\(name)': contains a NUL byte") }
+        if let problem = pathProblem(at: i) { throw error("\(label(i, name)): \(problem)") }
         return path
+    }
+
+    /// Why the string at `idx` cannot name a file as it is, or nil: a NUL byte (the C call would stop at it and name
+    /// the prefix) or bytes that are not UTF-8 (Swift strings would replace them, naming another file).
+    func pathProblem(at idx: Int32) -> String? {
+        var len = 0
+        guard let p = lua_tolstring(L, idx, &len) else { return nil }
+        let bytes = UnsafeRawBufferPointer(start: p, count: len)
+        if bytes.contains(0) { return "contains a NUL byte" }
+        var decoder = UTF8()
+        var it = bytes.makeIterator()
+        while true {
+            switch decoder.decode(&it) {
+            case .scalarValue: continue
+            case .emptyInput: return nil
+            case .error: return "is not valid UTF-8 (a path must be, to name the file it spells)"
+            }
+        }
     }
 
     /// A string argument's bytes, exactly (Lua strings are byte strings; `string` decodes them as UTF-8).
@@ -278,7 +296,7 @@ public struct LuaCall {
         return try stringSequence(i, paths: true) { label(i, name, element: $0) }
     }
 
-    /// The strings of the table at `i` (1..#t); `paths` refuses NUL bytes; `label(k)` names element k in errors.
+    /// The strings of the table at `i` (1..#t); `paths` checks them as `path` does; `label(k)` names element k.
     func stringSequence(_ i: Int32, paths: Bool, label: (Int) -> String) throws -> [String] {
         let t = lua_absindex(L, i)
         let n = Int(lua_rawlen(L, t))
@@ -290,7 +308,7 @@ public struct LuaCall {
             guard lua_type(L, -1) == LUA_TSTRING, let s = state.string(at: -1) else {
                 throw LuaArgumentError("\(function): \(label(k + 1)): expected string, got \(typeName(-1))")
             }
-            if paths && s.contains("\0") { throw LuaArgumentError("\(function): \(label(k + 1)): contains a NUL byte") }
+            if paths, let problem = pathProblem(at: -1) { throw LuaArgumentError("\(function): \(label(k + 1)): \(problem)") }
             out.append(s)
         }
         return out
@@ -443,11 +461,13 @@ public struct LuaOptions {
         }
     }
 
-    /// A path option: a string without NUL bytes (see `LuaCall.path`).
+    /// A path option, checked as `LuaCall.path` checks arguments.
     public func optionalPath(_ key: String) throws -> String? {
-        guard let s = try optionalString(key) else { return nil }
-        guard !s.contains("\0") else { throw LuaArgumentError("\(call.function): option '\(key)': contains a NUL byte") }
-        return s
+        try withValue(key) {
+            guard lua_type(call.L, -1) == LUA_TSTRING, let s = call.state.string(at: -1) else { throw wrongType(key, "string") }
+            if let problem = call.pathProblem(at: -1) { throw LuaArgumentError("\(call.function): option '\(key)': \(problem)") }
+            return s
+        }
     }
 
     /// A required path option.

@@ -71,7 +71,7 @@ T.it("write_file writes bytes atomically and never replaces what is not a regula
   os.execute(("rm -rf %q"):format(d))
 end)
 
-T.it("a path with a NUL byte is refused, never cut short, by bindings and by Lua's own file functions", function()
+T.it("a path with a NUL byte is refused, never cut short, by bindings and by Lua's own file functions (and one that is not UTF-8 by bindings)", function()
   local d = os.tmpname(); os.remove(d)
   assert(os.execute(("mkdir -p %q && echo keep > %q/keep"):format(d, d)))
   local p = d .. "/prefix\0/../keep"
@@ -90,6 +90,10 @@ T.it("a path with a NUL byte is refused, never cut short, by bindings and by Lua
   T.raises(function() io.lines(p) end, "io.lines: argument #1: the path contains a NUL byte")
   T.raises(function() io.output(p) end, "io.output: argument #1: the path contains a NUL byte")
   T.raises(function() dofile(d .. "/keep\0x") end, "dofile: argument #1: the path contains a NUL byte")
+  T.raises(function() moon.write_file(d .. "/bad\255name", "x") end, "argument #1 'path': is not valid UTF-8")
+  T.raises(function() moon.merge.files{method = "average", models = {d .. "/\192"}, output = d .. "/o"} end,
+           "option 'models', element 1: is not valid UTF-8")
+  T.raises(function() moon.vlm.new{decoder = d .. "/\255"} end, "option 'decoder': is not valid UTF-8")
   T.eq(io.open(d .. "/keep"):read("a"), "keep\n")                   -- the file the prefix names is untouched
   T.eq(io.popen(("ls -A %q"):format(d)):read("a"), "keep\n")          -- and nothing was created
   io.output(io.stdout)

@@ -30,10 +30,12 @@ local fifo = scratch .. "/fifo"
 local function exists(p) local f = io.open(p); if f then f:close(); return true end; return false end
 local null = exists(scratch .. "/null") and scratch .. "/null" or "/dev/null"
 local zero = exists(scratch .. "/zero") and scratch .. "/zero" or "/dev/zero"
--- a path with a NUL byte must be refused, never cut short: nothing may ever appear at its prefix (checked at the end)
-local truncated = scratch .. "/nul-prefix"
+-- a path with a NUL byte must be refused, never cut short, and one with bytes that are not UTF-8 refused, never
+-- "repaired" into another name: nothing may ever appear at the prefix or at the repaired name (checked at the end)
+local truncated, repaired = scratch .. "/nul-prefix", scratch .. "/bad\xEF\xBF\xBDname"
 local nul_path = truncated .. "\0/tail"
 local paths = {null, zero, fifo, scratch, scratch .. "/", scratch .. "/link-to-null", "", "a\0b", nul_path,
+               scratch .. "/bad\255name",
                scratch .. "/missing/deeper/file"}
 local function deep(n) local t = {}; local c = t; for _ = 1, n do c[1] = {}; c = c[1] end; return t end
 local function deep_map(n) local t = {}; local c = t; for _ = 1, n do c.a = {}; c = c.a end; return t end
@@ -246,6 +248,9 @@ end
 
 if moon.file_kind(truncated) then
   violations[#violations + 1] = "a path with a NUL byte was cut short: something was written at " .. truncated
+end
+if moon.file_kind(repaired) then
+  violations[#violations + 1] = "a path that is not UTF-8 was repaired into another name: " .. repaired
 end
 
 local types_without = {}
