@@ -47,6 +47,12 @@ public final class LuaState {
     /// the traceback.
     @discardableResult
     public func run(_ code: String, name: String = "=(moonlab)") throws -> [LuaValue] {
+        try run(Data(code.utf8), name: name)
+    }
+
+    /// Runs a chunk given as bytes (a command line's `-e` code, which may hold any bytes in its string literals).
+    @discardableResult
+    public func run(_ code: Data, name: String) throws -> [LuaValue] {
         let base = lua_gettop(L)
         try load(code, name: name)
         try pcall(nargs: 0, nresults: LUA_MULTRET)
@@ -58,24 +64,36 @@ public final class LuaState {
     /// Runs a Lua file with the global `arg` set as lua(1) does (arg[0] = script, arg[1...] = args) and the args
     /// passed as `...`.
     public func runFile(_ path: String, arguments: [String] = []) throws {
+        try runFile(path, rawArguments: arguments.map { Array($0.utf8) })
+    }
+
+    /// `runFile` with the arguments as the bytes the command line gave (any bytes: a script's argument is a Lua
+    /// string, not text that Swift would repair).
+    public func runFile(_ path: String, rawArguments arguments: [[UInt8]]) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw LuaError(.file, "cannot open \(path)")
         }
         setArguments(script: path, arguments)
         let base = lua_gettop(L)
         try load(data, name: "@" + path)
-        for a in arguments { lua_pushstring(L, a) }
+        for a in arguments { pushBytes(a) }
         try pcall(nargs: Int32(arguments.count), nresults: 0)
         lua_settop(L, base)
     }
 
     /// Sets the global `arg` as lua(1) does: arg[-1] = "moonlab", arg[0] = script, arg[1...] = arguments.
-    public func setArguments(script: String, _ arguments: [String]) {
+    public func setArguments(script: String, _ arguments: [[UInt8]]) {
         moon_newtable(L)
         lua_pushstring(L, "moonlab"); lua_rawseti(L, -2, -1)
         lua_pushstring(L, script); lua_rawseti(L, -2, 0)
-        for (i, a) in arguments.enumerated() { lua_pushstring(L, a); lua_rawseti(L, -2, lua_Integer(i + 1)) }
+        for (i, a) in arguments.enumerated() { pushBytes(a); lua_rawseti(L, -2, lua_Integer(i + 1)) }
         setGlobal("arg")
+    }
+
+    /// Pushes bytes as a Lua string, exactly (NUL bytes and invalid UTF-8 included).
+    func pushBytes(_ bytes: [UInt8]) {
+        // a NULL pointer with length 0 pushes ""
+        bytes.withUnsafeBytes { b in _ = lua_pushlstring(L, b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count) }
     }
 
     /// Compiles a chunk and pushes it (non-raising).

@@ -24,7 +24,9 @@ struct Moonlab: ParsableCommand {
     func run() throws {
         let state = LuaState()
         if let code = execute {
-            try runScript { try state.run(code, name: "=(command line)") }
+            // as its bytes: a string literal in the code may hold any
+            let raw = rawArguments.last { String(decoding: $0, as: UTF8.self) == code } ?? Array(code.utf8)
+            try runScript { try state.run(Data(raw), name: "=(command line)") }
             return
         }
         let code = REPL(state: state).run()
@@ -41,12 +43,16 @@ struct Run: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "Arguments passed to the script.") var arguments: [String] = []
 
     func run() throws {
+        try requireUTF8Arguments(before: arguments.count)
         guard FileManager.default.isReadableFile(atPath: file) else {
             FileHandle.standardError.write(Data("moonlab: cannot open \(file)\n".utf8))
             throw ExitCode(2)
         }
         let state = LuaState()
-        try runScript { try state.runFile(file, arguments: arguments) }
+        // the script's arguments are the command line's last ones: passed as their bytes, which Swift strings would repair
+        let raw = rawArguments.suffix(arguments.count)
+        let exact = zip(raw, arguments).allSatisfy { String(decoding: $0, as: UTF8.self) == $1 }
+        try runScript { try state.runFile(file, rawArguments: exact ? Array(raw) : arguments.map { Array($0.utf8) }) }
     }
 }
 
@@ -71,6 +77,7 @@ struct MergeCommand: ParsableCommand {
     @Argument(help: "The models to merge (safetensors files).") var models: [String]
 
     func run() throws {
+        try requireUTF8Arguments()
         var options: [String: MergeOptionValue] = [:]
         if let density { options["density"] = .number(density) }
         if let lambda { options["lambda"] = .number(lambda) }
@@ -112,10 +119,27 @@ struct PlotCommand: ParsableCommand {
     @Argument(help: "Run directories.") var runs: [String]
 
     func run() throws {
+        try requireUTF8Arguments()
         try runTool("plot") {
             let list = metrics.map { $0.split(separator: ",").map(String.init) }
             for p in try Plot.plotRuns(runs, metrics: list, xKey: x ?? MetricKey.update, outputDir: out) { print(p) }
         }
+    }
+}
+
+/// The command line's arguments as the bytes the shell passed (`CommandLine.arguments` repairs invalid UTF-8).
+let rawArguments: [[UInt8]] = (0..<Int(CommandLine.argc)).map { i in
+    guard let p = CommandLine.unsafeArgv[i] else { return [] }
+    return Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
+}
+
+/// A usage error (exit 2) when an argument before the last `passthrough` ones (a script's own, which may hold any
+/// bytes) is not valid UTF-8: such a path or option would reach the program repaired, naming another file.
+func requireUTF8Arguments(before passthrough: Int = 0) throws {
+    for (i, a) in rawArguments.dropLast(passthrough).enumerated().dropFirst() where String(validating: a, as: UTF8.self) == nil {
+        let shown = String(decoding: a, as: UTF8.self)
+        FileHandle.standardError.write(Data("moonlab: argument \(i) ('\(shown)') is not valid UTF-8 (a path or an option must be; a script's own arguments may hold any bytes)\n".utf8))
+        throw ExitCode(2)
     }
 }
 

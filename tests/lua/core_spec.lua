@@ -115,3 +115,22 @@ T.it("mkdir creates a directory and its parents, and names what is in the way", 
   T.eq(moon.file_kind(d .. "/n"), nil)
   os.execute(("rm -rf %q"):format(d))
 end)
+
+T.it("the command line passes a script's arguments as their bytes and refuses paths that are not UTF-8", function()
+  local d = os.tmpname(); os.remove(d)
+  assert(os.execute(("mkdir -p %q"):format(d)))
+  local script = d .. "/args.lua"
+  moon.write_file(script, 'io.write(table.concat({select("#", ...), (arg[1] or ""):byte(1, -1)}, " "))')
+  local function run(args)
+    local p = io.popen(("%q %s 2>&1; echo \" rc=$?\""):format(moon.executable(), args))
+    local out = p:read("a"); p:close(); return out
+  end
+  T.eq(run(("run %q '\255\192x' ''"):format(script)), "2 255 192 120 rc=0\n")   -- not repaired to U+FFFD
+  T.eq(run("-e 'io.write(#\"\255\254\")'"), "2 rc=0\n")
+  local out = run(("run %q"):format(d .. "/bad\255.lua"))
+  T.truthy(out:find("argument 2 .* is not valid UTF%-8") and out:find("rc=2", 1, true), out)
+  out = run(("merge -o %q a b"):format(d .. "/out\255"))
+  T.truthy(out:find("argument 3 .* is not valid UTF%-8") and out:find("rc=2", 1, true), out)
+  T.eq(io.popen(("ls -A %q"):format(d)):read("a"), "args.lua\n")
+  os.execute(("rm -rf %q"):format(d))
+end)
