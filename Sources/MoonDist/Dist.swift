@@ -1,5 +1,6 @@
 import CMPI
 import Foundation
+import MoonTensor
 
 /// A failed collective: an MPI error, a timeout (a rank died or stopped answering), or a bad argument.
 public struct DistError: Error, CustomStringConvertible {
@@ -35,8 +36,7 @@ public enum Dist {
     nonisolated(unsafe) private static var worldSize = 1
     /// Seconds a collective waits for the other ranks before failing.
     nonisolated(unsafe) public static var timeout: Double = {
-        if let s = ProcessInfo.processInfo.environment["MOONLAB_DIST_TIMEOUT"], let v = Double(s), v > 0 { return v }
-        return 600
+        Knob.number("MOONLAB_DIST_TIMEOUT", in: 0.001...1e9) ?? 600
     }()
 
     /// Whether this process was started by an MPI launcher (or `MOONLAB_DIST=1`).

@@ -50,7 +50,7 @@ struct Projection {
 /// repacks each weight matrix per call, and other processes evict its packed panels. bf16 weights halve the
 /// kernel's bytes: it keeps them up to twice the rows (BLAS has only the f32 copy). Tests set it to 0 to compare
 /// with the BLAS-only path; MOONLAB_SMALL_GEMM_ROWS overrides it.
-nonisolated(unsafe) var smallGemmRows = ProcessInfo.processInfo.environment["MOONLAB_SMALL_GEMM_ROWS"].flatMap { Int($0) } ?? 48
+nonisolated(unsafe) var smallGemmRows = Knob.integer("MOONLAB_SMALL_GEMM_ROWS", in: 0...4096) ?? 48
 
 /// The most rows `p` runs on the small-M kernel (see `smallGemmRows`).
 @inline(__always)

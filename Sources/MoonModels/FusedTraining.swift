@@ -87,7 +87,7 @@ private func sgemm(_ ta: CBLAS_TRANSPOSE, _ tb: CBLAS_TRANSPOSE, _ m: Int, _ n: 
 /// Where the time of fused passes goes (set `profiling`; read `profile`, seconds by phase).
 public enum FusedDecoderProfile {
     nonisolated(unsafe) public static var profile: [String: Double] = [:]
-    nonisolated(unsafe) public static var profiling = ProcessInfo.processInfo.environment["MOONLAB_FUSED_PROFILE"] == "1"
+    nonisolated(unsafe) public static var profiling = Knob.flag("MOONLAB_FUSED_PROFILE", defaultOn: false)
     /// Prints the profile to stderr and clears it (with `MOONLAB_FUSED_PROFILE=1`, after every backward).
     static func report(_ label: String) {
         guard profiling else { return }
@@ -395,7 +395,7 @@ final class FusedDecoderPass {
     /// Query positions per attention block (`MOONLAB_ATTN_BLOCK`, default 64): a block of positions `[i0, i1)` reads
     /// only the keys before `kOffset + i1`, so the causal upper triangle is mostly skipped; the `H / K` query heads of
     /// a key/value head are stacked, so one block is a `[rep·bl, kOffset + i1]` score matrix.
-    nonisolated(unsafe) static var attentionBlock = max(8, Int(ProcessInfo.processInfo.environment["MOONLAB_ATTN_BLOCK"] ?? "") ?? 64)
+    nonisolated(unsafe) static var attentionBlock = Knob.integer("MOONLAB_ATTN_BLOCK", in: 8...4096) ?? 64
 
     /// Work items of the attention: (segment, key/value head, first query position of the block), the costliest
     /// first (they are handed out dynamically, see `dynamicParts`).
@@ -656,15 +656,15 @@ final class FusedDecoderPass {
 enum FusedScoring {
     /// Whether `policy:score`, `lm:score` and `lm:loss` use the fused pass when they can (`MOONLAB_FUSED=0` turns it
     /// off for comparisons).
-    nonisolated(unsafe) static var enabled: Bool = ProcessInfo.processInfo.environment["MOONLAB_FUSED"] != "0"
+    nonisolated(unsafe) static var enabled: Bool = Knob.flag("MOONLAB_FUSED", defaultOn: true)
     /// Whether the prompt prefix common to every row is computed once (`MOONLAB_SHARED_PREFIX=0` turns it off).
-    nonisolated(unsafe) static var sharePrefix: Bool = ProcessInfo.processInfo.environment["MOONLAB_SHARED_PREFIX"] != "0"
+    nonisolated(unsafe) static var sharePrefix: Bool = Knob.flag("MOONLAB_SHARED_PREFIX", defaultOn: true)
     /// Rows of logits computed at once (`MOONLAB_FUSED_CHUNK`, default 256).
-    nonisolated(unsafe) static var chunk = max(1, Int(ProcessInfo.processInfo.environment["MOONLAB_FUSED_CHUNK"] ?? "") ?? 256)
+    nonisolated(unsafe) static var chunk = Knob.integer("MOONLAB_FUSED_CHUNK", in: 1...65536) ?? 256
     /// Bytes of logits kept from forward to backward (above it they are recomputed chunk by chunk;
     /// `MOONLAB_FUSED_LOGITS_MB`, default 512: a batch of 8 × 256 scored tokens at SmolLM2's 49,152-token vocabulary
     /// is 403 MB, less than the attention probabilities the pass no longer keeps).
-    nonisolated(unsafe) static var logitsBudget: Int = (Int(ProcessInfo.processInfo.environment["MOONLAB_FUSED_LOGITS_MB"] ?? "") ?? 512) << 20
+    nonisolated(unsafe) static var logitsBudget: Int = (Knob.integer("MOONLAB_FUSED_LOGITS_MB", in: 0...(1 << 24)) ?? 512) << 20
 
     /// Why the fused pass cannot run `dec` (with `valueHead`) now; nil when it can.
     static func unsupported(_ dec: LlamaDecoder, valueHead: Linear?) -> String? {

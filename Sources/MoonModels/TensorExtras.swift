@@ -17,7 +17,7 @@ extension Tensor {
 
     /// A new contiguous float32 tensor of `shape` filled by `body(pointer)`.
     static func make(_ shape: [Int], _ body: (UnsafeMutablePointer<Float>) -> Void) -> Tensor {
-        let t = try! Tensor.zeros(shape)  // shapes here are built internally and always valid
+        let t = Tensor.zeros(computed: shape)
         body(t.mPtr)
         return t
     }
@@ -29,7 +29,7 @@ extension Tensor {
 
     /// An int64 tensor from integers.
     static func fromInts(_ v: [Int], _ shape: [Int]) -> Tensor {
-        let t = try! Tensor.zeros(shape, dtype: .int64)
+        let t = Tensor.zeros(computed: shape, dtype: .int64)
         let p = t.mIntPtr
         for i in 0..<v.count { p[i] = Int64(v[i]) }
         return t
@@ -45,14 +45,12 @@ enum ParameterInit {
 /// A trainable parameter initialised from N(0, std²) with `generator` (zeros inside `ParameterInit.$zeroed`).
 func normalParameter(_ shape: [Int], std: Float, generator: Generator) -> Tensor {
     if ParameterInit.zeroed { return constantParameter(shape, 0) }
-    let t = try! Tensor.randn(shape, mean: 0, std: std, generator: generator)
-    return try! t.setRequiresGrad(true)
+    return try! Tensor.randn(computed: shape, mean: 0, std: std, generator: generator).setRequiresGrad(true)  // a float32 leaf
 }
 
 /// A trainable parameter filled with `value`.
 func constantParameter(_ shape: [Int], _ value: Float) -> Tensor {
-    let t = try! Tensor.full(shape, value: value)
-    return try! t.setRequiresGrad(true)
+    return try! Tensor.full(computed: shape, value: value).setRequiresGrad(true)  // a float32 leaf
 }
 
 // MARK: raw kernels (no autograd)

@@ -13,7 +13,7 @@ public enum Allocation {
     /// The most one tensor or buffer created from Lua may take: the smaller of the address-space/data limits and
     /// physical memory (`MOONLAB_MAX_ALLOC` bytes overrides).
     public static let limit: Int = {
-        if let s = ProcessInfo.processInfo.environment["MOONLAB_MAX_ALLOC"], let v = Int(s), v > 0 { return v }
+        if let given = Knob.integer("MOONLAB_MAX_ALLOC", in: 1...Int.max) { return given }
         var lim = Int(clamping: ProcessInfo.processInfo.physicalMemory)
         for resource in [RLIMIT_AS, RLIMIT_DATA] {
             var r = rlimit()

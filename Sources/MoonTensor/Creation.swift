@@ -87,6 +87,20 @@ extension Tensor {
         return full(shape, value, dtype: dtype)
     }
 
+    /// Zeros of a shape moonlab computed itself (a parameter of a validated config, a kernel's output): its sizes are
+    /// known to be non-negative, and it is not held to the per-tensor limit on tensors made from Lua
+    /// (`Allocation.limit`, `MOONLAB_MAX_ALLOC`), which exists to turn a hostile request into an error.
+    public static func zeros(computed shape: [Int], dtype: DType = .float32) -> Tensor {
+        precondition(shape.allSatisfy { $0 >= 0 }, "zeros(computed:): negative size in \(shape)")
+        return empty(shape, dtype: dtype, zeroed: true)
+    }
+
+    /// `full` for a shape moonlab computed itself (see `zeros(computed:)`).
+    public static func full(computed shape: [Int], value: Float, dtype: DType = .float32) -> Tensor {
+        precondition(shape.allSatisfy { $0 >= 0 }, "full(computed:): negative size in \(shape)")
+        return full(shape, value, dtype: dtype)
+    }
+
     /// A tensor with the shape and dtype of `other`, filled with `value`.
     public static func full(like other: Tensor, value: Float) -> Tensor { full(other.shape, value, dtype: other.dtype) }
 
@@ -157,6 +171,11 @@ extension Tensor {
     /// Normal samples with the given mean and standard deviation.
     public static func randn(_ shape: [Int], mean: Float = 0, std: Float = 1, generator: Generator = .default) throws -> Tensor {
         try checkShape(shape, op: "randn")
+        return randn(computed: shape, mean: mean, std: std, generator: generator)
+    }
+
+    /// `randn` for a shape moonlab computed itself (see `zeros(computed:)`).
+    public static func randn(computed shape: [Int], mean: Float = 0, std: Float = 1, generator: Generator = .default) -> Tensor {
         let t = empty(shape)
         let p = t.fptr, n = t.count
         var i = 0

@@ -114,3 +114,20 @@ T.it("200 files of mutated bytes: each loads or raises, nothing crashes", functi
   T.truthy(errors > 50)
   os.remove(p)
 end)
+
+T.it("tuning knobs from the environment out of range are ignored with a warning, not trusted", function()
+  local script = tmp(".lua")
+  write(script, ([[local lm = moon.lm.load(%q)
+lm:generate({"the cat", "a dog sat"}, {greedy = true, max_new_tokens = 4, stop_at_eos = false})
+local l = lm:loss({{1, 5, 9, 3, 4}, {7, 8, 2, 3, 1}}); l:backward()
+local s = lm:score({"the", "a dog"}, {"cat sat", "ran"}); s.logprobs:sum():backward()
+io.write("ok ", s.lengths[1])]]):format(tiny))
+  for _, kv in ipairs{"MOONLAB_ATTN_BLOCK=9223372036854775807", "MOONLAB_FUSED_CHUNK=-1", "MOONLAB_FUSED_LOGITS_MB=1e308",
+                      "MOONLAB_SMALL_GEMM_ROWS=nan", "MOONLAB_MAX_ALLOC=1000"} do
+    local p = io.popen(("%s %q run %q 2>&1; echo \" rc=$?\""):format(kv, moon.executable(), script))
+    local out = p:read("a"); p:close()
+    T.truthy(out:find("ok %d+ rc=0"), kv .. ": " .. out)
+    if not kv:find("MAX_ALLOC") then T.truthy(out:find("ignoring " .. kv:match("^[^=]+"), 1, true), kv .. ": " .. out) end
+  end
+  os.remove(script)
+end)
