@@ -35,7 +35,7 @@ local zero = exists(scratch .. "/zero") and scratch .. "/zero" or "/dev/zero"
 local truncated, repaired = scratch .. "/nul-prefix", scratch .. "/bad\xEF\xBF\xBDname"
 local nul_path = truncated .. "\0/tail"
 local paths = {null, zero, fifo, scratch, scratch .. "/", scratch .. "/link-to-null", "", "a\0b", nul_path,
-               scratch .. "/bad\255name",
+               scratch .. "/bad\255name", scratch .. "/" .. ("long"):rep(1200), ("d/"):rep(3000) .. "f",
                scratch .. "/missing/deeper/file"}
 local function deep(n) local t = {}; local c = t; for _ = 1, n do c[1] = {}; c = c[1] end; return t end
 local function deep_map(n) local t = {}; local c = t; for _ = 1, n do c.a = {}; c = c.a end; return t end
