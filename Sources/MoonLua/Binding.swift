@@ -158,8 +158,7 @@ public struct LuaCall {
 
     /// Builds the standard argument error: `f: argument #2 'lr': expected number, got string`.
     public func argumentError(_ index: Int32, _ name: String, expected: String, got: String? = nil) -> LuaArgumentError {
-        let label = name.isEmpty ? "argument #\(index)" : "argument #\(index) '\(name)'"
-        return LuaArgumentError("\(function): \(label): expected \(expected), got \(got ?? typeName(index))")
+        LuaArgumentError("\(function): \(label(index, name)): expected \(expected), got \(got ?? typeName(index))")
     }
 
     /// A free-form error for this function.

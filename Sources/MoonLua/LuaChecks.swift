@@ -47,7 +47,9 @@ public func checkedProduct(_ values: [Int]) -> Int? {
 extension LuaCall {
     /// `argument #2 'size'` or `element 3 of argument #1 'size'`.
     func label(_ index: Int32, _ name: String, element: Int? = nil) -> String {
-        let arg = name.isEmpty ? "argument #\(index)" : "argument #\(index) '\(name)'"
+        // a field of an argument ('batch.prompts', 'responses[2]') sits at a stack slot, not at an argument's position
+        let nested = name.contains(".") || name.contains("[")
+        let arg = name.isEmpty ? "argument #\(index)" : nested ? "'\(name)'" : "argument #\(index) '\(name)'"
         return element.map { "element \($0) of \(arg)" } ?? arg
     }
 

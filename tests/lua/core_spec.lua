@@ -9,6 +9,9 @@ T.it("binding errors are catchable Lua errors naming the function and option", f
   T.raises(function() moon.inspect({}, {depth = "deep"}) end, "moon.inspect: option 'depth': expected integer, got string")
   T.raises(function() moon.inspect({}, {dept = 1}) end, "unknown option 'dept'")
   T.raises(function() moon.inspect({}, 5) end, "argument #2 'opts': expected table of options, got number")
+  -- a field of an argument is named as a field, not given the stack slot it was read from as an argument number
+  T.raises(function() moon.dist.flatten({moon.zeros(2)}, {extra = {1, "x"}}) end,
+           "moon.dist.flatten: element 2 of 'opts.extra': expected number, got string")
 end)
 
 T.it("inspect renders nested tables and cycles", function()

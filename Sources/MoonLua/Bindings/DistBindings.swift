@@ -107,7 +107,7 @@ extension LuaState {
             if o.has("extra") {
                 call.state.rawField(2, "extra")
                 defer { moon_pop(call.L, 1) }
-                extra = try call.numbers(lua_gettop(call.L), "extra").map(Float.init)
+                extra = try call.numbers(lua_gettop(call.L), "opts.extra").map(Float.init)
             }
             return call.push(tensor: try Dist.flatten(ts, gradients: try o.boolean("grad", default: false), extra: extra))
         }

@@ -27,7 +27,7 @@ extension LuaState {
                 if opts.has("base") {
                     call.state.rawField(2, "base")
                     defer { moon_pop(call.L, 1) }
-                    base = try namedTensors(call, lua_gettop(call.L), "base").map(toNamed)
+                    base = try namedTensors(call, lua_gettop(call.L), "opts.base").map(toNamed)
                 } else if method.needsBase {
                     throw call.error("option 'base' is required for \(name)")
                 }
