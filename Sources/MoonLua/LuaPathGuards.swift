@@ -1,8 +1,12 @@
-/// Lua's own file functions hand their path to the C library as it is, so a path with a NUL byte names its prefix
-/// (`io.open("run\0/../x", "w")` creates "run"). Moonlab's bindings refuse such paths (`LuaCall.path`); this wraps
-/// the standard library's file functions to refuse them the same way, each in its own failure style: `io.open`,
-/// `os.remove`, `os.rename` and `loadfile` return nil and a message, `io.lines`, `io.input`, `io.output` and `dofile`
-/// raise.
+/// Guards on the standard library, installed in every state:
+/// - Lua's own file functions hand their path to the C library as it is, so a path with a NUL byte names its prefix
+///   (`io.open("run\0/../x", "w")` creates "run"). Moonlab's bindings refuse such paths (`LuaCall.path`); the
+///   standard library's file functions refuse them the same way, each in its own failure style: `io.open`,
+///   `os.remove`, `os.rename` and `loadfile` return nil and a message, `io.lines`, `io.input`, `io.output` and
+///   `dofile` raise.
+/// - Chunks are text only: Lua does not verify precompiled bytecode, and a damaged binary chunk crashes the VM
+///   (a byte flipped in `string.dump` output segfaults), so `load`, `loadfile`, `dofile` and `require` load source
+///   text, as moonlab's own loading does.
 extension LuaState {
     static let pathGuardSource = """
         local find, select, type, error = string.find, select, type, error
@@ -23,11 +27,29 @@ extension LuaState {
         io.open = returning("io.open", io.open, 1)
         os.remove = returning("os.remove", os.remove, 1)
         os.rename = returning("os.rename", os.rename, 2)
-        loadfile = returning("loadfile", loadfile, 1)
         io.lines = raising("io.lines", io.lines)
         io.input = raising("io.input", io.input)
         io.output = raising("io.output", io.output)
-        dofile = raising("dofile", dofile)
+        -- text chunks only (a binary chunk is refused: "attempt to load a binary chunk (mode is 't')")
+        local rawload, rawloadfile = load, loadfile
+        load = function(chunk, name, _, ...) return rawload(chunk, name, "t", ...) end
+        loadfile = function(path, _, ...)
+          if nul(path) then return nil, message("loadfile", 1) end
+          return rawloadfile(path, "t", ...)
+        end
+        dofile = function(path)
+          if nul(path) then error(message("dofile", 1), 2) end
+          local f, err = rawloadfile(path, "t")
+          if not f then error(err, 2) end
+          return f()
+        end
+        package.searchers[2] = function(name)  -- the Lua-file searcher, loading text only
+          local path, err = package.searchpath(name, package.path)
+          if not path then return err end
+          local f, lerr = rawloadfile(path, "t")
+          if not f then error(("error loading module '%s' from file '%s':\\n\\t%s"):format(name, path, lerr), 2) end
+          return f, path
+        end
         """
 
     /// Installs the guards (at state creation, after the standard libraries).

@@ -104,7 +104,7 @@ public final class LuaState {
     func load(_ data: Data, name: String) throws {
         var bytes = [CChar](repeating: 0, count: data.count + 1)
         bytes.withUnsafeMutableBytes { _ = data.copyBytes(to: $0) }
-        let status = moon_loadbuffer(L, bytes, data.count, name, "bt")
+        let status = moon_loadbuffer(L, bytes, data.count, name, "t")  // text only: bytecode is not verified
         if status != LUA_OK {
             let msg = string(at: -1) ?? "error loading chunk"
             moon_pop(L, 1)

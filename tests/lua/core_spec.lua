@@ -137,3 +137,24 @@ T.it("the command line passes a script's arguments as their bytes and refuses pa
   T.eq(io.popen(("ls -A %q"):format(d)):read("a"), "args.lua\n")
   os.execute(("rm -rf %q"):format(d))
 end)
+
+T.it("chunks are text only: precompiled bytecode, which Lua does not verify, is refused everywhere", function()
+  local dumped = string.dump(function(a) return a + 1 end)
+  local f, err = load(dumped)
+  T.eq(f, nil); T.truthy(err:find("attempt to load a binary chunk", 1, true), err)
+  T.eq(load(dumped, "x", "b"), nil)                                  -- asking for binary mode does not get it
+  local d = os.tmpname(); os.remove(d)
+  assert(os.execute(("mkdir -p %q"):format(d)))
+  moon.write_file(d .. "/bin.lua", dumped)
+  T.eq(loadfile(d .. "/bin.lua"), nil)
+  T.raises(function() dofile(d .. "/bin.lua") end, "attempt to load a binary chunk")
+  package.path = d .. "/?.lua;" .. package.path
+  T.raises(function() require("bin") end, "attempt to load a binary chunk")
+  moon.write_file(d .. "/textmod.lua", "return {v = 7}")
+  T.eq(require("textmod").v, 7)                                      -- text modules load as before
+  local p = io.popen(("%q run %q 2>&1; echo \" rc=$?\""):format(moon.executable(), d .. "/bin.lua"))
+  local out = p:read("a"); p:close()
+  T.truthy(out:find("binary chunk") and out:find("rc=1", 1, true), out)
+  T.eq(load("return 1 + 1")(), 2)
+  os.execute(("rm -rf %q"):format(d))
+end)
