@@ -2,7 +2,8 @@
 --   local grid = dofile("scripts/experiments/grid.lua").wave2
 -- A grid: tasks (each: algos, seeds, budget_s, and args: key=value arguments of its RL runs and ablations, after
 -- common), ablations (variants of one algo on one task and seed: {name, label, key=value arguments, versus = the
--- variant it is compared with, by default the baseline}), extra (other single runs: {name, algo, task, seed, budget_s, args, control_of = the
+-- variant it is compared with, by default the baseline, seeds = the seeds it runs on, by default the ablations' one;
+-- on another seed a variant's run is <name>-s<seed>, compared with that seed's runs}), extra (other single runs: {name, algo, task, seed, budget_s, args, control_of = the
 -- ablations it is the PPO control of}), common (arguments of every RL run) and sft (arguments of the SFT-start runs).
 -- Every RL run of a task and seed starts from that task and seed's SFT start (one run with updates=0, computed once,
 -- reused as its checkpoints/sft.safetensors), at the same RL wall-clock budget (budget_s; updates is only a cap and
@@ -34,7 +35,8 @@ G.wave2 = {
       -- (30: ~0.03 per turn, 300: ~0.3, a third of the penalty for a wrong answer); an invalid answer's shift stays
       -- the baseline's 100 (kl_invalid x kl_coef)
       {"kl-coef-30", "KL coefficient 30", {"turbo.kl_coef=30", "turbo.kl_invalid=" .. 100 / 30}},
-      {"kl-coef-300", "KL coefficient 300", {"turbo.kl_coef=300", "turbo.kl_invalid=" .. 100 / 300}},
+      {"kl-coef-300", "KL coefficient 300", {"turbo.kl_coef=300", "turbo.kl_invalid=" .. 100 / 300},
+       seeds = {1, 2, 3}},  -- the one lever that moved on seed 1, on the main grid's other seeds (session 18)
       -- at coefficient 1 the merge and the pool changed the teacher and nothing else (merge-ema, pool-4: the same
       -- rollouts as the baseline at every update, the same evaluation outcomes), so the teacher's remaining knobs are
       -- measured where its pull is felt, against kl-coef-300 (TIES over every checkpoint, refreshed every update)
@@ -104,6 +106,11 @@ G.test = {
 --- The runs of `grid` as a list of {phase = "sft"|"rl", dir, algo, task, seed, budget_s, args (list)}.
 -- opts: out (directory), preset, scale (budget multiplier), seeds / tasks (sets to keep; nil = all),
 -- only ("all", "main" or "ablations").
+--- The run name of ablation variant `v` on `seed`: its name on the ablations' seed, `<name>-s<seed>` on others.
+function G.variant_run(a, v, seed)
+  return seed == a.seed and v[1] or ("%s-s%d"):format(v[1], seed)
+end
+
 function G.runs(grid, opts)
   local out, scale, only = opts.out, opts.scale or 1, opts.only or "all"
   local function keep(set, v) return not set or set[v] end
@@ -138,9 +145,13 @@ function G.runs(grid, opts)
     end
   end
   local a = grid.ablations
-  if a and only ~= "main" and keep(opts.tasks, a.task) and keep(opts.seeds, a.seed) then
+  if a and only ~= "main" and keep(opts.tasks, a.task) then
     for _, v in ipairs(a.variants) do
-      rl(("%s/ablation/%s"):format(out, v[1]), a.algo, a.task, a.seed, a.budget_s, v[3])
+      for _, seed in ipairs(v.seeds or {a.seed}) do  -- a variant on more seeds: <name>-s<seed> beside <name>
+        if keep(opts.seeds, seed) then
+          rl(("%s/ablation/%s"):format(out, G.variant_run(a, v, seed)), a.algo, a.task, seed, a.budget_s, v[3])
+        end
+      end
     end
   end
   for _, e in ipairs(grid.extra or {}) do  -- {name, algo, task, seed, budget_s, args}
