@@ -11,8 +11,9 @@ if not out or (arg[4] and not finished_only) then
   io.stderr:write("usage: moonlab run scripts/report.lua OUT_DIR [DOC_DIR] [GRID] [finished]\n"); os.exit(2)
 end
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "scripts"
-local grid = dofile(here .. "/experiments/grid.lua")[grid_name]
-if not grid then io.stderr:write("report: unknown grid '" .. grid_name .. "'\n"); os.exit(2) end
+local grid_module = dofile(here .. "/experiments/grid.lua")
+local grid = grid_module[grid_name]
+if type(grid) ~= "table" then io.stderr:write("report: unknown grid '" .. grid_name .. "'\n"); os.exit(2) end
 local stats = require("gtr.stats")
 
 local LABEL = {ppo = "PPO", gtr = "GTR (solver teacher)", ["turbo-sft"] = "GTR-Turbo (SFT)", ["turbo-kl"] = "GTR-Turbo (KL)"}
@@ -34,7 +35,11 @@ end
 -- keeps in DOC_DIR/runs/ (a machine's runs/ does not outlive it).
 local function run_dir(rel)
   local live, kept = out .. "/" .. rel, docs .. "/runs/" .. rel
-  if not is_file(live .. "/metrics.jsonl") and is_file(kept .. "/metrics.jsonl") then return kept end
+  if is_file(kept .. "/metrics.jsonl") then
+    -- the kept records when the machine has none, or when they are finished and the machine's run is not (a run
+    -- made again, under way: its start would otherwise hide the finished one's results)
+    if not is_file(live .. "/metrics.jsonl") or (is_file(kept .. "/DONE") and not is_file(live .. "/DONE")) then return kept end
+  end
   return live
 end
 
@@ -290,13 +295,14 @@ for _, task in ipairs(grid.tasks) do
   end
 end
 
--- the ablations: one run each (plus the baseline from the main grid)
+-- the ablations: one run each (plus the baseline from the main grid); a variant that names seeds has one run per seed
+-- (`<name>-s<seed>` beside `<name>`), each compared with its own seed's runs, and one row over them all
 local a = grid.ablations
-local abl = {}
+local abl, dirs = {}, {}
 if a then
+  local function main_run(algo, seed) return run_dir(("main/%s/%s-s%d"):format(a.task, algo, seed)) end
   -- each row is paired with PPO at the same settings: the main grid's PPO run of the seed, or an extra run that is
   -- a variant's control (extra.control_of)
-  local ppo_dir = run_dir(("main/%s/ppo-s%d"):format(a.task, a.seed))
   local control = {}
   for _, e in ipairs(grid.extra or {}) do
     for _, name in ipairs(e.control_of or {}) do
@@ -304,39 +310,60 @@ if a then
     end
   end
   -- and with its reference: the variant it names (versus), else the baseline
-  local baseline_dir = run_dir(("main/%s/%s-s%d"):format(a.task, a.baseline, a.seed))
-  local entries = {{a.baseline .. " (baseline): " .. a.baseline_label, baseline_dir, ppo_dir}}
+  local variant = {}
+  for _, v in ipairs(a.variants) do variant[v[1]] = v end
+  local entries = {{label = a.baseline .. " (baseline): " .. a.baseline_label, planned = 1,
+                    runs = {{seed = a.seed, dir = main_run(a.baseline, a.seed), ppo = main_run("ppo", a.seed)}}}}
   for _, v in ipairs(a.variants) do
-    local reference = v.versus and run_dir("ablation/" .. v.versus) or baseline_dir
-    entries[#entries + 1] = {v[1] .. ": " .. v[2], run_dir("ablation/" .. v[1]), control[v[1]] or ppo_dir, reference}
+    local e = {label = v[1] .. ": " .. v[2], planned = #(v.seeds or {a.seed}), runs = {}}
+    for _, seed in ipairs(v.seeds or {a.seed}) do
+      local versus = v.versus and variant[v.versus]
+      e.runs[#e.runs + 1] = {seed = seed, dir = run_dir("ablation/" .. grid_module.variant_run(a, v, seed)),
+        ppo = seed == a.seed and control[v[1]] or main_run("ppo", seed),
+        ref = versus and run_dir("ablation/" .. grid_module.variant_run(a, versus, seed)) or main_run(a.baseline, seed)}
+    end
+    entries[#entries + 1] = e
   end
   for _, e in ipairs(grid.extra or {}) do
     if e[3] == a.task and e[4] == a.seed then
-      entries[#entries + 1] = {("%s: %s, %s"):format(e[1], LABEL[e[2]] or e[2], table.concat(e[6], " ")), run_dir("ablation/" .. e[1])}
+      entries[#entries + 1] = {label = ("%s: %s, %s"):format(e[1], LABEL[e[2]] or e[2], table.concat(e[6], " ")),
+                               planned = 1, runs = {{seed = e[4], dir = run_dir("ablation/" .. e[1])}}}
     end
   end
-  local dirs = {}
+  --- the summary of the run in `dir` as seed `seed`'s, or nil
+  local function summary(dir, seed)
+    local recs = dir and records(dir)
+    if not recs then return nil end
+    local s = summarize(recs, dir); s.seed = seed
+    return s
+  end
   for _, e in ipairs(entries) do
-    local recs = records(e[2])
-    if recs then
-      local s = summarize(recs, e[2])
-      s.seed = a.seed
-      --- this row against the run in `dir` (paired, matched updates), and that run's summary by seed
-      local function against(dir)
-        local crecs = dir and records(dir)
-        if not crecs then return "–", "–", {} end
-        local c = summarize(crecs, dir); c.seed = a.seed
-        return paired({s}, {c}), matched({s}, {[a.seed] = c}), {[a.seed] = c}
+    local list, outcomes, ppos, refs, ppo_of, ref_of, seeds, done = {}, {}, {}, {}, {}, {}, {}, true
+    for _, r in ipairs(e.runs) do
+      local s = summary(r.dir, r.seed)
+      if s then
+        list[#list + 1], outcomes[#outcomes + 1], seeds[#seeds + 1], done = s, s.outcomes, tostring(r.seed), done and s.done
+        if r.seed == a.seed then dirs[#dirs + 1] = r.dir end
+        local p, f = summary(r.ppo, r.seed), summary(r.ref, r.seed)
+        if p then ppos[#ppos + 1], ppo_of[r.seed] = p, p end
+        if f then refs[#refs + 1], ref_of[r.seed] = f, f end
       end
-      local vs, vs_matched, control_of = against(e[3])  -- control_of: seed → the PPO run this row is compared with
-      local vs_ref, vs_ref_matched = against(e[4])
-      dirs[#dirs + 1] = e[2]
-      abl[#abl + 1] = ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(e[1] .. (s.done and "" or " *"),
-        ci({s.outcomes}), vs, vs_matched, vs_ref, vs_ref_matched, pct(s.best), num(s.last and s.last.teacher_kl_token, "%.3g"),
-        num(s.last and s.last.teacher_param_rel, "%.2e"), pct(s.last and s.last.teacher_action_differs),
-        num(s.last and s.last.agent_sft_dist, "%.3g"), pct(s.last and s.last.template_share), num(s.updates, "%d"),
-        num(s.wall, "%.0f"))
-      if e[2]:find("/ablation/") then teacher_row("ablation " .. e[1]:match("^[^:]+"), {s}, control_of) end
+    end
+    if #list > 0 then
+      local function over(key, fmt) return num(mean(list, key), fmt) end
+      local updates = {}
+      for _, s in ipairs(list) do updates[#updates + 1] = ("%d"):format(s.updates) end
+      local label = e.label .. (e.planned > 1 and (" (seeds %s%s)"):format(table.concat(seeds, ", "),
+        #list < e.planned and (" of %d"):format(e.planned) or "") or "")
+      abl[#abl + 1] = ("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(
+        label .. (done and "" or " *"), ci(outcomes),
+        #ppos > 0 and paired(list, ppos) or "–", #ppos > 0 and matched(list, ppo_of) or "–",
+        #refs > 0 and paired(list, refs) or "–", #refs > 0 and matched(list, ref_of) or "–",
+        pct(mean(list, "best")), over(field("last", "teacher_kl_token"), "%.3g"),
+        over(field("last", "teacher_param_rel"), "%.2e"), pct(mean(list, field("last", "teacher_action_differs"))),
+        over(field("last", "agent_sft_dist"), "%.3g"), pct(mean(list, field("last", "template_share"))),
+        table.concat(updates, " / "), over("wall", "%.0f"))
+      if e.runs[1].dir:find("/ablation/") then teacher_row("ablation " .. e.label:match("^[^:]+"), list, ppo_of) end
     end
   end
   if #abl > 1 then

@@ -129,7 +129,7 @@ T.it("eval.every_s: an evaluation each time the RL clock passes a multiple of ev
   os.execute("rm -rf " .. d)
 end)
 
-T.it("the wave-2 grid: 12 SFT starts, 40 RL runs at the issue's budgets, one SFT start per task and seed", function()
+T.it("the wave-2 grid: 12 SFT starts, 42 RL runs at the issue's budgets, one SFT start per task and seed", function()
   local G = dofile("scripts/experiments/grid.lua")
   local runs = G.runs(G.wave2, {out = "o", preset = "smollm"})
   local n = {sft = 0, rl = 0}
@@ -143,17 +143,28 @@ T.it("the wave-2 grid: 12 SFT starts, 40 RL runs at the issue's budgets, one SFT
       sft_of[ck] = true
     end
   end
-  T.eq(n.sft, 12); T.eq(n.rl, 40)
+  T.eq(n.sft, 12); T.eq(n.rl, 42)
   T.eq(budget.points24, 3600); T.eq(budget.numberline, 1800)
   local k = 0
   for _ in pairs(sft_of) do k = k + 1 end
   T.eq(k, 12)
   T.eq(runs[1].phase, "sft"); T.eq(runs[1].task, "points24")   -- the SFT starts first, the headline task first
   local only = G.runs(G.wave2, {out = "o", preset = "smollm", only = "ablations", scale = 0.5})
-  T.eq(#only, 11); T.eq(only[2].budget_s, 1800)                 -- 9 ablations, 1 control + their one SFT start
+  -- 9 ablations (one on seeds 2 and 3 too: kl-coef-300-s2, -s3), 1 control, and the SFT starts of seeds 1-3
+  T.eq(#only, 15); T.eq(only[4].budget_s, 1800)
+  local by = {}
+  for _, r in ipairs(only) do by[r.dir] = r end
+  for seed = 2, 3 do
+    local r = by[("o/ablation/kl-coef-300-s%d"):format(seed)]
+    T.truthy(r and r.seed == seed and by[("o/sft/points24-s%d"):format(seed)], seed)
+    local args = table.concat(r.args, " ")
+    T.truthy(args:find(("sft.checkpoint=o/sft/points24-s%d/checkpoints/sft.safetensors"):format(seed), 1, true)
+             and args:find("turbo.kl_coef=300", 1, true), args)
+  end
+  T.eq(by["o/ablation/kl-coef-300"].seed, 1)
   -- the effective evaluation interval is the last eval.every_s: Points24's own (1200 s), scaled with the budget
   local function every(r) local v; for _, a in ipairs(r.args) do v = a:match("^eval%.every_s=(%d+)$") or v end; return tonumber(v) end
-  T.eq(every(only[2]), 600)
+  T.eq(every(only[4]), 600)
   for _, r in ipairs(runs) do
     if r.phase == "rl" then T.eq(every(r), r.task == "points24" and 1200 or 600) end
   end
@@ -395,6 +406,15 @@ T.it("the report's ablation table: each variant against its own PPO control wher
   run("ablation/pool-4", {0.25, 0.25}, "1100000000000011", false, true, "a")
   run("ablation/kl-coef-300", {0.25, 0.5, 0.5}, "1111110000000000", true, true, "a")
   run("ablation/merge-ema-kl-300", {0.25, 0.25, 0.5, 0.5}, "1111000000000011", true, true, "a")
+  -- a variant on more seeds (kl-coef-300 names seeds 1-3): seed 2's run against seed 2's PPO and baseline; seed 3's
+  -- has not run
+  run("main/points24/ppo-s2", {0, 0, 0}, "0000000000000000", true, false, "a")
+  run("main/points24/turbo-kl-s2", {0, 0, 0}, "1000000000000000", true, true, "a")
+  run("ablation/kl-coef-300-s2", {0, 0.25, 0}, "1100000000000000", true, true, "a")
+  -- a finished run kept in git (docs/runs) and the same run made again on this machine, under way: the kept one counts
+  run("kept", {0, 0, 0}, ("0"):rep(16), true, false, "a")
+  os.execute(("mkdir -p %q && mv %q %q"):format(docs .. "/runs/main/points24", out .. "/kept", docs .. "/runs/main/points24/gtr-s1"))
+  run("main/points24/gtr-s1", {1}, ("1"):rep(16), false, false, "a")
   -- a FIFO where a run's records would be (no writer: opening it for reading would block) is no run, at once
   os.execute(("mkdir -p %q && mkfifo %q"):format(out .. "/ablation/merge-average", out .. "/ablation/merge-average/metrics.jsonl"))
   local function make_report(extra)  -- scripts/report.lua on these records: its output and report.md
@@ -437,6 +457,14 @@ T.it("the report's ablation table: each variant against its own PPO control wher
   T.truthy(row("turbo-kl (baseline): "):find("| +12.5 [", 1, true), report)
   T.truthy(row("ppo-lr-1e-4: PPO, ppo.lr=1e-4 "):find("| 0.0 [0.0, 0.0] | – | – | – | – |", 1, true), report)
   T.truthy(row("turbo-kl (baseline): "):find(" (at 4 updates) | – | – | ", 1, true), report)
+  -- one row over the variant's seeds: each seed paired with its own PPO run (4 and 2 episodes better: +6 of 32) and
+  -- its own baseline (2 and 1 better: +3 of 32); the seeds it has, of the 3 planned
+  local k300 = row("kl-coef-300: ")
+  T.truthy(k300 and k300:find("^\n| kl%-coef%-300: KL coefficient 300 %(seeds 1, 2 of 3%) |"), k300 or report)
+  T.truthy(k300:find("| +18.8 [", 1, true) and k300:find(", 6 differ | ", 1, true), k300)
+  T.truthy(k300:find("| +9.4 [", 1, true) and k300:find(", 3 differ | ", 1, true), k300)
+  T.truthy(k300:find(" | 3 / 3 | ", 1, true), k300)                  -- updates, seed by seed
+  T.truthy(row("GTR (solver teacher) "):find("^\n| GTR %(solver teacher%) | 0%.0 %[0%.0, 0%.0%] |"), row("GTR (solver teacher) "))
   -- the variants that did not run have no row (merge-average: a FIFO in place of its records)
   T.truthy(not row("merge-ema: ") and not row("merge-average: "), report)
   -- the teacher table: the variant's rollouts against its control's (the same actions at update 1 only: 1 of the 3
