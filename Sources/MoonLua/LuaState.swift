@@ -1,6 +1,7 @@
 import CLua
 import CLuaShim
 import Foundation
+import MoonTensor
 
 /// Owns a `lua_State` with the standard libraries and moonlab's bindings.
 ///
@@ -68,10 +69,11 @@ public final class LuaState {
     }
 
     /// `runFile` with the arguments as the bytes the command line gave (any bytes: a script's argument is a Lua
-    /// string, not text that Swift would repair).
+    /// string, not text that Swift would repair). The script may be a pipe (`<(...)`, `/dev/stdin`); "-" is stdin.
     public func runFile(_ path: String, rawArguments arguments: [[UInt8]]) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw LuaError(.file, "cannot open \(path)")
+        let data: Data
+        do { data = try FileContents.read(path == "-" ? "/dev/stdin" : path, limit: 1 << 28) } catch let e as FileIOError {
+            throw LuaError(.file, "cannot open \(path): \(e.message)")
         }
         setArguments(script: path, arguments)
         let base = lua_gettop(L)

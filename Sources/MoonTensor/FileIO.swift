@@ -312,6 +312,37 @@ public enum RegularFile {
     }
 }
 
+/// The whole contents of what a path names when it may be a pipe: a script given as `<(...)` (a pipe under
+/// /dev/fd) or `/dev/stdin` as well as a regular file.
+public enum FileContents {
+    /// A regular file as `RegularFile.read` reads it; a FIFO, pipe or character device read to its end (a FIFO with
+    /// no writer reads as empty instead of blocking); anything else (a directory, a socket) is an error. More than
+    /// `limit` bytes is an error, so /dev/zero ends.
+    public static func read(_ path: String, limit: Int) throws -> Data {
+        try checkPath(path)
+        switch FileKind(path: path) {
+        case .file?: return try RegularFile.read(path, limit: limit)
+        case .fifo?, .character?: break
+        case let kind?: throw FileIOError(path: path, message: "is \(kind.phrase), not a file to read")
+        case nil: errno = ENOENT; throw FileIOError.posix(path, "open")
+        }
+        let fd = sysOpen(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)  // a FIFO without a writer must not block the open
+        if fd < 0 { throw FileIOError.posix(path, "open") }
+        defer { close(fd) }
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+        var data = Data()
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { sysRead(fd, $0.baseAddress!, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw FileIOError.posix(path, "read") }
+            if n == 0 { return data }
+            guard data.count + n <= limit else { throw FileIOError(path: path, message: "is more than the \(limit) bytes allowed") }
+            data.append(contentsOf: chunk[0..<n])
+        }
+    }
+}
+
 /// Directories named by users.
 public enum Directory {
     /// Creates `path` and its missing parents (mkdir -p). An existing directory (or a link to one) is fine; anything

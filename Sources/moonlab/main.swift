@@ -39,15 +39,11 @@ struct Moonlab: ParsableCommand {
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run a Lua script (arg and ... hold its arguments).")
 
-    @Argument(help: "The Lua script to run.") var file: String
+    @Argument(help: "The Lua script to run (a file or a pipe such as <(...); '-': standard input).") var file: String
     @Argument(parsing: .captureForPassthrough, help: "Arguments passed to the script.") var arguments: [String] = []
 
     func run() throws {
         try requireUTF8Arguments(before: arguments.count)
-        guard FileManager.default.isReadableFile(atPath: file) else {
-            FileHandle.standardError.write(Data("moonlab: cannot open \(file)\n".utf8))
-            throw ExitCode(2)
-        }
         let state = LuaState()
         // the script's arguments are the command line's last ones: passed as their bytes, which Swift strings would repair
         let raw = rawArguments.suffix(arguments.count)
@@ -164,6 +160,7 @@ func runScript(_ body: () throws -> Void) throws {
     } catch let e as LuaError {
         fflush(stdout)
         FileHandle.standardError.write(Data("moonlab: \(e.message)\n".utf8))
+        if e.kind == .file { Dist.finish(success: false); throw ExitCode(2) }  // a script that cannot be read: usage
         Dist.finish(success: false)  // under mpirun: MPI_Abort stops the other ranks instead of leaving them waiting
         throw ExitCode(1)
     }

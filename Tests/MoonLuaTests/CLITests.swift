@@ -36,6 +36,21 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try runMoonlab(["-e", "if then"]).status, 1)
     }
 
+    /// A script from a pipe: "-" (standard input), /dev/stdin, a FIFO; a directory or /dev/zero is a usage error.
+    func testScriptsFromPipes() throws {
+        let r = try runMoonlab(["run", "-", "a"], stdin: "print('piped', ...)")
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r.out, "piped\ta\n")
+        XCTAssertEqual(try runMoonlab(["run", "/dev/stdin"], stdin: "io.write(7)").out, "7")
+        let fifo = NSTemporaryDirectory() + "moonlab-cli-fifo-\(UUID().uuidString)"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        defer { unlink(fifo) }
+        XCTAssertEqual(try runMoonlab(["run", fifo]).status, 0)  // no writer: an empty script, at once
+        let dir = try runMoonlab(["run", NSTemporaryDirectory()])
+        XCTAssertEqual(dir.status, 2)
+        XCTAssertTrue(dir.err.contains("is a directory"), dir.err)
+    }
+
     func testMissingFileAndUnknownFlagAreUsageErrors() throws {
         let missing = try runMoonlab(["run", "/nonexistent/file.lua"])
         XCTAssertEqual(missing.status, 2)
