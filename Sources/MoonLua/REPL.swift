@@ -2,6 +2,7 @@ import CLua
 import CLuaShim
 import CReadline
 import Foundation
+import MoonTensor
 
 /// The interactive read-eval-print loop: GNU readline with persistent history and completion, multi-line input,
 /// bare expressions printed, Ctrl-C interrupting the running statement, errors printed with their traceback.
@@ -9,6 +10,8 @@ public final class REPL {
     public let state: LuaState
     public var printer = PrettyPrinter()
     public let historyPath: String
+    /// Whether history is read from and written to `historyPath` (`historyUsable`).
+    private var keepsHistory = false
     public var prompt = "moon> "
     public var continuationPrompt = "  >> "
 
@@ -62,10 +65,11 @@ public final class REPL {
             completionState = state
             moon_install_completion(complete)
             using_history()
-            if !FileManager.default.fileExists(atPath: historyPath) {
-                _ = FileManager.default.createFile(atPath: historyPath, contents: nil)
+            keepsHistory = REPL.historyUsable(historyPath)
+            if keepsHistory {
+                if FileKind(path: historyPath) == nil { _ = FileManager.default.createFile(atPath: historyPath, contents: nil) }
+                read_history(historyPath)
             }
-            read_history(historyPath)
             print("moonlab \(moonlabVersion) (Lua 5.4) -- help() for help, Ctrl-D to exit")
         }
         var buffer = ""
@@ -96,7 +100,7 @@ public final class REPL {
         }
         if interactive {
             print("")
-            history_truncate_file(historyPath, 1000)
+            if keepsHistory { history_truncate_file(historyPath, 1000) }
         }
         return 0
     }
@@ -109,7 +113,18 @@ public final class REPL {
 
     private func remember(_ entry: String) {
         add_history(entry)
-        append_history(1, historyPath)
+        if keepsHistory { append_history(1, historyPath) }
+    }
+
+    /// Whether the history file can be kept at `path`: a regular file (or a link to one), or nothing yet. Anything
+    /// else (a FIFO would block the start, a device would be written to) turns the history off, with a warning.
+    static func historyUsable(_ path: String) -> Bool {
+        switch FileKind(path: path) {
+        case nil, .file?: return !path.utf8.contains(0)
+        case let kind?:
+            fputs("moonlab: history off: \(path) is \(kind.phrase), not a regular file\n", stderr)
+            return false
+        }
     }
 }
 

@@ -127,4 +127,22 @@ final class TerminalREPLTests: XCTestCase {
         XCTAssertTrue(saved.contains("answer = 40 +"), saved)
         XCTAssertTrue(saved.contains("6 * 7 + 1"), saved)
     }
+
+    /// A history file that is not a regular file (a FIFO would block the start; a device would be written to) turns
+    /// history off with a warning, and the REPL works.
+    func testHistoryThatIsNotARegularFileIsLeftAlone() throws {
+        let fifo = NSTemporaryDirectory() + "moonlab-history-fifo-\(UUID().uuidString)"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        defer { unlink(fifo) }
+        let term = try Terminal(executable: try moonlabExecutable(), environment: ["MOONLAB_HISTORY": fifo])
+        XCTAssertTrue(term.expect("history off"), term.transcript)
+        XCTAssertTrue(term.expect("moon> "), term.transcript)
+        term.send("6 * 7\r")
+        XCTAssertTrue(term.expect("42"), term.transcript)
+        term.send("\u{04}")
+        XCTAssertEqual(term.wait(), 0, term.transcript)
+        var st = stat()
+        XCTAssertEqual(lstat(fifo, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO)  // still a FIFO
+    }
 }
