@@ -94,6 +94,37 @@ config.renamed = {
                         set = function(t, v) t.kl_clamp_max = v; t.kl_clamp_min = t.kl_mode == "loss" and -v or 0 end},
 }
 
+--- The integer keys and their ranges (inclusive). Every number in a config must be finite; these must also be
+-- integers in range, so that a count that sizes memory or a loop (eval.episodes = 1e308 once grew a Lua table until
+-- the machine ran out of memory) is an error naming the key instead.
+config.integers = {
+  seed = {-2 ^ 63, 2 ^ 63}, num_envs = {1, 4096}, steps = {1, 100000}, updates = {0, 1e9},
+  ["model.width"] = {1, 65536}, ["model.layers"] = {1, 256}, ["model.heads"] = {1, 65536},
+  ["model.intermediate"] = {1, 1048576}, ["model.image_size"] = {1, 65536}, ["model.patch_size"] = {1, 65536},
+  ["model.vision_width"] = {1, 65536}, ["model.vision_layers"] = {0, 256}, ["model.lora.rank"] = {0, 65536},
+  ["generation.max_new_tokens"] = {1, 1000000}, ["generation.top_k"] = {0, 2 ^ 53},
+  ["sft.demos"] = {0, 10000000}, ["sft.epochs"] = {0, 1000000}, ["sft.batch"] = {1, 65536},
+  ["sft.log_every"] = {0, 2 ^ 53}, ["sft.checkpoint_every"] = {0, 2 ^ 53},
+  ["ppo.epochs"] = {0, 1000000}, ["ppo.minibatch"] = {1, 65536},
+  ["guidance.states"] = {0, 1000000}, ["guidance.buffer"] = {0, 10000000}, ["guidance.batch"] = {0, 65536},
+  ["turbo.pool_size"] = {0, 1000000}, ["turbo.every"] = {1, 2 ^ 53}, ["turbo.teacher_top_k"] = {0, 2 ^ 53},
+  ["eval.episodes"] = {0, 1000000}, ["eval.every"] = {0, 2 ^ 53}, ["eval.batch"] = {0, 4096},
+  ["diagnostics.states"] = {0, 4096}, ["diagnostics.every"] = {0, 2 ^ 53},
+  checkpoint_every = {1, 2 ^ 53}, keep_checkpoints = {0, 2 ^ 53}, samples = {0, 1000000},
+}
+
+--- Errors unless the number `v` at `key` is finite (and, for an integer key, an integer in its range).
+local function check_number(key, v)
+  if v ~= v or v == math.huge or v == -math.huge then
+    error(("gtr config: key '%s': expected a finite number, got %s"):format(key, tostring(v)), 0)
+  end
+  local r = config.integers[key]
+  if r and (v ~= math.floor(v) or v < r[1] or v > r[2]) then
+    error(("gtr config: key '%s': expected an integer in %s..%s, got %s"):format(key,
+      math.tointeger(r[1]) or ("%.0f"):format(r[1]), math.tointeger(r[2]) or ("%.0f"):format(r[2]), tostring(v)), 0)
+  end
+end
+
 local function keys(t)
   local out = {}
   for k in pairs(t) do out[#out + 1] = k end
@@ -139,6 +170,7 @@ function config.resolve(user, defaults, path)
     elseif type(v) ~= type(d) then
       error(("gtr config: key '%s%s': expected %s, got %s"):format(path, k, type(d), type(v)), 0)
     else
+      if type(v) == "number" then check_number(path .. k, v) end
       out[k] = v
     end
   end

@@ -64,6 +64,22 @@ T.it("gtr configs reject unknown keys and wrong types, naming the key", function
   T.raises(function() gtr.config.resolve{ppo = {lr = "fast"}} end, "key 'ppo.lr': expected number, got string")
   T.raises(function() gtr.config.resolve{reward = 3} end, "key 'reward': expected a function")
   T.eq(gtr.config.resolve{env_options = {max_position = 7}}.env_options.max_position, 7)
+  -- numbers: finite everywhere; counts are integers in their range (eval.episodes = 1e308 grew a table until the
+  -- machine ran out of memory)
+  T.raises(function() gtr.config.resolve{eval = {episodes = 1e308}} end, "key 'eval.episodes': expected an integer in 0..1000000, got 1e+308")
+  T.raises(function() gtr.config.resolve{num_envs = 0 / 0} end, "key 'num_envs': expected a finite number")
+  T.raises(function() gtr.config.resolve{budget_s = 1 / 0} end, "key 'budget_s': expected a finite number, got inf")
+  T.raises(function() gtr.config.resolve{updates = 2.5} end, "key 'updates': expected an integer")
+  T.raises(function() gtr.config.resolve{checkpoint_every = 0} end, "key 'checkpoint_every': expected an integer in 1..")
+  T.raises(function() gtr.config.resolve{model = {lora = {rank = -1}}} end, "key 'model.lora.rank': expected an integer")
+  local c = gtr.config.resolve{format_reward = 0.5, seed = -7, updates = 1000.0, turbo = {kl_coef = 300}}
+  T.eq(c.format_reward, 0.5); T.eq(c.seed, -7); T.eq(c.updates, 1000); T.eq(c.turbo.kl_coef, 300)
+  -- every integer key names a number slot of the defaults
+  for key in pairs(gtr.config.integers) do
+    local v = gtr.config.defaults
+    for part in key:gmatch("[^.]+") do v = v[part] end
+    T.eq(type(v), "number", key)
+  end
 end)
 
 T.it("checkpoint pool refreshes its teacher from the history (TIES, EMA, custom Lua weights)", function()
