@@ -44,9 +44,16 @@ public struct PlotFrame: Sendable {
 
     /// The pixel of a data point.
     public func pixel(x: Double, y: Double) -> (x: Int, y: Int) {
-        let px = Double(left) + (x - xMin) / (xMax - xMin) * Double(width - 1)
-        let py = Double(top + height - 1) - (y - yMin) / (yMax - yMin) * Double(height - 1)
+        let px = Double(left) + PlotFrame.fraction(x, xMin, xMax) * Double(width - 1)
+        let py = Double(top + height - 1) - PlotFrame.fraction(y, yMin, yMax) * Double(height - 1)
         return (Int(px.rounded()), Int(py.rounded()))
+    }
+
+    /// Where `v` lies in [lo, hi], as a fraction clamped to [-1, 2] (a little beyond the frame), computed on halves so
+    /// that a range as wide as ±1e308 does not overflow; 0 when it is not a number.
+    static func fraction(_ v: Double, _ lo: Double, _ hi: Double) -> Double {
+        let t = (v * 0.5 - lo * 0.5) / (hi * 0.5 - lo * 0.5)
+        return t.isFinite ? Swift.min(2, Swift.max(-1, t)) : 0
     }
 }
 
@@ -62,24 +69,30 @@ public enum Plot {
     public static let defaultMetrics = [MetricKey.successRate, MetricKey.episodeReturn, MetricKey.entropy, MetricKey.kl]
 
     /// Tick positions covering [lo, hi] with a 1/2/5 × 10^k step, about `target` of them.
+    /// A range too wide for a finite step (±1e308) or too narrow for a normal one (1e-320) gets its two ends.
     public static func niceTicks(_ lo: Double, _ hi: Double, target: Int = 5) -> [Double] {
+        guard lo.isFinite, hi.isFinite else { return [0, 1] }
         var a = lo, b = hi
-        if !(b > a) { let d = a == 0 ? 1 : Swift.abs(a) * 0.1; a -= d; b += d }
+        if !(b > a) {
+            let d = a == 0 ? 1 : Swift.abs(a) * 0.1
+            a = Swift.max(a - d, -Double.greatestFiniteMagnitude); b = Swift.min(b + d, Double.greatestFiniteMagnitude)
+        }
         let raw = (b - a) / Double(max(1, target))
         let mag = Foundation.pow(10, Foundation.floor(Foundation.log10(raw)))
         let f = raw / mag
         let step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag
+        guard step.isNormal, b > a else { return b > a ? [a, b] : [lo - 1, lo + 1] }
         let first = Foundation.floor(a / step + 1e-9) * step, last = Foundation.ceil(b / step - 1e-9) * step
         var t: [Double] = []
         var v = first
         while v <= last + step * 1e-6 && t.count < 100 { t.append(Swift.abs(v) < step * 1e-9 ? 0 : v); v += step }
-        return t
+        return t.count >= 2 && t.allSatisfy(\.isFinite) ? t : [a, b]
     }
 
     /// A tick label: as many decimals as the step needs; scientific for very large/small values.
     public static func tickLabel(_ v: Double, step: Double) -> String {
         if v == 0 { return "0" }
-        if Swift.abs(v) >= 1e6 || step < 1e-4 { return String(format: "%.2g", v) }
+        if Swift.abs(v) >= 1e6 || !(step >= 1e-4) || !step.isFinite { return String(format: "%.2g", v) }
         let decimals = max(0, min(6, Int(Foundation.ceil(-Foundation.log10(step) - 1e-9))))
         return String(format: "%.\(decimals)f", v)
     }

@@ -11,6 +11,22 @@ final class PlotTests: XCTestCase {
         XCTAssertEqual(Plot.tickLabel(40, step: 20), "40")
     }
 
+    /// Values at the ends of the double range (±1e308, denormals) draw a chart instead of crashing on an empty tick
+    /// list or a NaN pixel.
+    func testExtremeValuesDrawAChart() {
+        for (lo, hi) in [(-1e308, 1e308), (0, 1e-320), (1.7e308, 1.7e308), (-1e-310, 1e-310), (5, 1e308)] {
+            let ticks = Plot.niceTicks(lo, hi)
+            XCTAssertGreaterThanOrEqual(ticks.count, 2, "\(lo)...\(hi)")
+            XCTAssertTrue(ticks.allSatisfy(\.isFinite), "\(ticks)")
+            let pts = [(x: lo, y: hi), (x: hi, y: lo), (x: 0, y: .nan), (x: .infinity, y: 1)]
+            let (img, frame) = Plot.render([PlotSeries(name: "extreme", points: pts)])
+            XCTAssertEqual(img.width, 640)
+            XCTAssertTrue(frame.pixel(x: hi, y: lo).x >= 0)
+        }
+        XCTAssertEqual(Plot.tickLabel(1, step: .nan), "1")
+        XCTAssertEqual(Plot.tickLabel(1, step: 0), "1")
+    }
+
     func testLinePixelsFollowTheData() throws {
         let blue = Plot.palette[0]
         let pts = (0...10).map { (x: Double($0), y: Double($0 * $0)) }
