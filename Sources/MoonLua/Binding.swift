@@ -221,15 +221,8 @@ public struct LuaCall {
         guard let p = lua_tolstring(L, idx, &len) else { return nil }
         let bytes = UnsafeRawBufferPointer(start: p, count: len)
         if bytes.contains(0) { return "contains a NUL byte" }
-        var decoder = UTF8()
-        var it = bytes.makeIterator()
-        while true {
-            switch decoder.decode(&it) {
-            case .scalarValue: continue
-            case .emptyInput: return nil
-            case .error: return "is not valid UTF-8 (a path must be, to name the file it spells)"
-            }
-        }
+        if String(validating: bytes, as: UTF8.self) == nil { return "is not valid UTF-8 (a path must be, to name the file it spells)" }
+        return nil
     }
 
     /// A string argument's bytes, exactly (Lua strings are byte strings; `string` decodes them as UTF-8).
