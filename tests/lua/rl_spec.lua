@@ -74,6 +74,32 @@ T.it("gtr configs reject unknown keys and wrong types, naming the key", function
   T.raises(function() gtr.config.resolve{model = {lora = {rank = -1}}} end, "key 'model.lora.rank': expected an integer")
   local c = gtr.config.resolve{format_reward = 0.5, seed = -7, updates = 1000.0, turbo = {kl_coef = 300}}
   T.eq(c.format_reward, 0.5); T.eq(c.seed, -7); T.eq(c.updates, 1000); T.eq(c.turbo.kl_coef, 300)
+  -- every number slot of the defaults refuses NaN and infinities; every integer slot 1e308 and 2.5
+  local function slots(t, prefix, out)
+    for k, v in pairs(t) do
+      if type(v) == "number" then out[#out + 1] = prefix .. k
+      elseif type(v) == "table" and next(v) ~= nil then slots(v, prefix .. k .. ".", out) end
+    end
+    return out
+  end
+  local function with(path, v)
+    local cfg, c = {}, nil
+    c = cfg
+    for part in path:gmatch("([^.]+)%.") do c[part] = {}; c = c[part] end
+    c[path:match("([^.]+)$")] = v
+    return cfg
+  end
+  local all = slots(gtr.config.defaults, "", {})
+  T.truthy(#all > 50, #all)
+  for _, path in ipairs(all) do
+    for _, v in ipairs{0 / 0, 1 / 0, -1 / 0} do
+      T.raises(function() gtr.config.resolve(with(path, v)) end, "key '" .. path .. "': expected a finite number")
+    end
+    if gtr.config.integers[path] then
+      T.raises(function() gtr.config.resolve(with(path, 1e308)) end, "key '" .. path .. "': expected an integer")
+      T.raises(function() gtr.config.resolve(with(path, 2.5)) end, "key '" .. path .. "': expected an integer")
+    end
+  end
   -- every integer key names a number slot of the defaults
   for key in pairs(gtr.config.integers) do
     local v = gtr.config.defaults
